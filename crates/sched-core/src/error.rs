@@ -1,0 +1,87 @@
+//! The one error type of `sched-core`: every bad input names what is wrong.
+
+use chrono::{DateTime, Utc};
+
+/// Everything that can go wrong while building triggers and jobs or talking to a store.
+///
+/// Messages are lower-case, name the offending value and say what would be accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A crontab expression that croner (or our own checks) rejects.
+    #[error("invalid cron expression {expr:?}: {reason}")]
+    InvalidCron {
+        /// The expression as the user wrote it.
+        expr: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A field of the APScheduler-style cron builder that cannot be parsed.
+    #[error("invalid cron field {field}={value:?}: {reason}")]
+    InvalidCronField {
+        /// Field name (`hour`, `day_of_week`, ...).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A time zone name that the IANA database (as bundled by chrono-tz) does not know.
+    #[error("unknown time zone {0:?}: expected an IANA name such as \"Europe/Berlin\" or \"UTC\"")]
+    UnknownTimeZone(String),
+    /// A date-time string that cannot be parsed or does not exist in its zone.
+    #[error("invalid date-time {value:?}: {reason}")]
+    InvalidDateTime {
+        /// The string given.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// An interval or calendar interval of zero length (or too long to represent).
+    #[error("invalid interval: {0}")]
+    InvalidInterval(String),
+    /// A trigger whose `end` lies before its `start`.
+    #[error("end {end} lies before start {start}")]
+    EndBeforeStart {
+        /// The start bound.
+        start: DateTime<Utc>,
+        /// The end bound.
+        end: DateTime<Utc>,
+    },
+    /// An `and`/`or` combination with no triggers in it.
+    #[error("an {0} combination needs at least one trigger")]
+    EmptyCombination(&'static str),
+    /// A job id that is empty or only whitespace.
+    #[error("job id must not be empty")]
+    EmptyJobId,
+    /// A job id that is already taken in the store.
+    #[error("a job with id {0:?} already exists (use replace_existing to overwrite it)")]
+    DuplicateJobId(String),
+    /// A job id that is not in the store.
+    #[error("no job with id {0:?}")]
+    JobNotFound(String),
+    /// Job options that make no sense (`max_instances = 0`, ...).
+    #[error("invalid job options: {0}")]
+    InvalidOptions(String),
+    /// A run id that is not (or no longer) claimed in the store.
+    #[error("no claimed run with id {0}")]
+    RunNotFound(i64),
+    /// A stored job that cannot be decoded (corrupt JSON, a trigger kind from a newer
+    /// version). The row is left where it is.
+    #[error("stored job {job_id:?} cannot be decoded: {reason}")]
+    Decode {
+        /// Id of the stored job.
+        job_id: String,
+        /// What failed to decode.
+        reason: String,
+    },
+    /// Job arguments that cannot be turned into JSON.
+    #[error("job arguments cannot be serialised: {0}")]
+    Args(#[from] serde_json::Error),
+    /// A failure inside a store backend (database error, lost connection, ...).
+    #[error("job store error: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// `Result` with [`Error`] as its error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

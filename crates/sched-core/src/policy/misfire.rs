@@ -1,0 +1,204 @@
+//! Misfire grace, coalescing and `max_instances`: which overdue runs start now.
+//!
+//! A run is due at its scheduled time `t`. Started later than `t + misfire_grace_time`
+//! it is *missed*. Of the runs still in grace, `coalesce` keeps only the newest (the
+//! others are *coalesced* into it); then at most `max_instances - running` start, the
+//! rest are skipped as *over the limit*. Nothing is dropped without being reported in
+//! the [`Decision`].
+
+use chrono::{DateTime, Utc};
+
+use crate::job::JobOptions;
+
+/// Most fire times walked one by one per category; a longer backlog (an interval of a
+/// second after a week of downtime) is reported with a lower-bound count.
+const MAX_WALKED: u64 = 10_000;
+
+/// A run of consecutive scheduled times that will not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The earliest skipped scheduled time.
+    pub first: DateTime<Utc>,
+    /// The latest skipped scheduled time that was counted.
+    pub last: DateTime<Utc>,
+    /// How many were skipped (a lower bound when `more` is set).
+    pub count: u64,
+    /// More than `count` were skipped; counting stopped.
+    pub more: bool,
+}
+
+impl Skipped {
+    fn push(slot: &mut Option<Skipped>, at: DateTime<Utc>) {
+        match slot {
+            Some(s) if s.count >= MAX_WALKED => s.more = true,
+            Some(s) => {
+                s.last = at;
+                s.count += 1;
+            }
+            None => {
+                *slot = Some(Skipped {
+                    first: at,
+                    last: at,
+                    count: 1,
+                    more: false,
+                })
+            }
+        }
+    }
+}
+
+/// What to do with a job whose next run time has come.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Scheduled times to start now, oldest first.
+    pub run: Vec<DateTime<Utc>>,
+    /// Runs later than their misfire grace: not started (a `JobMissed` event).
+    pub missed: Option<Skipped>,
+    /// Runs in grace merged into the newest by `coalesce`.
+    pub coalesced: Option<Skipped>,
+    /// Runs in grace not started because `max_instances` runs would be exceeded.
+    pub over_limit: Option<Skipped>,
+    /// The job's next run time after this decision (`None`: the trigger is done).
+    pub next_run_time: Option<DateTime<Utc>>,
+}
+
+/// Decides the runs of a job whose stored next run time `due` is at or before `now`.
+///
+/// `next` is the job's trigger ("first fire time strictly after t"), `running` the
+/// number of its runs still executing on any node. If `due > now`, nothing is due:
+/// the decision only carries `next_run_time = Some(due)`.
+///
+/// ```
+/// use std::time::Duration;
+/// use chrono::{DateTime, Utc};
+/// use sched_core::job::JobOptions;
+/// use sched_core::policy::decide;
+/// use sched_core::trigger::Trigger;
+///
+/// let every_minute = Trigger::interval(Duration::from_secs(60))
+///     .start("2026-01-01T00:00:00Z".parse().unwrap());
+/// let now: DateTime<Utc> = "2026-01-01T00:10:30Z".parse().unwrap();
+/// // Down for ten minutes, coalescing, 5 minutes of grace: run 00:10 once.
+/// let options = JobOptions::default().coalesce(true).misfire_grace_time(Duration::from_secs(300));
+/// let d = decide("2026-01-01T00:00:00Z".parse().unwrap(), now, &options, 0, |t| every_minute.next_after(t));
+/// assert_eq!(d.run, vec!["2026-01-01T00:10:00Z".parse::<DateTime<Utc>>().unwrap()]);
+/// assert_eq!(d.missed.unwrap().count, 6);     // 00:00 .. 00:05, before 00:05:30
+/// assert_eq!(d.coalesced.unwrap().count, 4);  // 00:06 .. 00:09
+/// assert_eq!(d.next_run_time.unwrap().to_rfc3339(), "2026-01-01T00:11:00+00:00");
+/// ```
+pub fn decide(
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    options: &JobOptions,
+    running: u32,
+    mut next: impl FnMut(DateTime<Utc>) -> Option<DateTime<Utc>>,
+) -> Decision {
+    let mut decision = Decision::default();
+    if due > now {
+        decision.next_run_time = Some(due);
+        return decision;
+    }
+    let cutoff = options
+        .misfire_grace_time
+        .and_then(|grace| chrono::Duration::from_std(grace).ok())
+        .and_then(|grace| now.checked_sub_signed(grace));
+
+    // Missed: due before the cutoff. Walk at most MAX_WALKED of them, then jump to the
+    // first run in grace.
+    let mut cursor = Some(due);
+    if let Some(cutoff) = cutoff {
+        while let Some(at) = cursor.filter(|at| *at < cutoff) {
+            Skipped::push(&mut decision.missed, at);
+            cursor = if decision.missed.is_some_and(|m| m.more) {
+                next(cutoff - chrono::Duration::nanoseconds(1))
+            } else {
+                next(at)
+            };
+        }
+    }
+
+    // In grace: due at or before now. Keep at most `slots` (or the newest one when
+    // coalescing); the rest is coalesced or over the limit.
+    let slots = usize::try_from(options.max_instances.saturating_sub(running)).unwrap_or(0);
+    let mut walked = 0u64;
+    while let Some(mut at) = cursor.filter(|at| *at <= now) {
+        walked += 1;
+        let jump = walked > MAX_WALKED;
+        if jump {
+            // A backlog this long only grows the counts: jump to the newest run in grace.
+            accept(&mut decision, options.coalesce, slots, at);
+            at = newest_at_or_before(now, at, &mut next);
+            let counted = if options.coalesce {
+                &mut decision.coalesced
+            } else {
+                &mut decision.over_limit
+            };
+            if let Some(skipped) = counted {
+                skipped.more = true;
+            }
+        }
+        accept(&mut decision, options.coalesce, slots, at);
+        cursor = next(at);
+        if jump {
+            break;
+        }
+    }
+    if options.coalesce && decision.run.len() > slots {
+        for at in decision.run.drain(slots..) {
+            Skipped::push(&mut decision.over_limit, at);
+        }
+    }
+    decision.next_run_time = match cursor {
+        Some(at) if at > now => Some(at),
+        Some(_) => next(now),
+        None => None,
+    };
+    decision
+}
+
+/// Takes scheduled time `at` (in grace) into the decision.
+fn accept(decision: &mut Decision, coalesce: bool, slots: usize, at: DateTime<Utc>) {
+    if decision.run.last() == Some(&at) {
+        return;
+    }
+    if coalesce {
+        if let Some(previous) = decision.run.pop() {
+            Skipped::push(&mut decision.coalesced, previous);
+        }
+        decision.run.push(at);
+    } else if decision.run.len() < slots {
+        decision.run.push(at);
+    } else {
+        Skipped::push(&mut decision.over_limit, at);
+    }
+}
+
+/// The newest fire time at or before `now`, given `known`, one that is: probes windows
+/// `(now - delta, now]` of doubling width, then walks the few times inside the first
+/// window that has one.
+fn newest_at_or_before(
+    now: DateTime<Utc>,
+    known: DateTime<Utc>,
+    next: &mut impl FnMut(DateTime<Utc>) -> Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let mut delta = chrono::Duration::milliseconds(1);
+    loop {
+        let probe = now
+            .checked_sub_signed(delta)
+            .map_or(known, |p| p.max(known));
+        if let Some(mut newest) = next(probe).filter(|at| *at <= now) {
+            while let Some(later) = next(newest).filter(|at| *at <= now) {
+                newest = later;
+            }
+            return newest;
+        }
+        if probe == known {
+            return known;
+        }
+        delta = delta * 2;
+    }
+}
+
+#[cfg(test)]
+#[path = "misfire_tests.rs"]
+mod tests;

@@ -1,0 +1,158 @@
+//! Stores: where jobs live, and how due runs are claimed.
+//!
+//! [`JobStore`] is the contract every store implements (`MemoryStore` here,
+//! `SqliteStore` and `PostgresStore` in `sched-store-sqlx`). The runtime never decides
+//! by itself which runs start: it asks the store to [`acquire`](JobStore::acquire)
+//! due runs, and the store applies [`crate::policy`] inside its claim (one transaction
+//! in a database), so several nodes sharing a store start each run exactly once.
+//!
+//! [`contract`] (feature `contract-tests`) is the test suite every store must pass.
+
+mod memory;
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use self::memory::MemoryStore;
+use crate::error::{Error, Result};
+use crate::job::Job;
+use crate::policy::Skipped;
+
+/// Identifies one claimed run in a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What [`JobStore::acquire`] is asked for.
+#[derive(Clone, Debug)]
+pub struct AcquireRequest {
+    /// The claiming node (unique per running scheduler).
+    pub node: String,
+    /// The claim's idea of "now": jobs due at or before it are claimed.
+    pub now: DateTime<Utc>,
+    /// Claim at most this many due jobs.
+    pub limit: usize,
+    /// Claims expire this long after `now` unless the node renews them.
+    pub lease: Duration,
+}
+
+/// One run claimed for execution by this node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimedRun {
+    /// The store's id for this run; pass it to [`JobStore::complete`].
+    pub run_id: RunId,
+    /// The job as it was when claimed.
+    pub job: Job,
+    /// The fire time this run stands for.
+    pub scheduled: DateTime<Utc>,
+}
+
+/// Why scheduled runs of a job will not start (see [`crate::policy::Decision`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Later than the misfire grace time.
+    Missed,
+    /// Merged into a newer run by `coalesce`.
+    Coalesced,
+    /// `max_instances` runs of the job were already executing.
+    MaxInstances,
+}
+
+/// Runs of one job that were skipped during a claim.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SkippedRuns {
+    /// The job.
+    pub job_id: String,
+    /// Why.
+    pub reason: SkipReason,
+    /// Which scheduled times.
+    pub runs: Skipped,
+}
+
+/// The result of one [`JobStore::acquire`].
+#[derive(Debug, Default)]
+pub struct Acquired {
+    /// Runs to execute now, in scheduled order.
+    pub runs: Vec<ClaimedRun>,
+    /// Runs that will not execute, to be reported.
+    pub skipped: Vec<SkippedRuns>,
+    /// Jobs whose trigger is done: removed from the store after this claim.
+    pub finished: Vec<String>,
+    /// Stored jobs that could not be decoded (left untouched in the store).
+    pub errors: Vec<Error>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The task returned `Ok`.
+    Success,
+    /// The task returned an error (its `Display` text).
+    Error(String),
+    /// The task panicked (the panic message).
+    Panicked(String),
+    /// The task ran past its timeout and was cancelled.
+    TimedOut,
+    /// The run was cancelled (`shutdown_now`).
+    Cancelled,
+}
+
+/// The contract of a job store. Object safe: use it as `Arc<dyn JobStore>`.
+///
+/// Every implementation must pass [`contract`]'s suite.
+#[async_trait]
+pub trait JobStore: Send + Sync + fmt::Debug + 'static {
+    /// Adds a job (already [`scheduled`](Job::schedule)). With `replace_existing` a job
+    /// with the same id is overwritten; otherwise that is [`Error::DuplicateJobId`].
+    async fn add_job(&self, job: Job, replace_existing: bool) -> Result<()>;
+
+    /// Overwrites the stored job with `job.id`; [`Error::JobNotFound`] if absent.
+    async fn update_job(&self, job: Job) -> Result<()>;
+
+    /// Removes a job and returns it; [`Error::JobNotFound`] if absent. Runs already
+    /// claimed go on and can still be completed.
+    async fn remove_job(&self, id: &str) -> Result<Job>;
+
+    /// Removes every job; returns how many.
+    async fn remove_all_jobs(&self) -> Result<u64>;
+
+    /// The job with this id; [`Error::JobNotFound`] if absent.
+    async fn get_job(&self, id: &str) -> Result<Job>;
+
+    /// Every job, by next run time (paused and finished jobs last), then id.
+    async fn list_jobs(&self) -> Result<Vec<Job>>;
+
+    /// The earliest next run time of any job that is not paused.
+    async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// Claims the runs due at `request.now`, earliest first, for at most
+    /// `request.limit` jobs: applies the misfire/coalesce/max-instances policy with the
+    /// job's runs executing on every node, records the runs to start under this node's
+    /// lease, writes each job's next run time. A run is never claimed twice.
+    async fn acquire(&self, request: AcquireRequest) -> Result<Acquired>;
+
+    /// Records how a claimed run ended and frees its instance slot.
+    /// [`Error::RunNotFound`] if the run is unknown (already completed or released).
+    async fn complete(&self, run_id: RunId, outcome: Outcome, finished: DateTime<Utc>)
+        -> Result<()>;
+
+    /// Drops every unfinished claim of `node` (a clean shutdown); returns how many.
+    async fn release(&self, node: &str) -> Result<u64>;
+
+    /// How many runs of `job_id` are executing (claimed, not completed) on any node.
+    async fn running(&self, job_id: &str) -> Result<u32>;
+}

@@ -1,0 +1,404 @@
+//! Triggers: when a job fires. Every trigger answers one question,
+//! [`Trigger::next_after`]: the first fire time strictly after an instant.
+//!
+//! | kind | built with | time |
+//! |---|---|---|
+//! | interval | [`Trigger::interval`] | absolute (6 h is 6 real hours across DST) |
+//! | cron | [`Trigger::cron`], [`CronFields`] | wall clock, DST rules of DESIGN.md |
+//! | date | [`Trigger::date`], [`Trigger::date_str`] | once |
+//! | calendar interval | [`Trigger::calendar`] | wall clock, every N days/weeks/months/years |
+//! | combination | [`Trigger::and`], [`Trigger::or`] | all must coincide / any |
+//!
+//! Each trigger carries optional `start`/`end` bounds, an optional jitter and a zone.
+//! Triggers are serde types: stores persist them as JSON.
+//!
+//! ```
+//! use chrono::{DateTime, Utc};
+//! use sched_core::trigger::Trigger;
+//!
+//! let trigger = Trigger::cron("30 2 * * *")?.timezone(chrono_tz::America::New_York);
+//! let after: DateTime<Utc> = "2026-03-07T17:00:00Z".parse().unwrap();
+//! // 02:30 does not exist on 8 March 2026 in New York: a fixed-time entry fires at 03:00 EDT.
+//! let next = trigger.next_after(after).unwrap();
+//! assert_eq!(next.to_rfc3339(), "2026-03-08T07:00:00+00:00");
+//! # Ok::<(), sched_core::Error>(())
+//! ```
+
+mod calendar;
+mod cron;
+mod wall;
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+pub use self::calendar::CalendarInterval;
+pub use self::cron::{CronFields, CronTrigger};
+use crate::error::{Error, Result};
+
+/// Bound on the rounds an `and` combination takes to find a common fire time.
+const MAX_AND_ROUNDS: usize = 10_000;
+
+/// When a job fires: a [`TriggerKind`] with start/end bounds, jitter and a time zone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// What kind of schedule this is.
+    #[serde(flatten)]
+    pub kind: TriggerKind,
+    /// No fire time before this instant. For an interval it is also the anchor: the
+    /// first fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    /// No fire time after this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<DateTime<Utc>>,
+    /// Each fire time is delayed by a deterministic pseudo-random amount below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Duration>,
+    /// Zone of wall-clock schedules (cron, calendar interval, date strings).
+    #[serde(default = "utc")]
+    pub timezone: Tz,
+}
+
+fn utc() -> Tz {
+    Tz::UTC
+}
+
+/// The schedule itself, without bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TriggerKind {
+    /// Every `every` of absolute time from `start`.
+    Interval {
+        /// The period.
+        every: Duration,
+    },
+    /// A cron schedule.
+    Cron(CronTrigger),
+    /// Once, at `at`.
+    Date {
+        /// The instant.
+        at: DateTime<Utc>,
+    },
+    /// Every N days/weeks/months/years at a wall-clock time.
+    CalendarInterval(CalendarInterval),
+    /// Fires when every trigger fires at the same instant.
+    And {
+        /// The combined triggers.
+        triggers: Vec<Trigger>,
+    },
+    /// Fires whenever any trigger fires.
+    Or {
+        /// The combined triggers.
+        triggers: Vec<Trigger>,
+    },
+}
+
+impl Trigger {
+    fn new(kind: TriggerKind) -> Self {
+        Self {
+            kind,
+            start: None,
+            end: None,
+            jitter: None,
+            timezone: Tz::UTC,
+        }
+    }
+
+    /// Every `every` of absolute time. The first fire is at `start` if one is set,
+    /// otherwise one period after the job is added.
+    pub fn interval(every: Duration) -> Self {
+        Self::new(TriggerKind::Interval { every })
+    }
+
+    /// A crontab expression (see [`CronTrigger::parse`]).
+    pub fn cron(expression: &str) -> Result<Self> {
+        Ok(Self::new(TriggerKind::Cron(CronTrigger::parse(expression)?)))
+    }
+
+    /// Once, at an instant.
+    pub fn date(at: DateTime<Utc>) -> Self {
+        Self::new(TriggerKind::Date { at })
+    }
+
+    /// Once, at a date-time string read in `tz`: RFC 3339 (its offset wins), or
+    /// `YYYY-MM-DD HH:MM[:SS]`, `YYYY-MM-DDTHH:MM[:SS]`, `YYYY-MM-DD` (midnight).
+    /// A wall time that DST skips fires at the first instant after the gap; a
+    /// repeated one at its first occurrence.
+    pub fn date_str(value: &str, tz: Tz) -> Result<Self> {
+        let at = parse_date_time(value, tz)?;
+        Ok(Self::date(at).timezone(tz))
+    }
+
+    /// Every N days/weeks/months/years at a wall-clock time.
+    pub fn calendar(interval: CalendarInterval) -> Self {
+        Self::new(TriggerKind::CalendarInterval(interval))
+    }
+
+    /// Fires when all `triggers` fire at the same instant.
+    pub fn and(triggers: impl IntoIterator<Item = Trigger>) -> Self {
+        Self::new(TriggerKind::And {
+            triggers: triggers.into_iter().collect(),
+        })
+    }
+
+    /// Fires whenever any of `triggers` fires.
+    pub fn or(triggers: impl IntoIterator<Item = Trigger>) -> Self {
+        Self::new(TriggerKind::Or {
+            triggers: triggers.into_iter().collect(),
+        })
+    }
+
+    /// Sets the zone of wall-clock schedules.
+    #[must_use]
+    pub fn timezone(mut self, tz: Tz) -> Self {
+        self.timezone = tz;
+        self
+    }
+
+    /// Sets the zone by IANA name; an unknown name is [`Error::UnknownTimeZone`].
+    pub fn timezone_name(self, name: &str) -> Result<Self> {
+        Ok(self.timezone(parse_timezone(name)?))
+    }
+
+    /// No fire time before `start`.
+    #[must_use]
+    pub fn start(mut self, start: DateTime<Utc>) -> Self {
+        self.start = Some(start);
+        self
+    }
+
+    /// No fire time after `end`.
+    #[must_use]
+    pub fn end(mut self, end: DateTime<Utc>) -> Self {
+        self.end = Some(end);
+        self
+    }
+
+    /// Delays each fire time by a deterministic amount in `[0, jitter)`.
+    #[must_use]
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = Some(jitter).filter(|j| !j.is_zero());
+        self
+    }
+
+    /// Checks what the constructors cannot: bounds in order, non-zero periods,
+    /// non-empty combinations (recursively).
+    pub fn validate(&self) -> Result<()> {
+        if let (Some(start), Some(end)) = (self.start, self.end) {
+            if end < start {
+                return Err(Error::EndBeforeStart { start, end });
+            }
+        }
+        match &self.kind {
+            TriggerKind::Interval { every } if every.is_zero() => Err(Error::InvalidInterval(
+                "an interval of zero length would fire forever".into(),
+            )),
+            TriggerKind::Interval { every } if chrono::Duration::from_std(*every).is_err() => {
+                Err(Error::InvalidInterval(format!("{every:?} is too long")))
+            }
+            TriggerKind::CalendarInterval(c) => c.validate(),
+            TriggerKind::And { triggers } if triggers.is_empty() => {
+                Err(Error::EmptyCombination("and"))
+            }
+            TriggerKind::Or { triggers } if triggers.is_empty() => {
+                Err(Error::EmptyCombination("or"))
+            }
+            TriggerKind::And { triggers } | TriggerKind::Or { triggers } => {
+                triggers.iter().try_for_each(Trigger::validate)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fixes what depends on when the job is added: an interval without `start`
+    /// gets `now + every`, a calendar interval without a start date gets today's date
+    /// in its zone. Idempotent.
+    #[must_use]
+    pub fn anchored(mut self, now: DateTime<Utc>) -> Self {
+        match &mut self.kind {
+            TriggerKind::Interval { every } if self.start.is_none() => {
+                let every = chrono::Duration::from_std(*every).unwrap_or(chrono::Duration::MAX);
+                self.start = now.checked_add_signed(every);
+            }
+            TriggerKind::CalendarInterval(c) if c.start_date.is_none() => {
+                let from = self.start.unwrap_or(now);
+                c.start_date = Some(from.with_timezone(&self.timezone).date_naive());
+            }
+            TriggerKind::And { triggers } | TriggerKind::Or { triggers } => {
+                for t in triggers.iter_mut() {
+                    *t = std::mem::replace(t, Trigger::date(now)).anchored(now);
+                }
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// The first fire time strictly after `after`, or `None` when the trigger is done
+    /// (past its end, a date already passed, a cron that can never match).
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.next_after_salted(after, 0)
+    }
+
+    /// Like [`next_after`](Self::next_after), with `salt` choosing the jitter (jobs pass
+    /// a hash of their id, so jobs with one schedule spread out).
+    pub fn next_after_salted(&self, after: DateTime<Utc>, salt: u64) -> Option<DateTime<Utc>> {
+        let Some(jitter) = self.jitter else {
+            return self.next_unjittered(after);
+        };
+        // Fire time b is moved to b + offset(b) < b + jitter: start from the first base
+        // time whose moved time may still lie after `after`.
+        let jitter = chrono::Duration::from_std(jitter).ok()?;
+        let mut base = self.next_unjittered(after.checked_sub_signed(jitter)?)?;
+        loop {
+            let moved = base + jitter_offset(base, salt, jitter);
+            if moved > after {
+                return Some(moved);
+            }
+            base = self.next_unjittered(base)?;
+        }
+    }
+
+    fn next_unjittered(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Fire times are >= start: search from just before it.
+        let from = match self.start {
+            Some(start) if after < start => start - chrono::Duration::nanoseconds(1),
+            _ => after,
+        };
+        let next = self.kind_next(from)?;
+        match self.end {
+            Some(end) if next > end => None,
+            _ => Some(next),
+        }
+    }
+
+    fn kind_next(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.kind {
+            TriggerKind::Interval { every } => interval_next(*every, self.start, after),
+            TriggerKind::Cron(cron) => cron.next_after(self.timezone, after),
+            TriggerKind::Date { at } => Some(*at).filter(|at| *at > after),
+            TriggerKind::CalendarInterval(c) => {
+                let start = c.start_date.unwrap_or_else(|| {
+                    self.start
+                        .unwrap_or(after)
+                        .with_timezone(&self.timezone)
+                        .date_naive()
+                });
+                c.next_after(self.timezone, start, after)
+            }
+            TriggerKind::Or { triggers } => triggers.iter().filter_map(|t| t.next_after(after)).min(),
+            TriggerKind::And { triggers } => and_next(triggers, after),
+        }
+    }
+}
+
+impl From<CronTrigger> for Trigger {
+    fn from(cron: CronTrigger) -> Self {
+        Self::new(TriggerKind::Cron(cron))
+    }
+}
+
+impl From<CalendarInterval> for Trigger {
+    fn from(interval: CalendarInterval) -> Self {
+        Self::calendar(interval)
+    }
+}
+
+fn interval_next(
+    every: Duration,
+    start: Option<DateTime<Utc>>,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let every = chrono::Duration::from_std(every).ok()?;
+    let Some(start) = start else {
+        return after.checked_add_signed(every);
+    };
+    if after < start {
+        return Some(start);
+    }
+    let period = every.num_nanoseconds().map(i128::from).unwrap_or(i128::MAX);
+    let elapsed = (after - start).num_nanoseconds().map(i128::from);
+    let periods = match elapsed {
+        Some(elapsed) => elapsed / period.max(1) + 1,
+        // More than ~292 years elapsed: count in milliseconds instead.
+        None => i128::from((after - start).num_milliseconds()) * 1_000_000 / period.max(1) + 1,
+    };
+    let offset = i64::try_from(periods.checked_mul(period)?).ok()?;
+    start.checked_add_signed(chrono::Duration::nanoseconds(offset))
+}
+
+fn and_next(triggers: &[Trigger], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut cursor = after;
+    for _ in 0..MAX_AND_ROUNDS {
+        let mut earliest = None::<DateTime<Utc>>;
+        let mut latest = None::<DateTime<Utc>>;
+        for trigger in triggers {
+            let next = trigger.next_after(cursor)?;
+            earliest = Some(earliest.map_or(next, |e| e.min(next)));
+            latest = Some(latest.map_or(next, |l| l.max(next)));
+        }
+        let (earliest, latest) = (earliest?, latest?);
+        if earliest == latest {
+            return Some(latest);
+        }
+        // No common time before `latest`: ask every trigger again from just before it.
+        cursor = latest - chrono::Duration::nanoseconds(1);
+    }
+    None
+}
+
+/// A deterministic offset in `[0, jitter)` for fire time `at`.
+fn jitter_offset(at: DateTime<Utc>, salt: u64, jitter: chrono::Duration) -> chrono::Duration {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (at.timestamp(), at.timestamp_subsec_nanos(), salt).hash(&mut hasher);
+    let span = u64::try_from(jitter.num_nanoseconds().unwrap_or(i64::MAX)).unwrap_or(1).max(1);
+    chrono::Duration::nanoseconds(i64::try_from(hasher.finish() % span).unwrap_or(0))
+}
+
+/// Parses an IANA zone name (`"Europe/Berlin"`, `"UTC"`).
+pub fn parse_timezone(name: &str) -> Result<Tz> {
+    name.trim()
+        .parse::<Tz>()
+        .map_err(|_| Error::UnknownTimeZone(name.to_owned()))
+}
+
+/// Parses a date-time string as [`Trigger::date_str`] does.
+pub fn parse_date_time(value: &str, tz: Tz) -> Result<DateTime<Utc>> {
+    let trimmed = value.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    const FORMATS: [&str; 4] = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ];
+    let wall = FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(trimmed, f).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_time(NaiveTime::MIN))
+        })
+        .ok_or_else(|| Error::InvalidDateTime {
+            value: value.to_owned(),
+            reason: "expected RFC 3339 or YYYY-MM-DD[ HH:MM[:SS]]".to_owned(),
+        })?;
+    let before_all = DateTime::<Utc>::MIN_UTC;
+    wall::resolve_after(tz, wall, wall::DstRule::Fixed, before_all).ok_or_else(|| {
+        Error::InvalidDateTime {
+            value: value.to_owned(),
+            reason: format!("not representable in {tz}"),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
