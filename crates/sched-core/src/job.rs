@@ -1,6 +1,5 @@
 //! The job model: what a store persists and the runtime executes.
 
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -215,8 +214,6 @@ impl Job {
     }
 
     fn salt(&self) -> u64 {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.id.hash(&mut hasher);
-        hasher.finish()
+        crate::trigger::stable_hash(self.id.as_bytes())
     }
 }

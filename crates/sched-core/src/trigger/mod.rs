@@ -28,7 +28,6 @@ mod calendar;
 mod cron;
 mod wall;
 
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
@@ -354,10 +353,20 @@ fn and_next(triggers: &[Trigger], after: DateTime<Utc>) -> Option<DateTime<Utc>>
 
 /// A deterministic offset in `[0, jitter)` for fire time `at`.
 fn jitter_offset(at: DateTime<Utc>, salt: u64, jitter: chrono::Duration) -> chrono::Duration {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (at.timestamp(), at.timestamp_subsec_nanos(), salt).hash(&mut hasher);
+    let mut bytes = [0u8; 20];
+    bytes[..8].copy_from_slice(&at.timestamp().to_le_bytes());
+    bytes[8..12].copy_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
+    bytes[12..].copy_from_slice(&salt.to_le_bytes());
     let span = u64::try_from(jitter.num_nanoseconds().unwrap_or(i64::MAX)).unwrap_or(1).max(1);
-    chrono::Duration::nanoseconds(i64::try_from(hasher.finish() % span).unwrap_or(0))
+    chrono::Duration::nanoseconds(i64::try_from(stable_hash(&bytes) % span).unwrap_or(0))
+}
+
+/// FNV-1a: the same on every node and every Rust version (jitter must agree across
+/// nodes sharing a store, which `DefaultHasher` does not promise).
+pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Parses an IANA zone name (`"Europe/Berlin"`, `"UTC"`).
