@@ -1,0 +1,217 @@
+//! Events: what the scheduler did, broadcast to subscribers and listeners.
+
+use std::fmt;
+use std::ops::{BitOr, BitOrAssign};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sched_core::policy::Skipped;
+use sched_core::store::RunId;
+
+/// Something the scheduler did. Receive them with
+/// [`Scheduler::subscribe`](crate::Scheduler::subscribe) or
+/// [`Scheduler::add_listener`](crate::Scheduler::add_listener).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The runtime started.
+    SchedulerStarted {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The runtime stopped (all runs finished or were aborted).
+    SchedulerShutdown {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// `pause()`: no run starts until `resume()`.
+    SchedulerPaused {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// `resume()` after `pause()`.
+    SchedulerResumed {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A job was added.
+    JobAdded(JobEvent),
+    /// A job was changed (modified, rescheduled, paused, resumed).
+    JobModified(JobEvent),
+    /// A job was removed (by a user, or because its trigger is done).
+    JobRemoved(JobEvent),
+    /// A run was handed to the executor.
+    JobSubmitted(RunEvent),
+    /// A run returned `Ok`.
+    JobExecuted(RunEvent),
+    /// A run returned an error, panicked, timed out or was aborted: see `error`.
+    JobError(RunEvent),
+    /// Runs that started later than their misfire grace time: not run.
+    JobMissed(SkipEvent),
+    /// Runs merged into a newer run by `coalesce`.
+    JobCoalesced(SkipEvent),
+    /// Runs skipped because `max_instances` runs of the job were executing.
+    JobMaxInstances(SkipEvent),
+    /// A stored job that this node cannot run (unknown task, undecodable row). The job
+    /// is left in the store, untouched.
+    JobUnrunnable {
+        /// The job's id.
+        job_id: Arc<str>,
+        /// What is wrong with it.
+        error: String,
+    },
+    /// The store failed (the runtime retries with backoff).
+    StoreError {
+        /// The error text.
+        error: String,
+    },
+}
+
+/// A job-level event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobEvent {
+    /// The job's id.
+    pub job_id: Arc<str>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One run of a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunEvent {
+    /// The job's id.
+    pub job_id: Arc<str>,
+    /// The run's id in the store.
+    pub run_id: RunId,
+    /// The fire time the run stands for.
+    pub scheduled: DateTime<Utc>,
+    /// When the run started (or was submitted).
+    pub started: DateTime<Utc>,
+    /// How long it ran (set on executed and error events).
+    pub duration: Option<Duration>,
+    /// The error text (set on error events).
+    pub error: Option<String>,
+}
+
+/// Runs of one job that did not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkipEvent {
+    /// The job's id.
+    pub job_id: Arc<str>,
+    /// Which scheduled times, how many.
+    pub runs: Skipped,
+    /// When the decision was made.
+    pub at: DateTime<Utc>,
+}
+
+impl Event {
+    /// The bit of this event's kind, to test against an [`EventMask`].
+    pub fn mask(&self) -> EventMask {
+        EventMask(match self {
+            Event::SchedulerStarted { .. } => 1 << 0,
+            Event::SchedulerShutdown { .. } => 1 << 1,
+            Event::SchedulerPaused { .. } => 1 << 2,
+            Event::SchedulerResumed { .. } => 1 << 3,
+            Event::JobAdded(_) => 1 << 4,
+            Event::JobModified(_) => 1 << 5,
+            Event::JobRemoved(_) => 1 << 6,
+            Event::JobSubmitted(_) => 1 << 7,
+            Event::JobExecuted(_) => 1 << 8,
+            Event::JobError(_) => 1 << 9,
+            Event::JobMissed(_) => 1 << 10,
+            Event::JobCoalesced(_) => 1 << 11,
+            Event::JobMaxInstances(_) => 1 << 12,
+            Event::JobUnrunnable { .. } => 1 << 13,
+            Event::StoreError { .. } => 1 << 14,
+        })
+    }
+
+    /// The job this event is about, if any.
+    pub fn job_id(&self) -> Option<&str> {
+        match self {
+            Event::JobAdded(e) | Event::JobModified(e) | Event::JobRemoved(e) => Some(&e.job_id),
+            Event::JobSubmitted(e) | Event::JobExecuted(e) | Event::JobError(e) => {
+                Some(&e.job_id)
+            }
+            Event::JobMissed(e) | Event::JobCoalesced(e) | Event::JobMaxInstances(e) => {
+                Some(&e.job_id)
+            }
+            Event::JobUnrunnable { job_id, .. } => Some(job_id),
+            _ => None,
+        }
+    }
+
+    /// The error text, for error, unrunnable and store-error events.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Event::JobError(e) => e.error.as_deref(),
+            Event::JobUnrunnable { error, .. } | Event::StoreError { error } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// A set of event kinds, combinable with `|` like APScheduler's
+/// `EVENT_JOB_EXECUTED | EVENT_JOB_ERROR`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventMask(u32);
+
+impl EventMask {
+    /// [`Event::SchedulerStarted`].
+    pub const SCHEDULER_STARTED: Self = Self(1 << 0);
+    /// [`Event::SchedulerShutdown`].
+    pub const SCHEDULER_SHUTDOWN: Self = Self(1 << 1);
+    /// [`Event::SchedulerPaused`].
+    pub const SCHEDULER_PAUSED: Self = Self(1 << 2);
+    /// [`Event::SchedulerResumed`].
+    pub const SCHEDULER_RESUMED: Self = Self(1 << 3);
+    /// [`Event::JobAdded`].
+    pub const JOB_ADDED: Self = Self(1 << 4);
+    /// [`Event::JobModified`].
+    pub const JOB_MODIFIED: Self = Self(1 << 5);
+    /// [`Event::JobRemoved`].
+    pub const JOB_REMOVED: Self = Self(1 << 6);
+    /// [`Event::JobSubmitted`].
+    pub const JOB_SUBMITTED: Self = Self(1 << 7);
+    /// [`Event::JobExecuted`].
+    pub const JOB_EXECUTED: Self = Self(1 << 8);
+    /// [`Event::JobError`].
+    pub const JOB_ERROR: Self = Self(1 << 9);
+    /// [`Event::JobMissed`].
+    pub const JOB_MISSED: Self = Self(1 << 10);
+    /// [`Event::JobCoalesced`].
+    pub const JOB_COALESCED: Self = Self(1 << 11);
+    /// [`Event::JobMaxInstances`].
+    pub const JOB_MAX_INSTANCES: Self = Self(1 << 12);
+    /// [`Event::JobUnrunnable`].
+    pub const JOB_UNRUNNABLE: Self = Self(1 << 13);
+    /// [`Event::StoreError`].
+    pub const STORE_ERROR: Self = Self(1 << 14);
+    /// Every kind.
+    pub const ALL: Self = Self((1 << 15) - 1);
+
+    /// Whether `event`'s kind is in this set.
+    pub fn matches(self, event: &Event) -> bool {
+        self.0 & event.mask().0 != 0
+    }
+}
+
+impl BitOr for EventMask {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for EventMask {
+    fn bitor_assign(&mut self, rhs: Self) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl fmt::Debug for EventMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventMask({:#b})", self.0)
+    }
+}

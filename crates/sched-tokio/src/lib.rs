@@ -1,0 +1,70 @@
+//! # sched-tokio
+//!
+//! A Tokio-native job scheduler: APScheduler's jobs (interval, cron and one-off date
+//! triggers; misfire grace, coalescing, max instances; persistent stores; events;
+//! pause/resume/modify at run time) for Rust services. Jobs are async closures or
+//! named tasks; [`Scheduler`] is a cheap `Clone` that drops into axum state.
+//!
+//! ```
+//! use std::time::Duration;
+//! use sched_tokio::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), sched_tokio::Error> {
+//! let scheduler = Scheduler::builder()
+//!     .timezone(chrono_tz::UTC)
+//!     .job_defaults(JobOptions::default().coalesce(true).max_instances(1))
+//!     .build()?;
+//!
+//! // Every 10 seconds.
+//! scheduler.add_job(JobSpec::interval(Duration::from_secs(10)), || async { println!("Tick!") }).await?;
+//! // Weekdays at 08:00 in Sydney, with an id to manage it by.
+//! scheduler
+//!     .add_job(
+//!         JobSpec::cron("0 8 * * mon-fri")?.id("digest").timezone(chrono_tz::Australia::Sydney),
+//!         |ctx: JobContext| async move { println!("digest for {}", ctx.scheduled) },
+//!     )
+//!     .await?;
+//! // A named task, runnable by jobs persisted in a store.
+//! scheduler.register_task("hourly_sync", || async { Ok::<(), std::io::Error>(()) });
+//! scheduler.add_named_job(JobSpec::interval(Duration::from_secs(3600)).id("db_sync"), "hourly_sync").await?;
+//!
+//! let mut events = scheduler.subscribe();
+//! scheduler.start().await?;
+//! // ... serve requests ...
+//! scheduler.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Main types: [`Scheduler`] (and [`SchedulerBuilder`]), [`JobSpec`], [`JobContext`],
+//! [`Event`] and [`EventMask`]. Triggers, job options and stores come from
+//! [`sched_core`], re-exported in [`prelude`].
+
+mod clock;
+mod error;
+mod event;
+mod runtime;
+mod scheduler;
+mod spec;
+mod task;
+
+pub use sched_core;
+
+pub use crate::clock::TokioClock;
+pub use crate::error::{Error, Result};
+pub use crate::event::{Event, EventMask, JobEvent, RunEvent, SkipEvent};
+pub use crate::scheduler::{ListenerHandle, Scheduler, SchedulerBuilder};
+pub use crate::spec::JobSpec;
+pub use crate::task::{IntoTask, JobContext, JobResult};
+
+/// Everything a typical user names: `use sched_tokio::prelude::*;`.
+pub mod prelude {
+    pub use sched_core::clock::{Clock, ManualClock, SystemClock};
+    pub use sched_core::job::{Job, JobOptions};
+    pub use sched_core::store::{JobStore, MemoryStore, Outcome};
+    pub use sched_core::trigger::{CalendarInterval, CronFields, Trigger};
+
+    pub use crate::{
+        Event, EventMask, JobContext, JobSpec, Scheduler, SchedulerBuilder, TokioClock,
+    };
+}

@@ -1,0 +1,124 @@
+//! The runtime loop: sleep until the earliest due run, claim, dispatch, repeat.
+//!
+//! Timer-driven: it sleeps on Tokio's monotonic clock until the store's earliest next
+//! run time, woken early by `Inner::wake` when jobs change. It never scans all jobs:
+//! the store's ordered claim hands it exactly the due ones. Because wall time can step
+//! (NTP, suspend/resume), a sleep never exceeds `wall_clock_check`; after a step
+//! forward the misfire rules decide what runs, after a step backward nothing runs
+//! twice (the store already moved each job's next run time past what was claimed).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sched_core::store::{AcquireRequest, Acquired, SkipReason};
+use tokio::time::Instant;
+
+use super::execute::spawn_runs;
+use crate::event::{Event, SkipEvent};
+use crate::scheduler::Inner;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The runtime task. Returns when the scheduler is stopping.
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut backoff = FIRST_BACKOFF;
+    while !inner.stopping.load(Ordering::SeqCst) {
+        if inner.paused.load(Ordering::SeqCst) {
+            inner.wake.notified().await;
+            continue;
+        }
+        let sleep = match step(&inner).await {
+            Ok(sleep) => {
+                backoff = FIRST_BACKOFF;
+                sleep
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?backoff, "job store failed; retrying");
+                inner.emit(Event::StoreError {
+                    error: error.to_string(),
+                });
+                let sleep = Some(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                sleep
+            }
+        };
+        match sleep {
+            Some(d) if d.is_zero() => tokio::task::yield_now().await,
+            Some(d) => {
+                tokio::select! {
+                    () = inner.wake.notified() => {}
+                    () = tokio::time::sleep_until(Instant::now() + d) => {}
+                }
+            }
+            None => inner.wake.notified().await,
+        }
+    }
+}
+
+/// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
+async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
+    let now = inner.clock.now();
+    let acquired = inner
+        .store
+        .acquire(AcquireRequest {
+            node: inner.node.clone(),
+            now,
+            limit: inner.config.batch,
+            lease: inner.config.lease,
+        })
+        .await?;
+    report(inner, &acquired, now);
+    spawn_runs(inner, acquired.runs);
+    let Some(next) = inner.store.next_run_time().await? else {
+        return Ok(None);
+    };
+    let wait = (next - inner.clock.now()).to_std().unwrap_or(Duration::ZERO);
+    Ok(Some(wait.min(inner.config.wall_clock_check)))
+}
+
+/// Events (and warnings) for what the claim skipped, finished or could not decode.
+fn report(inner: &Inner, acquired: &Acquired, now: chrono::DateTime<chrono::Utc>) {
+    for skipped in &acquired.skipped {
+        let event = SkipEvent {
+            job_id: Arc::from(skipped.job_id.as_str()),
+            runs: skipped.runs,
+            at: now,
+        };
+        let (first, count) = (skipped.runs.first, skipped.runs.count);
+        match skipped.reason {
+            SkipReason::Missed => {
+                tracing::warn!(job_id = %skipped.job_id, %first, count, "runs missed their misfire grace time");
+                inner.emit(Event::JobMissed(event));
+            }
+            SkipReason::MaxInstances => {
+                tracing::warn!(job_id = %skipped.job_id, %first, count, "runs skipped: max_instances reached");
+                inner.emit(Event::JobMaxInstances(event));
+            }
+            SkipReason::Coalesced => {
+                tracing::debug!(job_id = %skipped.job_id, %first, count, "runs coalesced");
+                inner.emit(Event::JobCoalesced(event));
+            }
+            _ => {}
+        }
+    }
+    for job_id in &acquired.finished {
+        // Keep the closure registered: its last run may still be about to start.
+        inner.emit(Event::JobRemoved(crate::event::JobEvent {
+            job_id: Arc::from(job_id.as_str()),
+            at: now,
+        }));
+    }
+    for error in &acquired.errors {
+        let job_id = match error {
+            sched_core::Error::Decode { job_id, .. } => job_id.as_str(),
+            _ => "",
+        };
+        tracing::error!(%error, "stored job cannot be run; left in the store");
+        inner.emit(Event::JobUnrunnable {
+            job_id: Arc::from(job_id),
+            error: error.to_string(),
+        });
+    }
+}

@@ -1,0 +1,191 @@
+//! Executing one run: limits, timeout, panics, outcome, events.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use sched_core::store::{ClaimedRun, Outcome, RunId};
+use tracing::Instrument;
+
+use crate::event::{Event, RunEvent};
+use crate::scheduler::Inner;
+use crate::task::{JobContext, TaskFn};
+
+/// Spawns every claimed run (runs whose task is unknown here are reported instead).
+pub(crate) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
+    if runs.is_empty() {
+        return;
+    }
+    // Held across the spawns so a run that finishes at once finds its entry to remove.
+    let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+    for run in runs {
+        let Some(task) = inner.registry.get(&run.job.task) else {
+            unrunnable(inner, run);
+            continue;
+        };
+        let run_id = run.run_id;
+        let handle = tokio::spawn(execute(Arc::clone(inner), task, run));
+        running.insert(run_id, handle.abort_handle());
+    }
+}
+
+/// A claimed run whose task is not registered on this node: reported, the job kept.
+fn unrunnable(inner: &Arc<Inner>, run: ClaimedRun) {
+    let error = format!(
+        "job {:?} names task {:?}, which is not registered on this node",
+        run.job.id, run.job.task
+    );
+    tracing::error!(job_id = %run.job.id, task = %run.job.task, "{error}");
+    inner.emit(Event::JobUnrunnable {
+        job_id: Arc::from(run.job.id.as_str()),
+        error: error.clone(),
+    });
+    let inner = Arc::clone(inner);
+    tokio::spawn(async move {
+        let now = inner.clock.now();
+        let _ = inner
+            .store
+            .complete(run.run_id, Outcome::Error(error), now)
+            .await;
+    });
+}
+
+async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun) {
+    let ClaimedRun {
+        run_id,
+        job,
+        scheduled,
+    } = run;
+    let job_id: Arc<str> = Arc::from(job.id.as_str());
+    let _permit = match &inner.limit {
+        Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
+        None => None,
+    };
+    let started = inner.clock.now();
+    let delay_ms = (started - scheduled).num_milliseconds();
+    let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled, delay_ms);
+    let mut event = RunEvent {
+        job_id: Arc::clone(&job_id),
+        run_id,
+        scheduled,
+        started,
+        duration: None,
+        error: None,
+    };
+    inner.emit(Event::JobSubmitted(event.clone()));
+
+    let ctx = JobContext::new(job_id, run_id, scheduled, Arc::new(job.args));
+    let outcome = run_task(task, ctx, job.options.timeout)
+        .instrument(span.clone())
+        .await;
+
+    let finished = inner.clock.now();
+    event.duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
+    if let Err(error) = inner.store.complete(run_id, outcome.clone(), finished).await {
+        inner.emit(Event::StoreError {
+            error: error.to_string(),
+        });
+    }
+    span.in_scope(|| match &outcome {
+        Outcome::Success => tracing::debug!("job run finished"),
+        other => tracing::warn!(outcome = ?other, "job run failed"),
+    });
+    event.error = error_text(&outcome);
+    inner.emit(match outcome {
+        Outcome::Success => Event::JobExecuted(event),
+        _ => Event::JobError(event),
+    });
+    finish(&inner, run_id);
+}
+
+/// Runs the task: a panic (while building or polling its future) or a timeout is an
+/// outcome, never a crash.
+async fn run_task(task: TaskFn, ctx: JobContext, timeout: Option<Duration>) -> Outcome {
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task(ctx))) {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind(),
+        Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
+    };
+    let result = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, future).await {
+            Ok(result) => result,
+            Err(_) => return Outcome::TimedOut,
+        },
+        None => future.await,
+    };
+    match result {
+        Ok(Ok(())) => Outcome::Success,
+        Ok(Err(error)) => Outcome::Error(error),
+        Err(panic) => Outcome::Panicked(panic_message(&*panic)),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+}
+
+fn error_text(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Success => None,
+        Outcome::Error(e) => Some(e.clone()),
+        Outcome::Panicked(p) => Some(format!("panicked: {p}")),
+        Outcome::TimedOut => Some("timed out".to_owned()),
+        Outcome::Cancelled => Some("cancelled at shutdown".to_owned()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+fn finish(inner: &Inner, run_id: RunId) {
+    let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+    running.remove(&run_id);
+    if running.is_empty() && inner.stopping.load(Ordering::SeqCst) {
+        inner.idle.notify_waiters();
+    }
+}
+
+/// At shutdown: waits up to `wait` (`None`: not at all) for running jobs, then aborts
+/// the rest, records them as cancelled and reports them. Returns how many were aborted.
+pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
+    if let Some(wait) = wait {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let idle = inner.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if inner.runs.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                return 0;
+            }
+            tokio::select! {
+                () = &mut idle => {}
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    }
+    let aborted: Vec<RunId> = {
+        let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .drain()
+            .map(|(run_id, handle)| {
+                handle.abort();
+                run_id
+            })
+            .collect()
+    };
+    let now = inner.clock.now();
+    for run_id in &aborted {
+        if let Err(error) = inner.store.complete(*run_id, Outcome::Cancelled, now).await {
+            inner.emit(Event::StoreError {
+                error: error.to_string(),
+            });
+        }
+    }
+    if !aborted.is_empty() {
+        tracing::warn!(count = aborted.len(), "running jobs aborted at shutdown");
+    }
+    aborted.len()
+}

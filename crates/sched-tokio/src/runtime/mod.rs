@@ -1,0 +1,8 @@
+//! The runtime: one task that claims due runs (`driver`), and one task per run
+//! (`execute`).
+
+mod driver;
+mod execute;
+
+pub(crate) use self::driver::run;
+pub(crate) use self::execute::drain;

@@ -1,0 +1,195 @@
+//! `JobSpec`: what a user hands to `add_job`, before the scheduler fills in defaults.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sched_core::job::{Job, JobOptions};
+use sched_core::trigger::{parse_date_time, CronFields, Trigger};
+use serde::Serialize;
+
+/// A job to add: a trigger plus optional id, name, arguments, options and zone.
+///
+/// Whatever is not set comes from the scheduler: its default zone (for triggers left
+/// in UTC), its job defaults, a generated id.
+///
+/// ```
+/// use std::time::Duration;
+/// use sched_tokio::JobSpec;
+///
+/// let digest = JobSpec::cron("0 8 * * mon-fri")?
+///     .id("digest")
+///     .timezone(chrono_tz::Australia::Sydney);
+/// let poll = JobSpec::interval(Duration::from_secs(30)).id("api_poll");
+/// # Ok::<(), sched_tokio::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct JobSpec {
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    trigger: Source,
+    pub(crate) args: serde_json::Value,
+    pub(crate) options: Option<JobOptions>,
+    pub(crate) replace_existing: bool,
+    timezone: Option<Tz>,
+    pub(crate) paused: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    Ready(Trigger),
+    /// A date string, read in the job's zone once that is known.
+    DateStr(String),
+}
+
+impl JobSpec {
+    fn with(trigger: Source) -> Self {
+        Self {
+            id: None,
+            name: None,
+            trigger,
+            args: serde_json::Value::Null,
+            options: None,
+            replace_existing: false,
+            timezone: None,
+            paused: false,
+        }
+    }
+
+    /// Any trigger.
+    pub fn new(trigger: Trigger) -> Self {
+        Self::with(Source::Ready(trigger))
+    }
+
+    /// Every `every` (absolute time); first run one period after the job is added.
+    pub fn interval(every: Duration) -> Self {
+        Self::new(Trigger::interval(every))
+    }
+
+    /// A crontab expression.
+    pub fn cron(expression: &str) -> crate::Result<Self> {
+        Ok(Self::new(Trigger::cron(expression)?))
+    }
+
+    /// APScheduler-style cron fields (`hour=8, day_of_week="mon-fri"`).
+    pub fn cron_fields(fields: &CronFields) -> crate::Result<Self> {
+        Ok(Self::new(Trigger::from(fields.build()?)))
+    }
+
+    /// Once, at an instant.
+    pub fn date(at: DateTime<Utc>) -> Self {
+        Self::new(Trigger::date(at))
+    }
+
+    /// Once, at a date-time string (`"2026-05-03 14:00:00"`, RFC 3339, ...) read in the
+    /// job's zone. A string that cannot be parsed is an error from `add_job`.
+    pub fn date_str(value: impl Into<String>) -> Self {
+        Self::with(Source::DateStr(value.into()))
+    }
+
+    /// The job's id (default: generated). Ids are unique per store.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// A human-readable name (default: the task name).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Arguments for the task, read with [`JobContext::args`](crate::JobContext::args).
+    pub fn args<T: Serialize + ?Sized>(mut self, args: &T) -> crate::Result<Self> {
+        self.args = serde_json::to_value(args).map_err(sched_core::Error::from)?;
+        Ok(self)
+    }
+
+    /// Options for this job (default: the scheduler's job defaults).
+    #[must_use]
+    pub fn options(mut self, options: JobOptions) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// Overwrite a stored job with the same id instead of failing: startup code that
+    /// adds its jobs on every start never duplicates them.
+    #[must_use]
+    pub fn replace_existing(mut self, replace: bool) -> Self {
+        self.replace_existing = replace;
+        self
+    }
+
+    /// The zone of the trigger's wall-clock times.
+    #[must_use]
+    pub fn timezone(mut self, tz: Tz) -> Self {
+        self.timezone = Some(tz);
+        self
+    }
+
+    /// Add the job paused (it keeps its schedule, but does not run until resumed).
+    #[must_use]
+    pub fn paused(mut self, paused: bool) -> Self {
+        self.paused = paused;
+        self
+    }
+
+    /// No run before `start`.
+    #[must_use]
+    pub fn start(self, start: DateTime<Utc>) -> Self {
+        self.map_trigger(|t| t.start(start))
+    }
+
+    /// No run after `end`.
+    #[must_use]
+    pub fn end(self, end: DateTime<Utc>) -> Self {
+        self.map_trigger(|t| t.end(end))
+    }
+
+    /// Delay each run by a deterministic amount below `jitter`.
+    #[must_use]
+    pub fn jitter(self, jitter: Duration) -> Self {
+        self.map_trigger(|t| t.jitter(jitter))
+    }
+
+    fn map_trigger(mut self, f: impl FnOnce(Trigger) -> Trigger) -> Self {
+        if let Source::Ready(trigger) = self.trigger {
+            self.trigger = Source::Ready(f(trigger));
+        }
+        self
+    }
+
+    /// The job model, with the scheduler's defaults filled in (not yet scheduled).
+    pub(crate) fn into_job(
+        self,
+        id: String,
+        task: &str,
+        default_tz: Tz,
+        defaults: &JobOptions,
+    ) -> crate::Result<Job> {
+        let tz = self.timezone.unwrap_or(default_tz);
+        let mut trigger = match self.trigger {
+            Source::Ready(trigger) => trigger,
+            Source::DateStr(value) => Trigger::date(parse_date_time(&value, tz)?),
+        };
+        if self.timezone.is_some() || trigger.timezone == Tz::UTC {
+            trigger.timezone = tz;
+        }
+        let mut job = Job::new(id, task, trigger)
+            .options(self.options.unwrap_or_else(|| defaults.clone()));
+        job.args = self.args;
+        job.paused = self.paused;
+        if let Some(name) = self.name {
+            job.name = name;
+        }
+        Ok(job)
+    }
+}
+
+impl From<Trigger> for JobSpec {
+    fn from(trigger: Trigger) -> Self {
+        Self::new(trigger)
+    }
+}

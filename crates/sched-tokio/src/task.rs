@@ -1,0 +1,178 @@
+//! Tasks: what a job runs. Async closures, async fns, and named tasks with serde args.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sched_core::store::RunId;
+use serde::de::DeserializeOwned;
+
+/// What a running job knows about itself.
+#[derive(Clone, Debug)]
+pub struct JobContext {
+    /// The job's id.
+    pub job_id: Arc<str>,
+    /// This run's id in the store.
+    pub run_id: RunId,
+    /// The fire time this run stands for.
+    pub scheduled: DateTime<Utc>,
+    args: Arc<serde_json::Value>,
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        job_id: Arc<str>,
+        run_id: RunId,
+        scheduled: DateTime<Utc>,
+        args: Arc<serde_json::Value>,
+    ) -> Self {
+        Self {
+            job_id,
+            run_id,
+            scheduled,
+            args,
+        }
+    }
+
+    /// The job's arguments, decoded into `T`.
+    ///
+    /// ```
+    /// # fn demo(ctx: sched_tokio::JobContext) -> Result<(), serde_json::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Reminder { username: String, message: String }
+    /// let reminder: Reminder = ctx.args()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn args<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&*self.args)
+    }
+
+    /// The job's arguments as JSON.
+    pub fn raw_args(&self) -> &serde_json::Value {
+        &self.args
+    }
+}
+
+/// What a job's future may return: `()` or `Result<(), E>` for any `E: Display`.
+pub trait JobResult: Send + 'static {
+    /// `Err(text)` when the run failed.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl JobResult for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display + Send + 'static> JobResult for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// A type-erased task: called once per run.
+pub(crate) type TaskFn =
+    Arc<dyn Fn(JobContext) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Something a job can run: `Fn() -> impl Future` or `Fn(JobContext) -> impl Future`,
+/// whose output is a [`JobResult`]. `M` only tells the two shapes apart.
+pub trait IntoTask<M>: Send + Sync + 'static {
+    /// Erases the type.
+    #[doc(hidden)]
+    fn into_task(self) -> TaskFnWrapper;
+}
+
+/// Opaque carrier of an erased task (public only because [`IntoTask`] names it).
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct TaskFnWrapper(pub(crate) TaskFn);
+
+/// Marker for tasks that take no argument.
+#[derive(Debug)]
+#[doc(hidden)]
+pub enum NoContext {}
+
+/// Marker for tasks that take a [`JobContext`].
+#[derive(Debug)]
+#[doc(hidden)]
+pub enum WithContext {}
+
+impl<F, Fut> IntoTask<NoContext> for F
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: JobResult,
+{
+    fn into_task(self) -> TaskFnWrapper {
+        TaskFnWrapper(Arc::new(move |_ctx| {
+            self().map(JobResult::into_result).boxed()
+        }))
+    }
+}
+
+impl<F, Fut> IntoTask<WithContext> for F
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: JobResult,
+{
+    fn into_task(self) -> TaskFnWrapper {
+        TaskFnWrapper(Arc::new(move |ctx| {
+            self(ctx).map(JobResult::into_result).boxed()
+        }))
+    }
+}
+
+/// Task name -> task. Named tasks are registered by users; closures get a generated
+/// name (`closure:<job id>`) and live only as long as their job.
+#[derive(Default)]
+pub(crate) struct Registry {
+    tasks: RwLock<HashMap<Arc<str>, TaskFn>>,
+}
+
+impl Registry {
+    pub(crate) fn insert(&self, name: &str, task: TaskFn) {
+        self.write().insert(Arc::from(name), task);
+    }
+
+    pub(crate) fn remove(&self, name: &str) {
+        self.write().remove(name);
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<TaskFn> {
+        self.tasks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.tasks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, TaskFn>> {
+        // A map of Arcs: a panicking writer cannot leave it half-updated.
+        self.tasks.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tasks = self.tasks.read().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("Registry").field("tasks", &tasks.len()).finish()
+    }
+}
+
+/// The task name under which a closure job's task is registered.
+pub(crate) fn closure_task_name(job_id: &str) -> String {
+    format!("closure:{job_id}")
+}
