@@ -131,9 +131,7 @@ impl Event {
     pub fn job_id(&self) -> Option<&str> {
         match self {
             Event::JobAdded(e) | Event::JobModified(e) | Event::JobRemoved(e) => Some(&e.job_id),
-            Event::JobSubmitted(e) | Event::JobExecuted(e) | Event::JobError(e) => {
-                Some(&e.job_id)
-            }
+            Event::JobSubmitted(e) | Event::JobExecuted(e) | Event::JobError(e) => Some(&e.job_id),
             Event::JobMissed(e) | Event::JobCoalesced(e) | Event::JobMaxInstances(e) => {
                 Some(&e.job_id)
             }

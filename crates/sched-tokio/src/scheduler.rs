@@ -226,11 +226,18 @@ impl Scheduler {
     /// The closure lives in this process: with a persistent store, use
     /// [`register_task`](Self::register_task) and [`add_named_job`](Self::add_named_job)
     /// so a restarted process can run the stored job.
-    pub async fn add_job<M>(&self, spec: impl Into<JobSpec>, task: impl IntoTask<M>) -> Result<String> {
-        let spec = spec.into();
+    pub async fn add_job<M>(
+        &self,
+        spec: impl Into<JobSpec>,
+        task: impl IntoTask<M>,
+    ) -> Result<String> {
+        let mut spec = spec.into();
         let id = self.job_id(&spec);
+        spec.name.get_or_insert_with(|| id.clone());
         let name = closure_task_name(&id);
-        let job = spec.clone().into_job(id.clone(), &name, self.inner.timezone, &self.inner.defaults)?;
+        let job =
+            spec.clone()
+                .into_job(id.clone(), &name, self.inner.timezone, &self.inner.defaults)?;
         self.inner.registry.insert(&name, task.into_task().0);
         let result = self.insert(job, spec.replace_existing).await;
         if result.is_err() {
@@ -325,7 +332,8 @@ impl Scheduler {
     /// job runs once it is resumed.
     pub async fn run_job_now(&self, id: &str) -> Result<Job> {
         let now = self.inner.clock.now();
-        self.modify_job(id, |job| job.next_run_time = Some(now)).await
+        self.modify_job(id, |job| job.next_run_time = Some(now))
+            .await
     }
 
     /// Removes a job. Runs already executing finish.
@@ -366,7 +374,9 @@ impl Scheduler {
     /// Pauses the whole scheduler: no run starts until [`resume`](Self::resume).
     pub fn pause(&self) {
         if !self.inner.paused.swap(true, Ordering::SeqCst) {
-            self.inner.emit(Event::SchedulerPaused { at: self.inner.clock.now() });
+            self.inner.emit(Event::SchedulerPaused {
+                at: self.inner.clock.now(),
+            });
             self.inner.wake.notify_one();
         }
     }
@@ -374,7 +384,9 @@ impl Scheduler {
     /// Resumes after [`pause`](Self::pause); overdue runs follow the misfire rules.
     pub fn resume(&self) {
         if self.inner.paused.swap(false, Ordering::SeqCst) {
-            self.inner.emit(Event::SchedulerResumed { at: self.inner.clock.now() });
+            self.inner.emit(Event::SchedulerResumed {
+                at: self.inner.clock.now(),
+            });
             self.inner.wake.notify_one();
         }
     }
@@ -407,7 +419,9 @@ impl Scheduler {
                 }
             }
         });
-        ListenerHandle { task: task.abort_handle() }
+        ListenerHandle {
+            task: task.abort_handle(),
+        }
     }
 
     /// Starts the runtime task and returns. Starting twice is [`Error::AlreadyRunning`].
@@ -421,7 +435,9 @@ impl Scheduler {
         let inner = Arc::clone(&self.inner);
         *state = State::Running(tokio::spawn(crate::runtime::run(inner)));
         drop(state);
-        self.inner.emit(Event::SchedulerStarted { at: self.inner.clock.now() });
+        self.inner.emit(Event::SchedulerStarted {
+            at: self.inner.clock.now(),
+        });
         Ok(())
     }
 
@@ -472,9 +488,13 @@ impl Scheduler {
         let _ = handle.await; // the loop ends at its next await point
         let aborted = crate::runtime::drain(&self.inner, wait).await;
         if let Err(e) = self.inner.store.release(&self.inner.node).await {
-            self.inner.emit(Event::StoreError { error: e.to_string() });
+            self.inner.emit(Event::StoreError {
+                error: e.to_string(),
+            });
         }
-        self.inner.emit(Event::SchedulerShutdown { at: self.inner.clock.now() });
+        self.inner.emit(Event::SchedulerShutdown {
+            at: self.inner.clock.now(),
+        });
         match (aborted, wait) {
             (0, _) | (_, None) => Ok(()),
             (n, Some(_)) => Err(Error::ShutdownTimedOut(n)),

@@ -177,8 +177,8 @@ impl JobSpec {
         if self.timezone.is_some() || trigger.timezone == Tz::UTC {
             trigger.timezone = tz;
         }
-        let mut job = Job::new(id, task, trigger)
-            .options(self.options.unwrap_or_else(|| defaults.clone()));
+        let mut job =
+            Job::new(id, task, trigger).options(self.options.unwrap_or_else(|| defaults.clone()));
         job.args = self.args;
         job.paused = self.paused;
         if let Some(name) = self.name {

@@ -168,7 +168,9 @@ impl Registry {
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tasks = self.tasks.read().unwrap_or_else(|p| p.into_inner());
-        f.debug_struct("Registry").field("tasks", &tasks.len()).finish()
+        f.debug_struct("Registry")
+            .field("tasks", &tasks.len())
+            .finish()
     }
 }
 

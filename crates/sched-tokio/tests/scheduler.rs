@@ -12,7 +12,9 @@ use tokio::sync::broadcast;
 const T0: &str = "2026-03-02T00:00:00Z";
 
 fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).expect("test instant").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s)
+        .expect("test instant")
+        .with_timezone(&Utc)
 }
 
 fn secs(n: u64) -> Duration {
@@ -105,7 +107,8 @@ async fn cron_job_fires_at_wall_clock_times_in_its_zone() {
     let mut h = harness(|b| b.timezone(chrono_tz::Europe::Berlin));
     // 08:00 Berlin = 07:00 UTC in winter.
     h.scheduler
-        .add_job(JobSpec::cron("0 8 * * *").unwrap().id("report"), || async {})
+        .add_job(JobSpec::cron("0 8 * * *").unwrap().id("report"), || async {
+        })
         .await
         .unwrap();
     h.scheduler.start().await.unwrap();
@@ -144,7 +147,9 @@ async fn date_job_fires_once_with_args_then_is_removed() {
                 let log = Arc::clone(&log);
                 async move {
                     let r: Reminder = ctx.args().map_err(|e| e.to_string())?;
-                    log.lock().unwrap().push(format!("{}: {}", r.username, r.message));
+                    log.lock()
+                        .unwrap()
+                        .push(format!("{}: {}", r.username, r.message));
                     Ok::<(), String>(())
                 }
             },
@@ -157,7 +162,10 @@ async fn date_job_fires_once_with_args_then_is_removed() {
     assert_eq!(executed(&events, "remind"), vec![after(T0, 30)]);
     assert_eq!(*seen.lock().unwrap(), vec!["alice: standup".to_owned()]);
     let err = h.scheduler.get_job("remind").await.unwrap_err();
-    assert!(matches!(err, Error::Core(sched_core::Error::JobNotFound(_))), "{err}");
+    assert!(
+        matches!(err, Error::Core(sched_core::Error::JobNotFound(_))),
+        "{err}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -165,7 +173,10 @@ async fn clock_jump_forward_beyond_grace_reports_missed_runs() {
     let mut h = harness(|b| b);
     let options = JobOptions::default().misfire_grace_time(secs(5));
     h.scheduler
-        .add_job(JobSpec::interval(secs(60)).id("poll").options(options), || async {})
+        .add_job(
+            JobSpec::interval(secs(60)).id("poll").options(options),
+            || async {},
+        )
         .await
         .unwrap();
     h.scheduler.start().await.unwrap();
@@ -182,7 +193,10 @@ async fn clock_jump_forward_beyond_grace_reports_missed_runs() {
         .collect();
     assert_eq!(missed.len(), 1, "{events:#?}");
     assert_eq!(missed[0].count, 10);
-    assert_eq!((missed[0].first, missed[0].last), (after(T0, 60), after(T0, 600)));
+    assert_eq!(
+        (missed[0].first, missed[0].last),
+        (after(T0, 60), after(T0, 600))
+    );
     assert_eq!(executed(&events, "poll"), vec![after(T0, 660)]);
 }
 
@@ -233,7 +247,12 @@ async fn without_coalesce_each_overdue_run_runs_in_order() {
     let events = h.drain();
     assert_eq!(
         executed(&events, "each"),
-        vec![after(T0, 60), after(T0, 120), after(T0, 180), after(T0, 240)]
+        vec![
+            after(T0, 60),
+            after(T0, 120),
+            after(T0, 180),
+            after(T0, 240)
+        ]
     );
 }
 
@@ -306,7 +325,7 @@ async fn errors_panics_and_timeouts_are_events_and_the_scheduler_goes_on() {
             JobSpec::interval(secs(10))
                 .id("hang")
                 .options(JobOptions::default().timeout(secs(3))),
-            || std::future::pending::<()>(),
+            std::future::pending::<()>,
         )
         .await
         .unwrap();
@@ -323,17 +342,26 @@ async fn errors_panics_and_timeouts_are_events_and_the_scheduler_goes_on() {
 async fn pause_resume_remove_modify_reschedule_take_effect_at_once() {
     let mut h = harness(|b| b);
     let s = h.scheduler.clone();
-    s.add_job(JobSpec::interval(secs(10)).id("a"), || async {}).await.unwrap();
+    s.add_job(JobSpec::interval(secs(10)).id("a"), || async {})
+        .await
+        .unwrap();
     s.start().await.unwrap();
     sleep(15).await; // ran at 10
     s.pause_job("a").await.unwrap();
     assert!(s.get_job("a").await.unwrap().paused);
     sleep(20).await; // 20, 30 not run
     s.resume_job("a").await.unwrap(); // T0 + 35: next run 40
-    assert_eq!(s.get_job("a").await.unwrap().next_run_time, Some(after(T0, 40)));
+    assert_eq!(
+        s.get_job("a").await.unwrap().next_run_time,
+        Some(after(T0, 40))
+    );
     sleep(10).await; // ran at 40
-    s.reschedule_job("a", Trigger::interval(secs(100))).await.unwrap(); // from T0+45: 145
-    s.modify_job("a", |job| job.name = "renamed".into()).await.unwrap();
+    s.reschedule_job("a", Trigger::interval(secs(100)))
+        .await
+        .unwrap(); // from T0+45: 145
+    s.modify_job("a", |job| job.name = "renamed".into())
+        .await
+        .unwrap();
     assert_eq!(s.get_job("a").await.unwrap().name, "renamed");
     sleep(110).await; // T0 + 155: ran at 145
     s.remove_job("a").await.unwrap();
@@ -351,7 +379,9 @@ async fn pause_resume_remove_modify_reschedule_take_effect_at_once() {
 async fn run_job_now_and_scheduler_pause() {
     let mut h = harness(|b| b);
     let s = h.scheduler.clone();
-    s.add_job(JobSpec::interval(secs(3600)).id("hourly"), || async {}).await.unwrap();
+    s.add_job(JobSpec::interval(secs(3600)).id("hourly"), || async {})
+        .await
+        .unwrap();
     s.start().await.unwrap();
     sleep(5).await;
     s.run_job_now("hourly").await.unwrap();
@@ -387,14 +417,19 @@ async fn shutdown_waits_for_running_jobs() {
     assert_eq!(finished.load(Ordering::SeqCst), 1);
     let events = h.drain();
     assert_eq!(executed(&events, "long"), vec![after(T0, 10)]);
-    assert!(matches!(events.last(), Some(Event::SchedulerShutdown { .. })));
+    assert!(matches!(
+        events.last(),
+        Some(Event::SchedulerShutdown { .. })
+    ));
 }
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_timeout_aborts_and_records_cancelled_runs() {
     let h = harness(|b| b.shutdown_timeout(secs(2)));
     h.scheduler
-        .add_job(JobSpec::interval(secs(10)).id("stuck"), || std::future::pending::<()>())
+        .add_job(JobSpec::interval(secs(10)).id("stuck"), || {
+            std::future::pending::<()>()
+        })
         .await
         .unwrap();
     h.scheduler.start().await.unwrap();
@@ -408,9 +443,15 @@ async fn shutdown_timeout_aborts_and_records_cancelled_runs() {
 #[tokio::test(start_paused = true)]
 async fn lifecycle_errors_are_typed() {
     let h = harness(|b| b);
-    assert!(matches!(h.scheduler.shutdown().await, Err(Error::NotRunning)));
+    assert!(matches!(
+        h.scheduler.shutdown().await,
+        Err(Error::NotRunning)
+    ));
     h.scheduler.start().await.unwrap();
-    assert!(matches!(h.scheduler.start().await, Err(Error::AlreadyRunning)));
+    assert!(matches!(
+        h.scheduler.start().await,
+        Err(Error::AlreadyRunning)
+    ));
     h.scheduler.shutdown().await.unwrap();
     assert!(matches!(h.scheduler.start().await, Err(Error::ShutDown)));
     let late = h
@@ -432,14 +473,31 @@ async fn bad_input_is_a_typed_error() {
     let dup = JobSpec::interval(secs(1)).id("x");
     s.add_job(dup.clone(), || async {}).await.unwrap();
     let err = s.add_job(dup.clone(), || async {}).await.unwrap_err();
-    assert!(matches!(err, Error::Core(sched_core::Error::DuplicateJobId(_))), "{err}");
-    s.add_job(dup.replace_existing(true), || async {}).await.unwrap();
-    let err = s.add_job(JobSpec::interval(secs(1)).id(" "), || async {}).await.unwrap_err();
-    assert!(matches!(err, Error::Core(sched_core::Error::EmptyJobId)), "{err}");
-    let err = s.add_job(JobSpec::date_str("tomorrow"), || async {}).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Core(sched_core::Error::DuplicateJobId(_))),
+        "{err}"
+    );
+    s.add_job(dup.replace_existing(true), || async {})
+        .await
+        .unwrap();
+    let err = s
+        .add_job(JobSpec::interval(secs(1)).id(" "), || async {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Core(sched_core::Error::EmptyJobId)),
+        "{err}"
+    );
+    let err = s
+        .add_job(JobSpec::date_str("tomorrow"), || async {})
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("\"tomorrow\""), "{err}");
     assert!(JobSpec::cron("0 25 * * *").is_err());
-    let err = s.add_job(JobSpec::interval(Duration::ZERO), || async {}).await.unwrap_err();
+    let err = s
+        .add_job(JobSpec::interval(Duration::ZERO), || async {})
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("zero"), "{err}");
 }
 
@@ -457,7 +515,10 @@ async fn named_tasks_get_their_args() {
         }
     });
     h.scheduler
-        .add_named_job(JobSpec::interval(secs(10)).id("add7").args(&7).unwrap(), "add")
+        .add_named_job(
+            JobSpec::interval(secs(10)).id("add7").args(&7).unwrap(),
+            "add",
+        )
         .await
         .unwrap();
     h.scheduler.start().await.unwrap();

@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use sched_core::trigger::{parse_timezone, Trigger};
 
 #[derive(Debug, Parser)]
-#[command(name = "schedctl", version, about = "Preview and control sched schedules")]
+#[command(
+    name = "schedctl",
+    version,
+    about = "Preview and control sched schedules"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,9 +71,7 @@ fn main() -> ExitCode {
 /// The next `count` fire times of `expr` in zone `tz` after `after`, formatted.
 fn next(expr: &str, tz: &str, after: Option<&str>, count: usize) -> Result<Vec<String>, String> {
     let tz = parse_timezone(tz).map_err(|e| e.to_string())?;
-    let trigger = Trigger::cron(expr)
-        .map_err(|e| e.to_string())?
-        .timezone(tz);
+    let trigger = Trigger::cron(expr).map_err(|e| e.to_string())?.timezone(tz);
     let mut cursor = match after {
         Some(after) => DateTime::parse_from_rfc3339(after)
             .map_err(|e| format!("invalid --after {after:?}: {e} (expected RFC 3339, e.g. 2026-03-07T12:00:00-05:00)"))?
@@ -81,7 +83,10 @@ fn next(expr: &str, tz: &str, after: Option<&str>, count: usize) -> Result<Vec<S
         let Some(at) = trigger.next_after(cursor) else {
             break;
         };
-        lines.push(at.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, false));
+        lines.push(
+            at.with_timezone(&tz)
+                .to_rfc3339_opts(SecondsFormat::Secs, false),
+        );
         cursor = at;
     }
     Ok(lines)

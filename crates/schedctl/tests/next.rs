@@ -73,22 +73,34 @@ fn assert_usage_error(args: &[&str], needle: &str) {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
-    assert!(err.contains(needle), "stderr {err:?} should name {needle:?}");
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should name {needle:?}"
+    );
     assert!(out.stdout.is_empty());
 }
 
 #[test]
 fn bad_expression_is_one_line_and_exit_2() {
-    assert_usage_error(&["next", "61 * * * *"], "invalid cron expression \"61 * * * *\"");
+    assert_usage_error(
+        &["next", "61 * * * *"],
+        "invalid cron expression \"61 * * * *\"",
+    );
     assert_usage_error(&["next", "* * *"], "expected 5 fields");
 }
 
 #[test]
 fn bad_zone_is_one_line_and_exit_2() {
-    assert_usage_error(&["next", "* * * * *", "--tz", "Mars/Olympus"], "unknown time zone \"Mars/Olympus\"");
+    assert_usage_error(
+        &["next", "* * * * *", "--tz", "Mars/Olympus"],
+        "unknown time zone \"Mars/Olympus\"",
+    );
 }
 
 #[test]
 fn bad_after_is_one_line_and_exit_2() {
-    assert_usage_error(&["next", "* * * * *", "--after", "yesterday"], "invalid --after \"yesterday\"");
+    assert_usage_error(
+        &["next", "* * * * *", "--after", "yesterday"],
+        "invalid --after \"yesterday\"",
+    );
 }

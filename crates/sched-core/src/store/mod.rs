@@ -8,9 +8,9 @@
 //!
 //! [`contract`] (feature `contract-tests`) is the test suite every store must pass.
 
-mod memory;
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
+mod memory;
 
 use std::fmt;
 use std::time::Duration;
@@ -147,8 +147,12 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
     /// Records how a claimed run ended and frees its instance slot.
     /// [`Error::RunNotFound`] if the run is unknown (already completed or released).
-    async fn complete(&self, run_id: RunId, outcome: Outcome, finished: DateTime<Utc>)
-        -> Result<()>;
+    async fn complete(
+        &self,
+        run_id: RunId,
+        outcome: Outcome,
+        finished: DateTime<Utc>,
+    ) -> Result<()>;
 
     /// Drops every unfinished claim of `node` (a clean shutdown); returns how many.
     async fn release(&self, node: &str) -> Result<u64>;

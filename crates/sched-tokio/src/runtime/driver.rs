@@ -74,7 +74,9 @@ async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
     let Some(next) = inner.store.next_run_time().await? else {
         return Ok(None);
     };
-    let wait = (next - inner.clock.now()).to_std().unwrap_or(Duration::ZERO);
+    let wait = (next - inner.clock.now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
     Ok(Some(wait.min(inner.config.wall_clock_check)))
 }
 

@@ -65,7 +65,8 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun) {
     };
     let started = inner.clock.now();
     let delay_ms = (started - scheduled).num_milliseconds();
-    let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled, delay_ms);
+    let span =
+        tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled, delay_ms);
     let mut event = RunEvent {
         job_id: Arc::clone(&job_id),
         run_id,
@@ -83,7 +84,11 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun) {
 
     let finished = inner.clock.now();
     event.duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
-    if let Err(error) = inner.store.complete(run_id, outcome.clone(), finished).await {
+    if let Err(error) = inner
+        .store
+        .complete(run_id, outcome.clone(), finished)
+        .await
+    {
         inner.emit(Event::StoreError {
             error: error.to_string(),
         });
@@ -157,7 +162,12 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
             let idle = inner.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if inner.runs.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            if inner
+                .runs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
                 return 0;
             }
             tokio::select! {

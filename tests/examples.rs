@@ -1,0 +1,210 @@
+//! Every example runs to completion (on Tokio's paused clock) and does what the
+//! tutorial says; the Axum example answers its routes to a real HTTP client.
+
+#![allow(missing_docs)]
+
+use chrono::{Datelike, Timelike, Weekday};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/interval.rs"]
+mod interval;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/cron.rs"]
+mod cron;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/date.rs"]
+mod date;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/listeners.rs"]
+mod listeners;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/axum_app.rs"]
+mod axum_app;
+
+#[tokio::test(start_paused = true)]
+async fn quickstart_ticks_every_ten_seconds() {
+    let ticks = quickstart::run(true).await.expect("example runs");
+    assert_eq!(ticks.len(), 3, "{ticks:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn interval_polls_every_thirty_seconds_and_keeps_both_jobs() {
+    let jobs = interval::run(true).await.expect("example runs");
+    assert_eq!(jobs.len(), 2);
+    let poll = jobs
+        .iter()
+        .find(|j| j.id == "api_poll")
+        .expect("api_poll job");
+    let cleanup = jobs
+        .iter()
+        .find(|j| j.id != "api_poll")
+        .expect("cleanup job");
+    let (poll_next, cleanup_next) = (poll.next_run_time.unwrap(), cleanup.next_run_time.unwrap());
+    // Added at the same instant: cleanup is due 6 h after it, the 4th poll 120 s after it.
+    assert_eq!((cleanup_next - poll_next).num_seconds(), 6 * 3600 - 120);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cron_jobs_fire_on_their_days_and_times() {
+    let runs = cron::run(true).await.expect("example runs");
+    let of = |id: &str| {
+        runs.iter()
+            .filter(|(j, _)| j == id)
+            .map(|(_, t)| *t)
+            .collect::<Vec<_>>()
+    };
+    let daily = of("daily_report");
+    assert_eq!(daily.len(), 8, "8 days, one report each: {daily:?}");
+    assert!(daily
+        .iter()
+        .all(|t| (t.hour(), t.minute(), t.second()) == (8, 0, 0)));
+    let weekly = of("weekly_cleanup");
+    assert!(!weekly.is_empty() && weekly.len() <= 2, "{weekly:?}");
+    assert!(weekly
+        .iter()
+        .all(|t| t.weekday() == Weekday::Mon && (t.hour(), t.minute()) == (0, 0)));
+    let digest = of("workday_digest");
+    assert!((5..=6).contains(&digest.len()), "{digest:?}");
+    assert!(digest
+        .iter()
+        .all(|t| t.weekday().num_days_from_monday() < 5 && (t.hour(), t.minute()) == (17, 30)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn date_reminders_fire_once_each_with_their_args() {
+    let sent = date::run(true).await.expect("example runs");
+    assert_eq!(
+        sent,
+        vec![
+            "Reminder for alice: Team standup in 5 minutes".to_owned(),
+            "Reminder for bob: Quarterly report due".to_owned()
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn listeners_see_successes_failures_and_skips() {
+    let printed = listeners::run(true).await.expect("example runs");
+    let count = |needle: &str| printed.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        count("Job flaky FAILED: Simulated job failure"),
+        2,
+        "{printed:#?}"
+    );
+    assert_eq!(count("Job flaky succeeded"), 4, "{printed:#?}");
+    assert_eq!(count("Job slow_report was SKIPPED"), 3, "{printed:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn axum_app_once_mode_runs_to_completion() {
+    axum_app::run(true).await.expect("example runs");
+}
+
+#[tokio::test]
+async fn axum_app_answers_its_routes() {
+    let state = axum_app::setup(sched_tokio::Scheduler::builder())
+        .await
+        .expect("scheduler starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum_app::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+
+    let jobs: serde_json::Value = http
+        .get(format!("{base}/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    for id in ["cleanup", "digest", "health"] {
+        assert!(ids.contains(&id), "{jobs}");
+    }
+    assert!(jobs[0]["next_run"].as_str().is_some());
+
+    // Run now: the job runs at once and shows up in the recent runs on `/`.
+    let mut events = state.scheduler.subscribe();
+    let ran = http
+        .post(format!("{base}/jobs/health/run"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ran.status(), 200);
+    loop {
+        match events.recv().await.unwrap() {
+            sched_tokio::Event::JobExecuted(run) if &*run.job_id == "health" => break,
+            _ => {}
+        }
+    }
+    let index: serde_json::Value = http.get(&base).send().await.unwrap().json().await.unwrap();
+    assert_eq!(index["status"], "running");
+    assert!(
+        index["recent_jobs"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("Health check: all APIs responding"),
+        "{index}"
+    );
+
+    let paused: serde_json::Value = http
+        .post(format!("{base}/jobs/digest/pause"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paused["paused"], true);
+    let resumed: serde_json::Value = http
+        .post(format!("{base}/jobs/digest/resume"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["paused"], false);
+    assert_eq!(
+        http.delete(format!("{base}/jobs/cleanup"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let missing = http
+        .delete(format!("{base}/jobs/cleanup"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"], "no job with id \"cleanup\"");
+    let jobs: serde_json::Value = http
+        .get(format!("{base}/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 2);
+    state.scheduler.shutdown().await.unwrap();
+}
