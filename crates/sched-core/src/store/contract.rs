@@ -1,0 +1,1543 @@
+//! The `JobStore` contract as a test suite: every store (memory, SQLite, Postgres)
+//! runs these same checks, so they agree on what the runtime may rely on.
+//!
+//! Call [`run_all`] with a factory of fresh, empty stores (in a store crate's
+//! `#[tokio::test]`, or `#[sqlx::test]` for a database per test), or call single checks
+//! from a store's own tests to see which part of the contract fails:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sched_core::store::{contract, JobStore, MemoryStore};
+//!
+//! # let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+//! # runtime.block_on(async {
+//! contract::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn JobStore> }).await;
+//! contract::claims_each_due_job_once(Arc::new(MemoryStore::new()), 1_000).await;
+//! # });
+//! ```
+//!
+//! The checks use only the trait's async methods: the calling test supplies the
+//! runtime. Instants are explicit (never the wall clock), and every check starts from
+//! an empty store. A check panics with a message naming the broken promise.
+//!
+//! What the checks pin down beyond the trait's docs:
+//! - instants round-trip to the nanosecond, from before 1970 to year 2999 (jitter and
+//!   `schedule(now)` produce nanoseconds; a store that truncates them can run an
+//!   occurrence twice);
+//! - ids compare byte-wise (Rust's `str` order, `COLLATE "C"` in SQL);
+//! - `list_jobs` puts paused and unscheduled jobs last, ordered among themselves by
+//!   next run time (unscheduled after scheduled), then id;
+//! - a claim never starts an occurrence (job id, scheduled time) that is still
+//!   running, even if a stale `update_job` wrote its time back.
+
+// Test code: a failed expectation is a panic with a message, by design.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use serde_json::json;
+
+use super::{AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, SkipReason};
+use crate::error::{Error, Result};
+use crate::job::{Job, JobOptions};
+use crate::policy::Skipped;
+use crate::trigger::{CalendarInterval, CronFields, Trigger};
+
+/// The task name of the jobs the suite creates.
+const TASK: &str = "contract_task";
+/// The lease every claim asks for (no check depends on it expiring).
+const LEASE: Duration = Duration::from_secs(30);
+
+/// Runs every check of the contract, each on a fresh store from `make_store`.
+///
+/// `make_store` must return an empty store each time (a new database or schema, as
+/// `#[sqlx::test]` gives). Panics at the first broken promise.
+pub async fn run_all<F, Fut>(make_store: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn JobStore>>,
+{
+    add_and_get(make_store().await).await;
+    duplicate_id_rejected(make_store().await).await;
+    replace_existing_overwrites(make_store().await).await;
+    update_job_overwrites(make_store().await).await;
+    remove_job_returns_job(make_store().await).await;
+    remove_all_jobs_counts(make_store().await).await;
+    list_jobs_order(make_store().await).await;
+    round_trip_triggers(make_store().await).await;
+    round_trip_args_and_options(make_store().await).await;
+    round_trip_ids(make_store().await).await;
+    round_trip_instants(make_store().await).await;
+    next_run_time_earliest_unpaused(make_store().await).await;
+    acquire_only_due(make_store().await).await;
+    acquire_limit_earliest_first(make_store().await).await;
+    acquire_skips_paused(make_store().await).await;
+    acquire_advances_next_run_time(make_store().await).await;
+    occurrence_claimed_once(make_store().await).await;
+    stale_update_no_duplicate_run(make_store().await).await;
+    max_instances_across_nodes(make_store().await).await;
+    misfire_grace_missed(make_store().await).await;
+    coalesce_runs_newest(make_store().await).await;
+    no_coalesce_runs_each_in_order(make_store().await).await;
+    date_trigger_finishes(make_store().await).await;
+    complete_unknown_run(make_store().await).await;
+    release_frees_node_runs(make_store().await).await;
+    running_counts(make_store().await).await;
+    claimed_runs_outlive_job(make_store().await).await;
+    batched_claims(make_store().await).await;
+    concurrent_claims(make_store().await).await;
+}
+
+// ---------------------------------------------------------------------------------
+// Adding, replacing, updating, removing
+// ---------------------------------------------------------------------------------
+
+/// `add_job` stores the job as given; `get_job` of an unknown id is `JobNotFound`.
+pub async fn add_and_get(store: Arc<dyn JobStore>) {
+    let job = hourly("a", t(0));
+    add(&store, &job).await;
+    assert_eq!(
+        get(&store, "a").await,
+        job,
+        "get_job returns the job as added"
+    );
+    expect_job_not_found(store.get_job("missing").await, "missing", "get_job");
+    assert_eq!(list(&store).await, vec![job], "list_jobs holds the one job");
+}
+
+/// Adding an id that exists without `replace_existing` is `DuplicateJobId` and changes
+/// nothing.
+pub async fn duplicate_id_rejected(store: Arc<dyn JobStore>) {
+    let first = hourly("a", t(0));
+    add(&store, &first).await;
+    let mut second = hourly("a", t(100)).name("second");
+    second.task = "other_task".into();
+    match store.add_job(second, false).await {
+        Err(Error::DuplicateJobId(id)) if id == "a" => {}
+        other => panic!("add_job of an existing id: expected DuplicateJobId(\"a\"), got {other:?}"),
+    }
+    assert_eq!(
+        get(&store, "a").await,
+        first,
+        "a rejected add leaves the job"
+    );
+    assert_eq!(list(&store).await.len(), 1, "a rejected add adds nothing");
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(0)),
+        "a rejected add leaves the schedule"
+    );
+}
+
+/// With `replace_existing` the job is overwritten, schedule included.
+pub async fn replace_existing_overwrites(store: Arc<dyn JobStore>) {
+    add(&store, &hourly("a", t(0))).await;
+    let second = hourly("a", t(100)).name("second");
+    store
+        .add_job(second.clone(), true)
+        .await
+        .unwrap_or_else(|e| panic!("add_job(replace_existing) of an existing id failed: {e}"));
+    assert_eq!(
+        get(&store, "a").await,
+        second,
+        "replace_existing overwrites"
+    );
+    assert_eq!(list(&store).await, vec![second], "replacing keeps one job");
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(100)),
+        "the old schedule is gone"
+    );
+    let acquired = claim(&store, "a", t(50), 10).await;
+    assert_nothing(&acquired, "a claim before the replacement's time");
+    store
+        .add_job(hourly("new", t(5)), true)
+        .await
+        .unwrap_or_else(|e| panic!("add_job(replace_existing) of a new id failed: {e}"));
+    assert_eq!(get(&store, "new").await.next_run_time, Some(t(5)));
+}
+
+/// `update_job` overwrites an existing job (schedule included); a missing id is
+/// `JobNotFound`.
+pub async fn update_job_overwrites(store: Arc<dyn JobStore>) {
+    expect_job_not_found(
+        store.update_job(hourly("missing", t(0))).await,
+        "missing",
+        "update_job",
+    );
+    assert!(
+        list(&store).await.is_empty(),
+        "update_job of a missing id adds nothing"
+    );
+    add(&store, &hourly("a", t(0))).await;
+    let mut updated = hourly("a", t(100))
+        .name("renamed")
+        .options(JobOptions::default().max_instances(3));
+    updated.args = json!({ "changed": true });
+    update(&store, &updated).await;
+    assert_eq!(get(&store, "a").await, updated, "update_job overwrites");
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(100)),
+        "update_job moves the schedule"
+    );
+    assert_nothing(
+        &claim(&store, "n", t(50), 10).await,
+        "a claim before the new time",
+    );
+}
+
+/// `remove_job` returns the job and forgets it; removing again is `JobNotFound`.
+pub async fn remove_job_returns_job(store: Arc<dyn JobStore>) {
+    let job = hourly("a", t(0));
+    add(&store, &job).await;
+    add(&store, &hourly("b", t(10))).await;
+    let removed = store
+        .remove_job("a")
+        .await
+        .unwrap_or_else(|e| panic!("remove_job: {e}"));
+    assert_eq!(removed, job, "remove_job returns the stored job");
+    expect_job_not_found(store.get_job("a").await, "a", "get_job after remove_job");
+    expect_job_not_found(store.remove_job("a").await, "a", "remove_job twice");
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(10)),
+        "a removed job leaves the schedule"
+    );
+    let acquired = claim(&store, "n", t(20), 10).await;
+    assert_eq!(
+        run_ids_of(&acquired),
+        vec!["b"],
+        "a removed job is never claimed"
+    );
+}
+
+/// `remove_all_jobs` empties the store and counts what it removed.
+pub async fn remove_all_jobs_counts(store: Arc<dyn JobStore>) {
+    assert_eq!(
+        remove_all(&store).await,
+        0,
+        "remove_all_jobs on an empty store"
+    );
+    add(&store, &hourly("a", t(0))).await;
+    add(&store, &paused(hourly("b", t(1)))).await;
+    add(&store, &unscheduled("c")).await;
+    assert_eq!(
+        remove_all(&store).await,
+        3,
+        "remove_all_jobs counts every job"
+    );
+    assert!(
+        list(&store).await.is_empty(),
+        "remove_all_jobs leaves no job"
+    );
+    assert_eq!(
+        next_due(&store).await,
+        None,
+        "remove_all_jobs leaves no schedule"
+    );
+    assert_nothing(
+        &claim(&store, "n", t(100), 10).await,
+        "a claim after remove_all_jobs",
+    );
+    assert_eq!(remove_all(&store).await, 0, "remove_all_jobs again");
+}
+
+// ---------------------------------------------------------------------------------
+// Listing and round trips
+// ---------------------------------------------------------------------------------
+
+/// `list_jobs`: by next run time, then id (byte-wise); paused and unscheduled jobs
+/// last, among themselves by next run time (unscheduled after scheduled), then id.
+pub async fn list_jobs_order(store: Arc<dyn JobStore>) {
+    let jobs = [
+        paused(hourly("p2", t(-10))),
+        unscheduled("n"),
+        hourly("z", t(1000)),
+        hourly("b", t(10)),
+        paused(hourly("p1", t(-20))),
+        hourly("é", t(10)),
+        hourly("a", t(10)),
+        paused(unscheduled("m")),
+        hourly("c2", t(5) + nanos(1)),
+        hourly("_x", t(10)),
+        hourly("c", t(5)),
+        hourly("B", t(10)),
+        paused(hourly("p0", t(-10))),
+    ];
+    for job in &jobs {
+        add(&store, job).await;
+    }
+    let expected = [
+        "c", "c2", "B", "_x", "a", "b", "é", "z", "p1", "p0", "p2", "m", "n",
+    ];
+    let listed = list(&store).await;
+    let ids: Vec<&str> = listed.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, expected, "list_jobs order");
+}
+
+/// Every trigger kind, with bounds, jitter and zones, comes back exactly.
+pub async fn round_trip_triggers(store: Arc<dyn JobStore>) {
+    let ny = chrono_tz::America::New_York;
+    let cron_fields = CronFields::new()
+        .day("1-7")
+        .day_of_week("mon")
+        .hour("8")
+        .build();
+    let calendar = CalendarInterval {
+        years: 0,
+        months: 1,
+        weeks: 1,
+        days: 2,
+        at: NaiveTime::from_hms_opt(2, 30, 0).expect("a valid time"),
+        start_date: None,
+    };
+    let triggers = [
+        Trigger::interval(Duration::new(90, 500)),
+        Trigger::interval(Duration::from_secs(60))
+            .start(t(7) + nanos(123))
+            .end(t(86_400))
+            .jitter(Duration::from_millis(1500)),
+        Trigger::cron("*/15 9-17 * * mon-fri")
+            .expect("a valid cron")
+            .timezone(ny),
+        Trigger::cron("30 0 2 L * *")
+            .expect("a valid cron")
+            .end(t(10_000_000)),
+        Trigger::from(cron_fields.expect("valid cron fields")).timezone(ny),
+        Trigger::date(t(3600) + nanos(999_999_999)),
+        Trigger::date_str("2026-11-01 01:30", ny).expect("a valid date"),
+        Trigger::calendar(calendar).timezone(ny).start(t(0)),
+        Trigger::and([
+            Trigger::interval(Duration::from_secs(3600)).start(t(0)),
+            Trigger::cron("0 * * * *").expect("a valid cron"),
+        ]),
+        Trigger::or([
+            Trigger::date(t(50)),
+            Trigger::cron("0 12 * * *")
+                .expect("a valid cron")
+                .jitter(Duration::from_secs(7)),
+            Trigger::and([Trigger::interval(Duration::from_secs(7200))]),
+        ]),
+    ];
+    let mut jobs = Vec::new();
+    for (i, trigger) in triggers.into_iter().enumerate() {
+        let job = Job::new(format!("trigger-{i}"), TASK, trigger)
+            .schedule(t(0))
+            .unwrap_or_else(|e| panic!("scheduling trigger {i}: {e}"));
+        add(&store, &job).await;
+        jobs.push(job);
+    }
+    assert_round_trip(&store, &jobs).await;
+}
+
+/// Arguments (any JSON), name, options and the paused flag come back exactly, through
+/// `add_job` and through `update_job`.
+pub async fn round_trip_args_and_options(store: Arc<dyn JobStore>) {
+    let options = JobOptions {
+        misfire_grace_time: Some(Duration::new(2, 500_000_000)),
+        coalesce: false,
+        max_instances: 7,
+        timeout: Some(Duration::new(30, 1)),
+        recover_abandoned: true,
+    };
+    let args = [
+        json!({
+            "text": "ünïcødé ✓ 🚀 \"quoted\" \\ back\nslash\t'single'",
+            "int": -42,
+            "big": u64::MAX,
+            "small": i64::MIN,
+            "float": 2.5,
+            "fraction": -0.125,
+            "list": [1, "two", null, true, { "nested": [] }],
+            "empty_object": {},
+            "empty_string": "",
+        }),
+        json!(["positional", 1, 2.0]),
+        json!("just a string"),
+        json!(0),
+        json!(null),
+    ];
+    let mut jobs = Vec::new();
+    for (i, args) in args.into_iter().enumerate() {
+        let mut job = hourly(&format!("args-{i}"), t(i64::try_from(i).expect("small")))
+            .name(format!("name of job {i}"))
+            .options(options.clone());
+        job.args = args;
+        job.paused = i % 2 == 0;
+        add(&store, &job).await;
+        jobs.push(job);
+    }
+    assert_round_trip(&store, &jobs).await;
+    for job in &mut jobs {
+        job.args = json!({ "updated": job.id, "paused_was": job.paused });
+        job.paused = !job.paused;
+        job.options = JobOptions::default().misfire_grace_time(Duration::from_millis(1));
+        update(&store, job).await;
+    }
+    assert_round_trip(&store, &jobs).await;
+}
+
+/// Ids with quotes, SQL wildcards, non-ASCII letters and 256 characters work as keys.
+pub async fn round_trip_ids(store: Arc<dyn JobStore>) {
+    let ids = [
+        "plain",
+        "with space",
+        "quote's \"double\" `back`",
+        "wild%card_and\\escape",
+        "日本語のジョブ",
+        "emoji 🚀",
+        "semi;colon -- comment",
+        &"x".repeat(256),
+    ];
+    let mut jobs = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let job = hourly(id, t(i64::try_from(i).expect("small")));
+        add(&store, &job).await;
+        jobs.push(job);
+    }
+    assert_round_trip(&store, &jobs).await;
+    // A wildcard must not match other ids.
+    expect_job_not_found(store.get_job("wild%").await, "wild%", "get_job(\"wild%\")");
+    expect_job_not_found(store.get_job("plai_").await, "plai_", "get_job(\"plai_\")");
+    let acquired = claim(&store, "n", t(100), 100).await;
+    let claimed: Vec<&str> = run_ids_of(&acquired);
+    assert_eq!(claimed, ids, "every id is claimed, in due order");
+    for id in ids {
+        let removed = store
+            .remove_job(id)
+            .await
+            .unwrap_or_else(|e| panic!("remove {id:?}: {e}"));
+        assert_eq!(removed.id, id);
+    }
+}
+
+/// Instants keep their nanoseconds, before 1970 and after 2262 too, in the job, in
+/// the schedule and in claimed runs.
+pub async fn round_trip_instants(store: Arc<dyn JobStore>) {
+    let before_1970 = at("1969-07-20T20:17:40.000000001Z");
+    let far = at("2999-12-31T23:59:59.999999999Z");
+    let jobs = [
+        once("exact", t(0)),
+        once("one-nano-later", t(0) + nanos(1)),
+        once("one-nano-earlier", t(0) - nanos(1)),
+        once("far", far),
+        once("before-1970", before_1970),
+    ];
+    for job in &jobs {
+        add(&store, job).await;
+    }
+    assert_round_trip(&store, &jobs).await;
+    let ids: Vec<String> = list(&store).await.into_iter().map(|j| j.id).collect();
+    let expected = [
+        "before-1970",
+        "one-nano-earlier",
+        "exact",
+        "one-nano-later",
+        "far",
+    ];
+    assert_eq!(ids, expected, "list_jobs orders by nanoseconds");
+    assert_eq!(
+        next_due(&store).await,
+        Some(before_1970),
+        "next_run_time before 1970"
+    );
+    let acquired = claim(&store, "n", t(0), 10).await;
+    let runs: Vec<(&str, DateTime<Utc>)> = acquired
+        .runs
+        .iter()
+        .map(|r| (r.job.id.as_str(), r.scheduled))
+        .collect();
+    let expected_runs = [
+        ("before-1970", before_1970),
+        ("one-nano-earlier", t(0) - nanos(1)),
+        ("exact", t(0)),
+    ];
+    assert_eq!(
+        runs, expected_runs,
+        "due to the nanosecond, scheduled to the nanosecond"
+    );
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(0) + nanos(1)),
+        "one nanosecond later"
+    );
+    assert_eq!(
+        get(&store, "far").await.next_run_time,
+        Some(far),
+        "year 2999"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// next_run_time
+// ---------------------------------------------------------------------------------
+
+/// `next_run_time` is the earliest next run time of an unpaused job; `None` when
+/// there is none.
+pub async fn next_run_time_earliest_unpaused(store: Arc<dyn JobStore>) {
+    assert_eq!(
+        next_due(&store).await,
+        None,
+        "next_run_time of an empty store"
+    );
+    add(&store, &paused(hourly("p", t(0)))).await;
+    add(&store, &unscheduled("u")).await;
+    assert_eq!(
+        next_due(&store).await,
+        None,
+        "paused and unscheduled jobs have no next run"
+    );
+    add(&store, &hourly("a", t(20))).await;
+    add(&store, &hourly("b", t(10))).await;
+    assert_eq!(next_due(&store).await, Some(t(10)), "the earliest of two");
+    update(&store, &paused(hourly("b", t(10)))).await;
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(20)),
+        "pausing drops a job from it"
+    );
+    update(&store, &hourly("p", t(0))).await;
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(0)),
+        "resuming brings a job back"
+    );
+    store
+        .remove_job("p")
+        .await
+        .unwrap_or_else(|e| panic!("remove_job: {e}"));
+    store
+        .remove_job("a")
+        .await
+        .unwrap_or_else(|e| panic!("remove_job: {e}"));
+    assert_eq!(
+        next_due(&store).await,
+        None,
+        "only paused and unscheduled jobs left"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// acquire: which jobs
+// ---------------------------------------------------------------------------------
+
+/// Only jobs due at or before `now` are claimed, earliest first; each run carries the
+/// job (task, args, options) and the scheduled time.
+pub async fn acquire_only_due(store: Arc<dyn JobStore>) {
+    assert_nothing(
+        &claim(&store, "n", t(0), 10).await,
+        "a claim on an empty store",
+    );
+    let mut first = hourly("first", t(0));
+    first.args = json!({ "to": "ops@example.com" });
+    first.options = JobOptions::default()
+        .max_instances(2)
+        .timeout(Duration::from_secs(9));
+    let first = first.schedule(t(0)).expect("valid");
+    add(&store, &hourly("on-time", t(10))).await;
+    add(&store, &first).await;
+    add(&store, &hourly("not-yet", t(10) + nanos(1))).await;
+    let acquired = claim(&store, "n", t(10), 10).await;
+    assert_eq!(
+        run_ids_of(&acquired),
+        vec!["first", "on-time"],
+        "due jobs, earliest first"
+    );
+    let run = &acquired.runs[0];
+    assert_eq!(run.scheduled, t(0), "the scheduled time of the run");
+    assert_eq!(run.job.task, TASK, "the claimed job's task");
+    assert_eq!(run.job.args, first.args, "the claimed job's arguments");
+    assert_eq!(run.job.options, first.options, "the claimed job's options");
+    assert_eq!(run.job.trigger, first.trigger, "the claimed job's trigger");
+    assert_eq!(
+        acquired.runs[1].scheduled,
+        t(10),
+        "a job due exactly at now is claimed"
+    );
+    assert!(
+        acquired.skipped.is_empty(),
+        "nothing skipped: {:?}",
+        acquired.skipped
+    );
+    assert!(
+        acquired.finished.is_empty(),
+        "nothing finished: {:?}",
+        acquired.finished
+    );
+    assert!(
+        acquired.errors.is_empty(),
+        "no errors: {:?}",
+        acquired.errors
+    );
+    assert_ne!(
+        acquired.runs[0].run_id, acquired.runs[1].run_id,
+        "distinct run ids"
+    );
+    assert_eq!(
+        get(&store, "not-yet").await.next_run_time,
+        Some(t(10) + nanos(1))
+    );
+    assert_eq!(
+        running(&store, "not-yet").await,
+        0,
+        "an unclaimed job is not running"
+    );
+}
+
+/// At most `limit` jobs per claim, the earliest due first; `limit = 0` claims nothing.
+pub async fn acquire_limit_earliest_first(store: Arc<dyn JobStore>) {
+    for i in [3, 0, 4, 1, 2] {
+        add(&store, &hourly(&format!("job-{i}"), t(i))).await;
+    }
+    add(&store, &hourly("later", t(1000))).await;
+    assert_nothing(&claim(&store, "n", t(100), 0).await, "a claim with limit 0");
+    let batches = [
+        (2, vec!["job-0", "job-1"]),
+        (2, vec!["job-2", "job-3"]),
+        (10, vec!["job-4"]),
+    ];
+    for (limit, expected) in batches {
+        let acquired = claim(&store, "n", t(100), limit).await;
+        assert_eq!(
+            run_ids_of(&acquired),
+            expected,
+            "a claim with limit {limit}"
+        );
+    }
+    assert_nothing(
+        &claim(&store, "n", t(100), 10).await,
+        "a claim after every due job",
+    );
+}
+
+/// Paused jobs are never claimed and do not use up the limit; resumed, they are.
+pub async fn acquire_skips_paused(store: Arc<dyn JobStore>) {
+    let sleeping = paused(hourly("paused", t(0)));
+    add(&store, &sleeping).await;
+    add(&store, &hourly("active", t(5))).await;
+    let acquired = claim(&store, "n", t(10), 1).await;
+    assert_eq!(
+        run_ids_of(&acquired),
+        vec!["active"],
+        "the paused job is passed over"
+    );
+    assert_nothing(
+        &claim(&store, "n", t(10), 10).await,
+        "a claim with only a paused job due",
+    );
+    assert_eq!(
+        get(&store, "paused").await,
+        sleeping,
+        "a claim leaves a paused job alone"
+    );
+    assert_eq!(running(&store, "paused").await, 0);
+    let mut resumed = sleeping;
+    resumed.paused = false;
+    update(&store, &resumed).await;
+    let acquired = claim(&store, "n", t(10), 10).await;
+    assert_eq!(
+        run_ids_of(&acquired),
+        vec!["paused"],
+        "a resumed job is claimed"
+    );
+    assert_eq!(acquired.runs[0].scheduled, t(0), "at its kept schedule");
+}
+
+/// A claim writes the job's next run time (and nothing else of the job).
+pub async fn acquire_advances_next_run_time(store: Arc<dyn JobStore>) {
+    let job = every("a", 60, t(0), JobOptions::default());
+    add(&store, &job).await;
+    let acquired = claim(&store, "n", t(0), 10).await;
+    assert_eq!(run_times(&acquired, "a"), vec![t(0)], "the due run");
+    let mut expected = job;
+    expected.next_run_time = Some(t(60));
+    assert_eq!(
+        get(&store, "a").await,
+        expected,
+        "only next_run_time changed"
+    );
+    assert_eq!(
+        list(&store).await,
+        vec![expected],
+        "list_jobs sees the new time"
+    );
+    assert_eq!(
+        next_due(&store).await,
+        Some(t(60)),
+        "next_run_time() sees the new time"
+    );
+}
+
+/// An occurrence is claimed once: claims at the same `now` by any node find nothing
+/// more, even with instance slots free; the next occurrence is claimed when due.
+pub async fn occurrence_claimed_once(store: Arc<dyn JobStore>) {
+    add(
+        &store,
+        &every("a", 60, t(0), JobOptions::default().max_instances(3)),
+    )
+    .await;
+    assert_eq!(
+        run_times(&claim(&store, "n1", t(0), 10).await, "a"),
+        vec![t(0)]
+    );
+    assert_nothing(
+        &claim(&store, "n2", t(0), 10).await,
+        "a second claim at the same now",
+    );
+    assert_nothing(
+        &claim(&store, "n1", t(30), 10).await,
+        "a claim before the next run",
+    );
+    assert_eq!(running(&store, "a").await, 1, "one run claimed");
+    let acquired = claim(&store, "n2", t(60), 10).await;
+    assert_eq!(
+        run_times(&acquired, "a"),
+        vec![t(60)],
+        "the next occurrence, once"
+    );
+    assert_eq!(running(&store, "a").await, 2);
+}
+
+/// A stale `update_job` that writes back the time of an occurrence still running (a
+/// node modified an old copy of the job) does not start that occurrence again, and the
+/// claim moves the job past it (no job stays due forever).
+pub async fn stale_update_no_duplicate_run(store: Arc<dyn JobStore>) {
+    let stale = every("a", 60, t(0), JobOptions::default().max_instances(2));
+    add(&store, &stale).await;
+    let first = claim(&store, "n1", t(0), 10).await;
+    assert_eq!(run_times(&first, "a"), vec![t(0)]);
+    update(&store, &stale).await;
+    let again = claim(&store, "n2", t(0), 10).await;
+    assert!(
+        run_times(&again, "a").is_empty(),
+        "the running occurrence at {} was claimed again: {:?}",
+        t(0),
+        again.runs
+    );
+    assert_eq!(running(&store, "a").await, 1, "still the one run");
+    assert_eq!(
+        get(&store, "a").await.next_run_time,
+        Some(t(60)),
+        "moved past the occurrence"
+    );
+    assert_eq!(
+        run_times(&claim(&store, "n2", t(60), 10).await, "a"),
+        vec![t(60)]
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// acquire: the policy
+// ---------------------------------------------------------------------------------
+
+/// `max_instances` counts runs of every node: over it, runs are skipped and reported
+/// (`MaxInstances`); completing a run frees its slot.
+pub async fn max_instances_across_nodes(store: Arc<dyn JobStore>) {
+    add(&store, &every("one", 60, t(0), JobOptions::default())).await;
+    add(
+        &store,
+        &every("two", 60, t(30), JobOptions::default().max_instances(2)),
+    )
+    .await;
+    let on_a = claim(&store, "a", t(30), 10).await;
+    assert_eq!(run_ids_of(&on_a), vec!["one", "two"]);
+    let on_b = claim(&store, "b", t(90), 10).await;
+    assert_eq!(
+        run_ids_of(&on_b),
+        vec!["two"],
+        "a second instance of \"two\" is allowed"
+    );
+    assert_eq!(
+        skipped(&on_b, "one", SkipReason::MaxInstances),
+        Some(single(t(60))),
+        "one's run at t+60 is over max_instances = 1 while node a runs it"
+    );
+    assert_eq!(
+        get(&store, "one").await.next_run_time,
+        Some(t(120)),
+        "a skipped run is passed"
+    );
+    assert_eq!(
+        (running(&store, "one").await, running(&store, "two").await),
+        (1, 2)
+    );
+    let on_a2 = claim(&store, "a", t(150), 10).await;
+    assert!(on_a2.runs.is_empty(), "every slot taken: {:?}", on_a2.runs);
+    assert_eq!(
+        skipped(&on_a2, "one", SkipReason::MaxInstances),
+        Some(single(t(120)))
+    );
+    assert_eq!(
+        skipped(&on_a2, "two", SkipReason::MaxInstances),
+        Some(single(t(150)))
+    );
+    complete(&store, on_a.runs[0].run_id).await;
+    complete(&store, on_b.runs[0].run_id).await;
+    assert_eq!(
+        (running(&store, "one").await, running(&store, "two").await),
+        (0, 1)
+    );
+    let on_b2 = claim(&store, "b", t(210), 10).await;
+    assert_eq!(
+        run_ids_of(&on_b2),
+        vec!["one", "two"],
+        "completed runs free their slots"
+    );
+    assert!(
+        on_b2.skipped.is_empty(),
+        "nothing over the limit: {:?}",
+        on_b2.skipped
+    );
+}
+
+/// Runs later than `misfire_grace_time` are reported `Missed` and not run; runs in
+/// grace run; a date job whose one run is missed is finished.
+pub async fn misfire_grace_missed(store: Arc<dyn JobStore>) {
+    let grace = JobOptions::default().misfire_grace_time(Duration::from_secs(10));
+    add(&store, &every("late", 60, t(0), grace.clone())).await;
+    let acquired = claim(&store, "n", t(30), 10).await;
+    assert!(
+        acquired.runs.is_empty(),
+        "a missed run is not run: {:?}",
+        acquired.runs
+    );
+    assert_eq!(
+        skipped(&acquired, "late", SkipReason::Missed),
+        Some(single(t(0)))
+    );
+    assert_eq!(get(&store, "late").await.next_run_time, Some(t(60)));
+    let acquired = claim(&store, "n", t(70), 10).await;
+    assert_eq!(
+        run_times(&acquired, "late"),
+        vec![t(60)],
+        "a run 10 s late is in grace"
+    );
+    assert!(
+        acquired.skipped.is_empty(),
+        "nothing missed: {:?}",
+        acquired.skipped
+    );
+
+    let mut date = once("date", t(100));
+    date.options = grace.clone();
+    add(&store, &date).await;
+    let acquired = claim(&store, "n", t(111), 10).await;
+    assert!(
+        run_times(&acquired, "date").is_empty(),
+        "the date run is missed"
+    );
+    assert_eq!(
+        skipped(&acquired, "date", SkipReason::Missed),
+        Some(single(t(100)))
+    );
+    assert_eq!(
+        acquired.finished,
+        vec!["date".to_owned()],
+        "a missed date job is finished"
+    );
+    expect_job_not_found(
+        store.get_job("date").await,
+        "date",
+        "get_job of a finished job",
+    );
+
+    // Down for 5.5 minutes with 100 s of grace, coalescing: 4 missed, 1 coalesced.
+    let options = JobOptions::default().misfire_grace_time(Duration::from_secs(100));
+    add(&store, &every("backlog", 60, t(1000), options)).await;
+    let acquired = claim(&store, "n", t(1330), 10).await;
+    assert_eq!(run_times(&acquired, "backlog"), vec![t(1300)]);
+    let missed = skipped(&acquired, "backlog", SkipReason::Missed);
+    assert_eq!(missed, Some(span(t(1000), t(1180), 4)), "missed runs");
+    let coalesced = skipped(&acquired, "backlog", SkipReason::Coalesced);
+    assert_eq!(coalesced, Some(single(t(1240))), "coalesced runs");
+}
+
+/// With `coalesce`, a backlog runs once (the newest) and the rest is reported
+/// `Coalesced`.
+pub async fn coalesce_runs_newest(store: Arc<dyn JobStore>) {
+    add(
+        &store,
+        &every("a", 60, t(0), JobOptions::default().coalesce(true)),
+    )
+    .await;
+    let acquired = claim(&store, "n", t(330), 10).await;
+    assert_eq!(
+        run_times(&acquired, "a"),
+        vec![t(300)],
+        "one run, the newest"
+    );
+    assert_eq!(
+        skipped(&acquired, "a", SkipReason::Coalesced),
+        Some(span(t(0), t(240), 5))
+    );
+    assert_eq!(
+        acquired.skipped.len(),
+        1,
+        "only the coalesced runs: {:?}",
+        acquired.skipped
+    );
+    assert_eq!(get(&store, "a").await.next_run_time, Some(t(360)));
+    assert_eq!(running(&store, "a").await, 1);
+}
+
+/// Without `coalesce` (and slots enough), each overdue run runs, all jobs' runs in
+/// scheduled order.
+pub async fn no_coalesce_runs_each_in_order(store: Arc<dyn JobStore>) {
+    let options = JobOptions::default().coalesce(false).max_instances(10);
+    add(&store, &every("a", 60, t(0), options.clone())).await;
+    add(&store, &every("b", 100, t(50), options)).await;
+    let acquired = claim(&store, "n", t(330), 10).await;
+    let order: Vec<(&str, DateTime<Utc>)> = acquired
+        .runs
+        .iter()
+        .map(|r| (r.job.id.as_str(), r.scheduled))
+        .collect();
+    let expected = [
+        ("a", t(0)),
+        ("b", t(50)),
+        ("a", t(60)),
+        ("a", t(120)),
+        ("b", t(150)),
+        ("a", t(180)),
+        ("a", t(240)),
+        ("b", t(250)),
+        ("a", t(300)),
+    ];
+    assert_eq!(order, expected, "every overdue run, in scheduled order");
+    assert!(
+        acquired.skipped.is_empty(),
+        "nothing skipped: {:?}",
+        acquired.skipped
+    );
+    let ids: BTreeSet<RunId> = acquired.runs.iter().map(|r| r.run_id).collect();
+    assert_eq!(ids.len(), expected.len(), "distinct run ids");
+    assert_eq!(
+        (running(&store, "a").await, running(&store, "b").await),
+        (6, 3)
+    );
+    assert_eq!(get(&store, "a").await.next_run_time, Some(t(360)));
+    assert_eq!(get(&store, "b").await.next_run_time, Some(t(350)));
+}
+
+/// A job whose trigger is done after its claim (a date, an interval past its end) is
+/// reported in `finished` and removed; its run can still be completed.
+pub async fn date_trigger_finishes(store: Arc<dyn JobStore>) {
+    add(&store, &once("date", t(10))).await;
+    let ending = Trigger::interval(Duration::from_secs(60))
+        .start(t(0))
+        .end(t(0));
+    add(
+        &store,
+        &Job::new("ending", TASK, ending)
+            .schedule(t(0))
+            .expect("valid"),
+    )
+    .await;
+    add(&store, &hourly("other", t(10))).await;
+    let acquired = claim(&store, "n", t(5), 10).await;
+    assert_eq!(run_ids_of(&acquired), vec!["ending"]);
+    assert_eq!(
+        acquired.finished,
+        vec!["ending".to_owned()],
+        "an interval past its end"
+    );
+    assert_nothing(
+        &claim(&store, "n", t(9), 10).await,
+        "a claim before the date",
+    );
+    let acquired = claim(&store, "n", t(10), 10).await;
+    assert_eq!(run_times(&acquired, "date"), vec![t(10)], "the date run");
+    assert_eq!(
+        acquired.finished,
+        vec!["date".to_owned()],
+        "the date job is finished"
+    );
+    for id in ["date", "ending"] {
+        expect_job_not_found(store.get_job(id).await, id, "get_job of a finished job");
+        expect_job_not_found(
+            store.remove_job(id).await,
+            id,
+            "remove_job of a finished job",
+        );
+    }
+    let ids: Vec<String> = list(&store).await.into_iter().map(|j| j.id).collect();
+    assert_eq!(ids, vec!["other"], "finished jobs are not listed");
+    assert_eq!(
+        running(&store, "date").await,
+        1,
+        "the finished job's run goes on"
+    );
+    let run = find_run(&acquired, "date");
+    complete(&store, run.run_id).await;
+    assert_eq!(running(&store, "date").await, 0);
+    assert_nothing(
+        &claim(&store, "n", t(10_000), 10).await.only("date"),
+        "a finished job",
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Runs: complete, release, running
+// ---------------------------------------------------------------------------------
+
+/// `complete` of a run that is unknown, or already completed, is `RunNotFound`.
+pub async fn complete_unknown_run(store: Arc<dyn JobStore>) {
+    expect_run_not_found(
+        store
+            .complete(RunId(i64::MAX), Outcome::Success, t(0))
+            .await,
+        i64::MAX,
+    );
+    add(&store, &hourly("a", t(0))).await;
+    let acquired = claim(&store, "n", t(0), 10).await;
+    let run_id = find_run(&acquired, "a").run_id;
+    let outcome = Outcome::Error("boom: \"quoted\" ✗".into());
+    store
+        .complete(run_id, outcome.clone(), t(1))
+        .await
+        .unwrap_or_else(|e| panic!("complete({run_id}) of a claimed run: {e}"));
+    expect_run_not_found(store.complete(run_id, outcome, t(2)).await, run_id.0);
+    expect_run_not_found(
+        store.complete(run_id, Outcome::Success, t(2)).await,
+        run_id.0,
+    );
+    assert_eq!(running(&store, "a").await, 0);
+}
+
+/// `release(node)` drops that node's unfinished runs only, and counts them.
+pub async fn release_frees_node_runs(store: Arc<dyn JobStore>) {
+    for (i, id) in ["x", "y", "z"].into_iter().enumerate() {
+        add(
+            &store,
+            &every(
+                id,
+                60,
+                t(i64::try_from(i).expect("small")),
+                JobOptions::default(),
+            ),
+        )
+        .await;
+    }
+    let on_a = claim(&store, "a", t(1), 2).await;
+    let on_b = claim(&store, "b", t(2), 2).await;
+    assert_eq!(
+        (run_ids_of(&on_a), run_ids_of(&on_b)),
+        (vec!["x", "y"], vec!["z"])
+    );
+    assert_eq!(
+        store.release("a").await.expect("release"),
+        2,
+        "release counts a's runs"
+    );
+    let counts = [
+        running(&store, "x").await,
+        running(&store, "y").await,
+        running(&store, "z").await,
+    ];
+    assert_eq!(counts, [0, 0, 1], "only a's runs are released");
+    for run in &on_a.runs {
+        expect_run_not_found(
+            store.complete(run.run_id, Outcome::Cancelled, t(3)).await,
+            run.run_id.0,
+        );
+    }
+    assert_eq!(
+        store.release("a").await.expect("release"),
+        0,
+        "release again"
+    );
+    assert_eq!(
+        store.release("nobody").await.expect("release"),
+        0,
+        "release of an idle node"
+    );
+    let on_b2 = claim(&store, "b", t(60), 10).await;
+    assert_eq!(run_ids_of(&on_b2), vec!["x"], "a released slot is free");
+    assert_eq!(
+        skipped(&on_b2, "z", SkipReason::MaxInstances),
+        None,
+        "z is not due yet"
+    );
+    complete(&store, on_b.runs[0].run_id).await;
+    assert_eq!(
+        store.release("b").await.expect("release"),
+        1,
+        "b's remaining run"
+    );
+}
+
+/// `running(job_id)` counts claimed, uncompleted runs of the job on every node.
+pub async fn running_counts(store: Arc<dyn JobStore>) {
+    assert_eq!(
+        running(&store, "missing").await,
+        0,
+        "running of an unknown job"
+    );
+    let options = JobOptions::default().coalesce(false).max_instances(5);
+    add(&store, &every("a", 60, t(0), options)).await;
+    let on_a = claim(&store, "a", t(120), 10).await;
+    assert_eq!(run_times(&on_a, "a"), vec![t(0), t(60), t(120)]);
+    let on_b = claim(&store, "b", t(180), 10).await;
+    assert_eq!(run_times(&on_b, "a"), vec![t(180)]);
+    assert_eq!(running(&store, "a").await, 4);
+    complete(&store, on_a.runs[1].run_id).await;
+    assert_eq!(running(&store, "a").await, 3);
+    assert_eq!(store.release("a").await.expect("release"), 2);
+    assert_eq!(running(&store, "a").await, 1, "b's run still runs");
+    complete(&store, on_b.runs[0].run_id).await;
+    assert_eq!(running(&store, "a").await, 0);
+}
+
+/// Claimed runs outlive their job: removing or replacing the job keeps them running
+/// (counted by `running` and `max_instances`) and completable.
+pub async fn claimed_runs_outlive_job(store: Arc<dyn JobStore>) {
+    add(&store, &every("a", 60, t(0), JobOptions::default())).await;
+    let first = claim(&store, "n1", t(0), 10).await;
+    // A restarting node re-adds its jobs with replace_existing.
+    let replacement = every("a", 60, t(60), JobOptions::default());
+    store
+        .add_job(replacement, true)
+        .await
+        .unwrap_or_else(|e| panic!("replace: {e}"));
+    assert_eq!(
+        running(&store, "a").await,
+        1,
+        "replacing a job keeps its running run"
+    );
+    let acquired = claim(&store, "n2", t(60), 10).await;
+    assert!(
+        acquired.runs.is_empty(),
+        "max_instances holds across a replace: {:?}",
+        acquired.runs
+    );
+    assert_eq!(
+        skipped(&acquired, "a", SkipReason::MaxInstances),
+        Some(single(t(60)))
+    );
+    store
+        .remove_job("a")
+        .await
+        .unwrap_or_else(|e| panic!("remove_job: {e}"));
+    assert_eq!(
+        running(&store, "a").await,
+        1,
+        "removing a job keeps its running run"
+    );
+    complete(&store, find_run(&first, "a").run_id).await;
+    assert_eq!(running(&store, "a").await, 0);
+}
+
+// ---------------------------------------------------------------------------------
+// Many jobs, several nodes
+// ---------------------------------------------------------------------------------
+
+/// [`claims_each_due_job_once`] with 500 jobs.
+pub async fn batched_claims(store: Arc<dyn JobStore>) {
+    claims_each_due_job_once(store, 500).await;
+}
+
+/// `jobs` jobs (some paused, some not due), claimed in batches of 64 by two nodes in
+/// turn: each due job exactly once, batches in due order, schedules written.
+pub async fn claims_each_due_job_once(store: Arc<dyn JobStore>, jobs: usize) {
+    let now = t(i64::try_from(jobs * 3 / 4).expect("a small count"));
+    let expected = add_spread_jobs(&store, jobs).await;
+    let mut claimed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut latest = None;
+    let mut run_ids = BTreeSet::new();
+    for round in 0.. {
+        assert!(round <= jobs / 64 + 1, "claims go on past {round} batches");
+        let node = if round % 2 == 0 { "a" } else { "b" };
+        let acquired = claim(&store, node, now, 64).await;
+        if acquired.runs.is_empty() {
+            break;
+        }
+        assert!(acquired.runs.len() <= 64, "a batch above its limit");
+        for run in &acquired.runs {
+            assert!(
+                latest <= Some(run.scheduled),
+                "claims out of due order at {}",
+                run.job.id
+            );
+            latest = Some(run.scheduled);
+            assert!(
+                run_ids.insert(run.run_id),
+                "run id {} given twice",
+                run.run_id
+            );
+            let again = claimed.insert(run.job.id.clone(), run.scheduled);
+            assert!(again.is_none(), "job {} claimed twice", run.job.id);
+        }
+    }
+    let due: BTreeMap<String, DateTime<Utc>> = expected
+        .iter()
+        .filter(|(_, (at, paused))| *at <= now && !paused)
+        .map(|(id, (at, _))| (id.clone(), *at))
+        .collect();
+    assert_eq!(claimed.len(), due.len(), "how many due jobs were claimed");
+    assert!(
+        claimed == due,
+        "the claimed jobs are exactly the due jobs, at their times"
+    );
+    let period = chrono::Duration::seconds(i64::try_from(jobs * 10).expect("small"));
+    for job in list(&store).await {
+        let (at, _) = expected[&job.id];
+        let want = if claimed.contains_key(&job.id) {
+            at + period
+        } else {
+            at
+        };
+        assert_eq!(job.next_run_time, Some(want), "next run time of {}", job.id);
+    }
+    let not_due = expected
+        .values()
+        .filter(|(at, paused)| *at > now && !paused)
+        .map(|(at, _)| *at);
+    assert_eq!(
+        next_due(&store).await,
+        not_due.min(),
+        "next_run_time after the claims"
+    );
+    assert_eq!(
+        store.release("a").await.expect("release") + store.release("b").await.expect("release"),
+        due.len() as u64
+    );
+}
+
+/// Four nodes claim 200 due jobs at once (their claims interleave at every await):
+/// each job is claimed by exactly one of them.
+pub async fn concurrent_claims(store: Arc<dyn JobStore>) {
+    let jobs = 200;
+    let expected = add_spread_jobs(&store, jobs).await;
+    let now = t(i64::try_from(jobs).expect("small"));
+    let node = |name: &'static str| {
+        let store = &store;
+        Box::pin(async move {
+            let mut mine = Vec::new();
+            for _ in 0..jobs {
+                let acquired = claim(store, name, now, 7).await;
+                if acquired.runs.is_empty() {
+                    break;
+                }
+                mine.extend(acquired.runs.into_iter().map(|r| r.job.id));
+            }
+            mine
+        }) as Pin<Box<dyn Future<Output = Vec<String>> + Send + '_>>
+    };
+    let results = join_all(vec![node("n1"), node("n2"), node("n3"), node("n4")]).await;
+    let mut claimed = BTreeMap::<String, u32>::new();
+    for id in results.into_iter().flatten() {
+        *claimed.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = claimed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "jobs claimed by several nodes: {twice:?}");
+    let due: BTreeSet<&String> = expected
+        .iter()
+        .filter(|(_, (_, paused))| !paused)
+        .map(|(id, _)| id)
+        .collect();
+    let got: BTreeSet<&String> = claimed.keys().collect();
+    assert!(
+        got == due,
+        "claimed {} of the {} due jobs",
+        got.len(),
+        due.len()
+    );
+}
+
+/// Adds `n` hourly-ish jobs due at t+0..t+n-1 s in a scrambled order, every 10th
+/// paused, with a period of `10 n` seconds. Returns id -> (first run, paused).
+async fn add_spread_jobs(
+    store: &Arc<dyn JobStore>,
+    n: usize,
+) -> BTreeMap<String, (DateTime<Utc>, bool)> {
+    let period = u64::try_from(n * 10).expect("small");
+    let mut expected = BTreeMap::new();
+    for i in 0..n {
+        // 7919 is prime, so i -> 7919 i mod n is a permutation unless n is a multiple.
+        let slot = i64::try_from((i * 7919) % n).expect("small");
+        let id = format!("job-{i:05}");
+        let mut job = every(&id, period, t(slot), JobOptions::default());
+        job.paused = i % 10 == 3;
+        add(store, &job).await;
+        expected.insert(id, (t(slot), job.paused));
+    }
+    expected
+}
+
+/// Polls every future in turn until all are done; no runtime needed.
+async fn join_all<'a, T>(futures: Vec<Pin<Box<dyn Future<Output = T> + Send + 'a>>>) -> Vec<T> {
+    let mut futures: Vec<_> = futures.into_iter().map(Some).collect();
+    let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        for (slot, result) in futures.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                if let Poll::Ready(value) = future.as_mut().poll(cx) {
+                    *result = Some(value);
+                    *slot = None;
+                }
+            }
+        }
+        if futures.iter().all(Option::is_none) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| r.expect("every future finished"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------
+
+/// The suite's epoch, a Monday: 2026-03-02T09:00:00Z.
+fn t(seconds: i64) -> DateTime<Utc> {
+    at("2026-03-02T09:00:00Z") + chrono::Duration::seconds(seconds)
+}
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    rfc3339
+        .parse()
+        .unwrap_or_else(|e| panic!("bad instant {rfc3339:?} in the suite: {e}"))
+}
+
+fn nanos(n: i64) -> chrono::Duration {
+    chrono::Duration::nanoseconds(n)
+}
+
+/// A job every `period` seconds, first due at `first`.
+fn every(id: &str, period: u64, first: DateTime<Utc>, options: JobOptions) -> Job {
+    Job::new(
+        id,
+        TASK,
+        Trigger::interval(Duration::from_secs(period)).start(first),
+    )
+    .options(options)
+    .schedule(first)
+    .unwrap_or_else(|e| panic!("scheduling {id:?}: {e}"))
+}
+
+fn hourly(id: &str, first: DateTime<Utc>) -> Job {
+    every(id, 3600, first, JobOptions::default())
+}
+
+/// A job that runs once, at `when`.
+fn once(id: &str, when: DateTime<Utc>) -> Job {
+    Job::new(id, TASK, Trigger::date(when))
+        .schedule(when)
+        .unwrap_or_else(|e| panic!("scheduling {id:?}: {e}"))
+}
+
+/// A job added without a next run time (never scheduled).
+fn unscheduled(id: &str) -> Job {
+    Job::new(id, TASK, Trigger::interval(Duration::from_secs(60)))
+}
+
+fn paused(mut job: Job) -> Job {
+    job.paused = true;
+    job
+}
+
+fn single(when: DateTime<Utc>) -> Skipped {
+    span(when, when, 1)
+}
+
+fn span(first: DateTime<Utc>, last: DateTime<Utc>, count: u64) -> Skipped {
+    Skipped {
+        first,
+        last,
+        count,
+        more: false,
+    }
+}
+
+async fn add(store: &Arc<dyn JobStore>, job: &Job) {
+    store
+        .add_job(job.clone(), false)
+        .await
+        .unwrap_or_else(|e| panic!("add_job({:?}) failed: {e}", job.id));
+}
+
+async fn update(store: &Arc<dyn JobStore>, job: &Job) {
+    store
+        .update_job(job.clone())
+        .await
+        .unwrap_or_else(|e| panic!("update_job({:?}) failed: {e}", job.id));
+}
+
+async fn get(store: &Arc<dyn JobStore>, id: &str) -> Job {
+    store
+        .get_job(id)
+        .await
+        .unwrap_or_else(|e| panic!("get_job({id:?}) failed: {e}"))
+}
+
+async fn list(store: &Arc<dyn JobStore>) -> Vec<Job> {
+    store
+        .list_jobs()
+        .await
+        .unwrap_or_else(|e| panic!("list_jobs failed: {e}"))
+}
+
+async fn remove_all(store: &Arc<dyn JobStore>) -> u64 {
+    store
+        .remove_all_jobs()
+        .await
+        .unwrap_or_else(|e| panic!("remove_all_jobs failed: {e}"))
+}
+
+async fn next_due(store: &Arc<dyn JobStore>) -> Option<DateTime<Utc>> {
+    store
+        .next_run_time()
+        .await
+        .unwrap_or_else(|e| panic!("next_run_time failed: {e}"))
+}
+
+async fn running(store: &Arc<dyn JobStore>, id: &str) -> u32 {
+    store
+        .running(id)
+        .await
+        .unwrap_or_else(|e| panic!("running({id:?}) failed: {e}"))
+}
+
+async fn claim(
+    store: &Arc<dyn JobStore>,
+    node: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Acquired {
+    let request = AcquireRequest {
+        node: node.to_owned(),
+        now,
+        limit,
+        lease: LEASE,
+    };
+    let acquired = store
+        .acquire(request)
+        .await
+        .unwrap_or_else(|e| panic!("acquire(node {node:?}, now {now}, limit {limit}) failed: {e}"));
+    assert!(
+        acquired.errors.is_empty(),
+        "acquire reported errors: {:?}",
+        acquired.errors
+    );
+    acquired
+}
+
+async fn complete(store: &Arc<dyn JobStore>, run_id: RunId) {
+    store
+        .complete(run_id, Outcome::Success, t(0))
+        .await
+        .unwrap_or_else(|e| panic!("complete({run_id}) failed: {e}"));
+}
+
+/// The ids of the claimed runs' jobs, in claim order.
+fn run_ids_of(acquired: &Acquired) -> Vec<&str> {
+    acquired.runs.iter().map(|r| r.job.id.as_str()).collect()
+}
+
+/// The scheduled times of `id`'s claimed runs, in claim order.
+fn run_times(acquired: &Acquired, id: &str) -> Vec<DateTime<Utc>> {
+    acquired
+        .runs
+        .iter()
+        .filter(|r| r.job.id == id)
+        .map(|r| r.scheduled)
+        .collect()
+}
+
+fn find_run<'a>(acquired: &'a Acquired, id: &str) -> &'a ClaimedRun {
+    acquired
+        .runs
+        .iter()
+        .find(|r| r.job.id == id)
+        .unwrap_or_else(|| panic!("no claimed run of {id:?} in {:?}", acquired.runs))
+}
+
+/// The one report of `reason` for `id`, if any (two would be a broken claim).
+fn skipped(acquired: &Acquired, id: &str, reason: SkipReason) -> Option<Skipped> {
+    let mut reports = acquired
+        .skipped
+        .iter()
+        .filter(|s| s.job_id == id && s.reason == reason);
+    let first = reports.next().map(|s| s.runs);
+    assert!(
+        reports.next().is_none(),
+        "two {reason:?} reports for {id:?}: {:?}",
+        acquired.skipped
+    );
+    first
+}
+
+fn assert_nothing(acquired: &Acquired, what: &str) {
+    assert!(
+        acquired.runs.is_empty() && acquired.skipped.is_empty() && acquired.finished.is_empty(),
+        "{what}: expected nothing, got runs {:?}, skipped {:?}, finished {:?}",
+        acquired.runs,
+        acquired.skipped,
+        acquired.finished
+    );
+}
+
+/// Each job reads back equal through `get_job` and `list_jobs`, and `remove_job`
+/// returns it equal (then it is added back).
+async fn assert_round_trip(store: &Arc<dyn JobStore>, jobs: &[Job]) {
+    let listed = list(store).await;
+    assert_eq!(listed.len(), jobs.len(), "list_jobs length");
+    for job in jobs {
+        assert_eq!(
+            &get(store, &job.id).await,
+            job,
+            "get_job({:?}) round trip",
+            job.id
+        );
+        let in_list = listed.iter().find(|j| j.id == job.id);
+        assert_eq!(in_list, Some(job), "list_jobs round trip of {:?}", job.id);
+        let removed = store
+            .remove_job(&job.id)
+            .await
+            .unwrap_or_else(|e| panic!("remove_job({:?}) failed: {e}", job.id));
+        assert_eq!(&removed, job, "remove_job({:?}) round trip", job.id);
+        add(store, job).await;
+    }
+}
+
+fn expect_job_not_found<T: Debug>(result: Result<T>, id: &str, what: &str) {
+    match result {
+        Err(Error::JobNotFound(got)) if got == id => {}
+        other => panic!("{what}: expected JobNotFound({id:?}), got {other:?}"),
+    }
+}
+
+fn expect_run_not_found(result: Result<()>, id: i64) {
+    match result {
+        Err(Error::RunNotFound(got)) if got == id => {}
+        other => panic!("complete of run {id}: expected RunNotFound({id}), got {other:?}"),
+    }
+}
+
+/// Narrows an acquisition to one job's runs, reports and finish.
+trait Only {
+    fn only(self, id: &str) -> Self;
+}
+
+impl Only for Acquired {
+    fn only(mut self, id: &str) -> Self {
+        self.runs.retain(|r| r.job.id == id);
+        self.skipped.retain(|s| s.job_id == id);
+        self.finished.retain(|f| f == id);
+        self
+    }
+}

@@ -1,6 +1,6 @@
 //! `MemoryStore`: jobs in a map, due jobs in an ordered index. The default store.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -26,11 +26,22 @@ struct Inner {
     jobs: HashMap<String, Job>,
     /// (next run time, id) of every job that is not paused and has a next run time.
     due: BTreeSet<(DateTime<Utc>, String)>,
-    /// Claimed, unfinished runs: run id -> (job id, node).
-    runs: HashMap<RunId, (String, String)>,
+    /// Claimed, unfinished runs.
+    runs: HashMap<RunId, Run>,
+    /// (job id, scheduled time) of every claimed, unfinished run: an occurrence in here
+    /// is never claimed again, even if a stale `update_job` wrote its time back (the
+    /// SQL stores get this from a unique key on the runs table).
+    occurrences: HashSet<(String, DateTime<Utc>)>,
     /// Per job, how many runs are executing.
     running: HashMap<String, u32>,
     next_run_id: i64,
+}
+
+#[derive(Debug)]
+struct Run {
+    job_id: String,
+    node: String,
+    scheduled: DateTime<Utc>,
 }
 
 impl MemoryStore {
@@ -66,15 +77,31 @@ impl Inner {
         self.jobs.insert(job.id.clone(), job);
     }
 
-    fn finish_run(&mut self, run_id: RunId) -> Option<(String, String)> {
-        let (job_id, node) = self.runs.remove(&run_id)?;
-        if let Some(count) = self.running.get_mut(&job_id) {
+    fn finish_run(&mut self, run_id: RunId) -> Option<Run> {
+        let run = self.runs.remove(&run_id)?;
+        self.occurrences
+            .remove(&(run.job_id.clone(), run.scheduled));
+        if let Some(count) = self.running.get_mut(&run.job_id) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.running.remove(&job_id);
+                self.running.remove(&run.job_id);
             }
         }
-        Some((job_id, node))
+        Some(run)
+    }
+
+    fn start_run(&mut self, job_id: &str, node: &str, scheduled: DateTime<Utc>) -> RunId {
+        self.next_run_id += 1;
+        let run_id = RunId(self.next_run_id);
+        let run = Run {
+            job_id: job_id.to_owned(),
+            node: node.to_owned(),
+            scheduled,
+        };
+        self.runs.insert(run_id, run);
+        self.occurrences.insert((job_id.to_owned(), scheduled));
+        *self.running.entry(job_id.to_owned()).or_default() += 1;
+        run_id
     }
 }
 
@@ -129,7 +156,11 @@ impl JobStore for MemoryStore {
     async fn list_jobs(&self) -> Result<Vec<Job>> {
         let mut jobs: Vec<Job> = self.lock().jobs.values().cloned().collect();
         jobs.sort_by(|a, b| {
-            let key = |j: &Job| (j.paused || j.next_run_time.is_none(), j.next_run_time);
+            // Unscheduled jobs sort after scheduled ones: `None` is "never".
+            let key = |j: &Job| {
+                let never = j.next_run_time.is_none();
+                (j.paused || never, never, j.next_run_time)
+            };
             key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
         });
         Ok(jobs)
@@ -174,10 +205,10 @@ impl JobStore for MemoryStore {
                 }
             }
             for scheduled in decision.run {
-                inner.next_run_id += 1;
-                let run_id = RunId(inner.next_run_id);
-                inner.runs.insert(run_id, (id.clone(), request.node.clone()));
-                *inner.running.entry(id.clone()).or_default() += 1;
+                if inner.occurrences.contains(&(id.clone(), scheduled)) {
+                    continue; // still running: a stale write put its time back
+                }
+                let run_id = inner.start_run(&id, &request.node, scheduled);
                 acquired.runs.push(ClaimedRun {
                     run_id,
                     job: job.clone(),
@@ -211,7 +242,7 @@ impl JobStore for MemoryStore {
         let mine: Vec<RunId> = inner
             .runs
             .iter()
-            .filter(|(_, (_, owner))| owner == node)
+            .filter(|(_, run)| run.node == node)
             .map(|(id, _)| *id)
             .collect();
         for run_id in &mine {
@@ -222,5 +253,35 @@ impl JobStore for MemoryStore {
 
     async fn running(&self, job_id: &str) -> Result<u32> {
         Ok(self.lock().running.get(job_id).copied().unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::MemoryStore;
+    use crate::store::{contract, JobStore};
+
+    fn fresh() -> Arc<dyn JobStore> {
+        Arc::new(MemoryStore::new())
+    }
+
+    #[tokio::test]
+    async fn passes_the_contract() {
+        contract::run_all(|| async { fresh() }).await;
+    }
+
+    /// The suite's futures are `Send`: a store's tests may spawn them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn contract_runs_on_a_spawned_task() {
+        tokio::spawn(contract::concurrent_claims(fresh()))
+            .await
+            .expect("the contract check panicked");
+    }
+
+    #[tokio::test]
+    async fn ten_thousand_jobs_each_claimed_once() {
+        contract::claims_each_due_job_once(fresh(), 10_000).await;
     }
 }
