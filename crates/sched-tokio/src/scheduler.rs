@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) limit: Option<Arc<Semaphore>>,
     pub(crate) config: Config,
     next_id: AtomicU64,
+    /// Times the runtime loop woke up (for `stats`; the benchmark checks idleness).
+    pub(crate) wakeups: AtomicU64,
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +187,7 @@ impl SchedulerBuilder {
                 limit: self.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
                 config: self.config,
                 next_id: AtomicU64::new(1),
+                wakeups: AtomicU64::new(0),
             }),
         })
     }
@@ -501,6 +504,19 @@ impl Scheduler {
         }
     }
 
+    /// Counters of the runtime, for metrics and benchmarks.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            wakeups: self.inner.wakeups.load(Ordering::Relaxed),
+            running: self
+                .inner
+                .runs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len(),
+        }
+    }
+
     /// This node's id in the store.
     pub fn node_id(&self) -> &str {
         &self.inner.node
@@ -560,6 +576,16 @@ impl fmt::Debug for SchedulerBuilder {
             .field("defaults", &self.defaults)
             .finish_non_exhaustive()
     }
+}
+
+/// Counters of a scheduler's runtime ([`Scheduler::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// How many times the runtime loop has woken up (an idle scheduler does not).
+    pub wakeups: u64,
+    /// Runs executing on this node now.
+    pub running: usize,
 }
 
 /// A listener added with [`Scheduler::add_listener`].

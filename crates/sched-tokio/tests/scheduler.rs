@@ -575,3 +575,22 @@ async fn ten_thousand_jobs_are_added_and_run() {
     assert_eq!(count.load(Ordering::Relaxed), 10_000);
     assert!(h.scheduler.get_jobs().await.unwrap().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_scheduler_does_not_wake_up() {
+    let h = harness(|b| b.wall_clock_check(secs(3600)));
+    h.scheduler.start().await.unwrap();
+    sleep(1).await;
+    let before = h.scheduler.stats().wakeups;
+    sleep(86_400).await; // a day with no job at all
+    assert_eq!(h.scheduler.stats().wakeups, before);
+    // A job due in ten hours: one wake-up per wall-clock check until then, then its run.
+    h.scheduler
+        .add_job(JobSpec::interval(secs(36_000)).id("later"), || async {})
+        .await
+        .unwrap();
+    sleep(1).await;
+    let added = h.scheduler.stats().wakeups;
+    sleep(3 * 3600).await;
+    assert_eq!(h.scheduler.stats().wakeups - added, 3);
+}

@@ -25,6 +25,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut backoff = FIRST_BACKOFF;
     while !inner.stopping.load(Ordering::SeqCst) {
+        inner.wakeups.fetch_add(1, Ordering::Relaxed);
         if inner.paused.load(Ordering::SeqCst) {
             inner.wake.notified().await;
             continue;
