@@ -81,12 +81,12 @@ impl JobOptions {
     pub fn validate(&self) -> Result<()> {
         if self.max_instances == 0 {
             return Err(Error::InvalidOptions(
-                "max_instances must be at least 1, or the job could never run".into(),
+                "max_instances is 0, so the job could never run (it must be at least 1)".into(),
             ));
         }
         if self.timeout.is_some_and(|t| t.is_zero()) {
             return Err(Error::InvalidOptions(
-                "a timeout of zero would cancel every run at once".into(),
+                "timeout is 0s, which would cancel every run at once".into(),
             ));
         }
         Ok(())
@@ -172,8 +172,8 @@ impl Job {
         }
         if self.task.trim().is_empty() {
             return Err(Error::InvalidOptions(format!(
-                "job {:?} names no task",
-                self.id
+                "job {:?} needs a task name, got {:?}",
+                self.id, self.task
             )));
         }
         self.trigger.validate()?;
@@ -189,14 +189,21 @@ impl Job {
         Ok(self)
     }
 
-    /// The first run time at or after `now` (see [`schedule`](Self::schedule)).
+    /// The first run time at or after `now` (see [`schedule`](Self::schedule)); for a
+    /// date trigger, its date even if that has passed.
     pub fn first_run_time(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if let TriggerKind::Date { at } = self.trigger.kind {
-            if self.trigger.end.is_none_or(|end| at <= end) {
-                return Some(at);
-            }
-        }
-        self.next_fire_after(now - chrono::Duration::nanoseconds(1))
+        // A passed date searches from its own date rather than answering it directly, so
+        // that jitter and bounds apply to it as to every later fire time: answering the
+        // bare date made `decide` find the jittered date after it, a second occurrence
+        // of a one-off job.
+        let from = match self.trigger.kind {
+            TriggerKind::Date { at } => at.min(now),
+            _ => now,
+        };
+        let just_before = from
+            .checked_sub_signed(chrono::Duration::nanoseconds(1))
+            .unwrap_or(from);
+        self.next_fire_after(just_before)
     }
 
     /// This job's fire time strictly after `after` (jitter salted by the id).
@@ -207,7 +214,9 @@ impl Job {
     /// The policy decision for this job at `now` with `running` runs executing.
     /// `None` if the job is paused or not due.
     pub fn decide(&self, now: DateTime<Utc>, running: u32) -> Option<Decision> {
-        let due = self.next_run_time.filter(|due| *due <= now && !self.paused)?;
+        let due = self
+            .next_run_time
+            .filter(|due| *due <= now && !self.paused)?;
         Some(decide(due, now, &self.options, running, |t| {
             self.next_fire_after(t)
         }))
@@ -215,5 +224,374 @@ impl Job {
 
     fn salt(&self) -> u64 {
         crate::trigger::stable_hash(self.id.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test instant")
+            .with_timezone(&Utc)
+    }
+
+    fn now() -> DateTime<Utc> {
+        utc("2026-01-01T12:00:00Z")
+    }
+
+    fn hourly() -> Trigger {
+        Trigger::interval(Duration::from_secs(3600))
+    }
+
+    fn message(result: Result<Job>) -> String {
+        let error = result.expect_err("invalid job");
+        let message = error.to_string();
+        // The house style for every message: lower-case, no trailing period.
+        assert!(
+            message.starts_with(|c: char| !c.is_uppercase()),
+            "{message}"
+        );
+        assert!(!message.ends_with('.'), "{message}");
+        message
+    }
+
+    #[test]
+    fn empty_or_blank_id_is_rejected() {
+        for id in ["", " ", "\t\n"] {
+            let job = Job::new(id, "sync", hourly());
+            assert!(matches!(job.validate(), Err(Error::EmptyJobId)), "{id:?}");
+            assert_eq!(message(job.schedule(now())), "job id must not be empty");
+        }
+    }
+
+    #[test]
+    fn empty_or_blank_task_is_rejected() {
+        let job = Job::new("nightly", "", hourly());
+        assert!(matches!(job.validate(), Err(Error::InvalidOptions(_))));
+        assert_eq!(
+            message(job.schedule(now())),
+            r#"invalid job options: job "nightly" needs a task name, got """#
+        );
+        let job = Job::new("nightly", "  ", hourly());
+        assert_eq!(
+            message(job.schedule(now())),
+            r#"invalid job options: job "nightly" needs a task name, got "  ""#
+        );
+    }
+
+    #[test]
+    fn zero_max_instances_is_rejected() {
+        let options = JobOptions::default().max_instances(0);
+        assert!(matches!(options.validate(), Err(Error::InvalidOptions(_))));
+        let job = Job::new("sync", "sync", hourly()).options(options);
+        assert_eq!(
+            message(job.schedule(now())),
+            "invalid job options: max_instances is 0, so the job could never run \
+             (it must be at least 1)"
+        );
+    }
+
+    #[test]
+    fn zero_timeout_is_rejected() {
+        let job = Job::new("sync", "sync", hourly())
+            .options(JobOptions::default().timeout(Duration::ZERO));
+        assert_eq!(
+            message(job.schedule(now())),
+            "invalid job options: timeout is 0s, which would cancel every run at once"
+        );
+        let job = Job::new("sync", "sync", hourly())
+            .options(JobOptions::default().timeout(Duration::from_nanos(1)));
+        assert!(job.validate().is_ok());
+    }
+
+    #[test]
+    fn end_before_start_is_rejected() {
+        let start = utc("2026-02-01T00:00:00Z");
+        let end = utc("2026-01-01T00:00:00Z");
+        let job = Job::new("sync", "sync", hourly().start(start).end(end));
+        assert!(matches!(
+            job.validate(),
+            Err(Error::EndBeforeStart { start: s, end: e }) if s == start && e == end
+        ));
+        assert_eq!(
+            message(job.schedule(now())),
+            "end 2026-01-01 00:00:00 UTC lies before start 2026-02-01 00:00:00 UTC"
+        );
+        // Equal bounds are one instant, not an error.
+        let job = Job::new("sync", "sync", Trigger::date(start).start(start).end(start));
+        assert!(job.validate().is_ok());
+    }
+
+    #[test]
+    fn zero_interval_is_rejected() {
+        let job = Job::new("sync", "sync", Trigger::interval(Duration::ZERO));
+        assert!(matches!(job.validate(), Err(Error::InvalidInterval(_))));
+        assert_eq!(
+            message(job.schedule(now())),
+            "invalid interval: an interval of zero length would fire forever"
+        );
+    }
+
+    #[test]
+    fn valid_job_with_defaults_passes() {
+        let job = Job::new("sync", "sync", hourly());
+        assert!(job.validate().is_ok());
+        assert_eq!(job.name, "sync", "the name defaults to the task");
+        assert_eq!(job.options, JobOptions::default());
+        assert_eq!(job.next_run_time, None, "not scheduled before `schedule`");
+    }
+
+    #[test]
+    fn interval_without_start_first_runs_one_period_after_now() {
+        let job = Job::new("sync", "sync", hourly())
+            .schedule(now())
+            .expect("valid");
+        assert_eq!(job.next_run_time, Some(utc("2026-01-01T13:00:00Z")));
+        assert_eq!(job.trigger.start, Some(utc("2026-01-01T13:00:00Z")));
+        // Scheduling again later (a restart) keeps the anchor.
+        let again = job
+            .clone()
+            .schedule(utc("2026-01-01T14:30:00Z"))
+            .expect("valid");
+        assert_eq!(again.trigger.start, job.trigger.start);
+        assert_eq!(again.next_run_time, Some(utc("2026-01-01T15:00:00Z")));
+    }
+
+    #[test]
+    fn interval_with_start_keeps_its_grid() {
+        let future = Job::new("sync", "sync", hourly().start(utc("2026-01-02T00:30:00Z")));
+        let future = future.schedule(now()).expect("valid");
+        assert_eq!(future.next_run_time, Some(utc("2026-01-02T00:30:00Z")));
+
+        let past = Job::new("sync", "sync", hourly().start(utc("2025-12-31T00:30:00Z")));
+        let past = past.schedule(now()).expect("valid");
+        assert_eq!(past.next_run_time, Some(utc("2026-01-01T12:30:00Z")));
+
+        let on_now = Job::new("sync", "sync", hourly().start(utc("2026-01-01T11:00:00Z")));
+        let on_now = on_now.schedule(now()).expect("valid");
+        assert_eq!(
+            on_now.next_run_time,
+            Some(now()),
+            "a fire time at now is the first"
+        );
+    }
+
+    #[test]
+    fn past_date_keeps_its_date() {
+        let at = utc("2026-01-01T09:00:00Z");
+        let job = Job::new("once", "report", Trigger::date(at))
+            .schedule(now())
+            .expect("valid");
+        assert_eq!(job.next_run_time, Some(at));
+        let future = utc("2026-01-03T09:00:00Z");
+        let job = Job::new("once", "report", Trigger::date(future))
+            .schedule(now())
+            .expect("valid");
+        assert_eq!(job.next_run_time, Some(future));
+    }
+
+    #[test]
+    fn date_outside_its_bounds_never_runs() {
+        let at = utc("2026-01-01T09:00:00Z");
+        let ended = Trigger::date(at).end(utc("2026-01-01T08:00:00Z"));
+        let job = Job::new("once", "report", ended);
+        assert_eq!(job.first_run_time(now()), None);
+        let not_started = Trigger::date(at).start(utc("2026-01-01T10:00:00Z"));
+        let job = Job::new("once", "report", not_started);
+        assert_eq!(job.first_run_time(now()), None);
+    }
+
+    #[test]
+    fn jittered_date_runs_exactly_once() {
+        let at = utc("2026-01-01T09:00:00Z");
+        let jitter = Duration::from_secs(3600);
+        for coalesce in [true, false] {
+            let job = Job::new("once", "report", Trigger::date(at).jitter(jitter))
+                .options(JobOptions::default().coalesce(coalesce).max_instances(3))
+                .schedule(now())
+                .expect("valid");
+            let first = job.next_run_time.expect("scheduled");
+            assert!(
+                first >= at && first < at + chrono::Duration::hours(1),
+                "{first}"
+            );
+            assert_eq!(job.next_fire_after(first), None, "one fire time only");
+            for late in [first, first + chrono::Duration::hours(2)] {
+                let decision = job.decide(late, 0).expect("due");
+                assert_eq!(decision.run, vec![first], "coalesce {coalesce}");
+                assert_eq!(decision.coalesced, None);
+                assert_eq!(decision.over_limit, None);
+                assert_eq!(decision.next_run_time, None);
+            }
+        }
+    }
+
+    #[test]
+    fn cron_first_run_is_at_or_after_now() {
+        let cron = |expr| Trigger::cron(expr).expect("valid cron");
+        let first = |trigger, now| {
+            Job::new("c", "c", trigger)
+                .schedule(now)
+                .expect("valid")
+                .next_run_time
+        };
+        assert_eq!(
+            first(cron("*/15 * * * *"), now()),
+            Some(now()),
+            "due exactly now"
+        );
+        let just_after = now() + chrono::Duration::nanoseconds(1);
+        assert_eq!(
+            first(cron("*/15 * * * *"), just_after),
+            Some(utc("2026-01-01T12:15:00Z"))
+        );
+        assert_eq!(
+            first(cron("0 9 * * mon"), now()),
+            Some(utc("2026-01-05T09:00:00Z")),
+            "1 January 2026 is a Thursday"
+        );
+    }
+
+    #[test]
+    fn decide_is_none_when_paused_or_not_due() {
+        let mut job = Job::new("sync", "sync", hourly())
+            .schedule(now())
+            .expect("valid");
+        let due = job.next_run_time.expect("scheduled");
+        assert_eq!(job.decide(due - chrono::Duration::nanoseconds(1), 0), None);
+        assert!(job.decide(due, 0).is_some());
+
+        job.paused = true;
+        assert_eq!(job.decide(due, 0), None);
+        assert_eq!(job.decide(due + chrono::Duration::days(1), 0), None);
+
+        job.paused = false;
+        job.next_run_time = None;
+        assert_eq!(
+            job.decide(due + chrono::Duration::days(1), 0),
+            None,
+            "trigger done"
+        );
+    }
+
+    #[test]
+    fn decide_applies_the_job_options() {
+        let options = JobOptions::default()
+            .coalesce(false)
+            .max_instances(2)
+            .misfire_grace_time(Duration::from_secs(90 * 60));
+        let job = Job::new("sync", "sync", hourly())
+            .options(options)
+            .schedule(now())
+            .expect("valid");
+        // First run 13:00; down until 17:30. 13:00 and 14:00 are past their grace
+        // (16:00 cutoff), 16:00 and 17:00 run, running 0 of 2.
+        let decision = job.decide(utc("2026-01-01T17:30:00Z"), 0).expect("due");
+        assert_eq!(
+            decision.run,
+            vec![utc("2026-01-01T16:00:00Z"), utc("2026-01-01T17:00:00Z")]
+        );
+        let missed = decision.missed.expect("missed");
+        assert_eq!(
+            (missed.first, missed.last, missed.count),
+            (utc("2026-01-01T13:00:00Z"), utc("2026-01-01T15:00:00Z"), 3)
+        );
+        assert_eq!(decision.next_run_time, Some(utc("2026-01-01T18:00:00Z")));
+        // One already running: one slot left.
+        let decision = job.decide(utc("2026-01-01T17:30:00Z"), 1).expect("due");
+        assert_eq!(decision.run, vec![utc("2026-01-01T16:00:00Z")]);
+        assert_eq!(
+            decision.over_limit.map(|s| (s.first, s.count)),
+            Some((utc("2026-01-01T17:00:00Z"), 1))
+        );
+    }
+
+    #[derive(Serialize)]
+    struct Digest {
+        to: Vec<&'static str>,
+        days: u32,
+        html: bool,
+    }
+
+    #[test]
+    fn args_from_a_struct() {
+        let digest = Digest {
+            to: vec!["ops@example.com"],
+            days: 7,
+            html: false,
+        };
+        let job = Job::new("digest", "send_digest", hourly())
+            .args(&digest)
+            .expect("serialisable");
+        assert_eq!(
+            job.args,
+            serde_json::json!({ "to": ["ops@example.com"], "days": 7, "html": false })
+        );
+        // Unsized values too.
+        let job = job.args("plain").expect("serialisable");
+        assert_eq!(job.args, serde_json::json!("plain"));
+    }
+
+    #[test]
+    fn args_that_json_cannot_hold_are_an_error() {
+        let keys_not_strings = std::collections::BTreeMap::from([(vec![1u8], 1u8)]);
+        let result = Job::new("digest", "send_digest", hourly()).args(&keys_not_strings);
+        assert!(matches!(result, Err(Error::Args(_))));
+        assert_eq!(
+            message(result),
+            "job arguments cannot be serialised: key must be a string"
+        );
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let triggers = [
+            hourly().start(now()).jitter(Duration::from_millis(1500)),
+            Trigger::cron("30 2 * * *")
+                .expect("valid cron")
+                .timezone(chrono_tz::America::New_York)
+                .end(utc("2027-01-01T00:00:00Z")),
+            Trigger::date(now()),
+        ];
+        for trigger in triggers {
+            let job = Job::new("digest", "send_digest", trigger)
+                .name("Weekly digest")
+                .args(&serde_json::json!({ "to": ["ops@example.com"], "days": 7 }))
+                .expect("serialisable")
+                .options(
+                    JobOptions::default()
+                        .coalesce(false)
+                        .max_instances(3)
+                        .misfire_grace_time(Duration::from_secs(30))
+                        .timeout(Duration::from_millis(2500))
+                        .recover_abandoned(true),
+                )
+                .schedule(now())
+                .expect("valid");
+            let json = serde_json::to_string(&job).expect("serialise");
+            let back: Job = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(back, job, "{json}");
+            assert_eq!(back.next_fire_after(now()), job.next_fire_after(now()));
+        }
+    }
+
+    #[test]
+    fn stored_job_without_optional_fields_gets_defaults() {
+        let json = r#"{
+            "id": "sync", "name": "sync", "task": "sync",
+            "trigger": { "type": "interval", "every": { "secs": 60, "nanos": 0 } }
+        }"#;
+        let job: Job = serde_json::from_str(json).expect("deserialise");
+        assert_eq!(job.args, serde_json::Value::Null);
+        assert_eq!(job.options, JobOptions::default());
+        assert_eq!(job.next_run_time, None);
+        assert!(!job.paused);
+        let partial = r#"{ "max_instances": 4 }"#;
+        let options: JobOptions = serde_json::from_str(partial).expect("deserialise");
+        assert_eq!(options, JobOptions::default().max_instances(4));
     }
 }

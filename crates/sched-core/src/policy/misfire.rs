@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 
 use crate::job::JobOptions;
 
-/// Most fire times walked one by one per category; a longer backlog (an interval of a
-/// second after a week of downtime) is reported with a lower-bound count.
+/// Most fire times walked one by one, missed and in grace each; a longer backlog (an
+/// interval of a second after a week of downtime) is reported with a lower-bound count
+/// and `more`, and without coalescing starts at most this many runs.
 const MAX_WALKED: u64 = 10_000;
 
 /// A run of consecutive scheduled times that will not start.
@@ -68,6 +69,10 @@ pub struct Decision {
 /// number of its runs still executing on any node. If `due > now`, nothing is due:
 /// the decision only carries `next_run_time = Some(due)`.
 ///
+/// Past 10 000 missed or 10 000 in-grace runs, counting stops (`more` is set) but the
+/// decision stays right: coalescing runs the newest fire time at or before `now`, and
+/// `next_run_time` is the first after it. Without coalescing, at most 10 000 runs start.
+///
 /// ```
 /// use std::time::Duration;
 /// use chrono::{DateTime, Utc};
@@ -121,27 +126,14 @@ pub fn decide(
     // coalescing); the rest is coalesced or over the limit.
     let slots = usize::try_from(options.max_instances.saturating_sub(running)).unwrap_or(0);
     let mut walked = 0u64;
-    while let Some(mut at) = cursor.filter(|at| *at <= now) {
+    while let Some(at) = cursor.filter(|at| *at <= now) {
         walked += 1;
-        let jump = walked > MAX_WALKED;
-        if jump {
-            // A backlog this long only grows the counts: jump to the newest run in grace.
-            accept(&mut decision, options.coalesce, slots, at);
-            at = newest_at_or_before(now, at, &mut next);
-            let counted = if options.coalesce {
-                &mut decision.coalesced
-            } else {
-                &mut decision.over_limit
-            };
-            if let Some(skipped) = counted {
-                skipped.more = true;
-            }
+        if walked > MAX_WALKED {
+            cursor = jump_to_newest(&mut decision, options.coalesce, at, now, &mut next);
+            break;
         }
         accept(&mut decision, options.coalesce, slots, at);
         cursor = next(at);
-        if jump {
-            break;
-        }
     }
     if options.coalesce && decision.run.len() > slots {
         for at in decision.run.drain(slots..) {
@@ -158,9 +150,6 @@ pub fn decide(
 
 /// Takes scheduled time `at` (in grace) into the decision.
 fn accept(decision: &mut Decision, coalesce: bool, slots: usize, at: DateTime<Utc>) {
-    if decision.run.last() == Some(&at) {
-        return;
-    }
     if coalesce {
         if let Some(previous) = decision.run.pop() {
             Skipped::push(&mut decision.coalesced, previous);
@@ -171,6 +160,46 @@ fn accept(decision: &mut Decision, coalesce: bool, slots: usize, at: DateTime<Ut
     } else {
         Skipped::push(&mut decision.over_limit, at);
     }
+}
+
+/// Ends a backlog in grace longer than [`MAX_WALKED`] without walking it: `at` (the
+/// first time not walked) and the newest time in grace are counted, the times between
+/// them only set `more`. Returns the fire time after the newest.
+///
+/// Without coalescing, `at` and everything after it is over the limit even if
+/// `max_instances` would allow more: starting over ten thousand runs of one job at once
+/// is never what a backlog asks for, and running the newest would leave a hole.
+fn jump_to_newest(
+    decision: &mut Decision,
+    coalesce: bool,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    next: &mut impl FnMut(DateTime<Utc>) -> Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let newest = newest_at_or_before(now, at, next);
+    let counted = if coalesce {
+        // Coalescing keeps one run whatever the limit: `decide` moves it over the limit
+        // afterwards if there is no slot.
+        accept(decision, true, 1, at);
+        if newest != at {
+            accept(decision, true, 1, newest);
+        }
+        &mut decision.coalesced
+    } else {
+        Skipped::push(&mut decision.over_limit, at);
+        if newest != at {
+            Skipped::push(&mut decision.over_limit, newest);
+        }
+        &mut decision.over_limit
+    };
+    // Exact counts stay exact: `more` only when times between `at` and `newest` went
+    // uncounted (or `push` hit its cap).
+    if newest != at && next(at) != Some(newest) {
+        if let Some(skipped) = counted {
+            skipped.more = true;
+        }
+    }
+    next(newest)
 }
 
 /// The newest fire time at or before `now`, given `known`, one that is: probes windows

@@ -13,6 +13,7 @@ pub mod contract;
 mod memory;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -159,4 +160,100 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
     /// How many runs of `job_id` are executing (claimed, not completed) on any node.
     async fn running(&self, job_id: &str) -> Result<u32>;
+
+    /// Tells the store that `node` is alive until `now + lease`, and extends the
+    /// leases of its running runs as far. A store shared by several nodes must
+    /// implement it; a single-process store may keep the default (nothing to do).
+    async fn heartbeat(&self, node: &str, now: DateTime<Utc>, lease: Duration) -> Result<()> {
+        let _ = (node, now, lease);
+        Ok(())
+    }
+
+    /// Marks as abandoned the runs whose lease expired before `now` (their node
+    /// stopped heartbeating without releasing them): they stop counting toward
+    /// `max_instances`, and the occurrence of a job with `recover_abandoned` becomes
+    /// due again, to be claimed by a live node. Returns the abandoned runs.
+    async fn reap_abandoned(&self, now: DateTime<Utc>) -> Result<Vec<AbandonedRun>> {
+        let _ = now;
+        Ok(Vec::new())
+    }
+
+    /// How often the runtime must look at the store even when it expects nothing,
+    /// because other processes change it too. `None` (the default): only this process
+    /// changes the store, so the runtime sleeps until the next run time or a change.
+    /// A store that returns `Some` also gets [`heartbeat`](Self::heartbeat) and
+    /// [`reap_abandoned`](Self::reap_abandoned) calls.
+    fn poll_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Registers `wake`, which the store calls when another process changes its jobs
+    /// (Postgres `LISTEN/NOTIFY`), so a job added elsewhere for "now" runs at once.
+    fn on_change(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        let _ = wake;
+    }
+
+    /// Finished and running runs, newest first (all jobs when `job_id` is `None`).
+    /// Stores that keep no history return an empty list.
+    async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
+        let _ = (job_id, limit);
+        Ok(Vec::new())
+    }
+}
+
+/// A run whose node died (stopped heartbeating) while it was executing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbandonedRun {
+    /// The store's id of the run.
+    pub run_id: RunId,
+    /// Its job.
+    pub job_id: String,
+    /// The fire time it stood for.
+    pub scheduled: DateTime<Utc>,
+    /// The node that claimed it.
+    pub node: String,
+    /// Whether the occurrence was made due again (`recover_abandoned`).
+    pub recovered: bool,
+}
+
+/// One run as the store's history records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    /// The store's id of the run.
+    pub run_id: RunId,
+    /// Its job.
+    pub job_id: String,
+    /// The fire time it stood for.
+    pub scheduled: DateTime<Utc>,
+    /// When it was claimed to start.
+    pub started: DateTime<Utc>,
+    /// When it ended (`None` while running or abandoned).
+    pub finished: Option<DateTime<Utc>>,
+    /// The node that ran it.
+    pub node: String,
+    /// `running`, `success`, `error`, `panicked`, `timed_out`, `cancelled` or `abandoned`.
+    pub status: String,
+    /// The error text of a failed run.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// The status word stores record for this outcome.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Error(_) => "error",
+            Outcome::Panicked(_) => "panicked",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// The error text, if the run failed with one.
+    pub fn error_text(&self) -> Option<&str> {
+        match self {
+            Outcome::Error(e) | Outcome::Panicked(e) => Some(e),
+            _ => None,
+        }
+    }
 }
