@@ -1,0 +1,58 @@
+//! # sched-store-sqlx
+//!
+//! Persistent job stores for [sched](https://github.com/sched-rs/sched), on sqlx:
+//!
+//! - [`SqliteStore`] (feature `sqlite`): the embedded default persistent store, one
+//!   file per application (`sqlite://jobs.sqlite?mode=rwc`). One process at a time:
+//!   a second scheduler on the same file is refused with a clear error.
+//! - [`PostgresStore`] (feature `postgres`): the shared store. Several nodes (service
+//!   replicas) on one Postgres fire each due run exactly once: claims lock due rows
+//!   `FOR UPDATE SKIP LOCKED`, and a unique key on (job, scheduled time) in the runs
+//!   table makes a second claim of one occurrence impossible at the database.
+//!
+//! Both embed their migrations (`sqlx::migrate!`) and run them on connect unless told
+//! not to; both pass sched-core's `JobStore` contract suite. Jobs keep their task name,
+//! JSON arguments, trigger, options, next run time and paused flag across restarts;
+//! runs missed while the process was down follow the job's misfire and coalesce
+//! options. A row that cannot be decoded (an unknown trigger kind from a newer
+//! version, corrupt JSON) is reported with its id and left in place, never deleted.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sched_core::Error> {
+//! use std::sync::Arc;
+//! use sched_core::store::JobStore;
+//! use sched_store_sqlx::SqliteStore;
+//!
+//! let store: Arc<dyn JobStore> = Arc::new(SqliteStore::connect("sqlite://jobs.sqlite?mode=rwc").await?);
+//! # Ok(()) }
+//! ```
+
+mod codec;
+#[cfg(feature = "postgres")]
+mod postgres;
+
+#[cfg(feature = "postgres")]
+pub use crate::postgres::{PostgresStore, PostgresStoreBuilder};
+
+/// A database failure as the store contract's error.
+pub(crate) fn store_error(error: impl Into<sqlx::Error>) -> sched_core::Error {
+    sched_core::Error::Store(Box::new(error.into()))
+}
+
+/// Schema names are spliced into SQL: only plain identifiers are accepted.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn check_identifier(name: &str) -> sched_core::Result<()> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 48;
+    if valid {
+        Ok(())
+    } else {
+        Err(sched_core::Error::Store(
+            format!("invalid schema name {name:?}: use letters, digits and _ (at most 48, not starting with a digit)").into(),
+        ))
+    }
+}
