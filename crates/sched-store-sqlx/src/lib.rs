@@ -30,9 +30,13 @@
 mod codec;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 #[cfg(feature = "postgres")]
 pub use crate::postgres::{PostgresStore, PostgresStoreBuilder};
+#[cfg(feature = "sqlite")]
+pub use crate::sqlite::{SqliteStore, SqliteStoreBuilder};
 
 /// A database failure as the store contract's error.
 pub(crate) fn store_error(error: impl Into<sqlx::Error>) -> sched_core::Error {

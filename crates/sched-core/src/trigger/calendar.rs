@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::wall::{resolve_after, DstRule};
+use super::wall::{local_date, resolve_after, DstRule};
 use crate::error::{Error, Result};
 
 /// Fires every `years`/`months`/`weeks`/`days` (added together) from a start date, at a
@@ -71,7 +71,7 @@ impl CalendarInterval {
         after: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         // Jump close to `after` with a lower bound on k, then step.
-        let today = after.with_timezone(&tz).date_naive();
+        let today = local_date(tz, after)?;
         let elapsed_days = u64::try_from((today - start).num_days()).unwrap_or(0);
         // 31 days a month over-estimates the period, so k starts at or below the answer.
         let period_days = u64::from(self.total_months()) * 31 + self.total_days();

@@ -4,19 +4,39 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
-use croner::Cron;
+use croner::{Cron, YEAR_LOWER_LIMIT, YEAR_UPPER_LIMIT};
 use serde::{Deserialize, Serialize};
 
-use super::wall::{resolve_after, search_start, DstRule};
+use super::wall::{in_range, resolve_after, search_start, DstRule};
 use crate::error::{Error, Result};
 
 /// Upper bound on wall-clock candidates examined for one answer. Candidates that map to
 /// no instant only occur inside a DST gap or repeat (at most a day, once, in Samoa 2011),
 /// so this is never reached by a pattern that can fire; it guarantees termination.
 const MAX_CANDIDATES: usize = 200_000;
+
+/// The aliases croner expands (`@midnight`, `@reboot` and the like it does not know).
+const ALIASES: [&str; 6] = [
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@hourly",
+];
+
+/// Crontab fields with their ranges, seconds first (a 5-field expression has none).
+const CRONTAB_FIELDS: [(&str, (u64, u64)); 6] = [
+    ("second", (0, 59)),
+    ("minute", (0, 59)),
+    ("hour", (0, 23)),
+    ("day of month", (1, 31)),
+    ("month", (1, 12)),
+    ("day of week", (0, 7)),
+];
 
 /// A cron schedule: a crontab expression, or APScheduler-style fields (see [`CronFields`]).
 ///
@@ -57,17 +77,36 @@ impl CronTrigger {
     /// assert!(err.to_string().starts_with("invalid cron expression \"61 * * * *\""));
     /// ```
     pub fn parse(expression: &str) -> Result<Self> {
-        let fields = expression.split_whitespace().count();
-        if !expression.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
-            return Err(Error::InvalidCron {
-                expr: expression.to_owned(),
-                reason: format!(
-                    "expected 5 fields (minute hour day month weekday) or 6 with leading seconds, found {fields}"
-                ),
-            });
+        let invalid = |reason: String| Error::InvalidCron {
+            expr: expression.to_owned(),
+            reason,
+        };
+        let trimmed = expression.trim();
+        if trimmed.starts_with('@') {
+            if !ALIASES
+                .iter()
+                .any(|alias| alias.eq_ignore_ascii_case(trimmed))
+            {
+                return Err(invalid(format!(
+                    "unknown alias, expected one of {}",
+                    ALIASES.join(", ")
+                )));
+            }
+        } else {
+            let fields: Vec<&str> = trimmed.split_whitespace().collect();
+            if !(5..=6).contains(&fields.len()) {
+                return Err(invalid(format!(
+                    "expected 5 fields (minute hour day month weekday) or 6 with leading seconds, found {}",
+                    fields.len()
+                )));
+            }
+            let ranges = &CRONTAB_FIELDS[6 - fields.len()..];
+            for (field, (name, range)) in fields.iter().zip(ranges) {
+                check_range(name, field, *range).map_err(invalid)?;
+            }
         }
         Self::from_spec(CronSpec {
-            expression: expression.trim().to_owned(),
+            expression: trimmed.to_owned(),
             and_days: false,
         })
     }
@@ -103,6 +142,8 @@ impl CronTrigger {
         if self.compiled.never {
             return None;
         }
+        // croner searches the years 1 to 5000, and chrono has no wall time near its limits.
+        let after = in_range(after)?.max(first_year_start(YEAR_LOWER_LIMIT).and_utc());
         let (wall, fold_start) = search_start(tz, after);
         let wall = wall.with_nanosecond(0).expect("0 is a valid nanosecond");
         let ahead = self.walk(tz, wall, after);
@@ -122,7 +163,11 @@ impl CronTrigger {
     fn walk(&self, tz: Tz, from: NaiveDateTime, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut cursor = from;
         for _ in 0..MAX_CANDIDATES {
-            let candidate = self.compiled.cron.find_next_occurrence(&cursor, false).ok()?;
+            let candidate = self
+                .compiled
+                .cron
+                .find_next_occurrence(&cursor, false)
+                .ok()?;
             if let Some(at) = resolve_after(tz, candidate, self.compiled.rule, after) {
                 return Some(at);
             }
@@ -143,7 +188,11 @@ impl CronTrigger {
         let mut cursor = start;
         let mut inclusive = true;
         for _ in 0..MAX_CANDIDATES {
-            let candidate = self.compiled.cron.find_next_occurrence(&cursor, inclusive).ok()?;
+            let candidate = self
+                .compiled
+                .cron
+                .find_next_occurrence(&cursor, inclusive)
+                .ok()?;
             if candidate > until {
                 return None;
             }
@@ -166,20 +215,22 @@ impl Compiled {
             expr: spec.expression.clone(),
             reason,
         };
-        let parser = CronParser::builder()
-            .seconds(Seconds::Optional)
-            .year(Year::Optional)
-            .dom_and_dow(spec.and_days)
-            .build();
-        let cron = parser
+        let cron = parser(spec.and_days)
             .parse(&spec.expression)
-            .map_err(|e| invalid(e.to_string().trim_end_matches('.').to_lowercase()))?;
+            .map_err(|e| invalid(croner_reason(&e)))?;
         let rule = classify(&spec.expression);
-        // A pattern that matches some date matches one within 28 years of any date
-        // (the calendar repeats) unless a year field restricts it; probe once, here,
-        // so `next_after` never walks to croner's year-5000 limit per call.
-        let epoch = DateTime::<Utc>::UNIX_EPOCH.naive_utc();
-        let never = cron.find_next_occurrence(&epoch, true).is_err();
+        // A pattern that matches some date matches one in every 400 years (the period
+        // of the Gregorian calendar) unless a year field restricts it. Probe once, here,
+        // over the last 500 years croner searches (or from year 1 for a year field), so
+        // `next_after` never walks to croner's year-5000 limit on each call.
+        let probe_year = if restricts_year(&spec.expression) {
+            YEAR_LOWER_LIMIT
+        } else {
+            YEAR_UPPER_LIMIT - 500
+        };
+        let never = cron
+            .find_next_occurrence(&first_year_start(probe_year), true)
+            .is_err();
         Ok(Self { cron, rule, never })
     }
 }
@@ -205,9 +256,56 @@ fn classify(expression: &str) -> DstRule {
     }
 }
 
+fn parser(and_days: bool) -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Optional)
+        .dom_and_dow(and_days)
+        .build()
+}
+
+/// croner's message in our style: lower-case, no trailing period.
+fn croner_reason(error: &croner::errors::CronError) -> String {
+    error.to_string().trim_end_matches('.').to_lowercase()
+}
+
+/// Whether a seventh field restricts the year (`CronFields::year`).
+fn restricts_year(expression: &str) -> bool {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    fields.len() == 7 && !matches!(fields[6], "*" | "?")
+}
+
+/// Midnight on the first of January of `year` (a year within croner's limits).
+fn first_year_start(year: i32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .expect("croner's year limits are valid chrono years")
+        .and_time(chrono::NaiveTime::MIN)
+}
+
+/// Checks the numbers of one field against its range, so that the error names the
+/// field (croner only says "number out of bounds"). Anything else is croner's to judge.
+fn check_range(name: &str, field: &str, (lo, hi): (u64, u64)) -> std::result::Result<(), String> {
+    for item in field.split(',') {
+        // A step (`*/5`) and an nth weekday (`fri#2`) are counts, not values.
+        let item = item.split_once('/').map_or(item, |(values, _)| values);
+        let item = item.split_once('#').map_or(item, |(values, _)| values);
+        for value in item.split('-') {
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(number) = digits.parse::<u64>() {
+                if !(lo..=hi).contains(&number) {
+                    return Err(format!("{name} {number} out of range {lo}-{hi}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The cache holds no invariant a panicking holder could break.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl TryFrom<CronSpec> for CronTrigger {
@@ -294,55 +392,99 @@ impl CronFields {
 
     /// Builds the trigger, applying APScheduler's defaults to the fields not given.
     pub fn build(&self) -> Result<CronTrigger> {
-        // Most significant first, with APScheduler's default for fields after the last given.
-        let fields: [(&'static str, &Option<String>, &str); 7] = [
-            ("year", &self.year, "*"),
-            ("month", &self.month, "1"),
-            ("day", &self.day, "1"),
-            ("day_of_week", &self.day_of_week, "*"),
-            ("hour", &self.hour, "0"),
-            ("minute", &self.minute, "0"),
-            ("second", &self.second, "0"),
-        ];
-        let last_given = fields.iter().rposition(|(_, value, _)| value.is_some());
+        let fields = self.fields();
+        let last_given = fields.iter().rposition(Option::is_some);
         let mut values = Vec::with_capacity(7);
-        for (index, (name, value, default)) in fields.iter().enumerate() {
-            let value = match value {
+        for (index, ((name, (_, default)), value)) in BUILDER_FIELDS.iter().zip(fields).enumerate()
+        {
+            values.push(match value {
                 Some(v) => normalise_field(name, v)?,
                 None if last_given.is_some_and(|last| index > last) => (*default).to_owned(),
                 None => "*".to_owned(),
-            };
-            values.push(value);
+            });
         }
         let [year, month, day, dow, hour, minute, second] =
             <[String; 7]>::try_from(values).expect("seven fields");
+        let expression = format!("{second} {minute} {hour} {day} {month} {dow} {year}");
         CronTrigger::from_spec(CronSpec {
-            expression: format!("{second} {minute} {hour} {day} {month} {dow} {year}"),
+            expression,
             and_days: true,
         })
-        .map_err(|e| match e {
-            Error::InvalidCron { reason, .. } => Error::InvalidCronField {
-                field: "fields",
-                value: format!("{self:?}"),
-                reason,
-            },
-            other => other,
-        })
+        .map_err(|e| self.blame().unwrap_or(e))
+    }
+
+    /// The fields as given, most significant first (the order of [`BUILDER_FIELDS`]).
+    fn fields(&self) -> [Option<&str>; 7] {
+        [
+            &self.year,
+            &self.month,
+            &self.day,
+            &self.day_of_week,
+            &self.hour,
+            &self.minute,
+            &self.second,
+        ]
+        .map(Option::as_deref)
+    }
+
+    /// The first given field that croner rejects on its own: an error that names it,
+    /// rather than the generated seven-field expression the user never wrote.
+    fn blame(&self) -> Option<Error> {
+        let parser = parser(true);
+        let fields = BUILDER_FIELDS.iter().zip(self.fields());
+        fields
+            .into_iter()
+            .find_map(|((name, (position, _)), value)| {
+                let value = value?;
+                let mut alone = ["*"; 7];
+                let normalised = normalise_field(name, value).ok()?;
+                alone[*position] = &normalised;
+                let reason = parser.parse(&alone.join(" ")).err()?;
+                Some(Error::InvalidCronField {
+                    field: name,
+                    value: value.to_owned(),
+                    reason: croner_reason(&reason),
+                })
+            })
     }
 }
 
+/// The builder's fields, most significant first: name, position in croner's
+/// seven-field pattern, and APScheduler's default when a less significant one is given.
+const BUILDER_FIELDS: [(&str, (usize, &str)); 7] = [
+    ("year", (6, "*")),
+    ("month", (4, "1")),
+    ("day", (3, "1")),
+    ("day_of_week", (5, "*")),
+    ("hour", (2, "0")),
+    ("minute", (1, "0")),
+    ("second", (0, "0")),
+];
+
 fn normalise_field(name: &'static str, value: &str) -> Result<String> {
     let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    let invalid = |reason: String| Error::InvalidCronField {
+        field: name,
+        value: value.to_owned(),
+        reason,
+    };
     if compact.is_empty() {
-        return Err(Error::InvalidCronField {
-            field: name,
-            value: value.to_owned(),
-            reason: "empty value".to_owned(),
-        });
+        return Err(invalid("empty value".to_owned()));
     }
     if name != "day_of_week" {
+        let range = match name {
+            "year" => (YEAR_LOWER_LIMIT as u64, YEAR_UPPER_LIMIT as u64),
+            "month" => (1, 12),
+            "day" => (1, 31),
+            "hour" => (0, 23),
+            _ => (0, 59),
+        };
+        check_range(name, &compact, range).map_err(invalid)?;
         return Ok(compact);
     }
+    // APScheduler's `*/2` steps from Monday (its 0), croner's from Sunday: spell the
+    // range out so that both count from Monday.
+    let compact = compact.replace("*/", "MON-SUN/");
     // APScheduler numbers weekdays from Monday = 0; croner from Sunday = 0. Spell
     // numbers as names (except after `/` or `#`, where they are counts).
     const NAMES: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];

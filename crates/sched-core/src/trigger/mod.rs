@@ -116,7 +116,8 @@ impl Trigger {
 
     /// A crontab expression (see [`CronTrigger::parse`]).
     pub fn cron(expression: &str) -> Result<Self> {
-        Ok(Self::new(TriggerKind::Cron(CronTrigger::parse(expression)?)))
+        let cron = CronTrigger::parse(expression)?;
+        Ok(Self::new(TriggerKind::Cron(cron)))
     }
 
     /// Once, at an instant.
@@ -226,7 +227,7 @@ impl Trigger {
             }
             TriggerKind::CalendarInterval(c) if c.start_date.is_none() => {
                 let from = self.start.unwrap_or(now);
-                c.start_date = Some(from.with_timezone(&self.timezone).date_naive());
+                c.start_date = wall::local_date(self.timezone, from);
             }
             TriggerKind::And { triggers } | TriggerKind::Or { triggers } => {
                 for t in triggers.iter_mut() {
@@ -253,9 +254,13 @@ impl Trigger {
         // Fire time b is moved to b + offset(b) < b + jitter: start from the first base
         // time whose moved time may still lie after `after`.
         let jitter = chrono::Duration::from_std(jitter).ok()?;
-        let mut base = self.next_unjittered(after.checked_sub_signed(jitter)?)?;
+        let from = after
+            .checked_sub_signed(jitter)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let mut base = self.next_unjittered(from)?;
         loop {
-            let moved = base + jitter_offset(base, salt, jitter);
+            // A base within `jitter` of chrono's end has no moved time: the trigger is done.
+            let moved = base.checked_add_signed(jitter_offset(base, salt, jitter))?;
             if moved > after {
                 return Some(moved);
             }
@@ -282,15 +287,15 @@ impl Trigger {
             TriggerKind::Cron(cron) => cron.next_after(self.timezone, after),
             TriggerKind::Date { at } => Some(*at).filter(|at| *at > after),
             TriggerKind::CalendarInterval(c) => {
-                let start = c.start_date.unwrap_or_else(|| {
-                    self.start
-                        .unwrap_or(after)
-                        .with_timezone(&self.timezone)
-                        .date_naive()
-                });
+                let start = match c.start_date {
+                    Some(date) => date,
+                    None => wall::local_date(self.timezone, self.start.unwrap_or(after))?,
+                };
                 c.next_after(self.timezone, start, after)
             }
-            TriggerKind::Or { triggers } => triggers.iter().filter_map(|t| t.next_after(after)).min(),
+            TriggerKind::Or { triggers } => {
+                triggers.iter().filter_map(|t| t.next_after(after)).min()
+            }
             TriggerKind::And { triggers } => and_next(triggers, after),
         }
     }
@@ -320,15 +325,18 @@ fn interval_next(
     if after < start {
         return Some(start);
     }
-    let period = every.num_nanoseconds().map(i128::from).unwrap_or(i128::MAX);
-    let elapsed = (after - start).num_nanoseconds().map(i128::from);
-    let periods = match elapsed {
-        Some(elapsed) => elapsed / period.max(1) + 1,
-        // More than ~292 years elapsed: count in milliseconds instead.
-        None => i128::from((after - start).num_milliseconds()) * 1_000_000 / period.max(1) + 1,
-    };
-    let offset = i64::try_from(periods.checked_mul(period)?).ok()?;
-    start.checked_add_signed(chrono::Duration::nanoseconds(offset))
+    // In i128 nanoseconds: an i64 count overflows once 292 years have elapsed.
+    let period = nanos(every).max(1);
+    let offset = (nanos(after - start) / period + 1).checked_mul(period)?;
+    let seconds = i64::try_from(offset.div_euclid(1_000_000_000)).ok()?;
+    let subsec = i64::try_from(offset.rem_euclid(1_000_000_000)).ok()?;
+    start
+        .checked_add_signed(chrono::Duration::try_seconds(seconds)?)?
+        .checked_add_signed(chrono::Duration::nanoseconds(subsec))
+}
+
+fn nanos(duration: chrono::Duration) -> i128 {
+    i128::from(duration.num_seconds()) * 1_000_000_000 + i128::from(duration.subsec_nanos())
 }
 
 fn and_next(triggers: &[Trigger], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -357,7 +365,9 @@ fn jitter_offset(at: DateTime<Utc>, salt: u64, jitter: chrono::Duration) -> chro
     bytes[..8].copy_from_slice(&at.timestamp().to_le_bytes());
     bytes[8..12].copy_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
     bytes[12..].copy_from_slice(&salt.to_le_bytes());
-    let span = u64::try_from(jitter.num_nanoseconds().unwrap_or(i64::MAX)).unwrap_or(1).max(1);
+    let span = u64::try_from(jitter.num_nanoseconds().unwrap_or(i64::MAX))
+        .unwrap_or(1)
+        .max(1);
     chrono::Duration::nanoseconds(i64::try_from(stable_hash(&bytes) % span).unwrap_or(0))
 }
 

@@ -7,7 +7,7 @@
 //! - a **wildcard** entry skips wall times that do not exist and fires at every real
 //!   instant that matches, in both occurrences of a repeated hour.
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// How a trigger treats wall times that a DST transition removes or repeats.
@@ -41,7 +41,7 @@ pub(crate) fn resolve_after(
         }
         LocalResult::None => match rule {
             DstRule::Wildcard => None,
-            DstRule::Fixed => Some(gap_end(tz, wall)).filter(|at| *at > after),
+            DstRule::Fixed => gap_end(tz, wall).filter(|at| *at > after),
         },
     }
 }
@@ -50,23 +50,43 @@ pub(crate) fn resolve_after(
 ///
 /// Found by bisection over ±15 h around `wall` read as UTC (every offset in use lies
 /// within that range): the first instant whose local wall time is later than `wall`.
-pub(crate) fn gap_end(tz: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
+/// `None` when that range leaves chrono's (a wall time at the very end of it).
+pub(crate) fn gap_end(tz: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
     let as_utc = wall.and_utc().timestamp();
     let mut lo = as_utc - 15 * 3600; // wall(lo) < wall
     let mut hi = as_utc + 15 * 3600; // wall(hi) > wall
     let local = |secs: i64| {
-        let at = DateTime::<Utc>::from_timestamp(secs, 0).expect("within chrono's range");
-        at.with_timezone(&tz).naive_local()
+        DateTime::<Utc>::from_timestamp(secs, 0).map(|at| at.with_timezone(&tz).naive_local())
     };
+    local(lo)?;
+    local(hi)?;
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if local(mid) > wall {
+        if local(mid)? > wall {
             hi = mid;
         } else {
             lo = mid;
         }
     }
-    DateTime::<Utc>::from_timestamp(hi, 0).expect("within chrono's range")
+    DateTime::<Utc>::from_timestamp(hi, 0)
+}
+
+/// `at`, moved to where every zone has a wall time for it; `None` past the end.
+///
+/// Chrono cannot express the local time of an instant within a day of its range
+/// limits in every zone (`with_timezone` panics there), so searches start a day
+/// inside the range and give up within a day of its end.
+pub(crate) fn in_range(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let margin = chrono::Duration::days(1);
+    if at > DateTime::<Utc>::MAX_UTC - margin {
+        return None;
+    }
+    Some(at.max(DateTime::<Utc>::MIN_UTC + margin))
+}
+
+/// The date of `at` in `tz` (see [`in_range`] for `None`).
+pub(crate) fn local_date(tz: Tz, at: DateTime<Utc>) -> Option<NaiveDate> {
+    in_range(at).map(|at| at.with_timezone(&tz).date_naive())
 }
 
 /// Where a wall-clock search must begin so that it sees every instant after `after`.
@@ -82,7 +102,10 @@ pub(crate) fn search_start(tz: Tz, after: DateTime<Utc>) -> (NaiveDateTime, Opti
         let this = local.offset().fix();
         if this == first.offset().fix() {
             let fold = this.local_minus_utc() - second.offset().fix().local_minus_utc();
-            return (wall, Some(wall - chrono::Duration::seconds(i64::from(fold))));
+            return (
+                wall,
+                Some(wall - chrono::Duration::seconds(i64::from(fold))),
+            );
         }
     }
     (wall, None)
