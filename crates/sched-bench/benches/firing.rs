@@ -144,7 +144,10 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(error) => {
-            eprint!("{error}{}{HELP}", if error.is_empty() { "" } else { "\n\n" });
+            eprint!(
+                "{error}{}{HELP}",
+                if error.is_empty() { "" } else { "\n\n" }
+            );
             std::process::exit(if error.is_empty() { 0 } else { 2 });
         }
     };
@@ -209,16 +212,33 @@ fn run_case(
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
     cmd.args(["--child", "--jobs", &jobs.to_string()])
-        .args(["--only", if which == Which::Sched { "sched" } else { "peer" }])
+        .args([
+            "--only",
+            if which == Which::Sched {
+                "sched"
+            } else {
+                "peer"
+            },
+        ])
         .args(["--seconds", &args.seconds.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--drain", &args.drain.to_string()])
         .args(["--what", if idle { "idle" } else { "firing" }])
-        .args(["--sched-trigger", if args.sched_cron { "cron" } else { "interval" }])
+        .args([
+            "--sched-trigger",
+            if args.sched_cron { "cron" } else { "interval" },
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if let Some(mode) = mode {
-        cmd.args(["--mode", if mode == Mode::Spread { "spread" } else { "same" }]);
+        cmd.args([
+            "--mode",
+            if mode == Mode::Spread {
+                "spread"
+            } else {
+                "same"
+            },
+        ]);
     }
     let label = format!(
         "{:?} {} jobs {}",
@@ -271,7 +291,9 @@ fn run_case(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait().map_err(|e| e.to_string())?;
-                return Err(format!("exited ({status}) without a result; last phase: {phase}"));
+                return Err(format!(
+                    "exited ({status}) without a result; last phase: {phase}"
+                ));
             }
         }
     }
@@ -282,7 +304,9 @@ fn get<'a>(row: &'a Row, key: &str) -> &'a str {
 }
 
 fn num(row: &Row, key: &str) -> f64 {
-    row.get(key).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    row.get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn ms(row: &Row, key: &str) -> String {
@@ -345,8 +369,10 @@ fn print_ratios(rows: &[(Which, Mode, usize, Result<Row, String>)]) {
         if *which != Which::Sched {
             continue;
         }
-        let (Some(s), Some(p)) = (find(Which::Sched, *mode, *jobs), find(Which::Peer, *mode, *jobs))
-        else {
+        let (Some(s), Some(p)) = (
+            find(Which::Sched, *mode, *jobs),
+            find(Which::Peer, *mode, *jobs),
+        ) else {
             continue;
         };
         let ratio = |key: &str, inverse: bool| {
@@ -360,7 +386,11 @@ fn print_ratios(rows: &[(Which, Mode, usize, Result<Row, String>)]) {
         };
         lines.push(format!(
             "| {} | {jobs} | {} | {} | {} |",
-            if *mode == Mode::Spread { "spread" } else { "same instant" },
+            if *mode == Mode::Spread {
+                "spread"
+            } else {
+                "same instant"
+            },
             ratio("firings_per_cpu_s", false),
             ratio("p99_ms", true),
             ratio("rss_add_per_job", true),
@@ -451,7 +481,11 @@ mod child {
 
         /// sched: the run's scheduled time is known.
         pub(super) fn sched_run(&self, i: usize, scheduled: DateTime<Utc>) {
-            self.run(i, scheduled.timestamp_micros(), Utc::now().timestamp_micros());
+            self.run(
+                i,
+                scheduled.timestamp_micros(),
+                Utc::now().timestamp_micros(),
+            );
         }
 
         /// The peer: attributed to the last whole second at or before the start.
@@ -586,7 +620,10 @@ mod child {
             ("add_s", format!("{:.3}", started.add.as_secs_f64())),
             ("expected", expected.to_string()),
             ("fired", fired.to_string()),
-            ("fired_pct", format!("{:.3}", fired as f64 * 100.0 / expected as f64)),
+            (
+                "fired_pct",
+                format!("{:.3}", fired as f64 * 100.0 / expected as f64),
+            ),
             ("extra", extra.to_string()),
             ("jobs_never_run", never.to_string()),
             ("fewest_runs_of_a_job", fewest.to_string()),
@@ -597,7 +634,10 @@ mod child {
             ("started_in_window", started_in_window.to_string()),
             ("cpu_s", format!("{cpu:.3}")),
             ("cpu_pct", format!("{:.2}", cpu * 100.0 / wall)),
-            ("firings_per_cpu_s", format!("{:.0}", started_in_window as f64 / cpu)),
+            (
+                "firings_per_cpu_s",
+                format!("{:.0}", started_in_window as f64 / cpu),
+            ),
             ("rss_add_per_job", per_job(rss1)),
             ("rss_run_per_job", per_job(rss2)),
             ("rss_base_mib", format!("{:.1}", rss0 as f64 / 1048576.0)),
@@ -681,7 +721,10 @@ mod child {
             Ok(vec![
                 ("wakeups", (wake1 - wake0).to_string()),
                 ("cpu_ms", format!("{:.2}", cpu * 1e3)),
-                ("cpu_pct", format!("{:.4}", cpu * 100.0 / (wall1 - wall0).as_secs_f64())),
+                (
+                    "cpu_pct",
+                    format!("{:.4}", cpu * 100.0 / (wall1 - wall0).as_secs_f64()),
+                ),
             ])
         }
     }
@@ -700,7 +743,9 @@ mod child {
             let t = Instant::now();
             for i in 0..jobs {
                 let recorder = Arc::clone(recorder);
-                let body = move |_id, _scheduler| -> std::pin::Pin<
+                let body = move |_id,
+                                 _scheduler|
+                      -> std::pin::Pin<
                     Box<dyn std::future::Future<Output = ()> + Send>,
                 > {
                     recorder.peer_run(i);
@@ -742,10 +787,9 @@ mod child {
         ) -> Result<Vec<(&'static str, String)>, String> {
             let scheduler = JobScheduler::new().await.map_err(|e| format!("{e:?}"))?;
             for _ in 0..jobs {
-                let job = Job::new_repeated_async(Duration::from_secs(3600), |_, _| {
-                    Box::pin(async {})
-                })
-                .map_err(|e| format!("{e:?}"))?;
+                let job =
+                    Job::new_repeated_async(Duration::from_secs(3600), |_, _| Box::pin(async {}))
+                        .map_err(|e| format!("{e:?}"))?;
                 scheduler.add(job).await.map_err(|e| format!("{e:?}"))?;
             }
             scheduler.start().await.map_err(|e| format!("{e:?}"))?;
@@ -758,7 +802,10 @@ mod child {
             Ok(vec![
                 ("wakeups", format!("~{}", args.seconds * 2)),
                 ("cpu_ms", format!("{:.2}", cpu * 1e3)),
-                ("cpu_pct", format!("{:.4}", cpu * 100.0 / (wall1 - wall0).as_secs_f64())),
+                (
+                    "cpu_pct",
+                    format!("{:.4}", cpu * 100.0 / (wall1 - wall0).as_secs_f64()),
+                ),
             ])
         }
     }

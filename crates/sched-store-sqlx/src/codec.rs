@@ -95,6 +95,9 @@ pub(crate) struct ClaimPlan {
     pub(crate) reschedule: Vec<(String, (i64, i32))>,
     /// Jobs whose trigger is done.
     pub(crate) finished: Vec<String>,
+    /// Jobs whose trigger is done but whose last run may need recovering
+    /// (`recover_abandoned`): kept, unscheduled, until that run completes.
+    pub(crate) parked: Vec<String>,
     /// Runs to record and start: (job, scheduled).
     pub(crate) runs: Vec<(Job, DateTime<Utc>)>,
     /// Skips, finished ids, decode errors (`runs` is filled once recorded).
@@ -144,6 +147,9 @@ fn record(plan: &mut ClaimPlan, job: Job, decision: Decision) {
     }
     match decision.next_run_time {
         Some(next) => plan.reschedule.push((job.id.clone(), split(next))),
+        None if job.options.recover_abandoned && !decision.run.is_empty() => {
+            plan.parked.push(job.id.clone());
+        }
         None => {
             plan.finished.push(job.id.clone());
             plan.acquired.finished.push(job.id.clone());

@@ -53,6 +53,8 @@ pub enum Event {
     JobCoalesced(SkipEvent),
     /// Runs skipped because `max_instances` runs of the job were executing.
     JobMaxInstances(SkipEvent),
+    /// A run whose node stopped heartbeating mid-run (reported by a surviving node).
+    JobAbandoned(AbandonedEvent),
     /// A stored job that this node cannot run (unknown task, undecodable row). The job
     /// is left in the store, untouched.
     JobUnrunnable {
@@ -105,6 +107,21 @@ pub struct SkipEvent {
     pub at: DateTime<Utc>,
 }
 
+/// A run abandoned by a node that died.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbandonedEvent {
+    /// The job's id.
+    pub job_id: Arc<str>,
+    /// The run's id in the store.
+    pub run_id: RunId,
+    /// The fire time it stood for.
+    pub scheduled: DateTime<Utc>,
+    /// The node that claimed it and died.
+    pub node: String,
+    /// Whether the occurrence will run again elsewhere (`recover_abandoned`).
+    pub recovered: bool,
+}
+
 impl Event {
     /// The bit of this event's kind, to test against an [`EventMask`].
     pub fn mask(&self) -> EventMask {
@@ -124,6 +141,7 @@ impl Event {
             Event::JobMaxInstances(_) => 1 << 12,
             Event::JobUnrunnable { .. } => 1 << 13,
             Event::StoreError { .. } => 1 << 14,
+            Event::JobAbandoned(_) => 1 << 15,
         })
     }
 
@@ -136,6 +154,7 @@ impl Event {
                 Some(&e.job_id)
             }
             Event::JobUnrunnable { job_id, .. } => Some(job_id),
+            Event::JobAbandoned(e) => Some(&e.job_id),
             _ => None,
         }
     }
@@ -186,8 +205,10 @@ impl EventMask {
     pub const JOB_UNRUNNABLE: Self = Self(1 << 13);
     /// [`Event::StoreError`].
     pub const STORE_ERROR: Self = Self(1 << 14);
+    /// [`Event::JobAbandoned`].
+    pub const JOB_ABANDONED: Self = Self(1 << 15);
     /// Every kind.
-    pub const ALL: Self = Self((1 << 15) - 1);
+    pub const ALL: Self = Self((1 << 16) - 1);
 
     /// Whether `event`'s kind is in this set.
     pub fn matches(self, event: &Event) -> bool {

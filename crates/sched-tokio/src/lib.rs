@@ -52,7 +52,7 @@ pub use sched_core;
 
 pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
-pub use crate::event::{Event, EventMask, JobEvent, RunEvent, SkipEvent};
+pub use crate::event::{AbandonedEvent, Event, EventMask, JobEvent, RunEvent, SkipEvent};
 pub use crate::scheduler::{ListenerHandle, Scheduler, SchedulerBuilder, Stats};
 pub use crate::spec::JobSpec;
 pub use crate::task::{IntoTask, JobContext, JobResult};

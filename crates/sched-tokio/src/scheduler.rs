@@ -78,6 +78,7 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) batch: usize,
     pub(crate) lease: Duration,
+    pub(crate) heartbeat: Duration,
     pub(crate) wall_clock_check: Duration,
 }
 
@@ -157,6 +158,21 @@ impl SchedulerBuilder {
         self
     }
 
+    /// How long this node's claims stay valid without a heartbeat (default 10 s): when
+    /// a node dies, its running runs are reported abandoned this long after its last
+    /// heartbeat. Only stores shared between processes use it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How often this node heartbeats and looks for abandoned runs, with a shared
+    /// store (default 2 s; keep it well under the lease).
+    pub fn heartbeat_interval(mut self, every: Duration) -> Self {
+        self.config.heartbeat = every.max(Duration::from_millis(1));
+        self
+    }
+
     /// The longest the runtime sleeps without re-reading the wall clock, so that a
     /// clock step (NTP, suspend/resume) is noticed (default 30 s).
     pub fn wall_clock_check(mut self, every: Duration) -> Self {
@@ -212,7 +228,8 @@ impl Scheduler {
             config: Config {
                 shutdown_timeout: Duration::from_secs(30),
                 batch: 1024,
-                lease: Duration::from_secs(30),
+                lease: Duration::from_secs(10),
+                heartbeat: Duration::from_secs(2),
                 wall_clock_check: Duration::from_secs(30),
             },
         }
@@ -550,6 +567,15 @@ impl Scheduler {
 impl Inner {
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The longest the runtime may sleep: the wall-clock check, and for a store other
+    /// processes change, its poll interval.
+    pub(crate) fn max_sleep(&self) -> Duration {
+        match self.store.poll_interval() {
+            Some(poll) => poll.min(self.config.wall_clock_check),
+            None => self.config.wall_clock_check,
+        }
     }
 
     pub(crate) fn emit(&self, event: Event) {

@@ -68,6 +68,12 @@ pub(crate) async fn acquire(
             .execute(&mut *tx)
             .await?;
     }
+    if !plan.parked.is_empty() {
+        sqlx::query(AssertSqlSafe(sql.park.as_str()))
+            .bind(&plan.parked)
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut claimed = Vec::with_capacity(plan.runs.len());
     if !plan.runs.is_empty() {
         let (ids, (secs, nanos)): (Vec<&str>, (Vec<i64>, Vec<i32>)) = plan

@@ -160,36 +160,34 @@ impl PostgresStoreBuilder {
     }
 }
 
-/// Creates the schema if needed and runs the embedded migrations inside it.
+/// Creates the schema if needed and runs the embedded migrations inside it, on a
+/// one-connection pool whose `search_path` is that schema (the migrations name their
+/// tables unqualified).
 async fn migrate(pool: &PgPool, schema: &str) -> Result<()> {
-    let mut conn = pool.acquire().await.map_err(store_error)?;
-    // Serialise concurrent first starts of several nodes.
-    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+    let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+    let mut tx = pool.begin().await.map_err(store_error)?;
+    // Serialise concurrent first starts of several nodes (CREATE SCHEMA races).
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind(schema)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-    let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-    let search = format!("SET search_path TO \"{schema}\"");
-    let result = async {
-        sqlx::query(AssertSqlSafe(create))
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(AssertSqlSafe(search))
-            .execute(&mut *conn)
-            .await?;
-        MIGRATOR.run(&mut *conn).await.map_err(sqlx::Error::from)?;
-        sqlx::query("RESET search_path").execute(&mut *conn).await?;
-        Ok::<(), sqlx::Error>(())
-    }
-    .await;
-    let unlock = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
-        .bind(schema)
-        .execute(&mut *conn)
-        .await;
-    result.map_err(store_error)?;
-    unlock.map_err(store_error)?;
-    Ok(())
+    sqlx::query(AssertSqlSafe(create))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("search_path", schema)]);
+    let scoped = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(store_error)?;
+    let migrated = MIGRATOR.run(&scoped).await;
+    scoped.close().await;
+    migrated.map_err(|e| store_error(sqlx::Error::from(e)))
 }
 
 impl PostgresStore {
@@ -407,17 +405,21 @@ impl JobStore for PostgresStore {
         outcome: Outcome,
         finished: DateTime<Utc>,
     ) -> Result<()> {
-        let done = sqlx::query(AssertSqlSafe(self.inner.sql.complete.as_str()))
-            .bind(run_id.0)
-            .bind(outcome.status())
-            .bind(micros(finished))
-            .bind(outcome.error_text())
+        let job_id: Option<String> =
+            sqlx::query_scalar(AssertSqlSafe(self.inner.sql.complete.as_str()))
+                .bind(run_id.0)
+                .bind(outcome.status())
+                .bind(micros(finished))
+                .bind(outcome.error_text())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(store_error)?;
+        let job_id = job_id.ok_or(Error::RunNotFound(run_id.0))?;
+        sqlx::query(AssertSqlSafe(self.inner.sql.unpark.as_str()))
+            .bind(job_id)
             .execute(&self.inner.pool)
             .await
             .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::RunNotFound(run_id.0));
-        }
         Ok(())
     }
 

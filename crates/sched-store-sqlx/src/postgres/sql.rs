@@ -16,6 +16,8 @@ pub(crate) struct Sql {
     pub(crate) running_counts: String,
     pub(crate) reschedule: String,
     pub(crate) finish: String,
+    pub(crate) park: String,
+    pub(crate) unpark: String,
     pub(crate) record_runs: String,
     pub(crate) complete: String,
     pub(crate) release: String,
@@ -75,6 +77,13 @@ impl Sql {
                  FROM UNNEST($1::text[], $2::int8[], $3::int4[]) AS u(id, s, ns) WHERE j.id = u.id"
             ),
             finish: format!("DELETE FROM {s}.jobs WHERE id = ANY($1)"),
+            park: format!("UPDATE {s}.jobs SET next_run_s = NULL, next_run_ns = NULL WHERE id = ANY($1)"),
+            // A parked job (trigger done, kept for recovery) goes once its last run ends.
+            unpark: format!(
+                "DELETE FROM {s}.jobs j WHERE j.id = $1 AND j.next_run_s IS NULL \
+                 AND j.options::jsonb ->> 'recover_abandoned' = 'true' \
+                 AND NOT EXISTS (SELECT 1 FROM {s}.runs r WHERE r.job_id = $1 AND r.status = 'running')"
+            ),
             record_runs: format!(
                 "INSERT INTO {s}.runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us) \
                  SELECT u.job_id, u.s, u.ns, $4, 'running', $5, $6 \
@@ -83,7 +92,8 @@ impl Sql {
                  RETURNING id, job_id, sched_s, sched_ns"
             ),
             complete: format!(
-                "UPDATE {s}.runs SET status = $2, finished_us = $3, error = $4 WHERE id = $1 AND status = 'running'"
+                "UPDATE {s}.runs SET status = $2, finished_us = $3, error = $4 WHERE id = $1 AND status = 'running' \
+                 RETURNING job_id"
             ),
             release: format!(
                 "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, error = 'released at shutdown' \

@@ -64,6 +64,12 @@ pub(crate) async fn acquire(
             .execute(&mut *tx)
             .await?;
     }
+    for id in &plan.parked {
+        sqlx::query("UPDATE jobs SET next_run_s = NULL, next_run_ns = NULL WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let lease = chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::MAX);
     let mut claimed = Vec::with_capacity(plan.runs.len());
     for (job, scheduled) in plan.runs.drain(..) {

@@ -324,19 +324,28 @@ impl JobStore for SqliteStore {
         outcome: Outcome,
         finished: DateTime<Utc>,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE runs SET status = ?, finished_us = ?, error = ? WHERE id = ? AND status = 'running'",
+        let job_id: Option<String> = sqlx::query_scalar(
+            "UPDATE runs SET status = ?, finished_us = ?, error = ? WHERE id = ? AND status = 'running' \
+             RETURNING job_id",
         )
         .bind(outcome.status())
         .bind(micros(finished))
         .bind(outcome.error_text())
         .bind(run_id.0)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(store_error)?;
+        let job_id = job_id.ok_or(Error::RunNotFound(run_id.0))?;
+        // A parked job (trigger done, kept for recovery) goes once its last run ends.
+        sqlx::query(
+            "DELETE FROM jobs WHERE id = ?1 AND next_run_s IS NULL \
+             AND json_extract(options, '$.recover_abandoned') = 1 \
+             AND NOT EXISTS (SELECT 1 FROM runs WHERE job_id = ?1 AND status = 'running')",
+        )
+        .bind(job_id)
         .execute(&self.inner.pool)
         .await
         .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::RunNotFound(run_id.0));
-        }
         Ok(())
     }
 

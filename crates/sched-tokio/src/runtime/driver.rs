@@ -3,7 +3,7 @@
 //! Timer-driven: it sleeps on Tokio's monotonic clock until the store's earliest next
 //! run time, woken early by `Inner::wake` when jobs change. It never scans all jobs:
 //! the store's ordered claim hands it exactly the due ones. Because wall time can step
-//! (NTP, suspend/resume), a sleep never exceeds `wall_clock_check`; after a step
+//! (NTP, suspend/resume), a sleep never exceeds `wall_clock_check` (nor, with a store other nodes share, its poll interval); after a step
 //! forward the misfire rules decide what runs, after a step backward nothing runs
 //! twice (the store already moved each job's next run time past what was claimed).
 
@@ -23,6 +23,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The runtime task. Returns when the scheduler is stopping.
 pub(crate) async fn run(inner: Arc<Inner>) {
+    let weak = Arc::downgrade(&inner);
+    inner.store.on_change(Arc::new(move || {
+        if let Some(inner) = weak.upgrade() {
+            inner.wake.notify_one();
+        }
+    }));
+    let maintenance = tokio::spawn(super::maintenance::run(Arc::downgrade(&inner)));
     let mut backoff = FIRST_BACKOFF;
     while !inner.stopping.load(Ordering::SeqCst) {
         inner.wakeups.fetch_add(1, Ordering::Relaxed);
@@ -56,6 +63,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             None => inner.wake.notified().await,
         }
     }
+    maintenance.abort();
 }
 
 /// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
@@ -73,12 +81,13 @@ async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
     report(inner, &acquired, now);
     spawn_runs(inner, acquired.runs);
     let Some(next) = inner.store.next_run_time().await? else {
-        return Ok(None);
+        // Nothing scheduled: sleep until a change, or (shared store) the next poll.
+        return Ok(inner.store.poll_interval());
     };
     let wait = (next - inner.clock.now())
         .to_std()
         .unwrap_or(Duration::ZERO);
-    Ok(Some(wait.min(inner.config.wall_clock_check)))
+    Ok(Some(wait.min(inner.max_sleep())))
 }
 
 /// Events (and warnings) for what the claim skipped, finished or could not decode.

@@ -3,6 +3,7 @@
 
 mod driver;
 mod execute;
+mod maintenance;
 
 pub(crate) use self::driver::run;
 pub(crate) use self::execute::drain;

@@ -1,0 +1,71 @@
+//! Heartbeats and the reaper: keep this node's leases alive, report runs of dead nodes.
+//!
+//! Runs beside the runtime loop, on its own timer, so a busy loop never lets a lease
+//! expire. With a store only this process uses, it looks once for runs a previous
+//! process left behind, then ends: an idle scheduler makes no wake-ups.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use crate::event::{AbandonedEvent, Event};
+use crate::scheduler::Inner;
+
+pub(crate) async fn run(inner: Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if strong.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let shared = strong.store.poll_interval().is_some();
+        if shared {
+            let now = strong.clock.now();
+            if let Err(error) = strong
+                .store
+                .heartbeat(&strong.node, now, strong.config.lease)
+                .await
+            {
+                tracing::warn!(%error, "heartbeat failed; retrying");
+                strong.emit(Event::StoreError {
+                    error: error.to_string(),
+                });
+            }
+        }
+        reap(&strong).await;
+        if !shared {
+            return;
+        }
+        let every = strong.config.heartbeat;
+        drop(strong);
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn reap(inner: &Arc<Inner>) {
+    match inner.store.reap_abandoned(inner.clock.now()).await {
+        Ok(runs) => {
+            let recovered = runs.iter().any(|run| run.recovered);
+            for run in runs {
+                tracing::warn!(job_id = %run.job_id, run_id = %run.run_id, node = %run.node,
+                    recovered = run.recovered, "run abandoned by a node that stopped heartbeating");
+                inner.emit(Event::JobAbandoned(AbandonedEvent {
+                    job_id: Arc::from(run.job_id.as_str()),
+                    run_id: run.run_id,
+                    scheduled: run.scheduled,
+                    node: run.node,
+                    recovered: run.recovered,
+                }));
+            }
+            if recovered {
+                inner.wake.notify_one();
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "looking for abandoned runs failed; retrying");
+            inner.emit(Event::StoreError {
+                error: error.to_string(),
+            });
+        }
+    }
+}
