@@ -99,7 +99,7 @@ pub(crate) struct ClaimPlan {
     /// (`recover_abandoned`): kept, unscheduled, until that run completes.
     pub(crate) parked: Vec<String>,
     /// Runs to record and start: (job, scheduled).
-    pub(crate) runs: Vec<(Job, DateTime<Utc>)>,
+    pub(crate) runs: Vec<(std::sync::Arc<Job>, DateTime<Utc>)>,
     /// Skips, finished ids, decode errors (`runs` is filled once recorded).
     pub(crate) acquired: Acquired,
     /// Ids of rows that could not be decoded.
@@ -157,7 +157,8 @@ fn record(plan: &mut ClaimPlan, job: Job, decision: Decision) {
     }
     let mut job = job;
     job.next_run_time = decision.next_run_time;
+    let job = std::sync::Arc::new(job);
     for scheduled in decision.run {
-        plan.runs.push((job.clone(), scheduled));
+        plan.runs.push((std::sync::Arc::clone(&job), scheduled));
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use sched_core::job::Job;
 use sched_core::store::RunId;
 use serde::de::DeserializeOwned;
 
@@ -20,7 +21,7 @@ pub struct JobContext {
     pub run_id: RunId,
     /// The fire time this run stands for.
     pub scheduled: DateTime<Utc>,
-    args: Arc<serde_json::Value>,
+    job: Arc<Job>,
 }
 
 impl JobContext {
@@ -28,13 +29,13 @@ impl JobContext {
         job_id: Arc<str>,
         run_id: RunId,
         scheduled: DateTime<Utc>,
-        args: Arc<serde_json::Value>,
+        job: Arc<Job>,
     ) -> Self {
         Self {
             job_id,
             run_id,
             scheduled,
-            args,
+            job,
         }
     }
 
@@ -48,12 +49,17 @@ impl JobContext {
     /// # Ok(()) }
     /// ```
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&*self.args)
+        T::deserialize(&self.job.args)
     }
 
     /// The job's arguments as JSON.
     pub fn raw_args(&self) -> &serde_json::Value {
-        &self.args
+        &self.job.args
+    }
+
+    /// The job as it was claimed for this run (name, task, trigger, options).
+    pub fn job(&self) -> &Job {
+        &self.job
     }
 }
 

@@ -1226,7 +1226,7 @@ pub async fn concurrent_claims(store: Arc<dyn JobStore>) {
                 if acquired.runs.is_empty() {
                     break;
                 }
-                mine.extend(acquired.runs.into_iter().map(|r| r.job.id));
+                mine.extend(acquired.runs.into_iter().map(|r| r.job.id.clone()));
             }
             mine
         }) as Pin<Box<dyn Future<Output = Vec<String>> + Send + '_>>

@@ -211,7 +211,7 @@ impl JobStore for MemoryStore {
                 let run_id = inner.start_run(&id, &request.node, scheduled);
                 acquired.runs.push(ClaimedRun {
                     run_id,
-                    job: job.clone(),
+                    job: std::sync::Arc::new(job.clone()),
                     scheduled,
                 });
             }

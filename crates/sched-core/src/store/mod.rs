@@ -53,8 +53,8 @@ pub struct AcquireRequest {
 pub struct ClaimedRun {
     /// The store's id for this run; pass it to [`JobStore::complete`].
     pub run_id: RunId,
-    /// The job as it was when claimed.
-    pub job: Job,
+    /// The job as it was when claimed (shared by the runs of one claim).
+    pub job: Arc<Job>,
     /// The fire time this run stands for.
     pub scheduled: DateTime<Utc>,
 }

@@ -77,8 +77,9 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun) {
     };
     inner.emit(Event::JobSubmitted(event.clone()));
 
-    let ctx = JobContext::new(job_id, run_id, scheduled, Arc::new(job.args));
-    let outcome = run_task(task, ctx, job.options.timeout)
+    let timeout = job.options.timeout;
+    let ctx = JobContext::new(job_id, run_id, scheduled, job);
+    let outcome = run_task(task, ctx, timeout)
         .instrument(span.clone())
         .await;
 
