@@ -1,6 +1,5 @@
 //! `Scheduler`: the handle users hold (cheap `Clone`, fits axum state) and its builder.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +10,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sched_core::clock::{Clock, SystemClock};
 use sched_core::job::{Job, JobOptions};
-use sched_core::store::{JobStore, MemoryStore, RunId};
+use sched_core::store::{JobStore, MemoryStore};
 use sched_core::trigger::Trigger;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -63,12 +62,14 @@ pub(crate) struct Inner {
     pub(crate) paused: AtomicBool,
     pub(crate) stopping: AtomicBool,
     /// Runs executing on this node, to wait for or abort at shutdown.
-    pub(crate) runs: Mutex<HashMap<RunId, AbortHandle>>,
+    pub(crate) runs: Mutex<crate::runtime::running::Running>,
     /// Signalled when `runs` becomes empty.
     pub(crate) idle: Notify,
     pub(crate) limit: Option<Arc<Semaphore>>,
     pub(crate) config: Config,
     next_id: AtomicU64,
+    /// Someone may hold an event receiver (see `Inner::emit`).
+    listened: AtomicBool,
     /// Times the runtime loop woke up (for `stats`; the benchmark checks idleness).
     pub(crate) wakeups: AtomicU64,
 }
@@ -198,12 +199,13 @@ impl SchedulerBuilder {
                 state: Mutex::new(State::Idle),
                 paused: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
-                runs: Mutex::new(HashMap::new()),
+                runs: Mutex::default(),
                 idle: Notify::new(),
                 limit: self.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
                 config: self.config,
                 next_id: AtomicU64::new(1),
                 wakeups: AtomicU64::new(0),
+                listened: AtomicBool::new(false),
             }),
         })
     }
@@ -414,6 +416,7 @@ impl Scheduler {
     /// A receiver of every event from now on. A receiver that falls more than the
     /// event capacity behind gets `RecvError::Lagged(n)`, telling how many it missed.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.listened.store(true, Ordering::SeqCst);
         self.inner.events.subscribe()
     }
 
@@ -579,8 +582,24 @@ impl Inner {
     }
 
     pub(crate) fn emit(&self, event: Event) {
-        // No receiver is fine: events are for whoever listens.
-        let _ = self.events.send(event);
+        // Sending locks the channel, even with no receiver: with nobody listening,
+        // runs skip it (two sends per run would contend between worker threads).
+        if self.listened.load(Ordering::Relaxed) {
+            let _ = self.events.send(event);
+        }
+    }
+
+    /// Whether anyone listens to events (so building them is worth it).
+    pub(crate) fn listened(&self) -> bool {
+        self.listened.load(Ordering::Relaxed)
+    }
+
+    /// Refreshes [`listened`](Self::listened) once the last receiver is gone (called
+    /// by the runtime loop, once per claim; `subscribe` sets it at once).
+    pub(crate) fn refresh_listened(&self) {
+        if self.listened() && self.events.receiver_count() == 0 {
+            self.listened.store(false, Ordering::Relaxed);
+        }
     }
 }
 

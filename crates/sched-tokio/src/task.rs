@@ -138,8 +138,32 @@ where
 /// name (`closure:<job id>`) and live only as long as their job.
 #[derive(Default)]
 pub(crate) struct Registry {
-    tasks: RwLock<HashMap<Arc<str>, TaskFn>>,
+    tasks: RwLock<HashMap<Arc<str>, TaskFn, Fnv>>,
 }
+
+/// FNV-1a for task names: looked up once per run, short, never attacker-chosen.
+#[derive(Default)]
+pub(crate) struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
 
 impl Registry {
     pub(crate) fn insert(&self, name: &str, task: TaskFn) {
@@ -150,14 +174,6 @@ impl Registry {
         self.write().remove(name);
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<TaskFn> {
-        self.tasks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
-    }
-
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.tasks
             .read()
@@ -165,7 +181,12 @@ impl Registry {
             .contains_key(name)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, TaskFn>> {
+    /// Looks up many names under one read lock.
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, TaskFn, Fnv>> {
+        self.tasks.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, TaskFn, Fnv>> {
         // A map of Arcs: a panicking writer cannot leave it half-updated.
         self.tasks.write().unwrap_or_else(|p| p.into_inner())
     }

@@ -1,7 +1,13 @@
-//! `MemoryStore`: jobs in a map, due jobs in an ordered index. The default store.
+//! `MemoryStore`: jobs in slots, due jobs in an ordered index. The default store.
+//!
+//! Built for the hot path of the in-memory scheduler: a claim pops due entries from a
+//! `BTreeSet<(time, slot)>` (integer comparisons, even when 100,000 jobs share an
+//! instant), decides with the policy, and hands out the job as a shared `Arc` — no
+//! string is cloned or hashed per run except the run id's map entry.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,11 +17,12 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::job::Job;
+use crate::policy::{decide, Decision};
 
-/// An in-process store: fast, and gone with the process.
+/// An in-process store: fast, and gone with the process. The default store.
 ///
-/// Due jobs are kept in a `BTreeSet` ordered by next run time, so a claim touches only
-/// the jobs it returns, whatever the number of jobs.
+/// Due jobs are kept ordered by next run time, so a claim touches only the jobs it
+/// returns, whatever the number of jobs. It keeps no run history.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -23,26 +30,64 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    jobs: HashMap<String, Job>,
-    /// (next run time, id) of every job that is not paused and has a next run time.
-    due: BTreeSet<(DateTime<Utc>, String)>,
-    /// Claimed, unfinished runs.
-    runs: HashMap<RunId, Run>,
-    /// (job id, scheduled time) of every claimed, unfinished run: an occurrence in here
-    /// is never claimed again, even if a stale `update_job` wrote its time back (the
-    /// SQL stores get this from a unique key on the runs table).
-    occurrences: HashSet<(String, DateTime<Utc>)>,
-    /// Per job, how many runs are executing.
-    running: HashMap<String, u32>,
+    /// Job entries; a slot is reused once its job is gone and its runs have ended.
+    slots: Vec<Entry>,
+    free: Vec<u32>,
+    index: HashMap<Arc<str>, u32, Fnv>,
+    /// (next run time, slot) of every job that is not paused and has a next run time.
+    due: BTreeSet<(DateTime<Utc>, u32)>,
+    /// Runs executing, in slots: a run id is `(sequence << 32) | slot`, so finding a
+    /// run costs no hash, and a stale id never matches a later run in its slot.
+    runs: Vec<Option<Run>>,
+    free_runs: Vec<u32>,
     next_run_id: i64,
+    /// The last claiming node's name, shared by its runs.
+    node: Option<Arc<str>>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    id: Option<Arc<str>>,
+    /// The job (its `next_run_time` and `paused` are kept in `next` and `paused`).
+    job: Option<Arc<Job>>,
+    next: Option<DateTime<Utc>>,
+    paused: bool,
+    /// Scheduled times of this job's runs still executing (on any node). Survives the
+    /// job's removal or replacement: those runs still count for `max_instances`.
+    running: Vec<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
 struct Run {
-    job_id: String,
-    node: String,
+    id: i64,
+    slot: u32,
+    node: Arc<str>,
     scheduled: DateTime<Utc>,
 }
+
+/// FNV-1a: job ids and run ids are short; SipHash's DoS resistance buys nothing here.
+#[derive(Default)]
+struct FnvHasher(u64);
+
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type Fnv = BuildHasherDefault<FnvHasher>;
 
 impl MemoryStore {
     /// An empty store.
@@ -56,52 +101,190 @@ impl MemoryStore {
     }
 }
 
+impl Entry {
+    /// The job as stored, with its current next run time and paused flag.
+    fn snapshot(&self) -> Option<Job> {
+        let mut job = Job::clone(self.job.as_ref()?);
+        job.next_run_time = self.next;
+        job.paused = self.paused;
+        Some(job)
+    }
+}
+
 impl Inner {
-    fn index(&mut self, job: &Job) {
-        if let (Some(at), false) = (job.next_run_time, job.paused) {
-            self.due.insert((at, job.id.clone()));
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    fn entry(&mut self, slot: u32) -> &mut Entry {
+        &mut self.slots[slot as usize]
+    }
+
+    fn job(&self, id: &str) -> Option<&Entry> {
+        let slot = self.slot_of(id)?;
+        let entry = &self.slots[slot as usize];
+        entry.job.is_some().then_some(entry)
+    }
+
+    fn unindex(&mut self, slot: u32) {
+        if let Some(at) = self.slots[slot as usize].next {
+            self.due.remove(&(at, slot));
         }
     }
 
-    fn unindex(&mut self, job: &Job) {
-        if let Some(at) = job.next_run_time {
-            self.due.remove(&(at, job.id.clone()));
+    fn reindex(&mut self, slot: u32) {
+        let entry = &self.slots[slot as usize];
+        if let (Some(at), false, true) = (entry.next, entry.paused, entry.job.is_some()) {
+            self.due.insert((at, slot));
         }
     }
 
+    /// Stores `job` under its id, in its old slot if it has one.
     fn put(&mut self, job: Job) {
-        if let Some(old) = self.jobs.remove(&job.id) {
-            self.unindex(&old);
+        let slot = match self.slot_of(&job.id) {
+            Some(slot) => {
+                self.unindex(slot);
+                slot
+            }
+            None => self.allocate(&job.id),
+        };
+        let entry = self.entry(slot);
+        entry.next = job.next_run_time;
+        entry.paused = job.paused;
+        entry.job = Some(Arc::new(job));
+        self.reindex(slot);
+    }
+
+    fn allocate(&mut self, id: &str) -> u32 {
+        let id: Arc<str> = Arc::from(id);
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Entry::default());
+                u32::try_from(self.slots.len() - 1).expect("fewer than 4 billion jobs")
+            }
+        };
+        self.entry(slot).id = Some(Arc::clone(&id));
+        self.index.insert(id, slot);
+        slot
+    }
+
+    /// Drops the job in `slot`; the slot itself goes once its runs have ended.
+    fn take(&mut self, slot: u32) -> Option<Job> {
+        self.unindex(slot);
+        let entry = self.entry(slot);
+        let job = entry.snapshot();
+        entry.job = None;
+        entry.next = None;
+        self.release_slot(slot);
+        job
+    }
+
+    fn release_slot(&mut self, slot: u32) {
+        let entry = self.entry(slot);
+        if entry.job.is_none() && entry.running.is_empty() {
+            if let Some(id) = entry.id.take() {
+                self.index.remove(&id);
+            }
+            self.free.push(slot);
         }
-        self.index(&job);
-        self.jobs.insert(job.id.clone(), job);
+    }
+
+    fn start_run(&mut self, slot: u32, node: &Arc<str>, scheduled: DateTime<Utc>) -> RunId {
+        let index = match self.free_runs.pop() {
+            Some(index) => index,
+            None => {
+                self.runs.push(None);
+                u32::try_from(self.runs.len() - 1).expect("fewer than 4 billion runs at once")
+            }
+        };
+        self.next_run_id = (self.next_run_id + 1) & 0x7fff_ffff;
+        let id = (self.next_run_id << 32) | i64::from(index);
+        self.runs[index as usize] = Some(Run {
+            id,
+            slot,
+            node: Arc::clone(node),
+            scheduled,
+        });
+        self.entry(slot).running.push(scheduled);
+        RunId(id)
     }
 
     fn finish_run(&mut self, run_id: RunId) -> Option<Run> {
-        let run = self.runs.remove(&run_id)?;
-        self.occurrences
-            .remove(&(run.job_id.clone(), run.scheduled));
-        if let Some(count) = self.running.get_mut(&run.job_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.running.remove(&run.job_id);
-            }
+        let index = usize::try_from(run_id.0 & 0xffff_ffff).ok()?;
+        let cell = self.runs.get_mut(index)?;
+        if cell.as_ref().map(|run| run.id) != Some(run_id.0) {
+            return None;
         }
+        let run = cell.take()?;
+        self.free_runs.push(u32::try_from(index).ok()?);
+        let running = &mut self.entry(run.slot).running;
+        if let Some(at) = running.iter().position(|t| *t == run.scheduled) {
+            running.swap_remove(at);
+        }
+        self.release_slot(run.slot);
         Some(run)
     }
 
-    fn start_run(&mut self, job_id: &str, node: &str, scheduled: DateTime<Utc>) -> RunId {
-        self.next_run_id += 1;
-        let run_id = RunId(self.next_run_id);
-        let run = Run {
-            job_id: job_id.to_owned(),
-            node: node.to_owned(),
-            scheduled,
-        };
-        self.runs.insert(run_id, run);
-        self.occurrences.insert((job_id.to_owned(), scheduled));
-        *self.running.entry(job_id.to_owned()).or_default() += 1;
-        run_id
+    fn node(&mut self, node: &str) -> Arc<str> {
+        match &self.node {
+            Some(known) if &**known == node => Arc::clone(known),
+            _ => {
+                let node: Arc<str> = Arc::from(node);
+                self.node = Some(Arc::clone(&node));
+                node
+            }
+        }
+    }
+
+    /// Claims the job in `slot` (due at `due`) at `now`.
+    fn claim(
+        &mut self,
+        slot: u32,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+        node: &Arc<str>,
+        acquired: &mut Acquired,
+    ) {
+        let entry = &self.slots[slot as usize];
+        let Some(job) = entry.job.clone() else { return };
+        let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
+        let decision = decide(due, now, &job.options, running, |t| job.next_fire_after(t));
+        report(&job.id, &decision, acquired);
+        for scheduled in &decision.run {
+            if self.slots[slot as usize].running.contains(scheduled) {
+                continue; // still running: a stale write put its time back
+            }
+            let run_id = self.start_run(slot, node, *scheduled);
+            acquired.runs.push(ClaimedRun {
+                run_id,
+                job: Arc::clone(&job),
+                scheduled: *scheduled,
+            });
+        }
+        self.entry(slot).next = decision.next_run_time;
+        if decision.next_run_time.is_some() {
+            self.reindex(slot);
+        } else {
+            acquired.finished.push(job.id.clone());
+            self.take(slot);
+        }
+    }
+}
+
+fn report(id: &str, decision: &Decision, acquired: &mut Acquired) {
+    for (reason, skipped) in [
+        (SkipReason::Missed, decision.missed),
+        (SkipReason::Coalesced, decision.coalesced),
+        (SkipReason::MaxInstances, decision.over_limit),
+    ] {
+        if let Some(runs) = skipped {
+            acquired.skipped.push(SkippedRuns {
+                job_id: id.to_owned(),
+                reason,
+                runs,
+            });
+        }
     }
 }
 
@@ -110,7 +293,7 @@ impl JobStore for MemoryStore {
     async fn add_job(&self, job: Job, replace_existing: bool) -> Result<()> {
         job.validate()?;
         let mut inner = self.lock();
-        if !replace_existing && inner.jobs.contains_key(&job.id) {
+        if !replace_existing && inner.job(&job.id).is_some() {
             return Err(Error::DuplicateJobId(job.id));
         }
         inner.put(job);
@@ -120,7 +303,7 @@ impl JobStore for MemoryStore {
     async fn update_job(&self, job: Job) -> Result<()> {
         job.validate()?;
         let mut inner = self.lock();
-        if !inner.jobs.contains_key(&job.id) {
+        if inner.job(&job.id).is_none() {
             return Err(Error::JobNotFound(job.id));
         }
         inner.put(job);
@@ -129,32 +312,37 @@ impl JobStore for MemoryStore {
 
     async fn remove_job(&self, id: &str) -> Result<Job> {
         let mut inner = self.lock();
-        let job = inner
-            .jobs
-            .remove(id)
-            .ok_or_else(|| Error::JobNotFound(id.to_owned()))?;
-        inner.unindex(&job);
-        Ok(job)
+        let slot = inner.job(id).and_then(|_| inner.slot_of(id));
+        slot.and_then(|slot| inner.take(slot))
+            .ok_or_else(|| Error::JobNotFound(id.to_owned()))
     }
 
     async fn remove_all_jobs(&self) -> Result<u64> {
         let mut inner = self.lock();
-        let count = inner.jobs.len() as u64;
-        inner.jobs.clear();
-        inner.due.clear();
-        Ok(count)
+        let slots: Vec<u32> = (0..inner.slots.len())
+            .filter_map(|s| u32::try_from(s).ok())
+            .filter(|s| inner.slots[*s as usize].job.is_some())
+            .collect();
+        for slot in &slots {
+            inner.take(*slot);
+        }
+        Ok(slots.len() as u64)
     }
 
     async fn get_job(&self, id: &str) -> Result<Job> {
         self.lock()
-            .jobs
-            .get(id)
-            .cloned()
+            .job(id)
+            .and_then(Entry::snapshot)
             .ok_or_else(|| Error::JobNotFound(id.to_owned()))
     }
 
     async fn list_jobs(&self) -> Result<Vec<Job>> {
-        let mut jobs: Vec<Job> = self.lock().jobs.values().cloned().collect();
+        let mut jobs: Vec<Job> = self
+            .lock()
+            .slots
+            .iter()
+            .filter_map(Entry::snapshot)
+            .collect();
         jobs.sort_by(|a, b| {
             // Unscheduled jobs sort after scheduled ones: `None` is "never".
             let key = |j: &Job| {
@@ -172,56 +360,25 @@ impl JobStore for MemoryStore {
 
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired> {
         let mut inner = self.lock();
+        let node = inner.node(&request.node);
         let mut acquired = Acquired::default();
-        let due: Vec<(DateTime<Utc>, String)> = inner
-            .due
-            .iter()
-            .take_while(|(at, _)| *at <= request.now)
-            .take(request.limit)
-            .cloned()
-            .collect();
-        for (at, id) in due {
-            inner.due.remove(&(at, id.clone()));
-            let Some(mut job) = inner.jobs.remove(&id) else {
-                continue;
+        for _ in 0..request.limit {
+            let Some(&(due, slot)) = inner.due.first() else {
+                break;
             };
-            let running = inner.running.get(&id).copied().unwrap_or(0);
-            let Some(decision) = job.decide(request.now, running) else {
-                inner.put(job);
-                continue;
-            };
-            job.next_run_time = decision.next_run_time;
-            for (reason, skipped) in [
-                (SkipReason::Missed, decision.missed),
-                (SkipReason::Coalesced, decision.coalesced),
-                (SkipReason::MaxInstances, decision.over_limit),
-            ] {
-                if let Some(runs) = skipped {
-                    acquired.skipped.push(SkippedRuns {
-                        job_id: id.clone(),
-                        reason,
-                        runs,
-                    });
-                }
+            if due > request.now {
+                break;
             }
-            for scheduled in decision.run {
-                if inner.occurrences.contains(&(id.clone(), scheduled)) {
-                    continue; // still running: a stale write put its time back
-                }
-                let run_id = inner.start_run(&id, &request.node, scheduled);
-                acquired.runs.push(ClaimedRun {
-                    run_id,
-                    job: std::sync::Arc::new(job.clone()),
-                    scheduled,
-                });
-            }
-            if job.next_run_time.is_none() {
-                acquired.finished.push(id);
-            } else {
-                inner.put(job);
-            }
+            inner.due.pop_first();
+            inner.claim(slot, due, request.now, &node, &mut acquired);
         }
-        acquired.runs.sort_by_key(|run| run.scheduled);
+        if acquired
+            .runs
+            .windows(2)
+            .any(|w| w[0].scheduled > w[1].scheduled)
+        {
+            acquired.runs.sort_by_key(|run| run.scheduled);
+        }
         Ok(acquired)
     }
 
@@ -239,20 +396,25 @@ impl JobStore for MemoryStore {
 
     async fn release(&self, node: &str) -> Result<u64> {
         let mut inner = self.lock();
-        let mine: Vec<RunId> = inner
+        let mine: Vec<i64> = inner
             .runs
             .iter()
-            .filter(|(_, run)| run.node == node)
-            .map(|(id, _)| *id)
+            .flatten()
+            .filter(|run| &*run.node == node)
+            .map(|run| run.id)
             .collect();
         for run_id in &mine {
-            inner.finish_run(*run_id);
+            inner.finish_run(RunId(*run_id));
         }
         Ok(mine.len() as u64)
     }
 
     async fn running(&self, job_id: &str) -> Result<u32> {
-        Ok(self.lock().running.get(job_id).copied().unwrap_or(0))
+        let inner = self.lock();
+        let count = inner
+            .slot_of(job_id)
+            .map_or(0, |slot| inner.slots[slot as usize].running.len());
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 }
 

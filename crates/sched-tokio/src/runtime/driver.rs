@@ -78,6 +78,7 @@ async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
             lease: inner.config.lease,
         })
         .await?;
+    inner.refresh_listened();
     report(inner, &acquired, now);
     spawn_runs(inner, acquired.runs);
     let Some(next) = inner.store.next_run_time().await? else {

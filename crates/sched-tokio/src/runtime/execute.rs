@@ -18,16 +18,18 @@ pub(crate) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
     if runs.is_empty() {
         return;
     }
+    let tasks = inner.registry.read();
     // Held across the spawns so a run that finishes at once finds its entry to remove.
     let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
     for run in runs {
-        let Some(task) = inner.registry.get(&run.job.task) else {
+        let Some(task) = tasks.get(run.job.task.as_str()).cloned() else {
             unrunnable(inner, run);
             continue;
         };
         let run_id = run.run_id;
-        let handle = tokio::spawn(execute(Arc::clone(inner), task, run));
-        running.insert(run_id, handle.abort_handle());
+        let slot = running.reserve();
+        let handle = tokio::spawn(execute(Arc::clone(inner), task, run, slot));
+        running.fill(slot, run_id, handle.abort_handle());
     }
 }
 
@@ -52,7 +54,7 @@ fn unrunnable(inner: &Arc<Inner>, run: ClaimedRun) {
     });
 }
 
-async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun) {
+async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
     let ClaimedRun {
         run_id,
         job,
@@ -79,9 +81,7 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun) {
 
     let timeout = job.options.timeout;
     let ctx = JobContext::new(job_id, run_id, scheduled, job);
-    let outcome = run_task(task, ctx, timeout)
-        .instrument(span.clone())
-        .await;
+    let outcome = run_task(task, ctx, timeout).instrument(span.clone()).await;
 
     let finished = inner.clock.now();
     event.duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
@@ -103,7 +103,7 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun) {
         Outcome::Success => Event::JobExecuted(event),
         _ => Event::JobError(event),
     });
-    finish(&inner, run_id);
+    finish(&inner, slot);
 }
 
 /// Runs the task: a panic (while building or polling its future) or a timeout is an
@@ -114,7 +114,8 @@ async fn run_task(task: TaskFn, ctx: JobContext, timeout: Option<Duration>) -> O
         Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
     };
     let result = match timeout {
-        Some(limit) => match tokio::time::timeout(limit, future).await {
+        // Boxed: a timer is large, and most runs have no timeout to carry it for.
+        Some(limit) => match Box::pin(tokio::time::timeout(limit, future)).await {
             Ok(result) => result,
             Err(_) => return Outcome::TimedOut,
         },
@@ -146,9 +147,9 @@ fn error_text(outcome: &Outcome) -> Option<String> {
     }
 }
 
-fn finish(inner: &Inner, run_id: RunId) {
+fn finish(inner: &Inner, slot: usize) {
     let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-    running.remove(&run_id);
+    running.remove(slot);
     if running.is_empty() && inner.stopping.load(Ordering::SeqCst) {
         inner.idle.notify_waiters();
     }
@@ -181,6 +182,7 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
         let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
         running
             .drain()
+            .into_iter()
             .map(|(run_id, handle)| {
                 handle.abort();
                 run_id

@@ -4,6 +4,7 @@
 mod driver;
 mod execute;
 mod maintenance;
+pub(crate) mod running;
 
 pub(crate) use self::driver::run;
 pub(crate) use self::execute::drain;
