@@ -27,3 +27,12 @@ async fn postgres_store_claims_ten_thousand_jobs_once_each() {
     contract::claims_each_due_job_once(Arc::new(pg_store(&url, "tenk").await), 10_000).await;
     drop_schemas(&url, "tenk").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_keeps_run_history() {
+    let Some(url) = database_url("postgres_store_keeps_run_history") else {
+        return;
+    };
+    contract::run_history_records_outcomes(Arc::new(pg_store(&url, "history").await)).await;
+    drop_schemas(&url, "history").await;
+}

@@ -49,3 +49,8 @@ async fn a_second_process_on_the_same_file_is_refused() {
         .await
         .expect("opens again once the first is closed");
 }
+
+#[tokio::test]
+async fn run_history_records_outcomes_newest_first() {
+    contract::run_history_records_outcomes(fresh().await).await;
+}

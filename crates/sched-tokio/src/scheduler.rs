@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sched_core::clock::{Clock, SystemClock};
 use sched_core::job::{Job, JobOptions};
-use sched_core::store::{JobStore, MemoryStore};
+use sched_core::store::{JobStore, MemoryStore, RunRecord};
 use sched_core::trigger::Trigger;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -305,6 +305,12 @@ impl Scheduler {
     /// Every job, by next run time.
     pub async fn get_jobs(&self) -> Result<Vec<Job>> {
         Ok(self.inner.store.list_jobs().await?)
+    }
+
+    /// Recent runs from the store's history, newest first (`job_id` `None`: all jobs).
+    /// The SQL stores keep history (with a retention setting); `MemoryStore` keeps none.
+    pub async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
+        Ok(self.inner.store.run_history(job_id, limit).await?)
     }
 
     /// Changes a job with `change` (name, args, options; the id cannot change). To

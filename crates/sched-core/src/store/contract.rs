@@ -55,6 +55,59 @@ const TASK: &str = "contract_task";
 /// The lease every claim asks for (no check depends on it expiring).
 const LEASE: Duration = Duration::from_secs(30);
 
+/// For stores that keep run history (not part of [`run_all`]: `MemoryStore` keeps
+/// none): outcomes recorded by `complete` come back from `run_history`, newest first,
+/// filtered by job, with their scheduled time, node, status and error text.
+pub async fn run_history_records_outcomes(store: Arc<dyn JobStore>) {
+    let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    let job = Job::new(
+        "sync",
+        TASK,
+        Trigger::interval(Duration::from_secs(60)).start(t0),
+    )
+    .schedule(t0)
+    .unwrap();
+    store.add_job(job, false).await.unwrap();
+    let claim = |now: DateTime<Utc>| AcquireRequest {
+        node: "n1".into(),
+        now,
+        limit: 10,
+        lease: LEASE,
+    };
+    let first = store.acquire(claim(t0)).await.unwrap().runs;
+    let done = t0 + chrono::Duration::seconds(1);
+    store
+        .complete(first[0].run_id, Outcome::Success, done)
+        .await
+        .unwrap();
+    let later = t0 + chrono::Duration::seconds(60);
+    let second = store.acquire(claim(later)).await.unwrap().runs;
+    let failed = Outcome::Error("boom".into());
+    store
+        .complete(second[0].run_id, failed, later)
+        .await
+        .unwrap();
+    let history = store.run_history(Some("sync"), 10).await.unwrap();
+    let seen: Vec<(&str, Option<&str>)> = history
+        .iter()
+        .map(|r| (r.status.as_str(), r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("error", Some("boom")), ("success", None)],
+        "history, newest first"
+    );
+    assert_eq!((history[1].scheduled, history[1].node.as_str()), (t0, "n1"));
+    assert_eq!(history[1].finished, Some(done), "finish time recorded");
+    let other = store.run_history(Some("other"), 10).await.unwrap();
+    assert!(other.is_empty(), "history filtered by job");
+    assert_eq!(
+        store.run_history(None, 1).await.unwrap().len(),
+        1,
+        "limit applies"
+    );
+}
+
 /// Runs every check of the contract, each on a fresh store from `make_store`.
 ///
 /// `make_store` must return an empty store each time (a new database or schema, as

@@ -51,6 +51,8 @@ struct Inner {
     /// Runs a previous process left running, found at open, reported by the first
     /// `reap_abandoned`.
     stale: Mutex<Vec<AbandonedRun>>,
+    /// Runs completed by this store, to prune the history now and then.
+    completed: std::sync::atomic::AtomicU64,
 }
 
 /// Configures a [`SqliteStore`].
@@ -119,6 +121,7 @@ impl SqliteStoreBuilder {
                 retention: self.retention,
                 quarantine: Mutex::default(),
                 stale: Mutex::new(stale),
+                completed: std::sync::atomic::AtomicU64::new(1),
             }),
         })
     }
@@ -160,6 +163,27 @@ impl SqliteStore {
     fn quarantined_json(&self) -> String {
         let ids: Vec<String> = lock(&self.inner.quarantine).iter().cloned().collect();
         serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// Every 1024 completed runs, deletes the history older than the retention.
+    async fn prune(&self, now: DateTime<Utc>) -> Result<()> {
+        let Some(retention) = self.inner.retention else {
+            return Ok(());
+        };
+        let count = self
+            .inner
+            .completed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if count % 1024 != 0 {
+            return Ok(());
+        }
+        let horizon = micros(now) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+        sqlx::query("DELETE FROM runs WHERE finished_us IS NOT NULL AND finished_us < ?")
+            .bind(horizon)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     fn unquarantine(&self, id: &str) {
@@ -336,6 +360,7 @@ impl JobStore for SqliteStore {
         .await
         .map_err(store_error)?;
         let job_id = job_id.ok_or(Error::RunNotFound(run_id.0))?;
+        self.prune(finished).await?;
         // A parked job (trigger done, kept for recovery) goes once its last run ends.
         sqlx::query(
             "DELETE FROM jobs WHERE id = ?1 AND next_run_s IS NULL \
@@ -380,15 +405,6 @@ impl JobStore for SqliteStore {
     }
 
     async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
-        if let Some(retention) = self.inner.retention {
-            let horizon =
-                micros(Utc::now()) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
-            sqlx::query("DELETE FROM runs WHERE finished_us IS NOT NULL AND finished_us < ?")
-                .bind(horizon)
-                .execute(&self.inner.pool)
-                .await
-                .map_err(store_error)?;
-        }
         let rows = sqlx::query(
             "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM runs \
              WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id DESC LIMIT ?2",

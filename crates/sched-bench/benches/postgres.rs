@@ -1,0 +1,1368 @@
+//! Postgres store benchmark: several sched nodes on one local Postgres.
+//!
+//! ```sh
+//! cargo bench -p sched-bench --bench postgres                  # everything (~6 min)
+//! cargo bench -p sched-bench --bench postgres -- --what drain  # one case
+//! cargo bench -p sched-bench --bench postgres -- --help
+//! ```
+//!
+//! Cases, each in a fresh schema that is dropped afterwards:
+//!
+//! - `pgbench`: the database's own write limit here (4 clients, one single-row
+//!   `UPDATE` per transaction), in a database of its own;
+//! - `drain`: a backlog of jobs all due at once, drained by 1 node and by 4 nodes
+//!   (each a thread with its own runtime and its own pool, as in
+//!   `tests/postgres_nodes.rs`); firings per second and duplicates;
+//! - `firing`: 10,000 jobs every second on one node (start times spread over the
+//!   second, or all at one instant); delay = wall clock in the job body minus
+//!   `JobContext::scheduled`;
+//! - `kill`: a node dies holding runs (lease 10 s, heartbeat 2 s); time until the
+//!   survivors report them abandoned and run those jobs again;
+//! - `restart`: Postgres restarts under two nodes; time until every job fires again;
+//! - `explain`: `EXPLAIN (ANALYZE, BUFFERS)` of the claim query on 1,000,000 jobs;
+//! - `profile`: the claim transaction's statements replayed by hand and timed one by
+//!   one on a backlog, with the completion of each run (and a batched variant).
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sched_bench::{machine, Histogram};
+use sched_store_sqlx::PostgresStore;
+use sched_tokio::prelude::*;
+use sched_tokio::AbandonedEvent;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::oneshot;
+
+const HELP: &str = "\
+postgres: PostgresStore throughput, latency and failure handling
+
+options:
+  --url URL               database (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
+  --what LIST             comma list of pgbench,drain,firing,kill,restart,explain,profile (default all)
+  --drain-jobs N          backlog size (default 20000)
+  --drain-nodes LIST      node counts for the backlog (default 1,4)
+  --drain-trigger interval|date   backlog jobs: interval 1 h (rescheduled) or one-off (deleted)
+  --firing-jobs N         jobs every second (default 10000)
+  --seconds S             firing window (default 10)
+  --pgbench-seconds S     pgbench duration (default 15)
+  --explain-rows N        stored jobs for explain (default 1000000)
+  --cluster VER/NAME      cluster to restart (default: the only one in /etc/postgresql, main)
+";
+
+/// The claim statement of `sched-store-sqlx/src/postgres/sql.rs` (`claim`), with `{s}`
+/// for the schema. Checked against that file at compile time below, so it cannot drift.
+const CLAIM_SQL: &str = "SELECT {COLUMNS} FROM {s}.jobs \
+                 WHERE NOT paused AND next_run_s IS NOT NULL \
+                   AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) \
+                 ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED";
+const STORE_SQL: &str = include_str!("../../sched-store-sqlx/src/postgres/sql.rs");
+
+/// The `claim` format string of sql.rs, with Rust's `\`-newline continuations undone.
+fn store_claim_sql() -> Option<String> {
+    let after = STORE_SQL.split_once("claim: format!(")?.1;
+    let literal = after.split_once('"')?.1.split_once("\"\n")?.0;
+    let mut out = String::new();
+    let mut lines = literal.split("\\\n");
+    out.push_str(lines.next()?);
+    for line in lines {
+        out.push_str(line.trim_start());
+    }
+    Some(out)
+}
+const COLUMNS: &str = "id, name, task, args, trigger, options, next_run_s, next_run_ns, paused";
+
+#[derive(Clone, Debug)]
+struct Args {
+    url: String,
+    what: Vec<String>,
+    drain_jobs: usize,
+    drain_nodes: Vec<usize>,
+    drain_date: bool,
+    firing_jobs: usize,
+    seconds: u64,
+    pgbench_seconds: u64,
+    explain_rows: i64,
+    cluster: Option<(String, String)>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        url: std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into()),
+        what: "pgbench,drain,firing,kill,restart,explain,profile"
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+        drain_jobs: 20_000,
+        drain_nodes: vec![1, 4],
+        drain_date: false,
+        firing_jobs: 10_000,
+        seconds: 10,
+        pgbench_seconds: 15,
+        explain_rows: 1_000_000,
+        cluster: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: String| {
+            v.replace('_', "")
+                .parse::<u64>()
+                .map_err(|e| format!("{v:?}: {e}"))
+        };
+        match flag.as_str() {
+            "--bench" => {}
+            "--help" | "-h" => return Err(String::new()),
+            "--url" => args.url = value()?,
+            "--what" => args.what = value()?.split(',').map(str::to_owned).collect(),
+            "--drain-jobs" => args.drain_jobs = number(value()?)? as usize,
+            "--drain-nodes" => {
+                args.drain_nodes = value()?
+                    .split(',')
+                    .map(|n| n.parse::<usize>().map_err(|e| e.to_string()))
+                    .collect::<Result<_, _>>()?
+            }
+            "--drain-trigger" => args.drain_date = value()? == "date",
+            "--firing-jobs" => args.firing_jobs = number(value()?)? as usize,
+            "--seconds" => args.seconds = number(value()?)?,
+            "--pgbench-seconds" => args.pgbench_seconds = number(value()?)?,
+            "--explain-rows" => args.explain_rows = number(value()?)? as i64,
+            "--cluster" => {
+                let v = value()?;
+                let (ver, name) = v.split_once('/').ok_or("--cluster VER/NAME")?;
+                args.cluster = Some((ver.to_owned(), name.to_owned()));
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(error) => {
+            if !error.is_empty() {
+                eprintln!("error: {error}\n");
+            }
+            eprint!("{HELP}");
+            std::process::exit(if error.is_empty() { 0 } else { 2 });
+        }
+    };
+    assert_eq!(
+        store_claim_sql().as_deref(),
+        Some(CLAIM_SQL),
+        "the claim statement in sql.rs changed: update CLAIM_SQL"
+    );
+    println!("# sched Postgres benchmark");
+    println!(
+        "machine: {}; date: {}; postgres: {}",
+        machine(),
+        Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        args.url
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("bench runtime");
+    runtime.block_on(run(args));
+}
+
+async fn run(args: Args) {
+    let admin = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&args.url)
+        .await
+        .expect("connect to Postgres (is it running? see --help)");
+    let server: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&admin)
+        .await
+        .expect("version");
+    let settings: Vec<String> = sqlx::query_scalar(
+        "SELECT name || '=' || setting FROM pg_settings WHERE name IN \
+         ('fsync','synchronous_commit','shared_buffers','max_connections','wal_level') ORDER BY name",
+    )
+    .fetch_all(&admin)
+    .await
+    .expect("settings");
+    println!("server: PostgreSQL {server}; {}", settings.join(", "));
+    let wants = |case: &str| args.what.iter().any(|w| w == case || w == "all");
+    let mut tps = None;
+    if wants("pgbench") {
+        tps = pgbench(&args);
+    }
+    if wants("drain") {
+        for &nodes in &args.drain_nodes {
+            drain(&args, &admin, nodes, tps).await;
+        }
+    }
+    if wants("firing") {
+        firing(&args, &admin, false).await;
+        firing(&args, &admin, true).await;
+    }
+    if wants("kill") {
+        kill(&args, &admin).await;
+    }
+    if wants("restart") {
+        admin.close().await;
+        restart(&args).await;
+    }
+    if wants("explain") || wants("profile") {
+        let admin = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&args.url)
+            .await
+            .expect("reconnect");
+        if wants("explain") {
+            explain(&args, &admin).await;
+        }
+        if wants("profile") {
+            profile(&args, &admin).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// pgbench
+
+fn pgbench(args: &Args) -> Option<f64> {
+    let (host, user) = ("127.0.0.1", "postgres");
+    let db = "sched_pgbench";
+    let sh = |cmd: &str| {
+        println!("$ {cmd}");
+        let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            println!("  (exit {}) {}", out.status, text.trim());
+        }
+        text
+    };
+    sh(&format!("dropdb --if-exists -h {host} -U {user} {db}"));
+    sh(&format!("createdb -h {host} -U {user} {db}"));
+    sh(&format!("pgbench -h {host} -U {user} -i -s 1 -q {db}"));
+    let script = std::env::temp_dir().join("sched_pgbench_update.sql");
+    std::fs::write(
+        &script,
+        "\\set aid random(1, 100000 * :scale)\n\
+         UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n",
+    )
+    .expect("script");
+    let t = args.pgbench_seconds;
+    let update = sh(&format!(
+        "pgbench -h {host} -U {user} -n -c 4 -j 2 -T {t} -f {} {db}",
+        script.display()
+    ));
+    let simple = sh(&format!(
+        "pgbench -h {host} -U {user} -n -c 4 -j 2 -T {t} -N {db}"
+    ));
+    sh(&format!("dropdb -h {host} -U {user} {db}"));
+    let parse = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("tps = "))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let (update, simple) = (parse(&update), parse(&simple));
+    println!("\n## pgbench (4 clients, {t} s)");
+    println!("single-row UPDATE: {update:.0?} tps; -N (simple-update, 3 writes + select per tx): {simple:.0?} tps");
+    update
+}
+
+// ---------------------------------------------------------------------------------
+// Shared harness: a probe in the job body, nodes on threads of their own.
+
+/// What the job bodies saw: one per case, shared by every node.
+struct Probe {
+    fired: AtomicU64,
+    per_job: Vec<AtomicU32>,
+    by_node: Vec<AtomicU64>,
+    last_us: AtomicI64,
+    /// Firings at or after this instant (µs since the epoch) set `first_after`.
+    mark_us: AtomicI64,
+    first_after: Vec<AtomicI64>,
+    window: (AtomicI64, AtomicI64),
+    delays: Histogram,
+}
+
+impl Probe {
+    fn new(jobs: usize) -> Arc<Self> {
+        Arc::new(Self {
+            fired: AtomicU64::new(0),
+            per_job: (0..jobs).map(|_| AtomicU32::new(0)).collect(),
+            by_node: (0..8).map(|_| AtomicU64::new(0)).collect(),
+            last_us: AtomicI64::new(0),
+            mark_us: AtomicI64::new(i64::MAX),
+            first_after: (0..jobs).map(|_| AtomicI64::new(0)).collect(),
+            window: (AtomicI64::new(i64::MAX), AtomicI64::new(i64::MAX)),
+            delays: Histogram::new(),
+        })
+    }
+
+    fn fire(&self, ctx: &JobContext, node: usize) {
+        let now = Utc::now().timestamp_micros();
+        let scheduled = ctx.scheduled.timestamp_micros();
+        let (from, to) = (
+            self.window.0.load(Ordering::Relaxed),
+            self.window.1.load(Ordering::Relaxed),
+        );
+        if scheduled >= from && scheduled < to {
+            self.delays.record_micros(now - scheduled);
+        }
+        let index = job_index(&ctx.job_id);
+        self.per_job[index].fetch_add(1, Ordering::Relaxed);
+        if now >= self.mark_us.load(Ordering::Relaxed) {
+            let _ = self.first_after[index].compare_exchange(
+                0,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        self.by_node[node].fetch_add(1, Ordering::Relaxed);
+        self.last_us.fetch_max(now, Ordering::Relaxed);
+        self.fired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn duplicates(&self) -> u64 {
+        self.per_job
+            .iter()
+            .map(|c| u64::from(c.load(Ordering::Relaxed).saturating_sub(1)))
+            .sum()
+    }
+}
+
+fn job_index(id: &str) -> usize {
+    id.trim_start_matches("j-").parse().expect("bench job id")
+}
+
+/// Events a node saw that the cases look at (the busy ones are only counted).
+#[derive(Default)]
+struct EventLog {
+    abandoned: Mutex<Vec<(i64, AbandonedEvent)>>,
+    store_errors: AtomicU64,
+    store_error_first_us: AtomicI64,
+    store_error_last_us: AtomicI64,
+    last_error: Mutex<String>,
+    missed: AtomicU64,
+    coalesced: AtomicU64,
+    max_instances: AtomicU64,
+    lagged: AtomicU64,
+}
+
+#[derive(Clone)]
+struct NodeOpts {
+    url: String,
+    schema: String,
+    index: usize,
+    lease: Duration,
+    heartbeat: Duration,
+    task_time: Duration,
+}
+
+impl NodeOpts {
+    fn new(url: &str, schema: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            schema: schema.to_owned(),
+            index: 0,
+            lease: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(2),
+            task_time: Duration::ZERO,
+        }
+    }
+}
+
+struct Node {
+    command: Option<oneshot::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    log: Arc<EventLog>,
+}
+
+impl Node {
+    /// A scheduler on a thread and runtime (2 workers) of its own, with its own pool
+    /// (the store's defaults: 8 connections, poll every 1 s, LISTEN on).
+    fn spawn(opts: NodeOpts, probe: Arc<Probe>) -> Self {
+        let (command, wait) = oneshot::channel::<bool>();
+        let log = Arc::new(EventLog::default());
+        let seen = Arc::clone(&log);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("node runtime");
+            let kill = runtime.block_on(run_node(opts, probe, seen, wait, ready_tx));
+            if kill {
+                // Dropped without shutdown: no release, no more heartbeats.
+                runtime.shutdown_background();
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("node started");
+        Node {
+            command: Some(command),
+            thread: Some(thread),
+            log,
+        }
+    }
+
+    fn stop(&mut self, kill: bool) {
+        if let Some(command) = self.command.take() {
+            let _ = command.send(kill);
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("node thread");
+        }
+    }
+}
+
+async fn run_node(
+    opts: NodeOpts,
+    probe: Arc<Probe>,
+    log: Arc<EventLog>,
+    wait: oneshot::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<()>,
+) -> bool {
+    let store = PostgresStore::builder()
+        .schema(&opts.schema)
+        .connect(&opts.url)
+        .await
+        .expect("node store");
+    let scheduler = Scheduler::builder()
+        .store(Arc::new(store))
+        .node_id(format!("node-{}", opts.index))
+        .lease(opts.lease)
+        .heartbeat_interval(opts.heartbeat)
+        .shutdown_timeout(Duration::from_secs(5))
+        .event_capacity(1 << 16)
+        .build()
+        .expect("scheduler");
+    let (node, task_time) = (opts.index, opts.task_time);
+    scheduler.register_task("tick", move |ctx: JobContext| {
+        probe.fire(&ctx, node);
+        async move {
+            if !task_time.is_zero() {
+                tokio::time::sleep(task_time).await;
+            }
+        }
+    });
+    let mut events = scheduler.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => note(&log, event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    log.lagged.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    scheduler.start().await.expect("start");
+    let _ = ready.send(());
+    let kill = wait.await.unwrap_or(true);
+    if !kill {
+        let _ = scheduler.shutdown().await;
+    }
+    kill
+}
+
+fn note(log: &EventLog, event: Event) {
+    let now = Utc::now().timestamp_micros();
+    match event {
+        Event::JobAbandoned(run) => log.abandoned.lock().expect("log").push((now, run)),
+        Event::StoreError { error } => {
+            if log.store_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                log.store_error_first_us.store(now, Ordering::Relaxed);
+            }
+            log.store_error_last_us.store(now, Ordering::Relaxed);
+            *log.last_error.lock().expect("log") = error;
+        }
+        Event::JobMissed(_) => drop(log.missed.fetch_add(1, Ordering::Relaxed)),
+        Event::JobCoalesced(_) => drop(log.coalesced.fetch_add(1, Ordering::Relaxed)),
+        Event::JobMaxInstances(_) => drop(log.max_instances.fetch_add(1, Ordering::Relaxed)),
+        _ => {}
+    }
+}
+
+fn fresh_schema(case: &str) -> String {
+    format!(
+        "bench_pg_{case}_{}_{:x}",
+        std::process::id(),
+        Utc::now().timestamp_subsec_nanos()
+    )
+}
+
+/// Creates the schema (migrations) through a store that does not listen.
+async fn create_schema(url: &str, schema: &str) {
+    let store = PostgresStore::builder()
+        .schema(schema)
+        .listen(false)
+        .max_connections(2)
+        .connect(url)
+        .await
+        .expect("migrate bench schema");
+    store.pool().close().await;
+}
+
+async fn drop_schema(admin: &PgPool, schema: &str) {
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(admin)
+    .await
+    .expect("drop bench schema");
+}
+
+/// Bulk-inserts jobs (as the store encodes them) in one transaction, then wakes the
+/// nodes with the store's own channel.
+async fn insert_jobs(admin: &PgPool, schema: &str, jobs: &[Job]) -> Duration {
+    let started = Instant::now();
+    let mut tx = admin.begin().await.expect("begin");
+    for chunk in jobs.chunks(5_000) {
+        let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+        let mut json: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+        let (mut secs, mut nanos, mut paused) = (Vec::new(), Vec::new(), Vec::new());
+        for job in chunk {
+            cols.0.push(&job.id);
+            cols.1.push(&job.name);
+            cols.2.push(&job.task);
+            json.0.push(job.args.to_string());
+            json.1.push(serde_json::to_string(&job.trigger).expect("trigger json"));
+            json.2.push(serde_json::to_string(&job.options).expect("options json"));
+            let next = job.next_run_time.expect("scheduled bench job");
+            secs.push(next.timestamp());
+            nanos.push(next.timestamp_subsec_nanos() as i32);
+            paused.push(job.paused);
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO \"{schema}\".jobs ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int4[], $9::bool[])"
+        )))
+        .bind(cols.0)
+        .bind(cols.1)
+        .bind(cols.2)
+        .bind(json.0)
+        .bind(json.1)
+        .bind(json.2)
+        .bind(secs)
+        .bind(nanos)
+        .bind(paused)
+        .execute(&mut *tx)
+        .await
+        .expect("insert jobs");
+    }
+    tx.commit().await.expect("commit jobs");
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(format!("sched_{schema}"))
+        .execute(admin)
+        .await
+        .expect("notify");
+    started.elapsed()
+}
+
+fn bench_job(i: usize, trigger: Trigger, next: DateTime<Utc>, options: JobOptions) -> Job {
+    let args = serde_json::json!({
+        "tenant_id": i % 500, "user_id": i, "report": "weekly-digest",
+        "channels": ["email", "slack"], "locale": "en-GB"
+    });
+    let mut job = Job::new(format!("j-{i}"), "tick", trigger)
+        .name(format!("digest for user {i}"))
+        .args(&args)
+        .expect("args")
+        .options(options);
+    job.next_run_time = Some(next);
+    job
+}
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            println!("  !! timed out after {limit:?} waiting for {what}");
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}
+
+async fn scalar(admin: &PgPool, sql: String) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_one(admin)
+        .await
+        .expect("scalar query")
+}
+
+/// Busy share of all CPUs from `/proc/stat` (cumulative ticks: busy, total).
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+fn busy_since(start: (u64, u64)) -> f64 {
+    let now = cpu_ticks();
+    100.0 * (now.0 - start.0) as f64 / (now.1 - start.1).max(1) as f64
+}
+
+// ---------------------------------------------------------------------------------
+// Backlog drain
+
+async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
+    let n = args.drain_jobs;
+    let schema = fresh_schema("drain");
+    create_schema(&args.url, &schema).await;
+    let probe = Probe::new(n);
+    let mut running: Vec<Node> = (0..nodes)
+        .map(|i| {
+            let mut opts = NodeOpts::new(&args.url, &schema);
+            opts.index = i;
+            Node::spawn(opts, Arc::clone(&probe))
+        })
+        .collect();
+    let due = Utc::now() - TimeDelta::seconds(1);
+    let jobs: Vec<Job> = (0..n)
+        .map(|i| {
+            let trigger = if args.drain_date {
+                Trigger::date(due)
+            } else {
+                Trigger::interval(Duration::from_secs(3600)).start(due)
+            };
+            bench_job(i, trigger, due, JobOptions::default())
+        })
+        .collect();
+    let insert = insert_jobs(admin, &schema, &jobs).await;
+    let start = Instant::now();
+    let cpu = cpu_ticks();
+    wait_for("every backlog run", Duration::from_secs(600), || {
+        probe.fired.load(Ordering::Relaxed) >= n as u64
+    })
+    .await;
+    let fired_in = start.elapsed();
+    let busy = busy_since(cpu);
+    let completed = format!("SELECT count(*) FROM \"{schema}\".runs WHERE status = 'success'");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scalar(admin, completed.clone()).await < n as i64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let done_in = start.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await; // room for a duplicate to show
+    let db_dups = scalar(
+        admin,
+        format!(
+            "SELECT count(*) - count(DISTINCT (job_id, sched_s, sched_ns)) FROM \"{schema}\".runs"
+        ),
+    )
+    .await;
+    let runs = scalar(admin, format!("SELECT count(*) FROM \"{schema}\".runs")).await;
+    for node in &mut running {
+        node.stop(false);
+    }
+    let rate = n as f64 / fired_in.as_secs_f64();
+    let per_node: Vec<u64> = (0..nodes)
+        .map(|i| probe.by_node[i].load(Ordering::Relaxed))
+        .collect();
+    println!(
+        "\n## drain: {n} {} jobs all due, {nodes} node(s), claim batch 1024",
+        if args.drain_date { "date" } else { "interval" }
+    );
+    println!(
+        "insert {:.2} s; all started in {:.2} s = {rate:.0} firings/s; all recorded complete in {:.2} s = {:.0}/s; \
+         machine CPU busy {busy:.0} %",
+        insert.as_secs_f64(),
+        fired_in.as_secs_f64(),
+        done_in.as_secs_f64(),
+        n as f64 / done_in.as_secs_f64()
+    );
+    println!(
+        "per node {per_node:?}; runs rows {runs}; duplicates: runs table {db_dups}, job bodies {}; \
+         store errors {}",
+        probe.duplicates(),
+        running
+            .iter()
+            .map(|x| x.log.store_errors.load(Ordering::Relaxed))
+            .sum::<u64>()
+    );
+    if let Some(tps) = tps {
+        println!("ratio to pgbench single-row UPDATE tps: {:.2}×", rate / tps);
+    }
+    drop_schema(admin, &schema).await;
+}
+
+// ---------------------------------------------------------------------------------
+// Jobs every second on one node
+
+async fn firing(args: &Args, admin: &PgPool, same: bool) {
+    let n = args.firing_jobs;
+    let schema = fresh_schema("firing");
+    create_schema(&args.url, &schema).await;
+    let probe = Probe::new(n);
+    let mut node = Node::spawn(NodeOpts::new(&args.url, &schema), Arc::clone(&probe));
+    let base = (Utc::now() + TimeDelta::seconds(3))
+        .duration_trunc(TimeDelta::seconds(1))
+        .expect("trunc");
+    let options = JobOptions::default();
+    let jobs: Vec<Job> = (0..n)
+        .map(|i| {
+            let offset = if same {
+                TimeDelta::zero()
+            } else {
+                TimeDelta::nanoseconds((i as i64) * 1_000_000_000 / n as i64)
+            };
+            let start = base + offset;
+            let trigger = Trigger::interval(Duration::from_secs(1)).start(start);
+            bench_job(i, trigger, start, options.clone())
+        })
+        .collect();
+    insert_jobs(admin, &schema, &jobs).await;
+    let warmup = 2;
+    let from = base + TimeDelta::seconds(warmup);
+    let to = from + TimeDelta::seconds(args.seconds as i64);
+    probe
+        .window
+        .0
+        .store(from.timestamp_micros(), Ordering::Relaxed);
+    probe
+        .window
+        .1
+        .store(to.timestamp_micros(), Ordering::Relaxed);
+    let wait = |at: DateTime<Utc>| (at - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait(from)).await;
+    let cpu = cpu_ticks();
+    tokio::time::sleep(wait(to)).await;
+    let busy = busy_since(cpu);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    node.stop(false);
+    let expected = (n as u64) * args.seconds;
+    let h = &probe.delays;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "\n## firing: {n} jobs every 1 s, {}, one node, {} s window",
+        if same {
+            "all at the same instant"
+        } else {
+            "start times spread over the second"
+        },
+        args.seconds
+    );
+    println!(
+        "fired {:.2} % ({} of {expected}); delay p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+         machine CPU busy {busy:.0} %; skipped: missed {}, coalesced {}, max-instances {}; store errors {}",
+        100.0 * h.count() as f64 / expected as f64,
+        h.count(),
+        ms(h.percentile(0.50)),
+        ms(h.percentile(0.99)),
+        ms(h.max()),
+        node.log.missed.load(Ordering::Relaxed),
+        node.log.coalesced.load(Ordering::Relaxed),
+        node.log.max_instances.load(Ordering::Relaxed),
+        node.log.store_errors.load(Ordering::Relaxed),
+    );
+    drop_schema(admin, &schema).await;
+}
+
+// ---------------------------------------------------------------------------------
+// A node killed mid-run
+
+async fn kill(args: &Args, admin: &PgPool) {
+    let n = 300;
+    let schema = fresh_schema("kill");
+    create_schema(&args.url, &schema).await;
+    let probe = Probe::new(n);
+    let mut opts = NodeOpts::new(&args.url, &schema);
+    opts.task_time = Duration::from_secs(300); // in flight when it dies
+    let mut victim = Node::spawn(opts.clone(), Arc::clone(&probe));
+    let start = Utc::now() + TimeDelta::milliseconds(500);
+    let options = JobOptions::default().recover_abandoned(true);
+    let jobs: Vec<Job> = (0..n)
+        .map(|i| {
+            let at = start + TimeDelta::microseconds((i as i64) * 1_000_000 / n as i64);
+            let trigger = Trigger::interval(Duration::from_secs(1)).start(at);
+            bench_job(i, trigger, at, options.clone())
+        })
+        .collect();
+    insert_jobs(admin, &schema, &jobs).await;
+    wait_for("the victim to start every job", Duration::from_secs(20), || {
+        probe.per_job.iter().all(|c| c.load(Ordering::Relaxed) > 0)
+    })
+    .await;
+    let mut survivors: Vec<Node> = (1..3)
+        .map(|i| {
+            let mut o = opts.clone();
+            o.index = i;
+            o.task_time = Duration::from_millis(10);
+            Node::spawn(o, Arc::clone(&probe))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let in_flight = scalar(
+        admin,
+        format!("SELECT count(*) FROM \"{schema}\".runs WHERE node = 'node-0' AND status = 'running'"),
+    )
+    .await;
+    let killed = Utc::now().timestamp_micros();
+    probe.mark_us.store(killed, Ordering::Relaxed);
+    victim.stop(true);
+    let last_beat: i64 = scalar(
+        admin,
+        format!("SELECT seen_us FROM \"{schema}\".nodes WHERE id = 'node-0'"),
+    )
+    .await;
+    wait_for("survivors to run every job again", Duration::from_secs(40), || {
+        probe
+            .first_after
+            .iter()
+            .all(|t| t.load(Ordering::Relaxed) > 0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let abandoned: Vec<i64> = survivors
+        .iter()
+        .flat_map(|s| {
+            s.log
+                .abandoned
+                .lock()
+                .expect("log")
+                .iter()
+                .map(|(t, _)| *t)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let recovered = survivors
+        .iter()
+        .map(|s| {
+            s.log
+                .abandoned
+                .lock()
+                .expect("log")
+                .iter()
+                .filter(|(_, e)| e.recovered && e.node == "node-0")
+                .count()
+        })
+        .sum::<usize>();
+    let mut takeover: Vec<i64> = probe
+        .first_after
+        .iter()
+        .map(|t| t.load(Ordering::Relaxed))
+        .filter(|t| *t > 0)
+        .map(|t| t - killed)
+        .collect();
+    takeover.sort_unstable();
+    let db_dups = scalar(
+        admin,
+        format!(
+            "SELECT count(*) - count(DISTINCT (job_id, sched_s, sched_ns)) FROM \"{schema}\".runs \
+             WHERE status <> 'abandoned'"
+        ),
+    )
+    .await;
+    for s in &mut survivors {
+        s.stop(false);
+    }
+    let secs = |us: i64| us as f64 / 1e6;
+    println!("\n## kill: 3 nodes, lease 10 s, heartbeat 2 s; {n} jobs every 1 s (recover_abandoned)");
+    println!(
+        "victim's runs in flight at kill: {in_flight}; its last heartbeat {:.2} s before the kill",
+        secs(killed - last_beat)
+    );
+    println!(
+        "JobAbandoned events on survivors: {} ({} recovered), first {:.2} s, last {:.2} s after the kill",
+        abandoned.len(),
+        recovered,
+        secs(abandoned.iter().min().copied().unwrap_or(killed) - killed),
+        secs(abandoned.iter().max().copied().unwrap_or(killed) - killed)
+    );
+    if !takeover.is_empty() {
+        println!(
+            "every job fired again by a survivor: {} of {n}; first {:.2} s, median {:.2} s, last {:.2} s after the kill; \
+             duplicates (non-abandoned) {db_dups}",
+            takeover.len(),
+            secs(takeover[0]),
+            secs(takeover[takeover.len() / 2]),
+            secs(takeover[takeover.len() - 1])
+        );
+    }
+    drop_schema(admin, &schema).await;
+}
+
+// ---------------------------------------------------------------------------------
+// Postgres restarted under running nodes
+
+fn cluster(args: &Args) -> (String, String) {
+    args.cluster.clone().unwrap_or_else(|| {
+        let version = std::fs::read_dir("/etc/postgresql")
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .unwrap_or_else(|| "15".into());
+        (version, "main".into())
+    })
+}
+
+async fn restart(args: &Args) {
+    let n = 200;
+    let schema = fresh_schema("restart");
+    create_schema(&args.url, &schema).await;
+    let probe = Probe::new(n);
+    let mut nodes: Vec<Node> = (0..2)
+        .map(|i| {
+            let mut o = NodeOpts::new(&args.url, &schema);
+            o.index = i;
+            o.task_time = Duration::from_millis(10);
+            Node::spawn(o, Arc::clone(&probe))
+        })
+        .collect();
+    let admin = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&args.url)
+        .await
+        .expect("admin");
+    let start = Utc::now() + TimeDelta::milliseconds(500);
+    let jobs: Vec<Job> = (0..n)
+        .map(|i| {
+            let at = start + TimeDelta::microseconds((i as i64) * 1_000_000 / n as i64);
+            let trigger = Trigger::interval(Duration::from_secs(1)).start(at);
+            bench_job(i, trigger, at, JobOptions::default())
+        })
+        .collect();
+    insert_jobs(&admin, &schema, &jobs).await;
+    admin.close().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (version, name) = cluster(args);
+    let cmd = format!("pg_ctlcluster --skip-systemctl-redirect {version} {name} restart");
+    println!("\n$ {cmd}");
+    let began = Instant::now();
+    let began_us = Utc::now().timestamp_micros();
+    let status = tokio::task::spawn_blocking(move || {
+        Command::new("sh").arg("-c").arg(&cmd).status()
+    })
+    .await
+    .expect("join")
+    .expect("pg_ctlcluster");
+    let up_us = Utc::now().timestamp_micros();
+    let restart_took = began.elapsed();
+    probe.mark_us.store(up_us, Ordering::Relaxed);
+    let all = wait_for("every job to fire again", Duration::from_secs(60), || {
+        probe
+            .first_after
+            .iter()
+            .all(|t| t.load(Ordering::Relaxed) > 0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut after: Vec<i64> = probe
+        .first_after
+        .iter()
+        .map(|t| t.load(Ordering::Relaxed))
+        .filter(|t| *t > 0)
+        .map(|t| t - up_us)
+        .collect();
+    after.sort_unstable();
+    let admin = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&args.url)
+        .await
+        .expect("admin after restart");
+    let stuck = scalar(
+        &admin,
+        format!("SELECT count(DISTINCT job_id) FROM \"{schema}\".runs WHERE status = 'running' AND started_us < {began_us}"),
+    )
+    .await;
+    let last_fired = probe.last_us.load(Ordering::Relaxed);
+    for node in &mut nodes {
+        node.stop(false);
+    }
+    let secs = |us: i64| us as f64 / 1e6;
+    println!("## restart: 2 nodes, {n} jobs every 1 s (10 ms body), Postgres restarted");
+    println!(
+        "pg_ctlcluster restart: {status}, took {:.2} s (Postgres accepting connections when it returns)",
+        restart_took.as_secs_f64()
+    );
+    let errors: Vec<String> = nodes
+        .iter()
+        .map(|x| {
+            format!(
+                "{} ({:.2}–{:.2} s after the restart began; last: {})",
+                x.log.store_errors.load(Ordering::Relaxed),
+                secs(x.log.store_error_first_us.load(Ordering::Relaxed) - began_us),
+                secs(x.log.store_error_last_us.load(Ordering::Relaxed) - began_us),
+                x.log.last_error.lock().expect("log")
+            )
+        })
+        .collect();
+    println!("store errors per node: {errors:?}");
+    if !after.is_empty() {
+        println!(
+            "after Postgres was back: first firing {:.2} s, every job fired again: {} of {n} (all: {all}), \
+             last job {:.2} s; coalesced {}; last firing {:.2} s after it was back",
+            secs(after[0]),
+            after.len(),
+            secs(after[after.len() - 1]),
+            nodes.iter().map(|x| x.log.coalesced.load(Ordering::Relaxed)).sum::<u64>(),
+            secs(last_fired - up_us),
+        );
+    } else {
+        println!("!! no job fired after Postgres was back");
+    }
+    println!("jobs with a run left 'running' from before the restart: {stuck}");
+    drop_schema(&admin, &schema).await;
+}
+
+// ---------------------------------------------------------------------------------
+// EXPLAIN of the claim on a large table
+
+/// Fills `jobs` with `rows` jobs, `due` of them due now, the rest mostly in the
+/// future (1 % paused, 1 % done and kept for recovery); realistic JSON columns.
+async fn fill(admin: &PgPool, schema: &str, rows: i64, due: i64, now_s: i64) -> Duration {
+    let started = Instant::now();
+    let interval = serde_json::to_string(
+        &Trigger::interval(Duration::from_secs(3600)).start(Utc::now()),
+    )
+    .expect("json");
+    let cron = serde_json::to_string(
+        &Trigger::cron("0 8 * * mon-fri")
+            .and_then(|t| t.timezone_name("Europe/London"))
+            .expect("cron"),
+    )
+    .expect("json");
+    let options = serde_json::to_string(&JobOptions::default()).expect("json");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".jobs ({COLUMNS}) \
+         SELECT 'j-' || g, 'digest for user ' || g, 'send_digest', \
+           json_build_object('tenant_id', g % 500, 'user_id', g, 'report', 'weekly-digest', \
+             'channels', json_build_array('email', 'slack'), 'locale', 'en-GB')::text, \
+           CASE WHEN g % 2 = 0 THEN $1 ELSE $2 END, $3, \
+           CASE WHEN g <= $5 THEN $6 - 1 - g % 60 \
+                WHEN g % 100 = 1 THEN NULL ELSE $6 + 60 + (g * 7919) % 604800 END, \
+           CASE WHEN g % 100 = 1 AND g > $5 THEN NULL ELSE ((g * 104729) % 1000000000)::int4 END, \
+           g % 100 = 2 AND g > $5 \
+         FROM generate_series(1, $4::int8) AS g"
+    )))
+    .bind(interval)
+    .bind(cron)
+    .bind(options)
+    .bind(rows)
+    .bind(due)
+    .bind(now_s)
+    .execute(admin)
+    .await
+    .expect("fill jobs");
+    sqlx::query(AssertSqlSafe(format!("VACUUM ANALYZE \"{schema}\".jobs")))
+        .execute(admin)
+        .await
+        .expect("analyze");
+    started.elapsed()
+}
+
+fn claim_sql(schema: &str) -> String {
+    CLAIM_SQL
+        .replace("{COLUMNS}", COLUMNS)
+        .replace("{s}", &format!("\"{schema}\""))
+}
+
+async fn explain(args: &Args, admin: &PgPool) {
+    let schema = fresh_schema("explain");
+    create_schema(&args.url, &schema).await;
+    let now_s = Utc::now().timestamp();
+    let took = fill(admin, &schema, args.explain_rows, 1_000, now_s).await;
+    let size: String = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT pg_size_pretty(pg_total_relation_size('\"{schema}\".jobs')) || ' table+indexes, jobs_due ' || \
+         pg_size_pretty(pg_relation_size('\"{schema}\".jobs_due'))"
+    )))
+    .fetch_one(admin)
+    .await
+    .expect("size");
+    let due = scalar(
+        admin,
+        format!(
+            "SELECT count(*) FROM \"{schema}\".jobs WHERE NOT paused AND next_run_s IS NOT NULL \
+             AND next_run_s <= {now_s}"
+        ),
+    )
+    .await;
+    println!(
+        "\n## explain: {} jobs ({due} due), filled + VACUUM ANALYZE in {:.1} s; {size}",
+        args.explain_rows,
+        took.as_secs_f64()
+    );
+    let claim = claim_sql(&schema);
+    let mut conn = admin.acquire().await.expect("conn");
+    // As the store runs it: a prepared statement, parameters bound. The first five
+    // executions get custom plans, later ones may get the generic plan; show both.
+    let literal = claim
+        .replace("($1, $2)", &format!("({now_s}, 999999999)"))
+        .replace("$3", "'{}'::text[]")
+        .replace("$4", "1024");
+    for (label, setup, statement) in [
+        ("custom plan (values inlined)", None, literal),
+        (
+            "generic plan (PREPARE, plan_cache_mode = force_generic_plan)",
+            Some(format!(
+                "PREPARE bench_claim(int8, int4, text[], int8) AS {claim}"
+            )),
+            format!("EXECUTE bench_claim({now_s}, 999999999, '{{}}', 1024)"),
+        ),
+    ] {
+        sqlx::raw_sql(AssertSqlSafe("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"))
+            .execute(&mut *conn)
+            .await
+            .expect("begin");
+        if let Some(setup) = setup {
+            sqlx::raw_sql(AssertSqlSafe(setup))
+                .execute(&mut *conn)
+                .await
+                .expect("prepare");
+        }
+        let plan: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, BUFFERS) {statement}"
+        )))
+        .fetch_all(&mut *conn)
+        .await
+        .expect("explain");
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut *conn)
+            .await
+            .expect("rollback");
+        println!("\n### {label}\n```\n{}\n```", plan.join("\n"));
+    }
+    let _ = sqlx::raw_sql("DEALLOCATE bench_claim").execute(&mut *conn).await;
+    drop(conn);
+    drop_schema(admin, &schema).await;
+}
+
+// ---------------------------------------------------------------------------------
+// The claim transaction, statement by statement
+
+/// Replays the store's claim transaction by hand on a backlog of `drain_jobs` due
+/// jobs (in a table of `explain_rows` / 10 jobs), batch 1024, timing each statement;
+/// then completes the runs as the runtime does (one `UPDATE` + one `DELETE` per run,
+/// 8 at a time), and as one batched statement per claim.
+async fn profile(args: &Args, admin: &PgPool) {
+    let schema = fresh_schema("profile");
+    create_schema(&args.url, &schema).await;
+    let now_s = Utc::now().timestamp();
+    let due = args.drain_jobs as i64;
+    fill(admin, &schema, (args.explain_rows / 10).max(due * 2), due, now_s).await;
+    let s = format!("\"{schema}\"");
+    let claim = claim_sql(&schema);
+    let running_counts = format!(
+        "SELECT job_id, count(*) FROM {s}.runs WHERE status = 'running' AND job_id = ANY($1) GROUP BY job_id"
+    );
+    let reschedule = format!(
+        "UPDATE {s}.jobs AS j SET next_run_s = u.s, next_run_ns = u.ns \
+         FROM UNNEST($1::text[], $2::int8[], $3::int4[]) AS u(id, s, ns) WHERE j.id = u.id"
+    );
+    let record = format!(
+        "INSERT INTO {s}.runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us) \
+         SELECT u.job_id, u.s, u.ns, $4, 'running', $5, $6 \
+         FROM UNNEST($1::text[], $2::int8[], $3::int4[]) AS u(job_id, s, ns) \
+         ON CONFLICT (job_id, sched_s, sched_ns) WHERE status <> 'abandoned' DO NOTHING \
+         RETURNING id, job_id, sched_s, sched_ns"
+    );
+    let next_run = format!(
+        "SELECT next_run_s, next_run_ns FROM {s}.jobs \
+         WHERE NOT paused AND next_run_s IS NOT NULL AND id <> ALL($1) \
+         ORDER BY next_run_s, next_run_ns LIMIT 1"
+    );
+    let mut t: HashMap<&str, Duration> = HashMap::new();
+    let mut add = |k: &'static str, since: Instant| *t.entry(k).or_default() += since.elapsed();
+    let mut run_ids: Vec<Vec<i64>> = Vec::new();
+    let total = Instant::now();
+    loop {
+        let mut at = Instant::now();
+        let mut tx = admin.begin().await.expect("begin");
+        add("begin", at);
+        at = Instant::now();
+        let rows = sqlx::query(AssertSqlSafe(claim.as_str()))
+            .bind(now_s + 1)
+            .bind(0i32)
+            .bind(Vec::<String>::new())
+            .bind(1024i64)
+            .fetch_all(&mut *tx)
+            .await
+            .expect("claim");
+        add("select due FOR UPDATE SKIP LOCKED", at);
+        if rows.is_empty() {
+            tx.rollback().await.expect("rollback");
+            break;
+        }
+        at = Instant::now();
+        let ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        // What plan_claim does per row: decode the JSON columns.
+        for row in &rows {
+            for col in 3..6 {
+                let text: String = row.get(col);
+                let _: serde_json::Value = serde_json::from_str(&text).expect("json");
+            }
+        }
+        add("decode rows (client)", at);
+        at = Instant::now();
+        sqlx::query(AssertSqlSafe(running_counts.as_str()))
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .expect("running");
+        add("running counts", at);
+        at = Instant::now();
+        let secs = vec![now_s + 3600; ids.len()];
+        let nanos = vec![0i32; ids.len()];
+        sqlx::query(AssertSqlSafe(reschedule.as_str()))
+            .bind(&ids)
+            .bind(&secs)
+            .bind(&nanos)
+            .execute(&mut *tx)
+            .await
+            .expect("reschedule");
+        add("reschedule (UPDATE FROM UNNEST)", at);
+        at = Instant::now();
+        let scheds: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(6)).collect();
+        let sched_ns: Vec<i32> = rows.iter().map(|r| r.get::<i32, _>(7)).collect();
+        let recorded = sqlx::query(AssertSqlSafe(record.as_str()))
+            .bind(&ids)
+            .bind(&scheds)
+            .bind(&sched_ns)
+            .bind("profile-node")
+            .bind(now_s * 1_000_000)
+            .bind(now_s * 1_000_000 + 10_000_000)
+            .fetch_all(&mut *tx)
+            .await
+            .expect("record");
+        add("record runs (INSERT .. ON CONFLICT)", at);
+        at = Instant::now();
+        tx.commit().await.expect("commit");
+        add("commit", at);
+        at = Instant::now();
+        sqlx::query(AssertSqlSafe(next_run.as_str()))
+            .bind(Vec::<String>::new())
+            .fetch_optional(admin)
+            .await
+            .expect("next run");
+        add("next_run_time (after the claim)", at);
+        run_ids.push(recorded.iter().map(|r| r.get::<i64, _>(0)).collect());
+    }
+    let claim_total = total.elapsed();
+    let batches = run_ids.len();
+    let runs: usize = run_ids.iter().map(Vec::len).sum();
+    println!("\n## profile: claim transaction replayed on {due} due jobs ({batches} batches of ≤ 1024)");
+    let mut keys: Vec<_> = t.iter().collect();
+    keys.sort_by_key(|(_, d)| std::cmp::Reverse(**d));
+    for (k, d) in keys {
+        println!(
+            "  {k:<40} {:>8.1} ms total, {:>6.2} ms / batch, {:>5.1} µs / run",
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() * 1e3 / batches as f64,
+            d.as_secs_f64() * 1e6 / runs as f64
+        );
+    }
+    println!(
+        "  claiming alone: {:.2} s = {:.0} runs/s",
+        claim_total.as_secs_f64(),
+        runs as f64 / claim_total.as_secs_f64()
+    );
+    complete_each(admin, &s, &run_ids[..batches / 2]).await;
+    complete_batched(admin, &s, &run_ids[batches / 2..]).await;
+    drop_schema(admin, &schema).await;
+}
+
+/// As the runtime does: each run task, on its own, `complete` then `unpark`.
+async fn complete_each(admin: &PgPool, s: &str, batches: &[Vec<i64>]) {
+    let complete = Arc::new(format!(
+        "UPDATE {s}.runs SET status = $2, finished_us = $3, error = $4 WHERE id = $1 AND status = 'running' \
+         RETURNING job_id"
+    ));
+    let unpark = Arc::new(format!(
+        "DELETE FROM {s}.jobs j WHERE j.id = $1 AND j.next_run_s IS NULL \
+         AND j.options::jsonb ->> 'recover_abandoned' = 'true' \
+         AND NOT EXISTS (SELECT 1 FROM {s}.runs r WHERE r.job_id = $1 AND r.status = 'running')"
+    ));
+    let ids: Vec<i64> = batches.iter().flatten().copied().collect();
+    let started = Instant::now();
+    let (mut t_update, mut t_delete) = (Duration::ZERO, Duration::ZERO);
+    for chunk in ids.chunks(8) {
+        let mut tasks = Vec::new();
+        for &id in chunk {
+            let (admin, complete, unpark) =
+                (admin.clone(), Arc::clone(&complete), Arc::clone(&unpark));
+            tasks.push(tokio::spawn(async move {
+                let at = Instant::now();
+                let job: String = sqlx::query_scalar(AssertSqlSafe(complete.as_str()))
+                    .bind(id)
+                    .bind("success")
+                    .bind(Utc::now().timestamp_micros())
+                    .bind(None::<String>)
+                    .fetch_one(&admin)
+                    .await
+                    .expect("complete");
+                let update = at.elapsed();
+                let at = Instant::now();
+                sqlx::query(AssertSqlSafe(unpark.as_str()))
+                    .bind(job)
+                    .execute(&admin)
+                    .await
+                    .expect("unpark");
+                (update, at.elapsed())
+            }));
+        }
+        for task in tasks {
+            let (u, d) = task.await.expect("join");
+            t_update += u;
+            t_delete += d;
+        }
+    }
+    let took = started.elapsed();
+    println!(
+        "  complete per run (UPDATE runs + DELETE unpark, 8 concurrent), {} runs: {:.2} s = {:.0} runs/s; \
+         mean latency UPDATE {:.2} ms, DELETE {:.2} ms",
+        ids.len(),
+        took.as_secs_f64(),
+        ids.len() as f64 / took.as_secs_f64(),
+        t_update.as_secs_f64() * 1e3 / ids.len() as f64,
+        t_delete.as_secs_f64() * 1e3 / ids.len() as f64
+    );
+}
+
+/// The suggested alternative: one statement completes a claim's worth of runs.
+async fn complete_batched(admin: &PgPool, s: &str, batches: &[Vec<i64>]) {
+    let sql = format!(
+        "UPDATE {s}.runs SET status = 'success', finished_us = $2 WHERE id = ANY($1) AND status = 'running'"
+    );
+    let started = Instant::now();
+    let mut n = 0;
+    for ids in batches {
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(ids)
+            .bind(Utc::now().timestamp_micros())
+            .execute(admin)
+            .await
+            .expect("batched complete");
+        n += ids.len();
+    }
+    let took = started.elapsed();
+    println!(
+        "  complete batched (one UPDATE .. WHERE id = ANY per claim), {n} runs: {:.3} s = {:.0} runs/s",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+}
