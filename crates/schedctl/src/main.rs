@@ -1,10 +1,21 @@
 //! `schedctl`: the command line of sched.
 //!
 //! ```text
-//! schedctl next '<EXPR>' [--tz ZONE] [--after RFC3339] [-n N]
+//! schedctl next '<EXPR>' [--tz ZONE] [--after RFC3339] [-n N]   preview a cron schedule
+//! schedctl jobs     --url URL [--schema S]                      list stored jobs
+//! schedctl pause    ID --url URL [--schema S]                   pause a stored job
+//! schedctl resume   ID --url URL [--schema S]                   resume it (next run from now)
+//! schedctl run      ID --url URL [--schema S]                   make it due now
+//! schedctl remove   ID --url URL [--schema S]                   delete it
+//! schedctl history [ID] --url URL [--schema S] [-n N]           recent runs
+//! schedctl migrate  --url URL [--schema S]                      create / upgrade the tables
 //! ```
-//! prints the next N fire times of a cron expression, one RFC 3339 line each, with the
-//! zone's offset. A bad expression, zone or instant is one line on stderr and exit code 2.
+//! `next` prints one RFC 3339 line per fire time, with the zone's offset. Store commands
+//! take `sqlite://…` or `postgres://…` URLs (a SQLite file in use by a running scheduler
+//! is refused: SQLite allows one process per file). Bad input is one line on stderr and
+//! exit code 2; a store failure, exit code 1.
+
+mod store;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -24,6 +35,17 @@ struct Cli {
     command: Command,
 }
 
+/// Where the jobs are.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// `sqlite://jobs.sqlite` or `postgres://user@host/db`.
+    #[arg(long, env = "SCHED_STORE_URL")]
+    pub(crate) url: String,
+    /// Postgres schema of the scheduler's tables.
+    #[arg(long, default_value = "sched")]
+    pub(crate) schema: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the next fire times of a cron expression.
@@ -40,31 +62,85 @@ enum Command {
         #[arg(short = 'n', default_value_t = 5)]
         count: usize,
     },
+    /// List the stored jobs: id, name, task, next run, paused.
+    Jobs(StoreArgs),
+    /// Pause a stored job.
+    Pause {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Resume a paused job; its next run is computed from now.
+    Resume {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Make a job due now (a running scheduler starts it at its next look).
+    Run {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete a stored job.
+    Remove {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Recent runs, newest first.
+    History {
+        /// Only this job's runs.
+        id: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// How many runs.
+        #[arg(short = 'n', default_value_t = 20)]
+        count: usize,
+    },
+    /// Create or upgrade the store's tables.
+    Migrate(StoreArgs),
+}
+
+/// A command's failure: bad input (exit 2) or a failing store (exit 1).
+pub(crate) enum Failure {
+    Usage(String),
+    Store(String),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Next {
             expr,
             tz,
             after,
             count,
-        } => match next(&expr, &tz, after.as_deref(), count) {
-            Ok(lines) => {
-                let mut out = io::stdout().lock();
-                for line in lines {
-                    if writeln!(out, "{line}").is_err() {
-                        return ExitCode::FAILURE; // stdout closed (e.g. piped to head)
-                    }
+        } => next(&expr, &tz, after.as_deref(), count).map_err(Failure::Usage),
+        other => store::run(other),
+    };
+    match result {
+        Ok(lines) => {
+            let mut out = io::stdout().lock();
+            for line in lines {
+                if writeln!(out, "{line}").is_err() {
+                    return ExitCode::FAILURE; // stdout closed (e.g. piped to head)
                 }
-                ExitCode::SUCCESS
             }
-            Err(message) => {
-                eprintln!("schedctl: {message}");
-                ExitCode::from(2)
-            }
-        },
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("schedctl: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Store(message)) => {
+            eprintln!("schedctl: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -74,7 +150,9 @@ fn next(expr: &str, tz: &str, after: Option<&str>, count: usize) -> Result<Vec<S
     let trigger = Trigger::cron(expr).map_err(|e| e.to_string())?.timezone(tz);
     let mut cursor = match after {
         Some(after) => DateTime::parse_from_rfc3339(after)
-            .map_err(|e| format!("invalid --after {after:?}: {e} (expected RFC 3339, e.g. 2026-03-07T12:00:00-05:00)"))?
+            .map_err(|e| {
+                format!("invalid --after {after:?}: {e} (expected RFC 3339, e.g. 2026-03-07T12:00:00-05:00)")
+            })?
             .with_timezone(&Utc),
         None => Utc::now(),
     };

@@ -174,7 +174,7 @@ impl SqliteStore {
             .inner
             .completed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if count % 1024 != 0 {
+        if !count.is_multiple_of(1024) {
             return Ok(());
         }
         let horizon = micros(now) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
