@@ -47,7 +47,7 @@ options:
   --drain-jobs N          backlog size (default 20000)
   --drain-nodes LIST      node counts for the backlog (default 1,4)
   --drain-trigger interval|date   backlog jobs: interval 1 h (rescheduled) or one-off (deleted)
-  --firing-jobs N         jobs every second (default 10000)
+  --firing-jobs LIST      jobs every second (default 10000)
   --seconds S             firing window (default 10)
   --pgbench-seconds S     pgbench duration (default 15)
   --explain-rows N        stored jobs for explain (default 1000000)
@@ -83,7 +83,7 @@ struct Args {
     drain_jobs: usize,
     drain_nodes: Vec<usize>,
     drain_date: bool,
-    firing_jobs: usize,
+    firing_jobs: Vec<usize>,
     seconds: u64,
     pgbench_seconds: u64,
     explain_rows: i64,
@@ -103,7 +103,7 @@ fn parse_args() -> Result<Args, String> {
         drain_jobs: 20_000,
         drain_nodes: vec![1, 4],
         drain_date: false,
-        firing_jobs: 10_000,
+        firing_jobs: vec![10_000],
         seconds: 10,
         pgbench_seconds: 15,
         explain_rows: 1_000_000,
@@ -130,7 +130,16 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?
             }
             "--drain-trigger" => args.drain_date = value()? == "date",
-            "--firing-jobs" => args.firing_jobs = number(value()?)? as usize,
+            "--firing-jobs" => {
+                args.firing_jobs = value()?
+                    .split(',')
+                    .map(|n| {
+                        n.replace('_', "")
+                            .parse::<usize>()
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "--seconds" => args.seconds = number(value()?)?,
             "--pgbench-seconds" => args.pgbench_seconds = number(value()?)?,
             "--explain-rows" => args.explain_rows = number(value()?)? as i64,
@@ -205,8 +214,10 @@ async fn run(args: Args) {
         }
     }
     if wants("firing") {
-        firing(&args, &admin, false).await;
-        firing(&args, &admin, true).await;
+        for &n in &args.firing_jobs {
+            firing(&args, &admin, n, false).await;
+            firing(&args, &admin, n, true).await;
+        }
     }
     if wants("kill") {
         kill(&args, &admin).await;
@@ -539,8 +550,10 @@ async fn insert_jobs(admin: &PgPool, schema: &str, jobs: &[Job]) -> Duration {
             cols.1.push(&job.name);
             cols.2.push(&job.task);
             json.0.push(job.args.to_string());
-            json.1.push(serde_json::to_string(&job.trigger).expect("trigger json"));
-            json.2.push(serde_json::to_string(&job.options).expect("options json"));
+            json.1
+                .push(serde_json::to_string(&job.trigger).expect("trigger json"));
+            json.2
+                .push(serde_json::to_string(&job.options).expect("options json"));
             let next = job.next_run_time.expect("scheduled bench job");
             secs.push(next.timestamp());
             nanos.push(next.timestamp_subsec_nanos() as i32);
@@ -626,6 +639,96 @@ fn busy_since(start: (u64, u64)) -> f64 {
     100.0 * (now.0 - start.0) as f64 / (now.1 - start.1).max(1) as f64
 }
 
+/// Committed + rolled-back transactions of this database so far.
+async fn xacts(admin: &PgPool) -> i64 {
+    scalar(
+        admin,
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+            .to_owned(),
+    )
+    .await
+}
+
+/// Samples what the other backends of this database are doing every 10 ms until
+/// `stop` is set: (statement, state / wait event) -> samples. A cheap profile of
+/// where the database's time goes, by statement of the store.
+fn sample_backends(
+    admin: PgPool,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(u64, HashMap<String, u64>)> {
+    tokio::spawn(async move {
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut samples = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let rows = sqlx::query(
+                "SELECT query, state, coalesce(wait_event_type || ':' || wait_event, 'CPU') \
+                 FROM pg_stat_activity WHERE datname = current_database() \
+                 AND backend_type = 'client backend' AND pid <> pg_backend_pid() \
+                 AND state IN ('active', 'idle in transaction')",
+            )
+            .fetch_all(&admin)
+            .await
+            .unwrap_or_default();
+            samples += 1;
+            for row in rows {
+                let (query, state, wait): (String, String, String) =
+                    (row.get(0), row.get(1), row.get(2));
+                let what = if state == "active" { wait } else { state };
+                *seen
+                    .entry(format!("{:<28} {what}", statement_kind(&query)))
+                    .or_default() += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (samples, seen)
+    })
+}
+
+fn statement_kind(query: &str) -> &'static str {
+    let q = query.trim_start();
+    if q.contains("FOR UPDATE SKIP LOCKED") {
+        "claim: select due"
+    } else if q.contains("count(*) FROM") && q.contains("ANY($1) GROUP BY") {
+        "claim: running counts"
+    } else if q.starts_with("UPDATE") && q.contains(".jobs AS j") {
+        "claim: reschedule"
+    } else if q.starts_with("INSERT") && q.contains(".runs") {
+        "claim: record runs"
+    } else if q.starts_with("DELETE") && q.contains("jobs WHERE id = ANY") {
+        "claim: finish"
+    } else if q.starts_with("SELECT next_run_s") {
+        "next_run_time"
+    } else if q.starts_with("UPDATE") && q.contains("runs SET status = $2") {
+        "complete: update run"
+    } else if q.starts_with("DELETE") && q.contains("jobs j WHERE j.id = $1") {
+        "complete: unpark"
+    } else if q.eq_ignore_ascii_case("COMMIT") {
+        "COMMIT"
+    } else if q.eq_ignore_ascii_case("BEGIN") {
+        "BEGIN"
+    } else if q.contains("nodes") || q.contains("lease_us = $2") || q.contains("abandoned") {
+        "heartbeat / reap"
+    } else {
+        "other"
+    }
+}
+
+fn print_samples(label: &str, samples: u64, seen: &HashMap<String, u64>) {
+    let mut rows: Vec<_> = seen.iter().collect();
+    rows.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+    let total: u64 = seen.values().sum();
+    println!(
+        "{label}: {samples} samples of pg_stat_activity, {:.1} busy backends on average",
+        total as f64 / samples.max(1) as f64
+    );
+    for (what, n) in rows.iter().take(12) {
+        println!(
+            "  {:>5.1} %  {what}",
+            100.0 * **n as f64 / total.max(1) as f64
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Backlog drain
 
@@ -652,6 +755,9 @@ async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
             bench_job(i, trigger, due, JobOptions::default())
         })
         .collect();
+    let tx_before = xacts(admin).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = sample_backends(admin.clone(), Arc::clone(&stop));
     let insert = insert_jobs(admin, &schema, &jobs).await;
     let start = Instant::now();
     let cpu = cpu_ticks();
@@ -661,6 +767,9 @@ async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
     .await;
     let fired_in = start.elapsed();
     let busy = busy_since(cpu);
+    stop.store(true, Ordering::Relaxed);
+    let (samples, seen) = sampler.await.expect("sampler");
+    let tx_during = xacts(admin).await - tx_before;
     let completed = format!("SELECT count(*) FROM \"{schema}\".runs WHERE status = 'success'");
     let deadline = Instant::now() + Duration::from_secs(120);
     while scalar(admin, completed.clone()).await < n as i64 && Instant::now() < deadline {
@@ -707,14 +816,18 @@ async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
     if let Some(tps) = tps {
         println!("ratio to pgbench single-row UPDATE tps: {:.2}×", rate / tps);
     }
+    println!(
+        "database transactions until all started: {tx_during} ({:.2} per firing, incl. the sampler's)",
+        tx_during as f64 / n as f64
+    );
+    print_samples("where the backends were", samples, &seen);
     drop_schema(admin, &schema).await;
 }
 
 // ---------------------------------------------------------------------------------
 // Jobs every second on one node
 
-async fn firing(args: &Args, admin: &PgPool, same: bool) {
-    let n = args.firing_jobs;
+async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool) {
     let schema = fresh_schema("firing");
     create_schema(&args.url, &schema).await;
     let probe = Probe::new(n);
@@ -750,8 +863,14 @@ async fn firing(args: &Args, admin: &PgPool, same: bool) {
     let wait = |at: DateTime<Utc>| (at - Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait(from)).await;
     let cpu = cpu_ticks();
+    let tx_before = xacts(admin).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = sample_backends(admin.clone(), Arc::clone(&stop));
     tokio::time::sleep(wait(to)).await;
     let busy = busy_since(cpu);
+    let tx_rate = (xacts(admin).await - tx_before) as f64 / args.seconds as f64;
+    stop.store(true, Ordering::Relaxed);
+    let (samples, seen) = sampler.await.expect("sampler");
     tokio::time::sleep(Duration::from_secs(3)).await;
     node.stop(false);
     let expected = (n as u64) * args.seconds;
@@ -779,6 +898,8 @@ async fn firing(args: &Args, admin: &PgPool, same: bool) {
         node.log.max_instances.load(Ordering::Relaxed),
         node.log.store_errors.load(Ordering::Relaxed),
     );
+    println!("database transactions: {tx_rate:.0}/s in the window (incl. the sampler's ~100/s)");
+    print_samples("where the backends were", samples, &seen);
     drop_schema(admin, &schema).await;
 }
 
@@ -803,9 +924,11 @@ async fn kill(args: &Args, admin: &PgPool) {
         })
         .collect();
     insert_jobs(admin, &schema, &jobs).await;
-    wait_for("the victim to start every job", Duration::from_secs(20), || {
-        probe.per_job.iter().all(|c| c.load(Ordering::Relaxed) > 0)
-    })
+    wait_for(
+        "the victim to start every job",
+        Duration::from_secs(20),
+        || probe.per_job.iter().all(|c| c.load(Ordering::Relaxed) > 0),
+    )
     .await;
     let mut survivors: Vec<Node> = (1..3)
         .map(|i| {
@@ -818,7 +941,9 @@ async fn kill(args: &Args, admin: &PgPool) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let in_flight = scalar(
         admin,
-        format!("SELECT count(*) FROM \"{schema}\".runs WHERE node = 'node-0' AND status = 'running'"),
+        format!(
+            "SELECT count(*) FROM \"{schema}\".runs WHERE node = 'node-0' AND status = 'running'"
+        ),
     )
     .await;
     let killed = Utc::now().timestamp_micros();
@@ -829,12 +954,16 @@ async fn kill(args: &Args, admin: &PgPool) {
         format!("SELECT seen_us FROM \"{schema}\".nodes WHERE id = 'node-0'"),
     )
     .await;
-    wait_for("survivors to run every job again", Duration::from_secs(40), || {
-        probe
-            .first_after
-            .iter()
-            .all(|t| t.load(Ordering::Relaxed) > 0)
-    })
+    wait_for(
+        "survivors to run every job again",
+        Duration::from_secs(40),
+        || {
+            probe
+                .first_after
+                .iter()
+                .all(|t| t.load(Ordering::Relaxed) > 0)
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let abandoned: Vec<i64> = survivors
@@ -881,7 +1010,9 @@ async fn kill(args: &Args, admin: &PgPool) {
         s.stop(false);
     }
     let secs = |us: i64| us as f64 / 1e6;
-    println!("\n## kill: 3 nodes, lease 10 s, heartbeat 2 s; {n} jobs every 1 s (recover_abandoned)");
+    println!(
+        "\n## kill: 3 nodes, lease 10 s, heartbeat 2 s; {n} jobs every 1 s (recover_abandoned)"
+    );
     println!(
         "victim's runs in flight at kill: {in_flight}; its last heartbeat {:.2} s before the kill",
         secs(killed - last_beat)
@@ -955,12 +1086,11 @@ async fn restart(args: &Args) {
     println!("\n$ {cmd}");
     let began = Instant::now();
     let began_us = Utc::now().timestamp_micros();
-    let status = tokio::task::spawn_blocking(move || {
-        Command::new("sh").arg("-c").arg(&cmd).status()
-    })
-    .await
-    .expect("join")
-    .expect("pg_ctlcluster");
+    let status =
+        tokio::task::spawn_blocking(move || Command::new("sh").arg("-c").arg(&cmd).status())
+            .await
+            .expect("join")
+            .expect("pg_ctlcluster");
     let up_us = Utc::now().timestamp_micros();
     let restart_took = began.elapsed();
     probe.mark_us.store(up_us, Ordering::Relaxed);
@@ -987,7 +1117,7 @@ async fn restart(args: &Args) {
         .expect("admin after restart");
     let stuck = scalar(
         &admin,
-        format!("SELECT count(DISTINCT job_id) FROM \"{schema}\".runs WHERE status = 'running' AND started_us < {began_us}"),
+        format!("SELECT count(DISTINCT job_id) FROM \"{schema}\".runs WHERE status = 'running' AND started_us < {up_us}"),
     )
     .await;
     let last_fired = probe.last_us.load(Ordering::Relaxed);
@@ -1003,6 +1133,9 @@ async fn restart(args: &Args) {
     let errors: Vec<String> = nodes
         .iter()
         .map(|x| {
+            if x.log.store_errors.load(Ordering::Relaxed) == 0 {
+                return "0".to_owned();
+            }
             format!(
                 "{} ({:.2}–{:.2} s after the restart began; last: {})",
                 x.log.store_errors.load(Ordering::Relaxed),
@@ -1027,6 +1160,36 @@ async fn restart(args: &Args) {
         println!("!! no job fired after Postgres was back");
     }
     println!("jobs with a run left 'running' from before the restart: {stuck}");
+    let silent: Vec<String> = probe
+        .first_after
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.load(Ordering::Relaxed) == 0)
+        .map(|(i, _)| format!("j-{i}"))
+        .collect();
+    if !silent.is_empty() {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT r.job_id, r.status, r.node, (r.started_us - {began_us}) / 1000, \
+             (r.lease_us - {up_us}) / 1000, coalesce(r.error, '') FROM \"{schema}\".runs r \
+             WHERE r.job_id = ANY($1) ORDER BY r.id DESC LIMIT 10"
+        )))
+        .bind(&silent)
+        .fetch_all(&admin)
+        .await
+        .expect("silent jobs");
+        println!("jobs that never fired again: {silent:?}; their latest runs:");
+        for row in rows {
+            println!(
+                "  {} {} on {}: started {} ms after the restart began, lease until {} ms after it was back {}",
+                row.get::<String, _>(0),
+                row.get::<String, _>(1),
+                row.get::<String, _>(2),
+                row.get::<i64, _>(3),
+                row.get::<i64, _>(4),
+                row.get::<String, _>(5)
+            );
+        }
+    }
     drop_schema(&admin, &schema).await;
 }
 
@@ -1037,10 +1200,9 @@ async fn restart(args: &Args) {
 /// future (1 % paused, 1 % done and kept for recovery); realistic JSON columns.
 async fn fill(admin: &PgPool, schema: &str, rows: i64, due: i64, now_s: i64) -> Duration {
     let started = Instant::now();
-    let interval = serde_json::to_string(
-        &Trigger::interval(Duration::from_secs(3600)).start(Utc::now()),
-    )
-    .expect("json");
+    let interval =
+        serde_json::to_string(&Trigger::interval(Duration::from_secs(3600)).start(Utc::now()))
+            .expect("json");
     let cron = serde_json::to_string(
         &Trigger::cron("0 8 * * mon-fri")
             .and_then(|t| t.timezone_name("Europe/London"))
@@ -1125,10 +1287,12 @@ async fn explain(args: &Args, admin: &PgPool) {
             format!("EXECUTE bench_claim({now_s}, 999999999, '{{}}', 1024)"),
         ),
     ] {
-        sqlx::raw_sql(AssertSqlSafe("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"))
-            .execute(&mut *conn)
-            .await
-            .expect("begin");
+        sqlx::raw_sql(AssertSqlSafe(
+            "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",
+        ))
+        .execute(&mut *conn)
+        .await
+        .expect("begin");
         if let Some(setup) = setup {
             sqlx::raw_sql(AssertSqlSafe(setup))
                 .execute(&mut *conn)
@@ -1147,7 +1311,9 @@ async fn explain(args: &Args, admin: &PgPool) {
             .expect("rollback");
         println!("\n### {label}\n```\n{}\n```", plan.join("\n"));
     }
-    let _ = sqlx::raw_sql("DEALLOCATE bench_claim").execute(&mut *conn).await;
+    let _ = sqlx::raw_sql("DEALLOCATE bench_claim")
+        .execute(&mut *conn)
+        .await;
     drop(conn);
     drop_schema(admin, &schema).await;
 }
@@ -1164,7 +1330,14 @@ async fn profile(args: &Args, admin: &PgPool) {
     create_schema(&args.url, &schema).await;
     let now_s = Utc::now().timestamp();
     let due = args.drain_jobs as i64;
-    fill(admin, &schema, (args.explain_rows / 10).max(due * 2), due, now_s).await;
+    fill(
+        admin,
+        &schema,
+        (args.explain_rows / 10).max(due * 2),
+        due,
+        now_s,
+    )
+    .await;
     let s = format!("\"{schema}\"");
     let claim = claim_sql(&schema);
     let running_counts = format!(
@@ -1265,7 +1438,9 @@ async fn profile(args: &Args, admin: &PgPool) {
     let claim_total = total.elapsed();
     let batches = run_ids.len();
     let runs: usize = run_ids.iter().map(Vec::len).sum();
-    println!("\n## profile: claim transaction replayed on {due} due jobs ({batches} batches of ≤ 1024)");
+    println!(
+        "\n## profile: claim transaction replayed on {due} due jobs ({batches} batches of ≤ 1024)"
+    );
     let mut keys: Vec<_> = t.iter().collect();
     keys.sort_by_key(|(_, d)| std::cmp::Reverse(**d));
     for (k, d) in keys {

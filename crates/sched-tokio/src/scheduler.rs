@@ -63,8 +63,11 @@ pub(crate) struct Inner {
     pub(crate) stopping: AtomicBool,
     /// Runs executing on this node, to wait for or abort at shutdown.
     pub(crate) runs: Mutex<crate::runtime::running::Running>,
-    /// Signalled when `runs` becomes empty.
+    /// Signalled when a run ends while the scheduler is stopping.
     pub(crate) idle: Notify,
+    /// Finished runs, recorded in the store in batches by the runtime loop (so a run
+    /// takes no lock when it ends).
+    pub(crate) completions: crate::runtime::Completions,
     pub(crate) limit: Option<Arc<Semaphore>>,
     pub(crate) config: Config,
     next_id: AtomicU64,
@@ -201,6 +204,7 @@ impl SchedulerBuilder {
                 stopping: AtomicBool::new(false),
                 runs: Mutex::default(),
                 idle: Notify::new(),
+                completions: crate::runtime::Completions::default(),
                 limit: self.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
                 config: self.config,
                 next_id: AtomicU64::new(1),

@@ -143,6 +143,7 @@ where
     complete_unknown_run(make_store().await).await;
     release_frees_node_runs(make_store().await).await;
     running_counts(make_store().await).await;
+    complete_many_reports_each(make_store().await).await;
     claimed_runs_outlive_job(make_store().await).await;
     batched_claims(make_store().await).await;
     concurrent_claims(make_store().await).await;
@@ -1124,6 +1125,38 @@ pub async fn release_frees_node_runs(store: Arc<dyn JobStore>) {
         store.release("b").await.expect("release"),
         1,
         "b's remaining run"
+    );
+}
+
+/// `complete_many` records each run like `complete`, and answers for each in order.
+pub async fn complete_many_reports_each(store: Arc<dyn JobStore>) {
+    let options = JobOptions::default().coalesce(false).max_instances(5);
+    add(&store, &every("a", 60, t(0), options)).await;
+    let claimed = claim(&store, "n", t(120), 10).await;
+    assert_eq!(claimed.runs.len(), 3);
+    let done = vec![
+        (claimed.runs[0].run_id, Outcome::Success, t(121)),
+        (RunId(i64::MAX), Outcome::Success, t(121)),
+        (
+            claimed.runs[2].run_id,
+            Outcome::Error("boom".into()),
+            t(121),
+        ),
+    ];
+    let results = store.complete_many(done).await;
+    assert_eq!(results.len(), 3, "one result per run");
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(Error::RunNotFound(_))),
+        "{results:?}"
+    );
+    assert_eq!(running(&store, "a").await, 1, "two of three runs recorded");
+    let again = store
+        .complete_many(vec![(claimed.runs[0].run_id, Outcome::Success, t(122))])
+        .await;
+    assert!(
+        matches!(again[0], Err(Error::RunNotFound(_))),
+        "completed twice"
     );
 }
 

@@ -394,6 +394,18 @@ impl JobStore for MemoryStore {
             .ok_or(Error::RunNotFound(run_id.0))
     }
 
+    async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
+        let mut inner = self.lock();
+        done.into_iter()
+            .map(|(run_id, _, _)| {
+                inner
+                    .finish_run(run_id)
+                    .map(drop)
+                    .ok_or(Error::RunNotFound(run_id.0))
+            })
+            .collect()
+    }
+
     async fn release(&self, node: &str) -> Result<u64> {
         let mut inner = self.lock();
         let mine: Vec<i64> = inner

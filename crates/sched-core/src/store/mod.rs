@@ -155,6 +155,17 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         finished: DateTime<Utc>,
     ) -> Result<()>;
 
+    /// [`complete`](Self::complete) for many runs at once, returning each one's result
+    /// in order. The runtime records finished runs in batches through this; a store
+    /// can override it to use one lock or one statement.
+    async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(done.len());
+        for (run_id, outcome, finished) in done {
+            results.push(self.complete(run_id, outcome, finished).await);
+        }
+        results
+    }
+
     /// Drops every unfinished claim of `node` (a clean shutdown); returns how many.
     async fn release(&self, node: &str) -> Result<u64>;
 

@@ -423,6 +423,56 @@ impl JobStore for PostgresStore {
         Ok(())
     }
 
+    async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
+        let ids: Vec<i64> = done.iter().map(|(id, _, _)| id.0).collect();
+        let statuses: Vec<&str> = done.iter().map(|(_, o, _)| o.status()).collect();
+        let finished: Vec<i64> = done.iter().map(|(_, _, at)| micros(*at)).collect();
+        let errors: Vec<Option<&str>> = done.iter().map(|(_, o, _)| o.error_text()).collect();
+        let recorded = sqlx::query(AssertSqlSafe(self.inner.sql.complete_many.as_str()))
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(&finished)
+            .bind(&errors)
+            .fetch_all(&self.inner.pool)
+            .await;
+        let rows = match recorded {
+            Ok(rows) => rows,
+            Err(error) => {
+                let message = error.to_string();
+                return ids
+                    .iter()
+                    .map(|_| Err(Error::Store(message.clone().into())))
+                    .collect();
+            }
+        };
+        let mut found = std::collections::HashSet::with_capacity(rows.len());
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let (Ok(id), Ok(job)) = (row.try_get::<i64, _>(0), row.try_get::<String, _>(1)) {
+                found.insert(id);
+                jobs.push(job);
+            }
+        }
+        jobs.sort_unstable();
+        jobs.dedup();
+        let unparked = sqlx::query(AssertSqlSafe(self.inner.sql.unpark_many.as_str()))
+            .bind(&jobs)
+            .execute(&self.inner.pool)
+            .await;
+        if let Err(error) = unparked {
+            tracing::warn!(%error, "removing finished recoverable jobs failed; retried at their next run");
+        }
+        ids.iter()
+            .map(|id| {
+                if found.contains(id) {
+                    Ok(())
+                } else {
+                    Err(Error::RunNotFound(*id))
+                }
+            })
+            .collect()
+    }
+
     async fn release(&self, node: &str) -> Result<u64> {
         let done = sqlx::query(AssertSqlSafe(self.inner.sql.release.as_str()))
             .bind(node)

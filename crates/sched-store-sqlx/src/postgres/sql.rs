@@ -20,6 +20,8 @@ pub(crate) struct Sql {
     pub(crate) unpark: String,
     pub(crate) record_runs: String,
     pub(crate) complete: String,
+    pub(crate) complete_many: String,
+    pub(crate) unpark_many: String,
     pub(crate) release: String,
     pub(crate) forget_node: String,
     pub(crate) running: String,
@@ -94,6 +96,16 @@ impl Sql {
             complete: format!(
                 "UPDATE {s}.runs SET status = $2, finished_us = $3, error = $4 WHERE id = $1 AND status = 'running' \
                  RETURNING job_id"
+            ),
+            complete_many: format!(
+                "UPDATE {s}.runs AS r SET status = u.status, finished_us = u.finished, error = u.error \
+                 FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[]) AS u(id, status, finished, error) \
+                 WHERE r.id = u.id AND r.status = 'running' RETURNING r.id, r.job_id"
+            ),
+            unpark_many: format!(
+                "DELETE FROM {s}.jobs j WHERE j.id = ANY($1) AND j.next_run_s IS NULL \
+                 AND j.options::jsonb ->> 'recover_abandoned' = 'true' \
+                 AND NOT EXISTS (SELECT 1 FROM {s}.runs r WHERE r.job_id = j.id AND r.status = 'running')"
             ),
             release: format!(
                 "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, error = 'released at shutdown' \

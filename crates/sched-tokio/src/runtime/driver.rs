@@ -68,6 +68,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 
 /// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
 async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
+    // Runs that ended are recorded first, so their slots count before this claim.
+    super::flush(inner).await;
     let now = inner.clock.now();
     let acquired = inner
         .store

@@ -85,25 +85,95 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
 
     let finished = inner.clock.now();
     event.duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
-    if let Err(error) = inner
-        .store
-        .complete(run_id, outcome.clone(), finished)
-        .await
-    {
-        inner.emit(Event::StoreError {
-            error: error.to_string(),
-        });
-    }
     span.in_scope(|| match &outcome {
         Outcome::Success => tracing::debug!("job run finished"),
         other => tracing::warn!(outcome = ?other, "job run failed"),
     });
     event.error = error_text(&outcome);
-    inner.emit(match outcome {
-        Outcome::Success => Event::JobExecuted(event),
-        _ => Event::JobError(event),
+    let success = outcome == Outcome::Success;
+    inner.completions.push(Completion {
+        slot,
+        run_id,
+        outcome,
+        finished,
     });
-    finish(&inner, slot);
+    inner.emit(if success {
+        Event::JobExecuted(event)
+    } else {
+        Event::JobError(event)
+    });
+    if inner.stopping.load(Ordering::SeqCst) {
+        inner.idle.notify_waiters();
+    }
+}
+
+/// A run that ended, waiting to be recorded.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    slot: usize,
+    run_id: RunId,
+    outcome: Outcome,
+    finished: chrono::DateTime<chrono::Utc>,
+}
+
+/// The queue of ended runs: pushed by run tasks without blocking each other or the
+/// loop, drained by [`flush`].
+#[derive(Debug)]
+pub(crate) struct Completions {
+    tx: tokio::sync::mpsc::UnboundedSender<Completion>,
+    rx: std::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Completion>>,
+}
+
+impl Default for Completions {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: std::sync::Mutex::new(rx),
+        }
+    }
+}
+
+impl Completions {
+    fn push(&self, done: Completion) {
+        // The receiver lives as long as the sender (both in `Inner`).
+        let _ = self.tx.send(done);
+    }
+
+    fn take(&self) -> Vec<Completion> {
+        let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        let mut done = Vec::new();
+        while let Ok(completion) = rx.try_recv() {
+            done.push(completion);
+        }
+        done
+    }
+}
+
+/// Records the runs that ended since the last flush: frees their slots, and tells the
+/// store in one batch (errors become `StoreError` events).
+pub(crate) async fn flush(inner: &Arc<Inner>) {
+    let done = inner.completions.take();
+    if done.is_empty() {
+        return;
+    }
+    {
+        let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+        for completion in &done {
+            running.remove(completion.slot);
+        }
+    }
+    let batch = done
+        .into_iter()
+        .map(|c| (c.run_id, c.outcome, c.finished))
+        .collect();
+    for result in inner.store.complete_many(batch).await {
+        if let Err(error) = result {
+            inner.emit(Event::StoreError {
+                error: error.to_string(),
+            });
+        }
+    }
 }
 
 /// Runs the task: a panic (while building or polling its future) or a timeout is an
@@ -147,14 +217,6 @@ fn error_text(outcome: &Outcome) -> Option<String> {
     }
 }
 
-fn finish(inner: &Inner, slot: usize) {
-    let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-    running.remove(slot);
-    if running.is_empty() && inner.stopping.load(Ordering::SeqCst) {
-        inner.idle.notify_waiters();
-    }
-}
-
 /// At shutdown: waits up to `wait` (`None`: not at all) for running jobs, then aborts
 /// the rest, records them as cancelled and reports them. Returns how many were aborted.
 pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
@@ -164,6 +226,7 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
             let idle = inner.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
+            flush(inner).await;
             if inner
                 .runs
                 .lock()
@@ -178,6 +241,7 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
             }
         }
     }
+    flush(inner).await;
     let aborted: Vec<RunId> = {
         let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
         running

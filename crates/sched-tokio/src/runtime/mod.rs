@@ -7,4 +7,4 @@ mod maintenance;
 pub(crate) mod running;
 
 pub(crate) use self::driver::run;
-pub(crate) use self::execute::drain;
+pub(crate) use self::execute::{drain, flush, Completions};
