@@ -29,6 +29,10 @@ mod listeners;
 #[path = "../examples/axum_app.rs"]
 mod axum_app;
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/persistence.rs"]
+mod persistence;
+
 #[tokio::test(start_paused = true)]
 async fn quickstart_ticks_every_ten_seconds() {
     let ticks = quickstart::run(true).await.expect("example runs");
@@ -207,4 +211,27 @@ async fn axum_app_answers_its_routes() {
         .unwrap();
     assert_eq!(jobs.as_array().unwrap().len(), 2);
     state.scheduler.shutdown().await.unwrap();
+}
+
+// On the real clock (not paused): see the example's docs for why.
+#[tokio::test]
+async fn persistence_keeps_one_job_across_a_restart() {
+    let starts = persistence::run(true).await.expect("example runs");
+    assert_eq!(starts.len(), 2, "two starts on one file");
+    for (n, started) in starts.iter().enumerate() {
+        assert!(started.store_errors.is_empty(), "start {n}: {started:?}");
+        assert_eq!(
+            started.syncs, 0,
+            "not due within the first hour: {started:?}"
+        );
+        let [(id, name, next)] = started.jobs.as_slice() else {
+            panic!("start {n}: exactly one job, not a duplicate: {started:?}");
+        };
+        assert_eq!((id.as_str(), name.as_str()), ("db_sync", "hourly_sync"));
+        let in_secs = (next.expect("scheduled") - chrono::Utc::now()).num_seconds();
+        assert!(
+            (3500..=3600).contains(&in_secs),
+            "next sync in an hour: {in_secs} s"
+        );
+    }
 }

@@ -1,0 +1,658 @@
+//! Bad data and a bad database never stop the scheduler: rows written by hand (garbage
+//! trigger JSON, a trigger kind from a newer version, arguments or options that are
+//! not what the job model reads, a task no node registered) are reported with their
+//! job id, left in the table, and the good jobs keep firing; a lost Postgres connection
+//! is reported and recovered from.
+//!
+//! SQLite always; Postgres too when `DATABASE_URL` is set (each Postgres test says
+//! loudly that it was skipped without it; `SCHED_REQUIRE_POSTGRES=1` makes that a
+//! failure). Wall time is a `ManualClock` on Tokio's real clock (sqlx's SQLite I/O
+//! runs on a thread of its own, which Tokio's paused clock does not wait for).
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sched_store_sqlx::{PostgresStore, SqliteStore};
+use sched_tokio::prelude::*;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::AssertSqlSafe;
+use tokio::sync::broadcast;
+
+fn database_url(test: &str) -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("SCHED_REQUIRE_POSTGRES").is_none_or(|v| v != "1"),
+                "{test}: SCHED_REQUIRE_POSTGRES=1 but DATABASE_URL is not set"
+            );
+            eprintln!("SKIPPED {test}: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it");
+            None
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    format!(
+        "bd_{prefix}_{}_{}_{nanos:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Where the jobs live: a SQLite file, or a Postgres schema of its own.
+enum Db {
+    Sqlite { dir: PathBuf, url: String },
+    Postgres { url: String, schema: String },
+}
+
+/// A store open on a [`Db`].
+enum Open {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Open {
+    fn store(&self) -> Arc<dyn JobStore> {
+        match self {
+            Open::Sqlite(store) => Arc::new(store.clone()),
+            Open::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Open::Sqlite(store) => store.close().await,
+            Open::Postgres(store) => {
+                // `store.pool().close()` alone never returns: the store's LISTEN task
+                // holds a connection of the pool until the store is dropped.
+                let pool = store.pool().clone();
+                drop(store);
+                tokio::time::timeout(Duration::from_secs(5), pool.close())
+                    .await
+                    .expect("the pool closes once the store is dropped");
+            }
+        }
+    }
+}
+
+/// A row of `jobs`, column by column, as text (so it can be anything).
+struct RawRow {
+    id: &'static str,
+    task: &'static str,
+    args: String,
+    trigger: String,
+    options: String,
+    next_run: DateTime<Utc>,
+}
+
+impl Db {
+    fn sqlite(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique(name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("jobs.sqlite").display());
+        Db::Sqlite { dir, url }
+    }
+
+    fn postgres(url: String, name: &str) -> Self {
+        Db::Postgres {
+            url,
+            schema: unique(name),
+        }
+    }
+
+    /// Opens the store; Postgres connections carry `application_name = app` so a test
+    /// can terminate exactly them.
+    async fn open(&self, app: &str) -> Open {
+        match self {
+            Db::Sqlite { url, .. } => Open::Sqlite(SqliteStore::connect(url).await.unwrap()),
+            Db::Postgres { url, schema } => {
+                let options: PgConnectOptions = url.parse().unwrap();
+                let pool = PgPoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options.application_name(app))
+                    .await
+                    .unwrap();
+                let store = PostgresStore::builder()
+                    .schema(schema)
+                    .poll_interval(Duration::from_millis(50))
+                    .build(pool)
+                    .await
+                    .unwrap();
+                Open::Postgres(store)
+            }
+        }
+    }
+
+    /// Writes `row` straight into `jobs` (for SQLite, only while no store has it open).
+    async fn insert_raw(&self, row: &RawRow) {
+        let (s, ns) = (
+            row.next_run.timestamp(),
+            i32::try_from(row.next_run.timestamp_subsec_nanos()).unwrap(),
+        );
+        match self {
+            Db::Sqlite { url, .. } => {
+                let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+                sqlx::query(
+                    "INSERT INTO jobs (id, name, task, args, trigger, options, next_run_s, next_run_ns, paused) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                )
+                .bind(row.id)
+                .bind(row.id)
+                .bind(row.task)
+                .bind(&row.args)
+                .bind(&row.trigger)
+                .bind(&row.options)
+                .bind(s)
+                .bind(ns)
+                .execute(&pool)
+                .await
+                .unwrap();
+                pool.close().await;
+            }
+            Db::Postgres { url, schema } => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO \"{schema}\".jobs (id, name, task, args, trigger, options, next_run_s, next_run_ns, paused) \
+                     VALUES ($1, $1, $2, $3, $4, $5, $6, $7, FALSE)"
+                )))
+                .bind(row.id)
+                .bind(row.task)
+                .bind(&row.args)
+                .bind(&row.trigger)
+                .bind(&row.options)
+                .bind(s)
+                .bind(ns)
+                .execute(&pool)
+                .await
+                .unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
+    /// The ids in `jobs` (for SQLite, only while no store has it open).
+    async fn job_ids(&self) -> Vec<String> {
+        match self {
+            Db::Sqlite { url, .. } => {
+                let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+                let ids = sqlx::query_scalar("SELECT id FROM jobs ORDER BY id")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                ids
+            }
+            Db::Postgres { url, schema } => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let ids = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT id FROM \"{schema}\".jobs ORDER BY id"
+                )))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                pool.close().await;
+                ids
+            }
+        }
+    }
+
+    async fn admin(&self, sql: String) -> u64 {
+        let Db::Postgres { url, .. } = self else {
+            panic!("admin statements are for Postgres");
+        };
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        done.rows_affected()
+    }
+
+    async fn cleanup(&self) {
+        match self {
+            Db::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Db::Postgres { url, schema } => {
+                if let Ok(pool) = sqlx::PgPool::connect(url).await {
+                    let _ = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            }
+        }
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-01-01T00:00:00Z".parse().unwrap()
+}
+
+fn secs(s: i64) -> chrono::Duration {
+    chrono::Duration::seconds(s)
+}
+
+/// A scheduler on `store` with the task `tick`, and what it reported.
+struct Node {
+    scheduler: Scheduler,
+    events: broadcast::Receiver<Event>,
+    seen: Vec<Event>,
+}
+
+impl Node {
+    fn new(builder: SchedulerBuilder, store: Arc<dyn JobStore>) -> Self {
+        let scheduler = builder
+            .store(store)
+            .shutdown_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        scheduler.register_task("tick", || async {});
+        let events = scheduler.subscribe();
+        Self {
+            scheduler,
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    fn manual(clock: &ManualClock, store: Arc<dyn JobStore>) -> Self {
+        Self::new(
+            Scheduler::builder()
+                .clock(clock.clone())
+                // The manual clock moves without waking the runtime: look at it often.
+                .wall_clock_check(Duration::from_millis(5)),
+            store,
+        )
+    }
+
+    async fn until(&mut self, what: &str, limit: Duration, done: impl Fn(&[Event]) -> bool) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(&self.seen) {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Ok(event)) => self.seen.push(event),
+                Ok(Err(error)) => panic!("event stream: {error}"),
+                Err(_) => panic!("timed out waiting for {what}; events: {:#?}", self.seen),
+            }
+        }
+    }
+
+    async fn stop(mut self) -> Vec<Event> {
+        let result = self.scheduler.shutdown().await;
+        while let Ok(event) = self.events.try_recv() {
+            self.seen.push(event);
+        }
+        result.unwrap();
+        self.seen
+    }
+}
+
+fn executed(events: &[Event], job: &str) -> Vec<DateTime<Utc>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobExecuted(run) if &*run.job_id == job => Some(run.scheduled),
+            _ => None,
+        })
+        .collect()
+}
+
+fn unrunnable(events: &[Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobUnrunnable { job_id, error } => Some((job_id.to_string(), error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn store_errors(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StoreError { error } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+const BAD: [&str; 5] = [
+    "bad_trigger_json",
+    "future_trigger",
+    "bad_args",
+    "bad_options",
+    "unknown_task",
+];
+
+fn corrupt_rows() -> Vec<RawRow> {
+    let every_minute = Trigger::interval(Duration::from_secs(60)).start(t0() + secs(30));
+    let trigger = serde_json::to_string(&every_minute).unwrap();
+    let options = serde_json::to_string(&JobOptions::default()).unwrap();
+    let row = |id, task, args: &str, trigger: &str, options: &str| RawRow {
+        id,
+        task,
+        args: args.to_owned(),
+        trigger: trigger.to_owned(),
+        options: options.to_owned(),
+        next_run: t0() + secs(30),
+    };
+    vec![
+        row(
+            "bad_trigger_json",
+            "tick",
+            "null",
+            r#"{"type": "interval", "every": "#,
+            &options,
+        ),
+        // A trigger kind a newer version might write.
+        row(
+            "future_trigger",
+            "tick",
+            "null",
+            r#"{"type": "solar", "event": "sunrise", "latitude": 52.5, "timezone": "UTC"}"#,
+            &options,
+        ),
+        row("bad_args", "tick", "not json {", &trigger, &options),
+        row(
+            "bad_options",
+            "tick",
+            "null",
+            &trigger,
+            r#"{"max_instances": "many"}"#,
+        ),
+        // Decodes fine, but no node has this task.
+        row("unknown_task", "retired_task", "[1, 2]", &trigger, &options),
+    ]
+}
+
+/// Good job `good` (every minute from t0+60s), the corrupt rows due at t0+30s: each
+/// corrupt row is reported with its id, `good` keeps firing, `get_jobs` lists it, the
+/// corrupt rows are still in the table afterwards.
+async fn corrupt_rows_are_reported_and_left_in_place(db: &Db) {
+    let clock = ManualClock::new(t0());
+    let open = db.open(&unique("setup")).await;
+    let node = Node::manual(&clock, open.store());
+    node.scheduler
+        .add_named_job(
+            JobSpec::interval(Duration::from_secs(60)).id("good"),
+            "tick",
+        )
+        .await
+        .unwrap();
+    drop(node);
+    open.close().await;
+    for row in corrupt_rows() {
+        db.insert_raw(&row).await;
+    }
+
+    let open = db.open(&unique("run")).await;
+    let mut node = Node::manual(&clock, open.store());
+    node.scheduler.start().await.unwrap();
+    clock.set(t0() + secs(30));
+    node.until("every corrupt row reported", Duration::from_secs(10), |e| {
+        let reported = unrunnable(e);
+        BAD.iter()
+            .all(|id| reported.iter().any(|(job, _)| job == id))
+    })
+    .await;
+    for step in [60, 120, 180] {
+        clock.set(t0() + secs(step));
+        node.until("the good job runs", Duration::from_secs(10), |e| {
+            executed(e, "good").contains(&(t0() + secs(step)))
+        })
+        .await;
+    }
+
+    // What was reported, and how.
+    let reported = unrunnable(&node.seen);
+    for id in BAD {
+        let (_, error) = reported.iter().find(|(job, _)| job == id).unwrap();
+        assert!(error.contains(id), "{id}: {error}");
+    }
+    let column = |id: &str| reported.iter().find(|(j, _)| j == id).unwrap().1.clone();
+    assert!(column("bad_trigger_json").contains("column trigger"));
+    assert!(column("future_trigger").contains("column trigger"));
+    assert!(column("future_trigger").contains("solar"), "names the kind");
+    assert!(column("bad_args").contains("column args"));
+    assert!(column("bad_options").contains("column options"));
+    assert!(column("unknown_task").contains("retired_task"));
+    // An undecodable row is reported once, not at every wake-up.
+    for id in [
+        "bad_trigger_json",
+        "future_trigger",
+        "bad_args",
+        "bad_options",
+    ] {
+        let times = reported.iter().filter(|(j, _)| j == id).count();
+        assert_eq!(times, 1, "{id} reported {times} times");
+    }
+    assert!(
+        store_errors(&node.seen).is_empty(),
+        "{:?}",
+        store_errors(&node.seen)
+    );
+
+    // The good job and the decodable one are listed; the others cannot be.
+    let listed: Vec<String> = node
+        .scheduler
+        .get_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert!(listed.contains(&"good".to_owned()), "{listed:?}");
+    assert!(listed.contains(&"unknown_task".to_owned()), "{listed:?}");
+    let error = node
+        .scheduler
+        .get_job("future_trigger")
+        .await
+        .expect_err("cannot be decoded")
+        .to_string();
+    assert!(error.contains("future_trigger"), "{error}");
+
+    let seen = node.stop().await;
+    assert_eq!(
+        executed(&seen, "good"),
+        vec![t0() + secs(60), t0() + secs(120), t0() + secs(180)]
+    );
+    open.close().await;
+    let mut expected: Vec<String> = BAD.iter().map(|s| (*s).to_owned()).collect();
+    expected.push("good".to_owned());
+    expected.sort();
+    assert_eq!(db.job_ids().await, expected, "nothing deleted");
+}
+
+/// A one-off job whose task this node does not have is reported and kept: a node
+/// that has the task (a newer deploy, another replica) may still run it.
+async fn a_one_off_job_with_an_unknown_task_is_kept(db: &Db) {
+    let clock = ManualClock::new(t0());
+    let open = db.open(&unique("setup")).await;
+    open.close().await;
+    db.insert_raw(&RawRow {
+        id: "send_report",
+        task: "report_v2",
+        args: "null".into(),
+        trigger: serde_json::to_string(&Trigger::date(t0() + secs(30))).unwrap(),
+        options: serde_json::to_string(&JobOptions::default()).unwrap(),
+        next_run: t0() + secs(30),
+    })
+    .await;
+    let open = db.open(&unique("run")).await;
+    let mut node = Node::manual(&clock, open.store());
+    node.scheduler.start().await.unwrap();
+    clock.set(t0() + secs(31));
+    node.until("the job reported", Duration::from_secs(10), |e| {
+        !unrunnable(e).is_empty()
+    })
+    .await;
+    node.stop().await;
+    open.close().await;
+    assert_eq!(db.job_ids().await, vec!["send_report".to_owned()]);
+}
+
+#[tokio::test]
+async fn sqlite_corrupt_rows_are_reported_and_left_in_place() {
+    let db = Db::sqlite("corrupt");
+    corrupt_rows_are_reported_and_left_in_place(&db).await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_corrupt_rows_are_reported_and_left_in_place() {
+    let Some(url) = database_url("postgres_corrupt_rows_are_reported_and_left_in_place") else {
+        return;
+    };
+    let db = Db::postgres(url, "corrupt");
+    corrupt_rows_are_reported_and_left_in_place(&db).await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "known bug: a claimed run whose task is not registered deletes a one-off job (codec.rs plan_claim / runtime execute.rs unrunnable)"]
+async fn sqlite_a_one_off_job_with_an_unknown_task_is_kept() {
+    let db = Db::sqlite("oneoff");
+    a_one_off_job_with_an_unknown_task_is_kept(&db).await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "known bug: a claimed run whose task is not registered deletes a one-off job (codec.rs plan_claim / runtime execute.rs unrunnable)"]
+async fn postgres_a_one_off_job_with_an_unknown_task_is_kept() {
+    let Some(url) = database_url("postgres_a_one_off_job_with_an_unknown_task_is_kept") else {
+        return;
+    };
+    let db = Db::postgres(url, "oneoff");
+    a_one_off_job_with_an_unknown_task_is_kept(&db).await;
+    db.cleanup().await;
+}
+
+/// The store's connections are terminated (repeatedly, for half a second) while a job
+/// fires every 100 ms: the scheduler goes on, and the job keeps firing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_lost_connection_does_not_stop_the_scheduler() {
+    let Some(url) = database_url("postgres_a_lost_connection_does_not_stop_the_scheduler") else {
+        return;
+    };
+    let db = Db::postgres(url, "lost");
+    let app = unique("lost");
+    let open = db.open(&app).await;
+    let mut node = Node::new(
+        Scheduler::builder().heartbeat_interval(Duration::from_millis(100)),
+        open.store(),
+    );
+    node.scheduler
+        .add_named_job(
+            JobSpec::interval(Duration::from_millis(100))
+                .id("beat")
+                // Not the default 1: a completion lost with its connection leaves the
+                // run `running` for good and would block every later run (the known bug
+                // `postgres_a_run_whose_completion_failed_does_not_block_its_job`
+                // shows). This test is about the scheduler surviving.
+                .options(JobOptions::default().max_instances(1000)),
+            "tick",
+        )
+        .await
+        .unwrap();
+    node.scheduler.start().await.unwrap();
+    node.until("three beats", Duration::from_secs(10), |e| {
+        executed(e, "beat").len() >= 3
+    })
+    .await;
+
+    let mut terminated = 0;
+    for _ in 0..20 {
+        terminated += db
+            .admin(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = '{app}' AND pid <> pg_backend_pid()"
+            ))
+            .await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(terminated > 0, "the store's connections were terminated");
+    let before = executed(&node.seen, "beat").len();
+    node.until(
+        "five more beats after the connections came back",
+        Duration::from_secs(15),
+        |e| executed(e, "beat").len() >= before + 5,
+    )
+    .await;
+    let seen = node.stop().await;
+    let errors = store_errors(&seen);
+    eprintln!(
+        "{terminated} connections terminated; {} store errors reported: {errors:?}",
+        errors.len()
+    );
+    open.close().await;
+    db.cleanup().await;
+}
+
+/// A run whose outcome cannot be written (the store is down when it ends) must not
+/// block its job for good: with `max_instances = 1`, the next runs still start once
+/// the store is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: a completion that fails to be written is dropped, its run stays 'running' (renewed by heartbeats) and blocks max_instances (sched-tokio runtime/execute.rs flush)"]
+async fn postgres_a_run_whose_completion_failed_does_not_block_its_job() {
+    let Some(url) = database_url("postgres_a_run_whose_completion_failed_does_not_block_its_job")
+    else {
+        return;
+    };
+    let db = Db::postgres(url, "zombie");
+    let Db::Postgres { schema, .. } = &db else {
+        unreachable!()
+    };
+    let open = db.open(&unique("zombie")).await;
+    let mut node = Node::new(
+        Scheduler::builder().heartbeat_interval(Duration::from_millis(100)),
+        open.store(),
+    );
+    node.scheduler
+        .register_task("slow", || tokio::time::sleep(Duration::from_millis(400)));
+    node.scheduler
+        .add_named_job(
+            JobSpec::interval(Duration::from_secs(1))
+                .id("slow")
+                .options(JobOptions::default().max_instances(1)),
+            "slow",
+        )
+        .await
+        .unwrap();
+    node.scheduler.start().await.unwrap();
+    node.until("the first run starts", Duration::from_secs(5), |e| {
+        e.iter().any(|e| matches!(e, Event::JobSubmitted(_)))
+    })
+    .await;
+    // The store goes away while the run is going, and comes back after it ended.
+    db.admin(format!("ALTER TABLE \"{schema}\".runs RENAME TO runs_away"))
+        .await;
+    // The run ends while the table is away; its completion is written (and fails)
+    // at the runtime's next store round trip, which fails as well.
+    node.until("the failed completion", Duration::from_secs(10), |e| {
+        let Some(ended) = e.iter().position(|e| matches!(e, Event::JobExecuted(_))) else {
+            return false;
+        };
+        store_errors(&e[ended..]).len() >= 2
+    })
+    .await;
+    db.admin(format!("ALTER TABLE \"{schema}\".runs_away RENAME TO runs"))
+        .await;
+    let first = executed(&node.seen, "slow").len();
+    node.until("more runs", Duration::from_secs(6), |e| {
+        executed(e, "slow").len() >= first + 2
+    })
+    .await;
+    node.stop().await;
+    open.close().await;
+    db.cleanup().await;
+}
