@@ -602,7 +602,6 @@ async fn postgres_a_lost_connection_does_not_stop_the_scheduler() {
 /// block its job for good: with `max_instances = 1`, the next runs still start once
 /// the store is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: a completion that fails to be written is dropped, its run stays 'running' (renewed by heartbeats) and blocks max_instances (sched-tokio runtime/execute.rs flush)"]
 async fn postgres_a_run_whose_completion_failed_does_not_block_its_job() {
     let Some(url) = database_url("postgres_a_run_whose_completion_failed_does_not_block_its_job")
     else {

@@ -151,7 +151,9 @@ impl Completions {
 }
 
 /// Records the runs that ended since the last flush: frees their slots, and tells the
-/// store in one batch (errors become `StoreError` events).
+/// store in one batch. A write that fails for a reason other than an unknown run is
+/// queued again (and reported), so a lost connection never leaves a run counted as
+/// running for ever.
 pub(crate) async fn flush(inner: &Arc<Inner>) {
     let done = inner.completions.take();
     if done.is_empty() {
@@ -163,15 +165,24 @@ pub(crate) async fn flush(inner: &Arc<Inner>) {
             running.remove(completion.slot);
         }
     }
-    let batch = done
-        .into_iter()
-        .map(|c| (c.run_id, c.outcome, c.finished))
+    let batch: Vec<_> = done
+        .iter()
+        .map(|c| (c.run_id, c.outcome.clone(), c.finished))
         .collect();
-    for result in inner.store.complete_many(batch).await {
-        if let Err(error) = result {
-            inner.emit(Event::StoreError {
-                error: error.to_string(),
-            });
+    let results = inner.store.complete_many(batch).await;
+    for (completion, result) in done.into_iter().zip(results) {
+        match result {
+            Ok(()) | Err(sched_core::Error::RunNotFound(_)) => {}
+            Err(error) => {
+                inner.emit(Event::StoreError {
+                    error: error.to_string(),
+                });
+                // Its slot is already free: retry only the store write.
+                inner.completions.push(Completion {
+                    slot: usize::MAX,
+                    ..completion
+                });
+            }
         }
     }
 }
