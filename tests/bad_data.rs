@@ -519,7 +519,6 @@ async fn postgres_corrupt_rows_are_reported_and_left_in_place() {
 }
 
 #[tokio::test]
-#[ignore = "known bug: a claimed run whose task is not registered deletes a one-off job (codec.rs plan_claim / runtime execute.rs unrunnable)"]
 async fn sqlite_a_one_off_job_with_an_unknown_task_is_kept() {
     let db = Db::sqlite("oneoff");
     a_one_off_job_with_an_unknown_task_is_kept(&db).await;
@@ -527,7 +526,6 @@ async fn sqlite_a_one_off_job_with_an_unknown_task_is_kept() {
 }
 
 #[tokio::test]
-#[ignore = "known bug: a claimed run whose task is not registered deletes a one-off job (codec.rs plan_claim / runtime execute.rs unrunnable)"]
 async fn postgres_a_one_off_job_with_an_unknown_task_is_kept() {
     let Some(url) = database_url("postgres_a_one_off_job_with_an_unknown_task_is_kept") else {
         return;

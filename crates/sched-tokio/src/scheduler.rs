@@ -244,7 +244,7 @@ impl Scheduler {
     /// Registers a named task, runnable by persisted jobs (see
     /// [`add_named_job`](Self::add_named_job)). Registering a name again replaces it.
     pub fn register_task<M>(&self, name: &str, task: impl IntoTask<M>) {
-        self.inner.registry.insert(name, task.into_task().0);
+        self.inner.registry.insert_named(name, task.into_task().0);
     }
 
     /// Adds a job that runs an async closure or fn; returns its id.
@@ -260,7 +260,7 @@ impl Scheduler {
         let mut spec = spec.into();
         let id = self.job_id(&spec);
         spec.name.get_or_insert_with(|| id.clone());
-        let name = closure_task_name(&id);
+        let name = closure_task_name(&self.inner.node, &id);
         let job =
             spec.clone()
                 .into_job(id.clone(), &name, self.inner.timezone, &self.inner.defaults)?;
@@ -390,7 +390,7 @@ impl Scheduler {
     }
 
     fn forget(&self, job: &Job) {
-        if job.task == closure_task_name(&job.id) {
+        if job.task == closure_task_name(&self.inner.node, &job.id) {
             self.inner.registry.remove(&job.task);
         }
     }

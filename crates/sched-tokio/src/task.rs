@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sched_core::job::Job;
-use sched_core::store::RunId;
+use sched_core::store::{RunId, Runnable};
 use serde::de::DeserializeOwned;
 
 /// What a running job knows about itself.
@@ -139,6 +139,9 @@ where
 #[derive(Default)]
 pub(crate) struct Registry {
     tasks: RwLock<HashMap<Arc<str>, TaskFn, Fnv>>,
+    /// Names registered with `register_task`, and the filter claims use (rebuilt when
+    /// a name is added).
+    named: std::sync::Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
 }
 
 /// FNV-1a for task names: looked up once per run, short, never attacker-chosen.
@@ -168,6 +171,26 @@ type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
 impl Registry {
     pub(crate) fn insert(&self, name: &str, task: TaskFn) {
         self.write().insert(Arc::from(name), task);
+    }
+
+    /// Registers a named task (runnable by any job that names it).
+    pub(crate) fn insert_named(&self, name: &str, task: TaskFn) {
+        self.insert(name, task);
+        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        named.0.insert(name.to_owned());
+        named.1 = None;
+    }
+
+    /// The tasks this node can run: its named tasks and its own closures.
+    pub(crate) fn runnable(&self, node: &str) -> Arc<Runnable> {
+        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        let (names, cached) = &mut *named;
+        Arc::clone(cached.get_or_insert_with(|| {
+            Arc::new(Runnable {
+                names: names.iter().cloned().collect(),
+                prefixes: vec![closure_prefix(node)],
+            })
+        }))
     }
 
     pub(crate) fn remove(&self, name: &str) {
@@ -201,7 +224,12 @@ impl fmt::Debug for Registry {
     }
 }
 
-/// The task name under which a closure job's task is registered.
-pub(crate) fn closure_task_name(job_id: &str) -> String {
-    format!("closure:{job_id}")
+/// The task name under which a closure job's task is registered: closures live in
+/// one process, so the name carries the node, and other nodes never claim the job.
+pub(crate) fn closure_task_name(node: &str, job_id: &str) -> String {
+    format!("{}{job_id}", closure_prefix(node))
+}
+
+fn closure_prefix(node: &str) -> String {
+    format!("closure:{node}:")
 }

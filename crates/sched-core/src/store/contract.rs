@@ -44,7 +44,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::json;
 
-use super::{AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, SkipReason};
+use super::{AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkipReason};
 use crate::error::{Error, Result};
 use crate::job::{Job, JobOptions};
 use crate::policy::Skipped;
@@ -73,6 +73,7 @@ pub async fn run_history_records_outcomes(store: Arc<dyn JobStore>) {
         now,
         limit: 10,
         lease: LEASE,
+        runnable: None,
     };
     let first = store.acquire(claim(t0)).await.unwrap().runs;
     let done = t0 + chrono::Duration::seconds(1);
@@ -144,6 +145,7 @@ where
     release_frees_node_runs(make_store().await).await;
     running_counts(make_store().await).await;
     complete_many_reports_each(make_store().await).await;
+    acquire_only_runnable_tasks(make_store().await).await;
     claimed_runs_outlive_job(make_store().await).await;
     batched_claims(make_store().await).await;
     concurrent_claims(make_store().await).await;
@@ -1128,6 +1130,62 @@ pub async fn release_frees_node_runs(store: Arc<dyn JobStore>) {
     );
 }
 
+/// A claim with a `runnable` filter takes only jobs whose task it allows; the others
+/// stay due, untouched, for a node that has their task (`next_due` skips them too).
+pub async fn acquire_only_runnable_tasks(store: Arc<dyn JobStore>) {
+    let job = |id: &str, task: &str, at: DateTime<Utc>| {
+        Job::new(id, task, Trigger::date(at)).schedule(at).unwrap()
+    };
+    store
+        .add_job(job("mine", "report", t(0)), false)
+        .await
+        .unwrap();
+    store
+        .add_job(job("closure", "closure:n1:x", t(10)), false)
+        .await
+        .unwrap();
+    store
+        .add_job(job("theirs", "report_v2", t(5)), false)
+        .await
+        .unwrap();
+    let runnable = Runnable {
+        names: vec!["other".into(), "report".into()],
+        prefixes: vec!["closure:n1:".into()],
+    };
+    assert_eq!(store.next_due(Some(&runnable)).await.unwrap(), Some(t(0)));
+    let request = AcquireRequest {
+        node: "n1".into(),
+        now: t(60),
+        limit: 10,
+        lease: LEASE,
+        runnable: Some(Arc::new(runnable.clone())),
+    };
+    let acquired = store.acquire(request).await.unwrap();
+    let mut claimed: Vec<&str> = acquired.runs.iter().map(|r| r.job.id.as_str()).collect();
+    claimed.sort_unstable();
+    assert_eq!(
+        claimed,
+        vec!["closure", "mine"],
+        "only runnable tasks claimed"
+    );
+    let theirs = store.get_job("theirs").await.unwrap();
+    assert_eq!(
+        theirs.next_run_time,
+        Some(t(5)),
+        "the other job is untouched"
+    );
+    assert_eq!(
+        store.next_due(Some(&runnable)).await.unwrap(),
+        None,
+        "nothing due here"
+    );
+    assert_eq!(
+        store.next_run_time().await.unwrap(),
+        Some(t(5)),
+        "still due elsewhere"
+    );
+}
+
 /// `complete_many` records each run like `complete`, and answers for each in order.
 pub async fn complete_many_reports_each(store: Arc<dyn JobStore>) {
     let options = JobOptions::default().coalesce(false).max_instances(5);
@@ -1509,6 +1567,7 @@ async fn claim(
         now,
         limit,
         lease: LEASE,
+        runnable: None,
     };
     let acquired = store
         .acquire(request)

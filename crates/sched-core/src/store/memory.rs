@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, SkipReason, SkippedRuns,
+    AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkipReason,
+    SkippedRuns,
 };
 use crate::error::{Error, Result};
 use crate::job::Job;
@@ -112,6 +113,13 @@ impl Entry {
 }
 
 impl Inner {
+    fn allows(&self, slot: u32, filter: &Runnable) -> bool {
+        self.slots[slot as usize]
+            .job
+            .as_ref()
+            .is_some_and(|job| filter.allows(&job.task))
+    }
+
     fn slot_of(&self, id: &str) -> Option<u32> {
         self.index.get(id).copied()
     }
@@ -358,19 +366,50 @@ impl JobStore for MemoryStore {
         Ok(self.lock().due.first().map(|(at, _)| *at))
     }
 
+    async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
+        let inner = self.lock();
+        let Some(filter) = runnable else {
+            return Ok(inner.due.first().map(|(at, _)| *at));
+        };
+        Ok(inner
+            .due
+            .iter()
+            .find(|(_, slot)| inner.allows(*slot, filter))
+            .map(|(at, _)| *at))
+    }
+
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired> {
         let mut inner = self.lock();
         let node = inner.node(&request.node);
         let mut acquired = Acquired::default();
-        for _ in 0..request.limit {
-            let Some(&(due, slot)) = inner.due.first() else {
-                break;
-            };
-            if due > request.now {
-                break;
+        match request.runnable.as_deref() {
+            None => {
+                for _ in 0..request.limit {
+                    let Some(&(due, slot)) = inner.due.first() else {
+                        break;
+                    };
+                    if due > request.now {
+                        break;
+                    }
+                    inner.due.pop_first();
+                    inner.claim(slot, due, request.now, &node, &mut acquired);
+                }
             }
-            inner.due.pop_first();
-            inner.claim(slot, due, request.now, &node, &mut acquired);
+            Some(filter) => {
+                // Jobs this node cannot run stay in the index, due, for another node.
+                let picked: Vec<(DateTime<Utc>, u32)> = inner
+                    .due
+                    .iter()
+                    .take_while(|(due, _)| *due <= request.now)
+                    .filter(|(_, slot)| inner.allows(*slot, filter))
+                    .take(request.limit)
+                    .copied()
+                    .collect();
+                for (due, slot) in picked {
+                    inner.due.remove(&(due, slot));
+                    inner.claim(slot, due, request.now, &node, &mut acquired);
+                }
+            }
         }
         if acquired
             .runs

@@ -46,6 +46,34 @@ pub struct AcquireRequest {
     pub limit: usize,
     /// Claims expire this long after `now` unless the node renews them.
     pub lease: Duration,
+    /// Only jobs whose task this node can run (`None`: any). A job whose task is not
+    /// registered here is left alone, due, for a node that has it.
+    pub runnable: Option<Arc<Runnable>>,
+}
+
+/// The tasks a node can run: registered names, and names starting with one of
+/// `prefixes` (the node's own closure jobs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Runnable {
+    /// Registered task names, sorted.
+    pub names: Vec<String>,
+    /// Task name prefixes.
+    pub prefixes: Vec<String>,
+}
+
+impl Runnable {
+    /// Whether a job with task `task` can run here.
+    pub fn allows(&self, task: &str) -> bool {
+        self.names
+            .binary_search_by(|n| n.as_str().cmp(task))
+            .is_ok()
+            || self.prefixes.iter().any(|p| task.starts_with(p.as_str()))
+    }
+
+    /// `allows` for an optional filter (`None` allows everything).
+    pub fn permits(filter: Option<&Runnable>, task: &str) -> bool {
+        filter.is_none_or(|r| r.allows(task))
+    }
 }
 
 /// One run claimed for execution by this node.
@@ -139,6 +167,13 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
     /// The earliest next run time of any job that is not paused.
     async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// The earliest next run time of a job that is not paused and whose task
+    /// `runnable` allows (`None`: any): what a node with those tasks waits for.
+    async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
+        let _ = runnable;
+        self.next_run_time().await
+    }
 
     /// Claims the runs due at `request.now`, earliest first, for at most
     /// `request.limit` jobs: applies the misfire/coalesce/max-instances policy with the

@@ -27,6 +27,8 @@ pub(crate) async fn acquire(
         .bind(now_ns)
         .bind(quarantined)
         .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+        .bind(request.runnable.as_ref().map(|r| r.names.clone()))
+        .bind(request.runnable.as_ref().map(|r| r.prefixes.clone()))
         .fetch_all(&mut *tx)
         .await?;
     if rows.is_empty() {

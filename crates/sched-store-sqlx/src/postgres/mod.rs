@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sched_core::job::Job;
 use sched_core::store::{
-    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, RunId, RunRecord,
+    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, RunId, RunRecord, Runnable,
 };
 use sched_core::{Error, Result};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
@@ -377,6 +377,23 @@ impl JobStore for PostgresStore {
     async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let row = sqlx::query(AssertSqlSafe(self.inner.sql.next_run.as_str()))
             .bind(self.quarantined())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(match row {
+            Some(row) => join(
+                row.try_get(0).map_err(store_error)?,
+                row.try_get(1).map_err(store_error)?,
+            ),
+            None => None,
+        })
+    }
+
+    async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(AssertSqlSafe(self.inner.sql.next_due.as_str()))
+            .bind(self.quarantined())
+            .bind(runnable.map(|r| r.names.clone()))
+            .bind(runnable.map(|r| r.prefixes.clone()))
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(store_error)?;

@@ -12,6 +12,7 @@ pub(crate) struct Sql {
     pub(crate) get: String,
     pub(crate) list: String,
     pub(crate) next_run: String,
+    pub(crate) next_due: String,
     pub(crate) claim: String,
     pub(crate) running_counts: String,
     pub(crate) reschedule: String,
@@ -63,12 +64,21 @@ impl Sql {
                  WHERE NOT paused AND next_run_s IS NOT NULL AND id <> ALL($1) \
                  ORDER BY next_run_s, next_run_ns LIMIT 1"
             ),
+            next_due: format!(
+                "SELECT next_run_s, next_run_ns FROM {s}.jobs \
+                 WHERE NOT paused AND next_run_s IS NOT NULL AND id <> ALL($1) \
+                   AND ($2::text[] IS NULL OR task = ANY($2) \
+                        OR EXISTS (SELECT 1 FROM unnest($3::text[]) AS p(prefix) WHERE starts_with(task, p.prefix))) \
+                 ORDER BY next_run_s, next_run_ns LIMIT 1"
+            ),
             // One short transaction: due rows in next-run order through jobs_due,
             // skipping rows another node holds.
             claim: format!(
                 "SELECT {COLUMNS} FROM {s}.jobs \
                  WHERE NOT paused AND next_run_s IS NOT NULL \
                    AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) \
+                   AND ($5::text[] IS NULL OR task = ANY($5) \
+                        OR EXISTS (SELECT 1 FROM unnest($6::text[]) AS p(prefix) WHERE starts_with(task, p.prefix))) \
                  ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED"
             ),
             running_counts: format!(

@@ -25,12 +25,16 @@ pub(crate) async fn acquire(
          WHERE paused = 0 AND next_run_s IS NOT NULL \
            AND (next_run_s < ?1 OR (next_run_s = ?1 AND next_run_ns <= ?2)) \
            AND id NOT IN (SELECT value FROM json_each(?3)) \
+           AND (?5 IS NULL OR task IN (SELECT value FROM json_each(?5)) \
+                OR EXISTS (SELECT 1 FROM json_each(?6) AS p WHERE substr(task, 1, length(p.value)) = p.value)) \
          ORDER BY next_run_s, next_run_ns LIMIT ?4",
     )
     .bind(now_s)
     .bind(now_ns)
     .bind(quarantined)
     .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+    .bind(request.runnable.as_ref().map(|r| json_list(&r.names)))
+    .bind(request.runnable.as_ref().map(|r| json_list(&r.prefixes)))
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
@@ -100,6 +104,11 @@ pub(crate) async fn acquire(
     claimed.sort_by_key(|run| run.scheduled);
     plan.acquired.runs = claimed;
     Ok((plan.acquired, plan.undecodable))
+}
+
+/// A list of strings as a JSON array, for `json_each`.
+pub(crate) fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
 /// At open: runs still marked running belong to a process that died (the file is

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sched_core::job::Job;
 use sched_core::store::{
-    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, RunId, RunRecord,
+    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, RunId, RunRecord, Runnable,
 };
 use sched_core::{Error, Result};
 use sqlx::sqlite::{
@@ -321,6 +321,29 @@ impl JobStore for SqliteStore {
              AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY next_run_s, next_run_ns LIMIT 1",
         )
         .bind(self.quarantined_json())
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(match row {
+            Some(row) => join(
+                row.try_get(0).map_err(store_error)?,
+                row.try_get(1).map_err(store_error)?,
+            ),
+            None => None,
+        })
+    }
+
+    async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT next_run_s, next_run_ns FROM jobs WHERE paused = 0 AND next_run_s IS NOT NULL \
+             AND id NOT IN (SELECT value FROM json_each(?1)) \
+             AND (?2 IS NULL OR task IN (SELECT value FROM json_each(?2)) \
+                  OR EXISTS (SELECT 1 FROM json_each(?3) AS p WHERE substr(task, 1, length(p.value)) = p.value)) \
+             ORDER BY next_run_s, next_run_ns LIMIT 1",
+        )
+        .bind(self.quarantined_json())
+        .bind(runnable.map(|r| claim::json_list(&r.names)))
+        .bind(runnable.map(|r| claim::json_list(&r.prefixes)))
         .fetch_optional(&self.inner.pool)
         .await
         .map_err(store_error)?;

@@ -30,6 +30,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
     }));
     let maintenance = tokio::spawn(super::maintenance::run(Arc::downgrade(&inner)));
+    report_unrunnable(&inner).await;
     let mut backoff = FIRST_BACKOFF;
     while !inner.stopping.load(Ordering::SeqCst) {
         inner.wakeups.fetch_add(1, Ordering::Relaxed);
@@ -71,6 +72,7 @@ async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
     // Runs that ended are recorded first, so their slots count before this claim.
     super::flush(inner).await;
     let now = inner.clock.now();
+    let runnable = inner.registry.runnable(&inner.node);
     let acquired = inner
         .store
         .acquire(AcquireRequest {
@@ -78,12 +80,13 @@ async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
             now,
             limit: inner.config.batch,
             lease: inner.config.lease,
+            runnable: Some(Arc::clone(&runnable)),
         })
         .await?;
     inner.refresh_listened();
     report(inner, &acquired, now);
     spawn_runs(inner, acquired.runs);
-    let Some(next) = inner.store.next_run_time().await? else {
+    let Some(next) = inner.store.next_due(Some(&runnable)).await? else {
         // Nothing scheduled: sleep until a change, or (shared store) the next poll.
         return Ok(inner.store.poll_interval());
     };
@@ -91,6 +94,26 @@ async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
         .to_std()
         .unwrap_or(Duration::ZERO);
     Ok(Some(wait.min(inner.max_sleep())))
+}
+
+/// At start: jobs in the store whose task is not registered here are reported (they
+/// stay in the store, due, for a node that has their task).
+async fn report_unrunnable(inner: &Arc<Inner>) {
+    let Ok(jobs) = inner.store.list_jobs().await else {
+        return; // the loop reports store errors
+    };
+    let runnable = inner.registry.runnable(&inner.node);
+    for job in jobs.iter().filter(|job| !runnable.allows(&job.task)) {
+        let error = format!(
+            "job {:?} names task {:?}, which is not registered on this node; it is left in the store",
+            job.id, job.task
+        );
+        tracing::warn!(job_id = %job.id, task = %job.task, "{error}");
+        inner.emit(Event::JobUnrunnable {
+            job_id: Arc::from(job.id.as_str()),
+            error,
+        });
+    }
 }
 
 /// Events (and warnings) for what the claim skipped, finished or could not decode.
