@@ -36,3 +36,18 @@ async fn postgres_store_keeps_run_history() {
     contract::run_history_records_outcomes(Arc::new(pg_store(&url, "history").await)).await;
     drop_schemas(&url, "history").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_closes_cleanly() {
+    let Some(url) = database_url("postgres_store_closes_cleanly") else {
+        return;
+    };
+    let store = pg_store(&url, "close").await;
+    let closing = tokio::time::timeout(std::time::Duration::from_secs(5), store.close()).await;
+    assert!(
+        closing.is_ok(),
+        "close() returned while the store was alive"
+    );
+    assert!(store.pool().is_closed());
+    drop_schemas(&url, "close").await;
+}

@@ -206,6 +206,15 @@ impl PostgresStore {
         &self.inner.pool
     }
 
+    /// Stops listening for other nodes' changes and closes the pool, once every query
+    /// has finished.
+    pub async fn close(&self) {
+        if let Some(task) = lock(&self.inner.listener).take() {
+            task.abort();
+        }
+        self.inner.pool.close().await;
+    }
+
     async fn spawn_listener(&self) -> Result<()> {
         let mut listener = PgListener::connect_with(&self.inner.pool)
             .await
@@ -215,10 +224,13 @@ impl PostgresStore {
             .await
             .map_err(store_error)?;
         let wakers = Arc::clone(&self.inner.wakers);
+        let pool = self.inner.pool.clone();
         let task = tokio::spawn(async move {
             loop {
                 match listener.recv().await {
                     Ok(_) => wake_all(&wakers),
+                    // The store was closed: nothing more to listen for.
+                    Err(_) if pool.is_closed() => return,
                     Err(error) => {
                         // PgListener reconnects on the next recv; what was sent in
                         // between is lost, so wake everyone to look for themselves.
