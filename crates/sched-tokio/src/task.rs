@@ -138,35 +138,38 @@ where
 /// name (`closure:<job id>`) and live only as long as their job.
 #[derive(Default)]
 pub(crate) struct Registry {
-    tasks: RwLock<HashMap<Arc<str>, TaskFn, Fnv>>,
+    tasks: RwLock<HashMap<Arc<str>, TaskFn, FastHash>>,
     /// Names registered with `register_task`, and the filter claims use (rebuilt when
     /// a name is added).
     named: std::sync::Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
 }
 
-/// FNV-1a for task names: looked up once per run, short, never attacker-chosen.
+/// A fast hash for task names: looked up once per run, never attacker-chosen.
 #[derive(Default)]
-pub(crate) struct FnvHasher(u64);
+pub(crate) struct FastHasher(u64);
 
-impl std::hash::Hasher for FnvHasher {
+impl std::hash::Hasher for FastHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        // FxHash's step, a word at a time: names are long-ish ("closure:<node>:<id>").
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut hash = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for byte in chunks.remainder() {
+            hash = (hash.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(K);
         }
         self.0 = hash;
     }
 }
 
-type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
+type FastHash = std::hash::BuildHasherDefault<FastHasher>;
 
 impl Registry {
     pub(crate) fn insert(&self, name: &str, task: TaskFn) {
@@ -205,11 +208,13 @@ impl Registry {
     }
 
     /// Looks up many names under one read lock.
-    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, TaskFn, Fnv>> {
+    pub(crate) fn read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, TaskFn, FastHash>> {
         self.tasks.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, TaskFn, Fnv>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, TaskFn, FastHash>> {
         // A map of Arcs: a panicking writer cannot leave it half-updated.
         self.tasks.write().unwrap_or_else(|p| p.into_inner())
     }
