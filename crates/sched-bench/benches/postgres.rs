@@ -59,6 +59,8 @@ options:
 const CLAIM_SQL: &str = "SELECT {COLUMNS} FROM {s}.jobs \
                  WHERE NOT paused AND next_run_s IS NOT NULL \
                    AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) \
+                   AND ($5::text[] IS NULL OR task = ANY($5) \
+                        OR EXISTS (SELECT 1 FROM unnest($6::text[]) AS p(prefix) WHERE starts_with(task, p.prefix))) \
                  ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED";
 const STORE_SQL: &str = include_str!("../../sched-store-sqlx/src/postgres/sql.rs");
 
@@ -675,7 +677,7 @@ fn sample_backends(
                     (row.get(0), row.get(1), row.get(2));
                 let what = if state == "active" { wait } else { state };
                 *seen
-                    .entry(format!("{:<28} {what}", statement_kind(&query)))
+                    .entry(format!("{:<30} {what}", statement_kind(&query)))
                     .or_default() += 1;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -698,6 +700,10 @@ fn statement_kind(query: &str) -> &'static str {
         "claim: finish"
     } else if q.starts_with("SELECT next_run_s") {
         "next_run_time"
+    } else if q.starts_with("UPDATE") && q.contains(".runs AS r SET status") {
+        "complete: update runs (batch)"
+    } else if q.starts_with("DELETE") && q.contains("j.id = ANY($1) AND j.next_run_s IS NULL") {
+        "complete: unpark (batch)"
     } else if q.starts_with("UPDATE") && q.contains("runs SET status = $2") {
         "complete: update run"
     } else if q.starts_with("DELETE") && q.contains("jobs j WHERE j.id = $1") {
@@ -899,6 +905,12 @@ async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool) {
         node.log.store_errors.load(Ordering::Relaxed),
     );
     println!("database transactions: {tx_rate:.0}/s in the window (incl. the sampler's ~100/s)");
+    if node.log.store_errors.load(Ordering::Relaxed) > 0 {
+        println!(
+            "last store error: {}",
+            node.log.last_error.lock().expect("log")
+        );
+    }
     print_samples("where the backends were", samples, &seen);
     drop_schema(admin, &schema).await;
 }
@@ -1276,15 +1288,21 @@ async fn explain(args: &Args, admin: &PgPool) {
     let literal = claim
         .replace("($1, $2)", &format!("({now_s}, 999999999)"))
         .replace("$3", "'{}'::text[]")
-        .replace("$4", "1024");
+        .replace("$4", "1024")
+        .replace("$5::text[]", "'{send_digest,tick}'::text[]")
+        .replace("$5", "'{send_digest,tick}'::text[]")
+        .replace("$6::text[]", "'{closure:node-0:}'::text[]");
     for (label, setup, statement) in [
         ("custom plan (values inlined)", None, literal),
         (
             "generic plan (PREPARE, plan_cache_mode = force_generic_plan)",
             Some(format!(
-                "PREPARE bench_claim(int8, int4, text[], int8) AS {claim}"
+                "PREPARE bench_claim(int8, int4, text[], int8, text[], text[]) AS {claim}"
             )),
-            format!("EXECUTE bench_claim({now_s}, 999999999, '{{}}', 1024)"),
+            format!(
+                "EXECUTE bench_claim({now_s}, 999999999, '{{}}', 1024, \
+                 '{{send_digest,tick}}', '{{closure:node-0:}}')"
+            ),
         ),
     ] {
         sqlx::raw_sql(AssertSqlSafe(
@@ -1373,6 +1391,8 @@ async fn profile(args: &Args, admin: &PgPool) {
             .bind(0i32)
             .bind(Vec::<String>::new())
             .bind(1024i64)
+            .bind(Some(vec!["send_digest".to_owned(), "tick".to_owned()]))
+            .bind(Some(vec!["closure:node-0:".to_owned()]))
             .fetch_all(&mut *tx)
             .await
             .expect("claim");
