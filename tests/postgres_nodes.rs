@@ -435,7 +435,15 @@ async fn a_run_longer_than_the_lease_is_not_run_twice_while_its_node_lives() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The run lasts 4 s, well past the 1.5 s lease: wait until it has ended.
+    wait_until("the long run ends", Duration::from_secs(20), || {
+        nodes
+            .iter()
+            .flat_map(Node::events)
+            .any(|e| matches!(e, Event::JobExecuted(run) if &*run.job_id == "long"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // room for a second start to show
     for node in &mut nodes {
         node.stop(false);
     }
