@@ -58,7 +58,7 @@ options:
 /// for the schema. Checked against that file at compile time below, so it cannot drift.
 const CLAIM_SQL: &str = "SELECT {COLUMNS} FROM {s}.jobs \
                  WHERE NOT paused AND next_run_s IS NOT NULL \
-                   AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) \
+                   AND next_run_s <= $1 AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) \
                    AND ($5::text[] IS NULL OR task = ANY($5) \
                         OR EXISTS (SELECT 1 FROM unnest($6::text[]) AS p(prefix) WHERE starts_with(task, p.prefix))) \
                  ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED";

@@ -71,12 +71,13 @@ impl Sql {
                         OR EXISTS (SELECT 1 FROM unnest($3::text[]) AS p(prefix) WHERE starts_with(task, p.prefix))) \
                  ORDER BY next_run_s, next_run_ns LIMIT 1"
             ),
-            // One short transaction: due rows in next-run order through jobs_due,
+            // One short transaction: due rows in next-run order through jobs_due (the
+            // redundant `next_run_s <= $1` gives the planner a range it can estimate),
             // skipping rows another node holds.
             claim: format!(
                 "SELECT {COLUMNS} FROM {s}.jobs \
                  WHERE NOT paused AND next_run_s IS NOT NULL \
-                   AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) \
+                   AND next_run_s <= $1 AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) \
                    AND ($5::text[] IS NULL OR task = ANY($5) \
                         OR EXISTS (SELECT 1 FROM unnest($6::text[]) AS p(prefix) WHERE starts_with(task, p.prefix))) \
                  ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED"
