@@ -170,8 +170,8 @@ impl SchedulerBuilder {
         self
     }
 
-    /// How often this node heartbeats and looks for abandoned runs, with a shared
-    /// store (default 2 s; keep it well under the lease).
+    /// How often this node heartbeats with a shared store (default 2 s; keep it well
+    /// under the lease). It looks for abandoned runs twice as often.
     pub fn heartbeat_interval(mut self, every: Duration) -> Self {
         self.config.heartbeat = every.max(Duration::from_millis(1));
         self

@@ -11,6 +11,9 @@ use crate::event::{AbandonedEvent, Event};
 use crate::scheduler::Inner;
 
 pub(crate) async fn run(inner: Weak<Inner>) {
+    // The reaper looks twice per heartbeat: a dead node's runs are reported at most
+    // half a heartbeat after their lease ends (lease + 1 s with the defaults).
+    let mut tick = 0u64;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -19,7 +22,7 @@ pub(crate) async fn run(inner: Weak<Inner>) {
             return;
         }
         let shared = strong.store.poll_interval().is_some();
-        if shared {
+        if shared && tick % 2 == 0 {
             let now = strong.clock.now();
             if let Err(error) = strong
                 .store
@@ -36,7 +39,8 @@ pub(crate) async fn run(inner: Weak<Inner>) {
         if !shared {
             return;
         }
-        let every = strong.config.heartbeat;
+        tick += 1;
+        let every = strong.config.heartbeat / 2;
         drop(strong);
         tokio::time::sleep(every).await;
     }
