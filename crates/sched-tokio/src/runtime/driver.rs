@@ -32,15 +32,17 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let maintenance = tokio::spawn(super::maintenance::run(Arc::downgrade(&inner)));
     report_unrunnable(&inner).await;
     let mut backoff = FIRST_BACKOFF;
+    let mut behind = false;
     while !inner.stopping.load(Ordering::SeqCst) {
         inner.wakeups.fetch_add(1, Ordering::Relaxed);
         if inner.paused.load(Ordering::SeqCst) {
             inner.wake.notified().await;
             continue;
         }
-        let sleep = match step(&inner).await {
+        let sleep = match step(&inner, behind).await {
             Ok(sleep) => {
                 backoff = FIRST_BACKOFF;
+                behind = sleep.is_some_and(|d| d.is_zero());
                 sleep
             }
             Err(error) => {
@@ -68,24 +70,45 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 }
 
 /// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
-async fn step(inner: &Arc<Inner>) -> sched_core::Result<Option<Duration>> {
+///
+/// With a backlog (`behind`) on a store other nodes share, two claims go out at once:
+/// the database works on one while the other's rows are written (`SKIP LOCKED` keeps
+/// them apart), which is where a single node spends most of a claim.
+async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Duration>> {
     // Runs that ended are recorded first, so their slots count before this claim.
     super::flush(inner).await;
     let now = inner.clock.now();
     let runnable = inner.registry.runnable(&inner.node);
-    let acquired = inner
-        .store
-        .acquire(AcquireRequest {
-            node: inner.node.clone(),
-            now,
-            limit: inner.config.batch,
-            lease: inner.config.lease,
-            runnable: Some(Arc::clone(&runnable)),
-        })
-        .await?;
+    let request = || AcquireRequest {
+        node: inner.node.clone(),
+        now,
+        limit: inner.config.batch,
+        lease: inner.config.lease,
+        runnable: Some(Arc::clone(&runnable)),
+    };
+    let claims = if behind && inner.store.poll_interval().is_some() {
+        let (first, second) = tokio::join!(
+            inner.store.acquire(request()),
+            inner.store.acquire(request())
+        );
+        vec![first, second]
+    } else {
+        vec![inner.store.acquire(request()).await]
+    };
     inner.refresh_listened();
-    report(inner, &acquired, now);
-    spawn_runs(inner, acquired.runs);
+    let mut failed = None;
+    for claim in claims {
+        match claim {
+            Ok(acquired) => {
+                report(inner, &acquired, now);
+                spawn_runs(inner, acquired.runs);
+            }
+            Err(error) => failed = Some(error),
+        }
+    }
+    if let Some(error) = failed {
+        return Err(error);
+    }
     let Some(next) = inner.store.next_due(Some(&runnable)).await? else {
         // Nothing scheduled: sleep until a change, or (shared store) the next poll.
         return Ok(inner.store.poll_interval());
