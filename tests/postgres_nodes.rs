@@ -524,3 +524,59 @@ async fn a_crash_never_blocks_a_job_with_max_instances_forever() {
     assert_eq!(doubled, 0);
     drop_schema(&url, &schema).await;
 }
+
+/// A node shutting down keeps heartbeating while its running jobs drain: another node
+/// must not see them as abandoned and run them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_draining_node_keeps_its_leases() {
+    let Some(url) = database_url("a_draining_node_keeps_its_leases") else {
+        return;
+    };
+    let schema = unique_schema("drain");
+    let connect = || {
+        PostgresStore::builder()
+            .schema(&schema)
+            .poll_interval(Duration::from_millis(50))
+            .connect(&url)
+    };
+    let (store_a, store_b) = (connect().await.unwrap(), connect().await.unwrap());
+    let starts = Arc::new(AtomicU32::new(0));
+    let node = |store: PostgresStore, id: &str| {
+        let scheduler = Scheduler::builder()
+            .store(Arc::new(store))
+            .node_id(id)
+            .lease(Duration::from_millis(300))
+            .heartbeat_interval(Duration::from_millis(50))
+            .shutdown_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let starts = Arc::clone(&starts);
+        scheduler.register_task("slow", move || {
+            starts.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1500))
+        });
+        scheduler
+    };
+    let a = node(store_a, "node-a");
+    let options = JobOptions::default().recover_abandoned(true);
+    a.add_named_job(JobSpec::date(Utc::now()).id("j").options(options), "slow")
+        .await
+        .unwrap();
+    a.start().await.unwrap();
+    wait_until("node A starts the run", Duration::from_secs(10), || {
+        starts.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let b = node(store_b, "node-b");
+    let mut events = b.subscribe();
+    b.start().await.unwrap();
+    // A drains for ~1.5 s, five leases long: only its heartbeats keep the run its own.
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    let mut abandoned = 0;
+    while let Ok(event) = events.try_recv() {
+        abandoned += usize::from(matches!(event, Event::JobAbandoned(_)));
+    }
+    assert_eq!((abandoned, starts.load(Ordering::SeqCst)), (0, 1));
+    drop_schema(&url, &schema).await;
+}

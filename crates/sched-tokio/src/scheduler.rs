@@ -59,6 +59,9 @@ pub(crate) struct Inner {
     pub(crate) wake: Notify,
     pub(crate) node: String,
     state: Mutex<State>,
+    /// The heartbeat/reaper task: it runs until `stop` has released this node's claims,
+    /// so leases stay renewed while running jobs drain.
+    pub(crate) maintenance: Mutex<Option<JoinHandle<()>>>,
     pub(crate) paused: AtomicBool,
     pub(crate) stopping: AtomicBool,
     /// Runs executing on this node, to wait for or abort at shutdown.
@@ -200,6 +203,7 @@ impl SchedulerBuilder {
                 wake: Notify::new(),
                 node,
                 state: Mutex::new(State::Idle),
+                maintenance: Mutex::new(None),
                 paused: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
                 runs: Mutex::default(),
@@ -264,10 +268,14 @@ impl Scheduler {
         let job =
             spec.clone()
                 .into_job(id.clone(), &name, self.inner.timezone, &self.inner.defaults)?;
-        self.inner.registry.insert(&name, task.into_task().0);
+        let previous = self.inner.registry.insert(&name, task.into_task().0);
         let result = self.insert(job, spec.replace_existing).await;
         if result.is_err() {
-            self.inner.registry.remove(&name);
+            // A rejected add (a duplicate id, say) must leave the existing job's task.
+            match previous {
+                Some(previous) => drop(self.inner.registry.insert(&name, previous)),
+                None => self.inner.registry.remove(&name),
+            }
         }
         result
     }
@@ -524,6 +532,15 @@ impl Scheduler {
             self.inner.emit(Event::StoreError {
                 error: e.to_string(),
             });
+        }
+        let maintenance = self
+            .inner
+            .maintenance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(maintenance) = maintenance {
+            maintenance.abort();
         }
         self.inner.emit(Event::SchedulerShutdown {
             at: self.inner.clock.now(),

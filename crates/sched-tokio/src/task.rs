@@ -172,13 +172,14 @@ impl std::hash::Hasher for FastHasher {
 type FastHash = std::hash::BuildHasherDefault<FastHasher>;
 
 impl Registry {
-    pub(crate) fn insert(&self, name: &str, task: TaskFn) {
-        self.write().insert(Arc::from(name), task);
+    /// Registers `task` under `name`; returns the task it replaced.
+    pub(crate) fn insert(&self, name: &str, task: TaskFn) -> Option<TaskFn> {
+        self.write().insert(Arc::from(name), task)
     }
 
     /// Registers a named task (runnable by any job that names it).
     pub(crate) fn insert_named(&self, name: &str, task: TaskFn) {
-        self.insert(name, task);
+        let _ = self.insert(name, task);
         let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
         named.0.insert(name.to_owned());
         named.1 = None;

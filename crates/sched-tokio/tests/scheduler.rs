@@ -594,3 +594,77 @@ async fn an_idle_scheduler_does_not_wake_up() {
     sleep(3 * 3600).await;
     assert_eq!(h.scheduler.stats().wakeups - added, 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_duplicate_keeps_the_existing_jobs_task() {
+    let mut h = harness(|b| b);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&runs);
+    h.scheduler
+        .add_job(JobSpec::interval(secs(10)).id("a"), move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await
+        .unwrap();
+    let duplicate = h
+        .scheduler
+        .add_job(JobSpec::interval(secs(10)).id("a"), || async {})
+        .await;
+    assert!(matches!(
+        duplicate,
+        Err(Error::Core(sched_core::Error::DuplicateJobId(_)))
+    ));
+    h.scheduler.start().await.unwrap();
+    sleep(35).await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "the original closure still runs"
+    );
+    let unrunnable = h
+        .drain()
+        .iter()
+        .filter(|e| matches!(e, Event::JobUnrunnable { .. }))
+        .count();
+    assert_eq!(unrunnable, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_that_end_while_paused_are_recorded() {
+    let h = harness(|b| b);
+    h.scheduler
+        .add_job(JobSpec::interval(secs(10)).id("a"), || async {
+            tokio::time::sleep(secs(1)).await;
+        })
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10_500)).await; // the run started at 10 s
+    h.scheduler.pause();
+    assert_eq!(h.scheduler.store().running("a").await.unwrap(), 1);
+    sleep(60).await; // it ended at 11 s
+    assert_eq!(h.scheduler.store().running("a").await.unwrap(), 0);
+    assert_eq!(h.scheduler.stats().running, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_one_off_job_that_ran_is_recorded_without_another_wake_up_due() {
+    // Nothing else is scheduled: the loop sleeps without a deadline, and the run's end
+    // must still reach the store.
+    let h = harness(|b| b);
+    h.scheduler
+        .add_job(JobSpec::date(after(T0, 5)).id("once"), || async {
+            tokio::time::sleep(secs(2)).await;
+        })
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    sleep(6).await;
+    assert_eq!(h.scheduler.stats().running, 1);
+    sleep(5).await;
+    assert_eq!(h.scheduler.stats().running, 0);
+    assert_eq!(h.scheduler.store().running("once").await.unwrap(), 0);
+}

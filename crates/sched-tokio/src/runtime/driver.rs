@@ -30,12 +30,15 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
     }));
     let maintenance = tokio::spawn(super::maintenance::run(Arc::downgrade(&inner)));
+    *inner.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = Some(maintenance);
     report_unrunnable(&inner).await;
     let mut backoff = FIRST_BACKOFF;
     let mut behind = false;
     while !inner.stopping.load(Ordering::SeqCst) {
         inner.wakeups.fetch_add(1, Ordering::Relaxed);
         if inner.paused.load(Ordering::SeqCst) {
+            // Runs that end while paused are still recorded (woken by each end).
+            super::flush(&inner).await;
             inner.wake.notified().await;
             continue;
         }
@@ -66,7 +69,6 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             None => inner.wake.notified().await,
         }
     }
-    maintenance.abort();
 }
 
 /// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
@@ -102,6 +104,7 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
             Ok(acquired) => {
                 report(inner, &acquired, now);
                 spawn_runs(inner, acquired.runs);
+                forget_finished(inner, &acquired.finished);
             }
             Err(error) => failed = Some(error),
         }
@@ -117,6 +120,16 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
         .to_std()
         .unwrap_or(Duration::ZERO);
     Ok(Some(wait.min(inner.max_sleep())))
+}
+
+/// Unregisters the closures of jobs whose trigger is done (their last runs, spawned
+/// already, hold their own reference).
+fn forget_finished(inner: &Inner, finished: &[String]) {
+    for job_id in finished {
+        inner
+            .registry
+            .remove(&crate::task::closure_task_name(&inner.node, job_id));
+    }
 }
 
 /// At start: jobs in the store whose task is not registered here are reported (they

@@ -91,12 +91,17 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
     });
     event.error = error_text(&outcome);
     let success = outcome == Outcome::Success;
-    inner.completions.push(Completion {
+    let first = inner.completions.push(Completion {
         slot,
         run_id,
         outcome,
         finished,
     });
+    if first {
+        // The loop records it at its next step; wake it in case it sleeps for long
+        // (at most one wake-up per batch of ended runs).
+        inner.wake.notify_one();
+    }
     inner.emit(if success {
         Event::JobExecuted(event)
     } else {
@@ -122,6 +127,8 @@ pub(crate) struct Completion {
 pub(crate) struct Completions {
     tx: tokio::sync::mpsc::UnboundedSender<Completion>,
     rx: std::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Completion>>,
+    /// Something was pushed since the last flush (the first push wakes the loop).
+    pending: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Completions {
@@ -130,17 +137,21 @@ impl Default for Completions {
         Self {
             tx,
             rx: std::sync::Mutex::new(rx),
+            pending: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
 
 impl Completions {
-    fn push(&self, done: Completion) {
+    /// Queues an ended run; `true` if it is the first since the last flush.
+    fn push(&self, done: Completion) -> bool {
         // The receiver lives as long as the sender (both in `Inner`).
         let _ = self.tx.send(done);
+        !self.pending.swap(true, Ordering::AcqRel)
     }
 
     fn take(&self) -> Vec<Completion> {
+        self.pending.store(false, Ordering::Release);
         let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
         let mut done = Vec::new();
         while let Ok(completion) = rx.try_recv() {
@@ -178,7 +189,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) {
                     error: error.to_string(),
                 });
                 // Its slot is already free: retry only the store write.
-                inner.completions.push(Completion {
+                let _ = inner.completions.push(Completion {
                     slot: usize::MAX,
                     ..completion
                 });

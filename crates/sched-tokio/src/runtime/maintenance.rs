@@ -4,7 +4,6 @@
 //! expire. With a store only this process uses, it looks once for runs a previous
 //! process left behind, then ends: an idle scheduler makes no wake-ups.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use crate::event::{AbandonedEvent, Event};
@@ -18,9 +17,6 @@ pub(crate) async fn run(inner: Weak<Inner>) {
         let Some(strong) = inner.upgrade() else {
             return;
         };
-        if strong.stopping.load(Ordering::SeqCst) {
-            return;
-        }
         let shared = strong.store.poll_interval().is_some();
         if shared && tick % 2 == 0 {
             let now = strong.clock.now();
