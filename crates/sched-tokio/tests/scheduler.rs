@@ -668,3 +668,36 @@ async fn a_one_off_job_that_ran_is_recorded_without_another_wake_up_due() {
     assert_eq!(h.scheduler.stats().running, 0);
     assert_eq!(h.scheduler.store().running("once").await.unwrap(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_queued_past_its_grace_by_the_concurrency_limit_is_missed() {
+    let mut h = harness(|b| b.max_concurrency(1));
+    // "hog" holds the only slot for 30 s; "quick" (grace 5 s) falls due meanwhile.
+    h.scheduler
+        .add_job(JobSpec::date(after(T0, 1)).id("hog"), || async {
+            tokio::time::sleep(secs(30)).await;
+        })
+        .await
+        .unwrap();
+    let quick = JobOptions::default().misfire_grace_time(secs(5));
+    h.scheduler
+        .add_job(
+            JobSpec::date(after(T0, 2)).id("quick").options(quick),
+            || async {},
+        )
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    sleep(40).await;
+    let events = h.drain();
+    assert!(executed(&events, "quick").is_empty(), "not run 29 s late");
+    let missed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobMissed(skip) if &*skip.job_id == "quick" => Some(skip.runs.first),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(missed, vec![after(T0, 2)]);
+    assert_eq!(h.scheduler.stats().running, 0);
+}

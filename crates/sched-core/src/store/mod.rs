@@ -138,6 +138,9 @@ pub enum Outcome {
     TimedOut,
     /// The run was cancelled (`shutdown_now`).
     Cancelled,
+    /// The run waited (for a concurrency slot) past its misfire grace time and was not
+    /// started.
+    Missed,
 }
 
 /// The contract of a job store. Object safe: use it as `Arc<dyn JobStore>`.
@@ -292,6 +295,7 @@ impl Outcome {
             Outcome::Panicked(_) => "panicked",
             Outcome::TimedOut => "timed_out",
             Outcome::Cancelled => "cancelled",
+            Outcome::Missed => "missed",
         }
     }
 

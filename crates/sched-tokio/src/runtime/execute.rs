@@ -66,6 +66,10 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         None => None,
     };
     let started = inner.clock.now();
+    if past_grace(&job, scheduled, started) {
+        missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
+        return;
+    }
     let delay_ms = (started - scheduled).num_milliseconds();
     let span =
         tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled, delay_ms);
@@ -109,6 +113,50 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
     });
     if inner.stopping.load(Ordering::SeqCst) {
         inner.idle.notify_waiters();
+    }
+}
+
+/// Whether a run starting at `started` is later than its misfire grace allows (it
+/// waited for a `max_concurrency` slot that long).
+fn past_grace(
+    job: &sched_core::job::Job,
+    scheduled: chrono::DateTime<chrono::Utc>,
+    started: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    job.options
+        .misfire_grace_time
+        .and_then(|grace| chrono::Duration::from_std(grace).ok())
+        .and_then(|grace| scheduled.checked_add_signed(grace))
+        .is_some_and(|deadline| started > deadline)
+}
+
+/// Reports and records a run that waited past its grace: missed, never started.
+fn missed_in_queue(
+    inner: &Arc<Inner>,
+    job_id: Arc<str>,
+    run_id: RunId,
+    scheduled: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    slot: usize,
+) {
+    tracing::warn!(job_id = %job_id, run_id = %run_id, %scheduled, "run missed its grace time waiting for a concurrency slot");
+    inner.emit(Event::JobMissed(crate::event::SkipEvent {
+        job_id,
+        runs: sched_core::policy::Skipped {
+            first: scheduled,
+            last: scheduled,
+            count: 1,
+            more: false,
+        },
+        at: now,
+    }));
+    if inner.completions.push(Completion {
+        slot,
+        run_id,
+        outcome: Outcome::Missed,
+        finished: now,
+    }) {
+        inner.wake.notify_one();
     }
 }
 
@@ -235,6 +283,7 @@ fn error_text(outcome: &Outcome) -> Option<String> {
         Outcome::Panicked(p) => Some(format!("panicked: {p}")),
         Outcome::TimedOut => Some("timed out".to_owned()),
         Outcome::Cancelled => Some("cancelled at shutdown".to_owned()),
+        Outcome::Missed => Some("missed its grace time waiting for a slot".to_owned()),
         other => Some(format!("{other:?}")),
     }
 }
