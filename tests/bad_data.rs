@@ -11,31 +11,20 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::database_url;
 use sched_store_sqlx::{PostgresStore, SqliteStore};
 use sched_tokio::prelude::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::AssertSqlSafe;
 use tokio::sync::broadcast;
-
-fn database_url(test: &str) -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("SCHED_REQUIRE_POSTGRES").is_none_or(|v| v != "1"),
-                "{test}: SCHED_REQUIRE_POSTGRES=1 but DATABASE_URL is not set"
-            );
-            eprintln!("SKIPPED {test}: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it");
-            None
-        }
-    }
-}
 
 fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);

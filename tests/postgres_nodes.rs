@@ -5,30 +5,19 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use common::database_url;
 use sched_store_sqlx::PostgresStore;
 use sched_tokio::prelude::*;
 use sched_tokio::sched_core::clock::Clock;
 use tokio::sync::oneshot;
-
-fn database_url(test: &str) -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("SCHED_REQUIRE_POSTGRES").is_none_or(|v| v != "1"),
-                "{test}: SCHED_REQUIRE_POSTGRES=1 but DATABASE_URL is not set"
-            );
-            eprintln!("SKIPPED {test}: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it");
-            None
-        }
-    }
-}
 
 fn unique_schema(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -38,6 +38,12 @@ pub use crate::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sqlite")]
 pub use crate::sqlite::{SqliteStore, SqliteStoreBuilder};
 
+/// Locks a mutex that guards plain collections: a panic while holding one cannot
+/// break an invariant, so a poisoned lock is simply taken over.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A database failure as the store contract's error.
 pub(crate) fn store_error(error: impl Into<sqlx::Error>) -> sched_core::Error {
     sched_core::Error::Store(Box::new(error.into()))

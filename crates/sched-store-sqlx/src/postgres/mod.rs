@@ -25,7 +25,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use self::sql::Sql;
 use crate::codec::{from_micros, join, micros, JobRow};
-use crate::store_error;
+use crate::{lock, store_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -292,11 +292,6 @@ fn wake_all(wakers: &Mutex<Vec<Waker>>) {
     for wake in lock(wakers).iter() {
         wake();
     }
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Plain collections: a panic while holding one cannot break an invariant.
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn job_row(row: &PgRow) -> std::result::Result<JobRow, sqlx::Error> {

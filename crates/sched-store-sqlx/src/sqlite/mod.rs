@@ -26,7 +26,7 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::codec::{from_micros, join, micros, JobRow};
-use crate::store_error;
+use crate::{lock, store_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -212,11 +212,6 @@ impl SqliteStore {
             Err(e) => Err(store_error(e)),
         }
     }
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A plain set: a panic while holding it cannot break an invariant.
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn job_row(row: &SqliteRow) -> std::result::Result<JobRow, sqlx::Error> {
