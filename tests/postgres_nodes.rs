@@ -287,13 +287,17 @@ async fn four_nodes_fire_every_due_run_exactly_once() {
         m
     });
     assert!(per_node.len() >= 2, "work spread over nodes: {per_node:?}");
-    let recorded: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM \"{schema}\".runs WHERE status = 'success'"
+    let statuses: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT status, count(*) FROM \"{schema}\".runs GROUP BY status ORDER BY status"
     )))
-    .fetch_one(store.pool())
+    .fetch_all(store.pool())
     .await
     .unwrap();
-    assert_eq!(recorded, 500 * 20);
+    assert_eq!(
+        statuses,
+        vec![("success".to_owned(), 500 * 20)],
+        "runs by status"
+    );
     drop_schema(&url, &schema).await;
 }
 

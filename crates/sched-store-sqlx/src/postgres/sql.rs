@@ -128,11 +128,17 @@ impl Sql {
                 "INSERT INTO {s}.nodes (id, seen_us, lease_us) VALUES ($1, $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET seen_us = EXCLUDED.seen_us, lease_us = EXCLUDED.lease_us"
             ),
-            renew: format!("UPDATE {s}.runs SET lease_us = $2 WHERE node = $1 AND status = 'running'"),
+            // SKIP LOCKED: a run being completed right now needs no renewal, and waiting
+            // for it could deadlock with the batch that completes it.
+            renew: format!(
+                "UPDATE {s}.runs SET lease_us = $2 WHERE id IN (SELECT id FROM {s}.runs \
+                 WHERE node = $1 AND status = 'running' FOR UPDATE SKIP LOCKED)"
+            ),
             prune: format!("DELETE FROM {s}.runs WHERE finished_us IS NOT NULL AND finished_us < $1"),
             abandon: format!(
                 "UPDATE {s}.runs SET status = 'abandoned', finished_us = $1, error = 'node stopped heartbeating' \
-                 WHERE status = 'running' AND lease_us < $1 RETURNING id, job_id, sched_s, sched_ns, node"
+                 WHERE id IN (SELECT id FROM {s}.runs WHERE status = 'running' AND lease_us < $1 \
+                 FOR UPDATE SKIP LOCKED) RETURNING id, job_id, sched_s, sched_ns, node"
             ),
             lock_jobs: format!("SELECT {COLUMNS} FROM {s}.jobs WHERE id = ANY($1) FOR UPDATE"),
             recover: format!("UPDATE {s}.jobs SET next_run_s = $2, next_run_ns = $3 WHERE id = $1"),

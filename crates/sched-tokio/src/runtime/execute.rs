@@ -213,10 +213,10 @@ impl Completions {
 /// store in one batch. A write that fails for a reason other than an unknown run is
 /// queued again (and reported), so a lost connection never leaves a run counted as
 /// running for ever.
-pub(crate) async fn flush(inner: &Arc<Inner>) {
+pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     let done = inner.completions.take();
     if done.is_empty() {
-        return;
+        return true;
     }
     {
         let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
@@ -229,6 +229,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) {
         .map(|c| (c.run_id, c.outcome.clone(), c.finished))
         .collect();
     let results = inner.store.complete_many(batch).await;
+    let mut recorded = true;
     for (completion, result) in done.into_iter().zip(results) {
         match result {
             Ok(()) | Err(sched_core::Error::RunNotFound(_)) => {}
@@ -237,6 +238,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) {
                     error: error.to_string(),
                 });
                 // Its slot is already free: retry only the store write.
+                recorded = false;
                 let _ = inner.completions.push(Completion {
                     slot: usize::MAX,
                     ..completion
@@ -244,6 +246,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) {
             }
         }
     }
+    recorded
 }
 
 /// Runs the task: a panic (while building or polling its future) or a timeout is an
@@ -288,6 +291,17 @@ fn error_text(outcome: &Outcome) -> Option<String> {
     }
 }
 
+/// At shutdown: retries recording ended runs a few times (a write can fail on a busy
+/// database), so that `release` does not mark runs that ended as cancelled.
+async fn record_all(inner: &Arc<Inner>) {
+    for _ in 0..5 {
+        if flush(inner).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// At shutdown: waits up to `wait` (`None`: not at all) for running jobs, then aborts
 /// the rest, records them as cancelled and reports them. Returns how many were aborted.
 pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
@@ -304,6 +318,7 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
                 .unwrap_or_else(|p| p.into_inner())
                 .is_empty()
             {
+                record_all(inner).await;
                 return 0;
             }
             tokio::select! {
