@@ -30,6 +30,7 @@
 
 pub mod clock;
 mod error;
+pub mod hash;
 pub mod job;
 pub mod policy;
 pub mod store;

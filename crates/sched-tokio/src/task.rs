@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use sched_core::hash::FastHash;
 use sched_core::job::Job;
 use sched_core::store::{RunId, Runnable};
 use serde::de::DeserializeOwned;
@@ -143,33 +144,6 @@ pub(crate) struct Registry {
     /// a name is added).
     named: std::sync::Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
 }
-
-/// A fast hash for task names: looked up once per run, never attacker-chosen.
-#[derive(Default)]
-pub(crate) struct FastHasher(u64);
-
-impl std::hash::Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // FxHash's step, a word at a time: names are long-ish ("closure:<node>:<id>").
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut hash = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for byte in chunks.remainder() {
-            hash = (hash.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(K);
-        }
-        self.0 = hash;
-    }
-}
-
-type FastHash = std::hash::BuildHasherDefault<FastHasher>;
 
 impl Registry {
     /// Registers `task` under `name`; returns the task it replaced.

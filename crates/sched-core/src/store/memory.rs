@@ -6,7 +6,6 @@
 //! string is cloned or hashed per run except the run id's map entry.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -17,6 +16,7 @@ use super::{
     SkippedRuns,
 };
 use crate::error::{Error, Result};
+use crate::hash::FastHash;
 use crate::job::Job;
 use crate::policy::{decide, Decision};
 
@@ -65,34 +65,6 @@ struct Run {
     node: Arc<str>,
     scheduled: DateTime<Utc>,
 }
-
-/// A fast hash for job ids: SipHash's DoS resistance buys nothing in a store whose
-/// keys the application chooses.
-#[derive(Default)]
-struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // FxHash's step, a word at a time: names are long-ish ("closure:<node>:<id>").
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut hash = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for byte in chunks.remainder() {
-            hash = (hash.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(K);
-        }
-        self.0 = hash;
-    }
-}
-
-type FastHash = BuildHasherDefault<FastHasher>;
 
 impl MemoryStore {
     /// An empty store.
