@@ -48,6 +48,7 @@ options:
   --drain-nodes LIST      node counts for the backlog (default 1,4)
   --drain-trigger interval|date   backlog jobs: interval 1 h (rescheduled) or one-off (deleted)
   --firing-jobs LIST      jobs every second (default 10000)
+  --claim-ahead LIST      firing: the nodes' claim_ahead in ms, one case each (default 0,300)
   --seconds S             firing window (default 10)
   --pgbench-seconds S     pgbench duration (default 15)
   --explain-rows N        stored jobs for explain (default 1000000)
@@ -86,6 +87,7 @@ struct Args {
     drain_nodes: Vec<usize>,
     drain_date: bool,
     firing_jobs: Vec<usize>,
+    claim_ahead: Vec<u64>,
     seconds: u64,
     pgbench_seconds: u64,
     explain_rows: i64,
@@ -106,6 +108,7 @@ fn parse_args() -> Result<Args, String> {
         drain_nodes: vec![1, 4],
         drain_date: false,
         firing_jobs: vec![10_000],
+        claim_ahead: vec![0, 300],
         seconds: 10,
         pgbench_seconds: 15,
         explain_rows: 1_000_000,
@@ -140,6 +143,12 @@ fn parse_args() -> Result<Args, String> {
                             .parse::<usize>()
                             .map_err(|e| e.to_string())
                     })
+                    .collect::<Result<_, _>>()?
+            }
+            "--claim-ahead" => {
+                args.claim_ahead = value()?
+                    .split(',')
+                    .map(|n| n.parse::<u64>().map_err(|e| e.to_string()))
                     .collect::<Result<_, _>>()?
             }
             "--seconds" => args.seconds = number(value()?)?,
@@ -217,8 +226,10 @@ async fn run(args: Args) {
     }
     if wants("firing") {
         for &n in &args.firing_jobs {
-            firing(&args, &admin, n, false).await;
-            firing(&args, &admin, n, true).await;
+            for &ahead in &args.claim_ahead {
+                firing(&args, &admin, n, false, ahead).await;
+                firing(&args, &admin, n, true, ahead).await;
+            }
         }
     }
     if wants("kill") {
@@ -304,6 +315,8 @@ struct Probe {
     first_after: Vec<AtomicI64>,
     window: (AtomicI64, AtomicI64),
     delays: Histogram,
+    /// Runs that started before their scheduled time.
+    early: AtomicU64,
 }
 
 impl Probe {
@@ -314,6 +327,7 @@ impl Probe {
             by_node: (0..8).map(|_| AtomicU64::new(0)).collect(),
             last_us: AtomicI64::new(0),
             mark_us: AtomicI64::new(i64::MAX),
+            early: AtomicU64::new(0),
             first_after: (0..jobs).map(|_| AtomicI64::new(0)).collect(),
             window: (AtomicI64::new(i64::MAX), AtomicI64::new(i64::MAX)),
             delays: Histogram::new(),
@@ -329,6 +343,9 @@ impl Probe {
         );
         if scheduled >= from && scheduled < to {
             self.delays.record_micros(now - scheduled);
+        }
+        if now < scheduled {
+            self.early.fetch_add(1, Ordering::Relaxed);
         }
         let index = job_index(&ctx.job_id);
         self.per_job[index].fetch_add(1, Ordering::Relaxed);
@@ -379,6 +396,7 @@ struct NodeOpts {
     lease: Duration,
     heartbeat: Duration,
     task_time: Duration,
+    claim_ahead: Duration,
 }
 
 impl NodeOpts {
@@ -390,6 +408,7 @@ impl NodeOpts {
             lease: Duration::from_secs(10),
             heartbeat: Duration::from_secs(2),
             task_time: Duration::ZERO,
+            claim_ahead: Duration::ZERO,
         }
     }
 }
@@ -457,6 +476,7 @@ async fn run_node(
         .node_id(format!("node-{}", opts.index))
         .lease(opts.lease)
         .heartbeat_interval(opts.heartbeat)
+        .claim_ahead(opts.claim_ahead)
         .shutdown_timeout(Duration::from_secs(5))
         .event_capacity(1 << 16)
         .build()
@@ -833,11 +853,13 @@ async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
 // ---------------------------------------------------------------------------------
 // Jobs every second on one node
 
-async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool) {
+async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool, ahead_ms: u64) {
     let schema = fresh_schema("firing");
     create_schema(&args.url, &schema).await;
     let probe = Probe::new(n);
-    let mut node = Node::spawn(NodeOpts::new(&args.url, &schema), Arc::clone(&probe));
+    let mut opts = NodeOpts::new(&args.url, &schema);
+    opts.claim_ahead = Duration::from_millis(ahead_ms);
+    let mut node = Node::spawn(opts, Arc::clone(&probe));
     let base = (Utc::now() + TimeDelta::seconds(3))
         .duration_trunc(TimeDelta::seconds(1))
         .expect("trunc");
@@ -883,7 +905,7 @@ async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool) {
     let h = &probe.delays;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "\n## firing: {n} jobs every 1 s, {}, one node, {} s window",
+        "\n## firing: {n} jobs every 1 s, {}, one node, claim_ahead {ahead_ms} ms, {} s window",
         if same {
             "all at the same instant"
         } else {
@@ -893,12 +915,13 @@ async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool) {
     );
     println!(
         "fired {:.2} % ({} of {expected}); delay p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-         machine CPU busy {busy:.0} %; skipped: missed {}, coalesced {}, max-instances {}; store errors {}",
+         machine CPU busy {busy:.0} %; started early {}; skipped: missed {}, coalesced {}, max-instances {}; store errors {}",
         100.0 * h.count() as f64 / expected as f64,
         h.count(),
         ms(h.percentile(0.50)),
         ms(h.percentile(0.99)),
         ms(h.max()),
+        probe.early.load(Ordering::Relaxed),
         node.log.missed.load(Ordering::Relaxed),
         node.log.coalesced.load(Ordering::Relaxed),
         node.log.max_instances.load(Ordering::Relaxed),

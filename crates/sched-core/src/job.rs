@@ -1,5 +1,6 @@
 //! The job model: what a store persists and the runtime executes.
 
+use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -127,6 +128,9 @@ pub struct Job {
     /// A paused job keeps its schedule but is never claimed.
     #[serde(default)]
     pub paused: bool,
+    /// What a runtime resolved for this job value (see [`Attachment`]).
+    #[serde(skip)]
+    attachment: Attachment,
 }
 
 impl Job {
@@ -142,7 +146,14 @@ impl Job {
             options: JobOptions::default(),
             next_run_time: None,
             paused: false,
+            attachment: Attachment::default(),
         }
+    }
+
+    /// A slot in which a runtime keeps what it resolved for this job value (sched-tokio
+    /// keeps the job's task there, so a run does not look its task up by name).
+    pub fn attachment(&self) -> &Attachment {
+        &self.attachment
     }
 
     /// Sets the arguments from any serialisable value.
@@ -224,6 +235,49 @@ impl Job {
 
     fn salt(&self) -> u64 {
         crate::trigger::stable_hash(self.id.as_bytes())
+    }
+}
+
+/// A cache slot carried by a [`Job`] value for the runtime that runs it.
+///
+/// Not stored, not compared ([`PartialEq`] ignores it), and empty in a clone: it belongs
+/// to one in-memory value of the job, which a store may hand out for many runs.
+#[derive(Default)]
+#[allow(clippy::type_complexity)]
+pub struct Attachment(
+    std::sync::Mutex<Option<(u64, std::sync::Arc<dyn std::any::Any + Send + Sync>)>>,
+);
+
+impl Attachment {
+    /// What was last set, with its tag, if it is a `T`.
+    pub fn get<T: std::any::Any + Send + Sync>(&self) -> Option<(u64, std::sync::Arc<T>)> {
+        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (tag, value) = slot.as_ref()?;
+        let value = std::sync::Arc::clone(value).downcast::<T>().ok()?;
+        Some((*tag, value))
+    }
+
+    /// Replaces what the slot holds; `tag` tells its owner whether it is still valid.
+    pub fn set<T: std::any::Any + Send + Sync>(&self, tag: u64, value: std::sync::Arc<T>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((tag, value));
+    }
+}
+
+impl Clone for Attachment {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Attachment {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attachment")
     }
 }
 
@@ -593,5 +647,26 @@ mod tests {
         let partial = r#"{ "max_instances": 4 }"#;
         let options: JobOptions = serde_json::from_str(partial).expect("deserialise");
         assert_eq!(options, JobOptions::default().max_instances(4));
+    }
+
+    #[test]
+    fn attachment_is_not_stored_compared_or_cloned() {
+        let job = Job::new("a", "t", Trigger::interval(Duration::from_secs(1)));
+        assert!(job.attachment().get::<String>().is_none());
+        job.attachment()
+            .set(7, std::sync::Arc::new("task".to_owned()));
+        let (tag, value) = job.attachment().get::<String>().expect("set");
+        assert_eq!((tag, value.as_str()), (7, "task"));
+        assert!(job.attachment().get::<u32>().is_none(), "another type");
+        let copy = job.clone();
+        assert!(
+            copy.attachment().get::<String>().is_none(),
+            "a clone starts empty"
+        );
+        assert_eq!(copy, job, "equality ignores it");
+        let json = serde_json::to_value(&job).expect("serialises");
+        assert!(json.get("attachment").is_none(), "{json}");
+        let back: Job = serde_json::from_value(json).expect("deserialises");
+        assert_eq!(back, job);
     }
 }

@@ -75,16 +75,16 @@ impl JobRow {
             }
             _ => None,
         };
-        Ok(Job {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            task: self.task.clone(),
-            args: serde_json::from_str(&self.args).map_err(|e| bad("args", &e))?,
-            trigger: serde_json::from_str(&self.trigger).map_err(|e| bad("trigger", &e))?,
-            options: serde_json::from_str(&self.options).map_err(|e| bad("options", &e))?,
-            next_run_time,
-            paused: self.paused,
-        })
+        let args = serde_json::from_str(&self.args).map_err(|e| bad("args", &e))?;
+        let trigger = serde_json::from_str(&self.trigger).map_err(|e| bad("trigger", &e))?;
+        let options = serde_json::from_str(&self.options).map_err(|e| bad("options", &e))?;
+        let mut job = Job::new(self.id.clone(), self.task.clone(), trigger);
+        job.name.clone_from(&self.name);
+        job.args = args;
+        job.options = options;
+        job.next_run_time = next_run_time;
+        job.paused = self.paused;
+        Ok(job)
     }
 }
 
@@ -106,7 +106,8 @@ pub(crate) struct ClaimPlan {
     pub(crate) undecodable: Vec<String>,
 }
 
-/// Applies the misfire/coalesce/max-instances policy to locked, due rows.
+/// Applies the misfire/coalesce/max-instances policy to locked rows, due at `now` or
+/// (claimed ahead) later.
 pub(crate) fn plan_claim(
     rows: &[JobRow],
     running: &HashMap<String, u32>,
@@ -123,7 +124,14 @@ pub(crate) fn plan_claim(
             }
         };
         let count = running.get(&job.id).copied().unwrap_or(0);
-        let Some(decision) = job.decide(now, count) else {
+        // A row due after `now` was claimed ahead: one run, decided at its own time,
+        // and only with a free instance (otherwise it is decided when due).
+        let at = match job.next_run_time {
+            Some(due) if due > now && count >= job.options.max_instances => continue,
+            Some(due) if due > now => due,
+            _ => now,
+        };
+        let Some(decision) = job.decide(at, count) else {
             continue;
         };
         record(&mut plan, job, decision);

@@ -71,6 +71,10 @@ pub(crate) struct Inner {
     /// Finished runs, recorded in the store in batches by the runtime loop (so a run
     /// takes no lock when it ends).
     pub(crate) completions: crate::runtime::Completions,
+    /// The loop sleeps for long (or until woken): an ending run notifies `ended`.
+    pub(crate) sleeping_long: AtomicBool,
+    /// Runs ended while the loop sleeps long (it records them soon).
+    pub(crate) ended: Notify,
     pub(crate) limit: Option<Arc<Semaphore>>,
     pub(crate) config: Config,
     next_id: AtomicU64,
@@ -87,6 +91,7 @@ pub(crate) struct Config {
     pub(crate) lease: Duration,
     pub(crate) heartbeat: Duration,
     pub(crate) wall_clock_check: Duration,
+    pub(crate) claim_ahead: Duration,
 }
 
 enum State {
@@ -187,8 +192,31 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Claims each job's next run up to `ahead` before it is due, and starts it from a
+    /// local timer at its time (default zero: claims what is due).
+    ///
+    /// Meant for a store shared by several nodes (Postgres): the database round trip
+    /// then no longer adds to a run's delay, and one claim takes a slice of the coming
+    /// runs instead of what fell due since the last one. A run is claimed ahead only
+    /// when its job has a free instance (`max_instances`); otherwise it is decided when
+    /// due, as without claim-ahead. The cost: a run claimed ahead is decided up to `ahead`
+    /// before its time, so a pause, removal or change made in that window applies from
+    /// the job's following run, and shutting down waits for the claimed runs' times (or
+    /// cancels them with [`shutdown_now`](Scheduler::shutdown_now)). Capped at half the
+    /// lease.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = sched_tokio::Scheduler::builder().claim_ahead(Duration::from_millis(300));
+    /// ```
+    pub fn claim_ahead(mut self, ahead: Duration) -> Self {
+        self.config.claim_ahead = ahead;
+        self
+    }
+
     /// Builds the scheduler (not started).
-    pub fn build(self) -> Result<Scheduler> {
+    pub fn build(mut self) -> Result<Scheduler> {
+        self.config.claim_ahead = self.config.claim_ahead.min(self.config.lease / 2);
         self.defaults.validate()?;
         let (events, _) = broadcast::channel(self.event_capacity);
         let node = self.node.unwrap_or_else(generated_node_id);
@@ -209,6 +237,8 @@ impl SchedulerBuilder {
                 runs: Mutex::default(),
                 idle: Notify::new(),
                 completions: crate::runtime::Completions::default(),
+                sleeping_long: AtomicBool::new(false),
+                ended: Notify::new(),
                 limit: self.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
                 config: self.config,
                 next_id: AtomicU64::new(1),
@@ -241,6 +271,7 @@ impl Scheduler {
                 lease: Duration::from_secs(10),
                 heartbeat: Duration::from_secs(2),
                 wall_clock_check: Duration::from_secs(30),
+                claim_ahead: Duration::ZERO,
             },
         }
     }

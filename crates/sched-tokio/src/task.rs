@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -83,8 +84,19 @@ impl<E: fmt::Display + Send + 'static> JobResult for Result<(), E> {
 }
 
 /// A type-erased task: called once per run.
-pub(crate) type TaskFn =
-    Arc<dyn Fn(JobContext) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+pub(crate) struct Task(
+    Box<dyn Fn(JobContext) -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
+);
+
+impl Task {
+    pub(crate) fn call(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+        (self.0)(ctx)
+    }
+}
+
+/// A shared task (sized, so a job's [`Attachment`](sched_core::job::Attachment) can
+/// hold it without another allocation).
+pub(crate) type TaskFn = Arc<Task>;
 
 /// Something a job can run: `Fn() -> impl Future` or `Fn(JobContext) -> impl Future`,
 /// whose output is a [`JobResult`]. `M` only tells the two shapes apart.
@@ -116,9 +128,9 @@ where
     Fut::Output: JobResult,
 {
     fn into_task(self) -> TaskFnWrapper {
-        TaskFnWrapper(Arc::new(move |_ctx| {
+        TaskFnWrapper(Arc::new(Task(Box::new(move |_ctx| {
             self().map(JobResult::into_result).boxed()
-        }))
+        }))))
     }
 }
 
@@ -129,9 +141,9 @@ where
     Fut::Output: JobResult,
 {
     fn into_task(self) -> TaskFnWrapper {
-        TaskFnWrapper(Arc::new(move |ctx| {
+        TaskFnWrapper(Arc::new(Task(Box::new(move |ctx| {
             self(ctx).map(JobResult::into_result).boxed()
-        }))
+        }))))
     }
 }
 
@@ -143,12 +155,20 @@ pub(crate) struct Registry {
     /// Names registered with `register_task`, and the filter claims use (rebuilt when
     /// a name is added).
     named: std::sync::Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
+    /// Bumped whenever a name is replaced or removed: a task cached in a job's
+    /// [`Attachment`](sched_core::job::Attachment) under an older generation is looked
+    /// up again.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
     /// Registers `task` under `name`; returns the task it replaced.
     pub(crate) fn insert(&self, name: &str, task: TaskFn) -> Option<TaskFn> {
-        self.write().insert(Arc::from(name), task)
+        let replaced = self.write().insert(Arc::from(name), task);
+        if replaced.is_some() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        replaced
     }
 
     /// Registers a named task (runnable by any job that names it).
@@ -172,7 +192,32 @@ impl Registry {
     }
 
     pub(crate) fn remove(&self, name: &str) {
-        self.write().remove(name);
+        if self.write().remove(name).is_some() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The task of each job, in order (`None`: not registered here). A job value that
+    /// ran before carries its task in its attachment; the others are looked up by
+    /// name under one read lock.
+    pub(crate) fn resolve<'a>(&self, jobs: impl Iterator<Item = &'a Job>) -> Vec<Option<TaskFn>> {
+        // Read before any lookup: a change racing with this batch makes what it caches
+        // stale, never wrong for long.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut tasks = None;
+        jobs.map(|job| {
+            let slot = job.attachment();
+            if let Some((tag, task)) = slot.get::<Task>() {
+                if tag == generation {
+                    return Some(task);
+                }
+            }
+            let tasks = tasks.get_or_insert_with(|| self.read());
+            let task = tasks.get(job.task.as_str()).cloned()?;
+            slot.set(generation, Arc::clone(&task));
+            Some(task)
+        })
+        .collect()
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
@@ -182,10 +227,7 @@ impl Registry {
             .contains_key(name)
     }
 
-    /// Looks up many names under one read lock.
-    pub(crate) fn read(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, TaskFn, FastHash>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, TaskFn, FastHash>> {
         self.tasks.read().unwrap_or_else(|p| p.into_inner())
     }
 

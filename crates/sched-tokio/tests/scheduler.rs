@@ -527,6 +527,37 @@ async fn named_tasks_get_their_args() {
     assert_eq!(executed(&h.drain(), "add7").len(), 2);
 }
 
+/// A job remembers the task it ran (no lookup by name per run); registering the name
+/// again must still take effect at the job's very next run.
+#[tokio::test(start_paused = true)]
+async fn registering_a_task_again_takes_effect_at_the_next_run() {
+    let h = harness(|b| b);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let version = |v: &'static str| {
+        let calls = Arc::clone(&calls);
+        move || {
+            calls.lock().unwrap().push(v);
+            async {}
+        }
+    };
+    h.scheduler.register_task("work", version("first"));
+    h.scheduler
+        .add_named_job(JobSpec::interval(secs(10)).id("w"), "work")
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    sleep(25).await; // runs at 10 s and 20 s
+    h.scheduler.register_task("work", version("second"));
+    sleep(10).await; // 30 s
+    h.scheduler.register_task("work", version("third"));
+    sleep(10).await; // 40 s
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec!["first", "first", "second", "third"]
+    );
+    h.scheduler.shutdown().await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn listeners_receive_masked_events_and_lagging_receivers_are_told() {
     let h = harness(|b| b.event_capacity(4));
@@ -700,4 +731,54 @@ async fn a_run_queued_past_its_grace_by_the_concurrency_limit_is_missed() {
         .collect();
     assert_eq!(missed, vec![after(T0, 2)]);
     assert_eq!(h.scheduler.stats().running, 0);
+}
+
+/// Claim-ahead: runs are claimed before their time and still start exactly at it,
+/// never early; a job still running when its next run enters the horizon is not skipped
+/// for `max_instances` (it is decided when due, after the run ended).
+#[tokio::test(start_paused = true)]
+async fn runs_claimed_ahead_start_at_their_time_and_respect_max_instances() {
+    let mut h = harness(|b| b.claim_ahead(Duration::from_millis(500)));
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let clock = h.clock.clone();
+    let seen = Arc::clone(&starts);
+    h.scheduler
+        .add_job(
+            JobSpec::interval(secs(1)).id("busy"),
+            move |ctx: JobContext| {
+                let seen = Arc::clone(&seen);
+                let clock = clock.clone();
+                async move {
+                    seen.lock().unwrap().push((ctx.scheduled, clock.now()));
+                    // Still running when its next run enters the 500 ms horizon.
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                }
+            },
+        )
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let events = h.drain();
+    let expected: Vec<DateTime<Utc>> = (1..=5).map(|n| after(T0, n)).collect();
+    assert_eq!(executed(&events, "busy")[..4], expected[..4]);
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(
+        starts
+            .iter()
+            .map(|(scheduled, _)| *scheduled)
+            .collect::<Vec<_>>(),
+        expected,
+        "every run started, none skipped"
+    );
+    for (scheduled, started) in &starts {
+        assert_eq!(started, scheduled, "started exactly at its time, not early");
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::JobMaxInstances(_) | Event::JobMissed(_))),
+        "no run skipped"
+    );
+    h.scheduler.shutdown().await.unwrap();
 }

@@ -74,6 +74,7 @@ pub async fn run_history_records_outcomes(store: Arc<dyn JobStore>) {
         limit: 10,
         lease: LEASE,
         runnable: None,
+        ahead: Duration::ZERO,
     };
     let first = store.acquire(claim(t0)).await.unwrap().runs;
     let done = t0 + chrono::Duration::seconds(1);
@@ -149,6 +150,82 @@ where
     claimed_runs_outlive_job(make_store().await).await;
     batched_claims(make_store().await).await;
     concurrent_claims(make_store().await).await;
+    claims_ahead(make_store().await).await;
+}
+
+/// With `ahead`, a claim also takes the next run of jobs due up to `now + ahead`: one
+/// occurrence each, at its own time (never coalesced, never missed), and only for a job
+/// with a free instance. A job at its limit is left as it was (decided when due), and
+/// jobs beyond the horizon are not touched.
+pub async fn claims_ahead(store: Arc<dyn JobStore>) {
+    let ms = chrono::Duration::milliseconds;
+    let now = t(100);
+    let options = JobOptions::default;
+    add(&store, &every("busy", 2, t(99), options())).await;
+    let busy_run = claim(&store, "n1", t(99), 10).await.runs;
+    assert_eq!(busy_run.len(), 1, "busy runs from t(99)");
+    add(&store, &every("due", 10, now, options())).await;
+    add(&store, &every("soon", 10, t(101), options())).await;
+    // Every second from t(100.5): two occurrences inside the horizon, one claimed.
+    add(&store, &every("fast", 1, now + ms(500), options())).await;
+    add(&store, &every("far", 10, t(103), options())).await;
+
+    let ahead = |now: DateTime<Utc>| AcquireRequest {
+        node: "n1".into(),
+        now,
+        limit: 10,
+        lease: LEASE,
+        runnable: None,
+        ahead: Duration::from_secs(2),
+    };
+    let acquired = store.acquire(ahead(now)).await.unwrap();
+    let runs: Vec<(&str, DateTime<Utc>)> = acquired
+        .runs
+        .iter()
+        .map(|r| (r.job.id.as_str(), r.scheduled))
+        .collect();
+    assert_eq!(
+        runs,
+        vec![("due", now), ("fast", now + ms(500)), ("soon", t(101))],
+        "claimed ahead: one run per job in the horizon, at its own time, earliest first"
+    );
+    assert!(
+        acquired.skipped.is_empty(),
+        "nothing coalesced, missed or over the limit: {:?}",
+        acquired.skipped
+    );
+    for (id, next) in [
+        ("due", Some(t(110))),
+        ("fast", Some(now + ms(1500))),
+        ("soon", Some(t(111))),
+        ("busy", Some(t(101))),
+        ("far", Some(t(103))),
+    ] {
+        assert_eq!(
+            get(&store, id).await.next_run_time,
+            next,
+            "{id}: next run time after a claim ahead"
+        );
+    }
+    // Claimed-ahead runs hold their instance: nothing more until they end.
+    let again = store.acquire(ahead(now)).await.unwrap();
+    assert!(
+        again.runs.is_empty() && again.skipped.is_empty(),
+        "a second claim takes nothing: {:?} {:?}",
+        run_ids_of(&again),
+        again.skipped
+    );
+    complete(&store, busy_run[0].run_id).await;
+    let freed = store.acquire(ahead(now)).await.unwrap();
+    assert_eq!(
+        freed
+            .runs
+            .iter()
+            .map(|r| (r.job.id.as_str(), r.scheduled))
+            .collect::<Vec<_>>(),
+        vec![("busy", t(101))],
+        "a job whose instance was freed is claimed ahead"
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -1159,6 +1236,7 @@ pub async fn acquire_only_runnable_tasks(store: Arc<dyn JobStore>) {
         limit: 10,
         lease: LEASE,
         runnable: Some(Arc::new(runnable.clone())),
+        ahead: Duration::ZERO,
     };
     let acquired = store.acquire(request).await.unwrap();
     let mut claimed: Vec<&str> = acquired.runs.iter().map(|r| r.job.id.as_str()).collect();
@@ -1568,6 +1646,7 @@ async fn claim(
         limit,
         lease: LEASE,
         runnable: None,
+        ahead: Duration::ZERO,
     };
     let acquired = store
         .acquire(request)

@@ -222,6 +222,13 @@ impl Inner {
     }
 
     /// Claims the job in `slot` (due at `due`) at `now`.
+    fn has_free_instance(&self, slot: u32) -> bool {
+        let entry = &self.slots[slot as usize];
+        entry.job.as_ref().is_some_and(|job| {
+            u32::try_from(entry.running.len()).unwrap_or(u32::MAX) < job.options.max_instances
+        })
+    }
+
     fn claim(
         &mut self,
         slot: u32,
@@ -363,11 +370,12 @@ impl JobStore for MemoryStore {
         // another node.
         let mut elsewhere = Vec::new();
         let mut claimed = 0;
+        let horizon = request.horizon();
         while claimed < request.limit {
             let Some(&(due, slot)) = inner.due.first() else {
                 break;
             };
-            if due > request.now {
+            if due > horizon {
                 break;
             }
             inner.due.pop_first();
@@ -375,7 +383,13 @@ impl JobStore for MemoryStore {
                 elsewhere.push((due, slot));
                 continue;
             }
-            inner.claim(slot, due, request.now, &node, &mut acquired);
+            if due > request.now && !inner.has_free_instance(slot) {
+                // Claimed ahead only with a free instance; otherwise decided when due.
+                elsewhere.push((due, slot));
+                continue;
+            }
+            // A run claimed ahead is decided at its own time: one run, not late.
+            inner.claim(slot, due, due.max(request.now), &node, &mut acquired);
             claimed += 1;
         }
         inner.due.extend(elsewhere);

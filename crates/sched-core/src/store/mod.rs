@@ -49,6 +49,22 @@ pub struct AcquireRequest {
     /// Only jobs whose task this node can run (`None`: any). A job whose task is not
     /// registered here is left alone, due, for a node that has it.
     pub runnable: Option<Arc<Runnable>>,
+    /// Claim ahead: also claim the next run of jobs due within `now + ahead` (zero:
+    /// only what is due). Such a run is claimed alone (one occurrence, never coalesced
+    /// or missed: it is not late) and only if the job has a free instance now; a job at
+    /// its `max_instances` is left untouched, to be decided when it is due. Its
+    /// `scheduled` time is in the future: the caller starts it then.
+    pub ahead: Duration,
+}
+
+impl AcquireRequest {
+    /// The latest next run time this claim takes: `now + ahead` (saturating).
+    pub fn horizon(&self) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.ahead)
+            .ok()
+            .and_then(|ahead| self.now.checked_add_signed(ahead))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
 }
 
 /// The tasks a node can run: registered names, and names starting with one of
@@ -181,7 +197,8 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// Claims the runs due at `request.now`, earliest first, for at most
     /// `request.limit` jobs: applies the misfire/coalesce/max-instances policy with the
     /// job's runs executing on every node, records the runs to start under this node's
-    /// lease, writes each job's next run time. A run is never claimed twice.
+    /// lease, writes each job's next run time. A run is never claimed twice. With
+    /// `request.ahead`, also the next run of jobs due soon (see [`AcquireRequest::ahead`]).
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired>;
 
     /// Records how a claimed run ended and frees its instance slot.

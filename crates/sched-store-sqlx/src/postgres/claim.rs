@@ -20,7 +20,8 @@ pub(crate) async fn acquire(
     request: &AcquireRequest,
     quarantined: Vec<String>,
 ) -> Result<(Acquired, Vec<String>), sqlx::Error> {
-    let (now_s, now_ns) = split(request.now);
+    // Due rows, and (claiming ahead) rows due up to the horizon.
+    let (now_s, now_ns) = split(request.horizon());
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(AssertSqlSafe(sql.claim.as_str()))
         .bind(now_s)

@@ -18,7 +18,8 @@ pub(crate) async fn acquire(
     request: &AcquireRequest,
     quarantined: String,
 ) -> Result<(Acquired, Vec<String>), sqlx::Error> {
-    let (now_s, now_ns) = split(request.now);
+    // Due rows, and (claiming ahead) rows due up to the horizon.
+    let (now_s, now_ns) = split(request.horizon());
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let rows = sqlx::query(
         "SELECT id, name, task, args, trigger, options, next_run_s, next_run_ns, paused FROM jobs \

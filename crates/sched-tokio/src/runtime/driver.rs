@@ -20,6 +20,15 @@ use crate::scheduler::Inner;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Sleeps at least this long record the runs that end meanwhile (shorter ones leave
+/// them to the next step).
+const LONG_SLEEP: Duration = Duration::from_millis(20);
+/// While the loop sleeps long, ended runs are recorded at most this often.
+const RECORD_EVERY: Duration = Duration::from_millis(10);
+/// The shortest sleep when nothing is left to claim: the next tick of Tokio's timer
+/// (1 ms), so that runs falling due one after another are claimed once per tick, not
+/// one loop turn each.
+const NEXT_TICK: Duration = Duration::from_nanos(1);
 
 /// The runtime task. Returns when the scheduler is stopping.
 pub(crate) async fn run(inner: Arc<Inner>) {
@@ -37,9 +46,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     while !inner.stopping.load(Ordering::SeqCst) {
         inner.wakeups.fetch_add(1, Ordering::Relaxed);
         if inner.paused.load(Ordering::SeqCst) {
-            // Runs that end while paused are still recorded (woken by each end).
+            // Runs that end while paused are still recorded.
             super::flush(&inner).await;
-            inner.wake.notified().await;
+            sleep_recording(&inner, None).await;
             continue;
         }
         let sleep = match step(&inner, behind).await {
@@ -60,15 +69,51 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         };
         match sleep {
             Some(d) if d.is_zero() => tokio::task::yield_now().await,
-            Some(d) => {
+            Some(d) if d < LONG_SLEEP => {
                 tokio::select! {
                     () = inner.wake.notified() => {}
                     () = tokio::time::sleep_until(Instant::now() + d) => {}
                 }
             }
-            None => inner.wake.notified().await,
+            long => sleep_recording(&inner, long).await,
         }
     }
+}
+
+/// Sleeps for `sleep` (`None`: until woken by a change) while recording the runs that
+/// end meanwhile: at most one store write per [`RECORD_EVERY`], so that other nodes
+/// (and `max_instances` there) and the run history see them soon, without a store
+/// round trip per ended run.
+async fn sleep_recording(inner: &Arc<Inner>, sleep: Option<Duration>) {
+    let deadline = sleep.map(|d| Instant::now() + d);
+    let until = |deadline: Option<Instant>| async move {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    loop {
+        // Announced before looking, so an ending run either is seen here or notifies.
+        inner.sleeping_long.store(true, Ordering::SeqCst);
+        let ended = inner.ended.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        if !inner.completions.pending() {
+            tokio::select! {
+                () = inner.wake.notified() => break,
+                () = until(deadline) => break,
+                () = &mut ended => {}
+            }
+        }
+        // Let more runs end, then record them together.
+        tokio::select! {
+            () = inner.wake.notified() => break,
+            () = until(deadline) => break,
+            () = tokio::time::sleep(RECORD_EVERY) => {}
+        }
+        super::flush(inner).await;
+    }
+    inner.sleeping_long.store(false, Ordering::SeqCst);
 }
 
 /// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
@@ -87,7 +132,9 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
         limit: inner.config.batch,
         lease: inner.config.lease,
         runnable: Some(Arc::clone(&runnable)),
+        ahead: inner.config.claim_ahead,
     };
+    let horizon = request().horizon();
     let claims = if behind && inner.store.poll_interval().is_some() {
         let (first, second) = tokio::join!(
             inner.store.acquire(request()),
@@ -99,9 +146,13 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
     };
     inner.refresh_listened();
     let mut failed = None;
+    let mut full = false;
     for claim in claims {
         match claim {
             Ok(acquired) => {
+                let handled =
+                    acquired.runs.len() + acquired.skipped.len() + acquired.finished.len();
+                full |= handled >= inner.config.batch;
                 report(inner, &acquired, now);
                 spawn_runs(inner, acquired.runs);
                 forget_finished(inner, &acquired.finished);
@@ -112,14 +163,42 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
     if let Some(error) = failed {
         return Err(error);
     }
+    if full {
+        // More may be due (or, claiming ahead, inside the horizon): claim again at once.
+        return Ok(Some(Duration::ZERO));
+    }
     let Some(next) = inner.store.next_due(Some(&runnable)).await? else {
         // Nothing scheduled: sleep until a change, or (shared store) the next poll.
         return Ok(inner.store.poll_interval());
     };
-    let wait = (next - inner.clock.now())
+    let wait = (wake_at(next, horizon, inner.config.claim_ahead) - inner.clock.now())
         .to_std()
         .unwrap_or(Duration::ZERO);
+    if wait.is_zero() {
+        // Fell due during this step (or is claimed by another node): claimed at the
+        // next tick with whatever else falls due until then.
+        return Ok(Some(NEXT_TICK));
+    }
     Ok(Some(wait.min(inner.max_sleep())))
+}
+
+/// When to claim next, given the earliest unclaimed run `next` after a claim up to
+/// `horizon`. Without claim-ahead: when it is due. With it: when it is `3/4 · ahead`
+/// away (each claim then takes about a quarter of `ahead` worth of runs); but a run the
+/// claim could have taken and left (its job at `max_instances`, or locked by another
+/// node) is waited for until it is due.
+fn wake_at(
+    next: chrono::DateTime<chrono::Utc>,
+    horizon: chrono::DateTime<chrono::Utc>,
+    ahead: Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    if ahead.is_zero() || next <= horizon {
+        return next;
+    }
+    chrono::Duration::from_std(ahead * 3 / 4)
+        .ok()
+        .and_then(|refill| next.checked_sub_signed(refill))
+        .unwrap_or(next)
 }
 
 /// Unregisters the closures of jobs whose trigger is done (their last runs, spawned

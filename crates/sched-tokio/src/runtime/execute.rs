@@ -18,11 +18,11 @@ pub(crate) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
     if runs.is_empty() {
         return;
     }
-    let tasks = inner.registry.read();
+    let tasks = inner.registry.resolve(runs.iter().map(|run| &*run.job));
     // Held across the spawns so a run that finishes at once finds its entry to remove.
     let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-    for run in runs {
-        let Some(task) = tasks.get(run.job.task.as_str()).cloned() else {
+    for (run, task) in runs.into_iter().zip(tasks) {
+        let Some(task) = task else {
             unrunnable(inner, run);
             continue;
         };
@@ -61,6 +61,14 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         scheduled,
     } = run;
     let job_id: Arc<str> = Arc::from(job.id.as_str());
+    // Claimed ahead: start at its time (checked again after the sleep, in case the
+    // wall clock stepped back meanwhile).
+    while let Ok(early) = (scheduled - inner.clock.now()).to_std() {
+        if early.is_zero() {
+            break;
+        }
+        tokio::time::sleep(early).await;
+    }
     let _permit = match &inner.limit {
         Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
         None => None,
@@ -101,10 +109,9 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         outcome,
         finished,
     });
-    if first {
-        // The loop records it at its next step; wake it in case it sleeps for long
-        // (at most one wake-up per batch of ended runs).
-        inner.wake.notify_one();
+    if first && inner.sleeping_long.load(Ordering::SeqCst) {
+        // Recorded at the loop's next step, or soon if it sleeps for long.
+        inner.ended.notify_one();
     }
     inner.emit(if success {
         Event::JobExecuted(event)
@@ -155,8 +162,9 @@ fn missed_in_queue(
         run_id,
         outcome: Outcome::Missed,
         finished: now,
-    }) {
-        inner.wake.notify_one();
+    }) && inner.sleeping_long.load(Ordering::SeqCst)
+    {
+        inner.ended.notify_one();
     }
 }
 
@@ -195,11 +203,16 @@ impl Completions {
     fn push(&self, done: Completion) -> bool {
         // The receiver lives as long as the sender (both in `Inner`).
         let _ = self.tx.send(done);
-        !self.pending.swap(true, Ordering::AcqRel)
+        !self.pending.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether runs ended since the last flush.
+    pub(crate) fn pending(&self) -> bool {
+        self.pending.load(Ordering::SeqCst)
     }
 
     fn take(&self) -> Vec<Completion> {
-        self.pending.store(false, Ordering::Release);
+        self.pending.store(false, Ordering::SeqCst);
         let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
         let mut done = Vec::new();
         while let Ok(completion) = rx.try_recv() {
@@ -252,7 +265,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
 /// Runs the task: a panic (while building or polling its future) or a timeout is an
 /// outcome, never a crash.
 async fn run_task(task: TaskFn, ctx: JobContext, timeout: Option<Duration>) -> Outcome {
-    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task(ctx))) {
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task.call(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
     };
