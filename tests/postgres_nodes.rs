@@ -73,6 +73,7 @@ struct NodeConfig {
     lease: Duration,
     heartbeat: Duration,
     task_time: Duration,
+    claim_ahead: Duration,
 }
 
 impl Node {
@@ -141,18 +142,26 @@ async fn run_node(
         .clock(ClockBox(clock))
         .lease(config.lease)
         .heartbeat_interval(config.heartbeat)
+        .claim_ahead(config.claim_ahead)
         .event_capacity(1 << 16)
         .build()
         .expect("scheduler");
     let task_time = config.task_time;
     let me = node.clone();
+    let task_clock = (config.clock)();
     scheduler.register_task("tick", move |ctx: JobContext| {
+        // A run that starts before its time is marked in the ledger.
+        let early = task_clock.now() < ctx.scheduled;
         ledger
             .lock()
             .unwrap()
             .entry((ctx.job_id.to_string(), ctx.scheduled))
             .or_default()
-            .push(me.clone());
+            .push(if early {
+                format!("{me} (early)")
+            } else {
+                me.clone()
+            });
         tokio::time::sleep(task_time)
     });
     let mut events = scheduler.subscribe();
@@ -215,6 +224,7 @@ async fn four_nodes_fire_every_due_run_exactly_once() {
         lease: Duration::from_secs(10 * u64::from(speed)),
         heartbeat: Duration::from_millis(400),
         task_time: Duration::ZERO,
+        claim_ahead: Duration::ZERO,
     };
     let store = adder(&url, &schema).await;
     let ledger: Ledger = Arc::default();
@@ -309,7 +319,71 @@ fn real_time_config(url: &str, schema: &str, task_time: Duration) -> NodeConfig 
         lease: Duration::from_millis(1500),
         heartbeat: Duration::from_millis(250),
         task_time,
+        claim_ahead: Duration::ZERO,
     }
+}
+
+/// Two nodes claiming 300 ms ahead: every due run starts once, none early, none skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_claiming_ahead_fire_every_run_once_and_never_early() {
+    let Some(url) = database_url("nodes_claiming_ahead_fire_every_run_once_and_never_early") else {
+        return;
+    };
+    let schema = unique_schema("ahead");
+    let mut config = real_time_config(&url, &schema, Duration::ZERO);
+    config.lease = Duration::from_secs(10);
+    config.claim_ahead = Duration::from_millis(300);
+    let store = adder(&url, &schema).await;
+    let ledger: Ledger = Arc::default();
+    let mut nodes: Vec<Node> = (0..2)
+        .map(|i| Node::spawn(&format!("node-{i}"), config.clone(), Arc::clone(&ledger)))
+        .collect();
+    // 200 jobs every second, spread over one second, 4 runs each; max_instances 1.
+    let t0 = Utc::now() + chrono::Duration::seconds(1);
+    for i in 0..200i64 {
+        let start = t0 + chrono::Duration::milliseconds(i * 5);
+        let trigger = Trigger::interval(Duration::from_secs(1))
+            .start(start)
+            .end(start + chrono::Duration::seconds(3));
+        let job = tick_job(format!("job-{i:03}"), trigger, JobOptions::default(), t0);
+        store.add_job(job, false).await.expect("add");
+    }
+    wait_until("every due run", Duration::from_secs(60), || {
+        ledger.lock().unwrap().len() >= 200 * 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // room for a duplicate to show
+    let skipped: Vec<Event> = nodes
+        .iter()
+        .flat_map(Node::events)
+        .filter(|e| {
+            matches!(
+                e,
+                Event::JobMissed(_) | Event::JobCoalesced(_) | Event::JobMaxInstances(_)
+            )
+        })
+        .collect();
+    assert!(
+        skipped.is_empty(),
+        "nothing skipped: {:?}",
+        &skipped[..skipped.len().min(3)]
+    );
+    for node in &mut nodes {
+        node.stop(false);
+    }
+    let ledger = ledger.lock().unwrap().clone();
+    let wrong: Vec<_> = ledger
+        .iter()
+        .filter(|(_, nodes)| nodes.len() != 1 || nodes[0].ends_with("(early)"))
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "runs started twice or early: {wrong:?}");
+    assert_eq!(
+        ledger.len(),
+        200 * 4,
+        "every due run executed (none missed)"
+    );
+    drop_schema(&url, &schema).await;
 }
 
 async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
