@@ -94,8 +94,8 @@ impl Task {
     }
 }
 
-/// A shared task (sized, so a job's [`Attachment`](sched_core::job::Attachment) can
-/// hold it without another allocation).
+/// A shared task (sized, so a job's [`Attachment`](sched_core::job::Attachment) holds
+/// it without another allocation).
 pub(crate) type TaskFn = Arc<Task>;
 
 /// Something a job can run: `Fn() -> impl Future` or `Fn(JobContext) -> impl Future`,

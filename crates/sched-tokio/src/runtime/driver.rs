@@ -2,10 +2,12 @@
 //!
 //! Timer-driven: it sleeps on Tokio's monotonic clock until the store's earliest next
 //! run time, woken early by `Inner::wake` when jobs change. It never scans all jobs:
-//! the store's ordered claim hands it exactly the due ones. Because wall time can step
-//! (NTP, suspend/resume), a sleep never exceeds `wall_clock_check` (nor, with a store other nodes share, its poll interval); after a step
-//! forward the misfire rules decide what runs, after a step backward nothing runs
-//! twice (the store already moved each job's next run time past what was claimed).
+//! the store's ordered claim hands it exactly the due ones (with `claim_ahead`, also
+//! the runs due soon, which then wait for their time in their own tasks). Because wall
+//! time can step (NTP, suspend/resume), a sleep never exceeds `wall_clock_check` (nor,
+//! with a store other nodes share, its poll interval); after a step forward the misfire
+//! rules decide what runs, after a step backward nothing runs twice (the store already
+//! moved each job's next run time past what was claimed).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -61,19 +61,24 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         scheduled,
     } = run;
     let job_id: Arc<str> = Arc::from(job.id.as_str());
+    let mut started = inner.clock.now();
     // Claimed ahead: start at its time (checked again after the sleep, in case the
-    // wall clock stepped back meanwhile).
-    while let Ok(early) = (scheduled - inner.clock.now()).to_std() {
+    // wall clock stepped back meanwhile). The timer is boxed: most runs never wait.
+    while let Ok(early) = (scheduled - started).to_std() {
         if early.is_zero() {
             break;
         }
-        tokio::time::sleep(early).await;
+        Box::pin(tokio::time::sleep(early)).await;
+        started = inner.clock.now();
     }
     let _permit = match &inner.limit {
-        Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
+        Some(limit) => {
+            let permit = Arc::clone(limit).acquire_owned().await.ok();
+            started = inner.clock.now();
+            permit
+        }
         None => None,
     };
-    let started = inner.clock.now();
     if past_grace(&job, scheduled, started) {
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
         return;
@@ -81,28 +86,33 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
     let delay_ms = (started - scheduled).num_milliseconds();
     let span =
         tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled, delay_ms);
-    let mut event = RunEvent {
+    // Only what the end of the run needs is kept across it (the future stays small).
+    let event = |duration, error| RunEvent {
         job_id: Arc::clone(&job_id),
         run_id,
         scheduled,
         started,
-        duration: None,
-        error: None,
+        duration,
+        error,
     };
-    inner.emit(Event::JobSubmitted(event.clone()));
+    inner.emit(Event::JobSubmitted(event(None, None)));
 
     let timeout = job.options.timeout;
-    let ctx = JobContext::new(job_id, run_id, scheduled, job);
-    let outcome = run_task(task, ctx, timeout).instrument(span.clone()).await;
+    let ctx = JobContext::new(Arc::clone(&job_id), run_id, scheduled, job);
+    let running = run_task(&task, ctx, timeout).instrument(span);
+    tokio::pin!(running);
+    let outcome = (&mut running).await;
 
     let finished = inner.clock.now();
-    event.duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
-    span.in_scope(|| match &outcome {
+    running.span().in_scope(|| match &outcome {
         Outcome::Success => tracing::debug!("job run finished"),
         other => tracing::warn!(outcome = ?other, "job run failed"),
     });
-    event.error = error_text(&outcome);
-    let success = outcome == Outcome::Success;
+    let duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
+    let ended = match &outcome {
+        Outcome::Success => Event::JobExecuted(event(duration, None)),
+        other => Event::JobError(event(duration, error_text(other))),
+    };
     let first = inner.completions.push(Completion {
         slot,
         run_id,
@@ -113,11 +123,7 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         // Recorded at the loop's next step, or soon if it sleeps for long.
         inner.ended.notify_one();
     }
-    inner.emit(if success {
-        Event::JobExecuted(event)
-    } else {
-        Event::JobError(event)
-    });
+    inner.emit(ended);
     if inner.stopping.load(Ordering::SeqCst) {
         inner.idle.notify_waiters();
     }
@@ -264,7 +270,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
 
 /// Runs the task: a panic (while building or polling its future) or a timeout is an
 /// outcome, never a crash.
-async fn run_task(task: TaskFn, ctx: JobContext, timeout: Option<Duration>) -> Outcome {
+async fn run_task(task: &TaskFn, ctx: JobContext, timeout: Option<Duration>) -> Outcome {
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task.call(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
