@@ -200,8 +200,9 @@ impl SchedulerBuilder {
     /// runs instead of what fell due since the last one. A run is claimed ahead only
     /// when its job has a free instance (`max_instances`); otherwise it is decided when
     /// due, as without claim-ahead. The cost: a run claimed ahead is decided up to `ahead`
-    /// before its time, so a pause, removal or change made in that window applies from
-    /// the job's following run, and shutting down waits for the claimed runs' times (or
+    /// before its time, so a pause, removal or change made in that window (or a
+    /// [`pause`](Scheduler::pause) of the scheduler) applies from the job's following
+    /// run, and shutting down waits for the claimed runs' times (or
     /// cancels them with [`shutdown_now`](Scheduler::shutdown_now)). Capped at half the
     /// lease.
     ///
