@@ -383,6 +383,17 @@ async fn nodes_claiming_ahead_fire_every_run_once_and_never_early() {
         200 * 4,
         "every due run executed (none missed)"
     );
+    // A run's `started_us` is its claim time: claimed ahead, it precedes the run's time.
+    let claimed_ahead: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".runs WHERE started_us < sched_s * 1000000 + sched_ns / 1000"
+    )))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        claimed_ahead > 200,
+        "most runs claimed before their time: {claimed_ahead} of 800"
+    );
     drop_schema(&url, &schema).await;
 }
 

@@ -233,6 +233,27 @@ impl Job {
         }))
     }
 
+    /// The first fire time at or after `due` that `claimed` does not report as already
+    /// claimed (`None`: the trigger ends first). A store uses it so that an occurrence
+    /// whose run was claimed already — still running, or claimed ahead — is never
+    /// decided twice, when a stale write or a move of the next run time back (run now,
+    /// reschedule, re-add) makes it due again.
+    pub fn first_unclaimed(
+        &self,
+        due: DateTime<Utc>,
+        claimed: impl Fn(DateTime<Utc>) -> bool,
+    ) -> Option<DateTime<Utc>> {
+        let mut at = due;
+        // Bounded: only occurrences with a run each can be claimed.
+        for _ in 0..1024 {
+            if !claimed(at) {
+                return Some(at);
+            }
+            at = self.next_fire_after(at)?;
+        }
+        Some(at)
+    }
+
     fn salt(&self) -> u64 {
         crate::trigger::stable_hash(self.id.as_bytes())
     }

@@ -107,15 +107,17 @@ pub(crate) struct ClaimPlan {
 }
 
 /// Applies the misfire/coalesce/max-instances policy to locked rows, due at `now` or
-/// (claimed ahead) later.
+/// (claimed ahead) up to `horizon`. `running` holds the scheduled times of each job's
+/// runs executing on any node.
 pub(crate) fn plan_claim(
     rows: &[JobRow],
-    running: &HashMap<String, u32>,
+    running: &HashMap<String, Vec<DateTime<Utc>>>,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
 ) -> ClaimPlan {
     let mut plan = ClaimPlan::default();
     for row in rows {
-        let job = match row.decode() {
+        let mut job = match row.decode() {
             Ok(job) => job,
             Err(error) => {
                 plan.undecodable.push(row.id.clone());
@@ -123,15 +125,27 @@ pub(crate) fn plan_claim(
                 continue;
             }
         };
-        let count = running.get(&job.id).copied().unwrap_or(0);
-        // A row due after `now` was claimed ahead: one run, decided at its own time,
-        // and only with a free instance (otherwise it is decided when due).
-        let at = match job.next_run_time {
-            Some(due) if due > now && count >= job.options.max_instances => continue,
-            Some(due) if due > now => due,
-            _ => now,
+        let Some(stored) = job.next_run_time else {
+            continue;
         };
-        let Some(decision) = job.decide(at, count) else {
+        let running_at = running.get(&job.id).map_or(&[][..], Vec::as_slice);
+        let count = u32::try_from(running_at.len()).unwrap_or(u32::MAX);
+        // An occurrence still running (made due again by a stale write, or by moving
+        // the next run time back over a run claimed ahead) is passed over silently.
+        let Some(due) = job.first_unclaimed(stored, |t| running_at.contains(&t)) else {
+            record(&mut plan, job, Decision::default());
+            continue;
+        };
+        job.next_run_time = Some(due);
+        // A row due after `now` is claimed ahead: one run, decided at its own time, and
+        // only with a free instance (otherwise it is decided when due).
+        if due > now && (due > horizon || count >= job.options.max_instances) {
+            if due != stored {
+                plan.reschedule.push((job.id.clone(), split(due)));
+            }
+            continue;
+        }
+        let Some(decision) = job.decide(due.max(now), count) else {
             continue;
         };
         record(&mut plan, job, decision);

@@ -202,9 +202,13 @@ impl SchedulerBuilder {
     /// due, as without claim-ahead. The cost: a run claimed ahead is decided up to `ahead`
     /// before its time, so a pause, removal or change made in that window (or a
     /// [`pause`](Scheduler::pause) of the scheduler) applies from the job's following
-    /// run, and shutting down waits for the claimed runs' times (or
-    /// cancels them with [`shutdown_now`](Scheduler::shutdown_now)). Capped at half the
-    /// lease.
+    /// run, and shutting down waits for the claimed runs' times (or cancels them with
+    /// [`shutdown_now`](Scheduler::shutdown_now)). A node killed while holding runs
+    /// claimed ahead loses them like runs in flight: they are reported abandoned once its
+    /// lease expires, and run again only for jobs with `recover_abandoned`. With
+    /// `max_instances` 1, [`run_job_now`](Scheduler::run_job_now) inside that window
+    /// finds the instance taken by the claimed run and is skipped (`JobMaxInstances`).
+    /// Capped at half the lease.
     ///
     /// ```
     /// # use std::time::Duration;

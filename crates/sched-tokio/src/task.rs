@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -147,18 +147,37 @@ where
     }
 }
 
+/// Generations come from one counter for the whole process, so a tag cached by one
+/// scheduler's registry never matches another's (schedulers may share a store, and so
+/// the job values it hands out).
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Task name -> task. Named tasks are registered by users; closures get a generated
-/// name (`closure:<job id>`) and live only as long as their job.
-#[derive(Default)]
+/// name (`closure:<node>:<job id>`) and live only as long as their job.
 pub(crate) struct Registry {
     tasks: RwLock<HashMap<Arc<str>, TaskFn, FastHash>>,
     /// Names registered with `register_task`, and the filter claims use (rebuilt when
     /// a name is added).
     named: std::sync::Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
-    /// Bumped whenever a name is replaced or removed: a task cached in a job's
-    /// [`Attachment`](sched_core::job::Attachment) under an older generation is looked
-    /// up again.
-    generation: std::sync::atomic::AtomicU64,
+    /// Changed whenever a name is registered again: a task cached in a job's
+    /// [`Attachment`](sched_core::job::Attachment) under another generation is looked
+    /// up again. (Removing a name needs no change: only closures are removed, whose
+    /// names belong to one job, and a job added again is a new job value.)
+    generation: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            tasks: RwLock::default(),
+            named: std::sync::Mutex::default(),
+            generation: AtomicU64::new(next_generation()),
+        }
+    }
 }
 
 impl Registry {
@@ -166,7 +185,7 @@ impl Registry {
     pub(crate) fn insert(&self, name: &str, task: TaskFn) -> Option<TaskFn> {
         let replaced = self.write().insert(Arc::from(name), task);
         if replaced.is_some() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.generation.store(next_generation(), Ordering::Release);
         }
         replaced
     }
@@ -192,9 +211,7 @@ impl Registry {
     }
 
     pub(crate) fn remove(&self, name: &str) {
-        if self.write().remove(name).is_some() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-        }
+        self.write().remove(name);
     }
 
     /// The task of each job, in order (`None`: not registered here). A job value that

@@ -758,7 +758,28 @@ async fn runs_claimed_ahead_start_at_their_time_and_respect_max_instances() {
         .await
         .unwrap();
     h.scheduler.start().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let next = |h: &Harness| {
+        let scheduler = h.scheduler.clone();
+        async move { scheduler.get_job("busy").await.unwrap().next_run_time }
+    };
+    // The 1 s run is claimed when it is 375 ms (3/4 of the horizon) away.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(next(&h).await, Some(after(T0, 1)), "0.5 s: not claimed yet");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        next(&h).await,
+        Some(after(T0, 2)),
+        "0.7 s: 1 s claimed ahead"
+    );
+    // The 1 s run lasts until 1.8 s: the 2 s run has no free instance while inside
+    // the horizon, so it is decided when due, not skipped.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        next(&h).await,
+        Some(after(T0, 2)),
+        "1.9 s: 2 s left for later"
+    );
+    tokio::time::sleep(Duration::from_millis(3_600)).await;
     let events = h.drain();
     let expected: Vec<DateTime<Utc>> = (1..=5).map(|n| after(T0, n)).collect();
     assert_eq!(executed(&events, "busy")[..4], expected[..4]);
@@ -781,4 +802,39 @@ async fn runs_claimed_ahead_start_at_their_time_and_respect_max_instances() {
         "no run skipped"
     );
     h.scheduler.shutdown().await.unwrap();
+}
+
+/// Two schedulers sharing one store and one job value (a `MemoryStore` hands out the
+/// same `Arc<Job>`): each runs its own task registered under the job's task name,
+/// never the task the other cached in the job.
+#[tokio::test(start_paused = true)]
+async fn schedulers_sharing_a_store_each_run_their_own_task() {
+    let store: Arc<dyn JobStore> = Arc::new(MemoryStore::new());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let node = |name: &'static str| {
+        let clock = TokioClock::starting_at(at(T0));
+        let scheduler = Scheduler::builder()
+            .store(Arc::clone(&store))
+            .clock(clock)
+            .wall_clock_check(secs(1))
+            .build()
+            .unwrap();
+        let calls = Arc::clone(&calls);
+        scheduler.register_task("work", move || {
+            calls.lock().unwrap().push(name);
+            async {}
+        });
+        scheduler
+    };
+    let (a, b) = (node("a"), node("b"));
+    a.add_named_job(JobSpec::interval(secs(10)).id("w"), "work")
+        .await
+        .unwrap();
+    a.start().await.unwrap();
+    sleep(15).await; // a runs at 10 s
+    a.shutdown().await.unwrap();
+    b.start().await.unwrap();
+    sleep(10).await; // b runs at 20 s
+    b.shutdown().await.unwrap();
+    assert_eq!(*calls.lock().unwrap(), vec!["a", "b"]);
 }

@@ -151,6 +151,8 @@ where
     batched_claims(make_store().await).await;
     concurrent_claims(make_store().await).await;
     claims_ahead(make_store().await).await;
+    claims_ahead_one_occurrence_per_job(make_store().await).await;
+    claimed_occurrence_made_due_again_is_not_decided_twice(make_store().await).await;
 }
 
 /// With `ahead`, a claim also takes the next run of jobs due up to `now + ahead`: one
@@ -226,6 +228,66 @@ pub async fn claims_ahead(store: Arc<dyn JobStore>) {
         vec![("busy", t(101))],
         "a job whose instance was freed is claimed ahead"
     );
+}
+
+/// A claim ahead takes one occurrence of a job, even when several fall inside the
+/// horizon and `max_instances` would allow more.
+pub async fn claims_ahead_one_occurrence_per_job(store: Arc<dyn JobStore>) {
+    let ms = chrono::Duration::milliseconds;
+    let now = t(100);
+    let options = JobOptions::default().max_instances(3).coalesce(false);
+    add(&store, &every("multi", 1, now + ms(500), options)).await;
+    let request = AcquireRequest {
+        node: "n1".into(),
+        now,
+        limit: 10,
+        lease: LEASE,
+        runnable: None,
+        ahead: Duration::from_millis(2500),
+    };
+    let acquired = store.acquire(request).await.unwrap();
+    assert_eq!(
+        run_times(&acquired, "multi"),
+        vec![now + ms(500)],
+        "one occurrence per job per claim"
+    );
+    assert_eq!(
+        get(&store, "multi").await.next_run_time,
+        Some(now + ms(1500))
+    );
+}
+
+/// An occurrence whose run was claimed — still running, or ended — and that becomes
+/// due again (a stale `update_job`, or the next run time moved back over a run claimed
+/// ahead) is passed over: no second run, and no skip reported for it.
+pub async fn claimed_occurrence_made_due_again_is_not_decided_twice(store: Arc<dyn JobStore>) {
+    let job = every("j", 10, t(100), JobOptions::default());
+    add(&store, &job).await;
+    let first = claim(&store, "n1", t(100), 10).await;
+    assert_eq!(run_times(&first, "j"), vec![t(100)]);
+    // Written back while its run executes.
+    let mut stale = job.clone();
+    stale.next_run_time = Some(t(100));
+    update(&store, &stale).await;
+    let again = claim(&store, "n1", t(100), 10).await;
+    assert!(
+        again.runs.is_empty() && again.skipped.is_empty(),
+        "a running occurrence made due again: no run, no skip ({:?}, {:?})",
+        run_ids_of(&again),
+        again.skipped
+    );
+    assert_eq!(get(&store, "j").await.next_run_time, Some(t(110)));
+    // Written back after its run ended.
+    complete(&store, first.runs[0].run_id).await;
+    update(&store, &stale).await;
+    let after = claim(&store, "n1", t(100), 10).await;
+    assert!(
+        after.runs.is_empty() && after.skipped.is_empty(),
+        "an ended occurrence made due again: no second run ({:?}, {:?})",
+        run_ids_of(&after),
+        after.skipped
+    );
+    assert_eq!(get(&store, "j").await.next_run_time, Some(t(110)));
 }
 
 // ---------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ struct Entry {
     /// Scheduled times of this job's runs still executing (on any node). Survives the
     /// job's removal or replacement: those runs still count for `max_instances`.
     running: Vec<DateTime<Utc>>,
+    /// The latest occurrence a run was started for. Survives replacement: an occurrence
+    /// made due again (a stale write, a run claimed ahead then the next run time moved
+    /// back) is not run twice.
+    last_claimed: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
@@ -167,6 +171,7 @@ impl Inner {
     fn release_slot(&mut self, slot: u32) {
         let entry = self.entry(slot);
         if entry.job.is_none() && entry.running.is_empty() {
+            entry.last_claimed = None;
             if let Some(id) = entry.id.take() {
                 self.index.remove(&id);
             }
@@ -221,7 +226,6 @@ impl Inner {
         }
     }
 
-    /// Claims the job in `slot` (due at `due`) at `now`.
     fn has_free_instance(&self, slot: u32) -> bool {
         let entry = &self.slots[slot as usize];
         entry.job.as_ref().is_some_and(|job| {
@@ -229,6 +233,7 @@ impl Inner {
         })
     }
 
+    /// Claims the job in `slot` (due at `due`) at `now`.
     fn claim(
         &mut self,
         slot: u32,
@@ -239,6 +244,24 @@ impl Inner {
     ) {
         let entry = &self.slots[slot as usize];
         let Some(job) = entry.job.clone() else { return };
+        // Occurrences already claimed are passed over without a run or an event.
+        let unclaimed = job.first_unclaimed(due, |t| {
+            entry.running.contains(&t) || entry.last_claimed == Some(t)
+        });
+        let due = match unclaimed {
+            Some(due) if due <= now => due,
+            Some(later) => {
+                self.entry(slot).next = Some(later);
+                self.reindex(slot);
+                return;
+            }
+            None => {
+                acquired.finished.push(job.id.clone());
+                self.take(slot);
+                return;
+            }
+        };
+        let entry = &self.slots[slot as usize];
         let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
         let decision = decide(due, now, &job.options, running, |t| job.next_fire_after(t));
         report(&job.id, &decision, acquired);
@@ -247,6 +270,8 @@ impl Inner {
                 continue; // still running: a stale write put its time back
             }
             let run_id = self.start_run(slot, node, *scheduled);
+            let last = &mut self.entry(slot).last_claimed;
+            *last = (*last).max(Some(*scheduled));
             acquired.runs.push(ClaimedRun {
                 run_id,
                 job: Arc::clone(&job),
@@ -371,6 +396,9 @@ impl JobStore for MemoryStore {
         let mut elsewhere = Vec::new();
         let mut claimed = 0;
         let horizon = request.horizon();
+        // Jobs claimed by this call (kept when claiming ahead: a job claimed here whose
+        // next run falls inside the horizon is not taken twice).
+        let mut taken = std::collections::HashSet::<u32, FastHash>::default();
         while claimed < request.limit {
             let Some(&(due, slot)) = inner.due.first() else {
                 break;
@@ -383,10 +411,14 @@ impl JobStore for MemoryStore {
                 elsewhere.push((due, slot));
                 continue;
             }
-            if due > request.now && !inner.has_free_instance(slot) {
-                // Claimed ahead only with a free instance; otherwise decided when due.
+            if due > request.now && (taken.contains(&slot) || !inner.has_free_instance(slot)) {
+                // Claimed ahead once per claim, and only with a free instance;
+                // otherwise decided later (when due, at the latest).
                 elsewhere.push((due, slot));
                 continue;
+            }
+            if !request.ahead.is_zero() {
+                taken.insert(slot);
             }
             // A run claimed ahead is decided at its own time: one run, not late.
             inner.claim(slot, due, due.max(request.now), &node, &mut acquired);

@@ -291,7 +291,8 @@ pub struct RunRecord {
     pub job_id: String,
     /// The fire time it stood for.
     pub scheduled: DateTime<Utc>,
-    /// When it was claimed to start.
+    /// When it was claimed to start (before `scheduled` for a run claimed ahead, which
+    /// then starts at `scheduled`).
     pub started: DateTime<Utc>,
     /// When it ended (`None` while running or abandoned).
     pub finished: Option<DateTime<Utc>>,

@@ -38,20 +38,18 @@ pub(crate) async fn acquire(
     }
     let rows = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let running: HashMap<String, u32> = sqlx::query(AssertSqlSafe(sql.running_counts.as_str()))
+    let mut running: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+    for row in sqlx::query(AssertSqlSafe(sql.running_counts.as_str()))
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                u32::try_from(row.try_get::<i64, _>(1)?).unwrap_or(u32::MAX),
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+    {
+        if let Some(at) = join(row.try_get(1)?, row.try_get(2)?) {
+            running.entry(row.try_get(0)?).or_default().push(at);
+        }
+    }
 
-    let mut plan = plan_claim(&rows, &running, request.now);
+    let mut plan = plan_claim(&rows, &running, request.now, request.horizon());
     if !plan.reschedule.is_empty() {
         let (ids, (secs, nanos)): (Vec<&str>, (Vec<i64>, Vec<i32>)) = plan
             .reschedule

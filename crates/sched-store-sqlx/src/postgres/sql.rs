@@ -83,7 +83,7 @@ impl Sql {
                  ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED"
             ),
             running_counts: format!(
-                "SELECT job_id, count(*) FROM {s}.runs WHERE status = 'running' AND job_id = ANY($1) GROUP BY job_id"
+                "SELECT job_id, sched_s, sched_ns FROM {s}.runs WHERE status = 'running' AND job_id = ANY($1)"
             ),
             reschedule: format!(
                 "UPDATE {s}.jobs AS j SET next_run_s = u.s, next_run_ns = u.ns \

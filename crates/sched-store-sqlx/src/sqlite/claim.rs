@@ -45,16 +45,21 @@ pub(crate) async fn acquire(
     let rows = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
     let mut running = HashMap::new();
     for row in &rows {
-        let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM runs WHERE job_id = ? AND status = 'running'")
-                .bind(&row.id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if count > 0 {
-            running.insert(row.id.clone(), u32::try_from(count).unwrap_or(u32::MAX));
+        let times: Vec<(i64, i32)> = sqlx::query_as(
+            "SELECT sched_s, sched_ns FROM runs WHERE job_id = ? AND status = 'running'",
+        )
+        .bind(&row.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !times.is_empty() {
+            let times = times
+                .into_iter()
+                .filter_map(|(s, ns)| join(s, ns))
+                .collect();
+            running.insert(row.id.clone(), times);
         }
     }
-    let mut plan = plan_claim(&rows, &running, request.now);
+    let mut plan = plan_claim(&rows, &running, request.now, request.horizon());
     for (id, (s, ns)) in &plan.reschedule {
         sqlx::query("UPDATE jobs SET next_run_s = ?, next_run_ns = ? WHERE id = ?")
             .bind(s)

@@ -31,6 +31,9 @@ const RECORD_EVERY: Duration = Duration::from_millis(10);
 /// (1 ms), so that runs falling due one after another are claimed once per tick, not
 /// one loop turn each.
 const NEXT_TICK: Duration = Duration::from_nanos(1);
+/// How long to wait before claiming again a run that was due but held by another
+/// node's claim (usually committed within milliseconds).
+const LOCKED_ELSEWHERE: Duration = Duration::from_millis(5);
 
 /// The runtime task. Returns when the scheduler is stopping.
 pub(crate) async fn run(inner: Arc<Inner>) {
@@ -113,7 +116,15 @@ async fn sleep_recording(inner: &Arc<Inner>, sleep: Option<Duration>) {
             () = until(deadline) => break,
             () = tokio::time::sleep(RECORD_EVERY) => {}
         }
-        super::flush(inner).await;
+        if !super::flush(inner).await {
+            // The store failed: the next step retries (after the loop's backoff), not
+            // every `RECORD_EVERY`.
+            tokio::select! {
+                () = inner.wake.notified() => {}
+                () = until(deadline) => {}
+            }
+            break;
+        }
     }
     inner.sleeping_long.store(false, Ordering::SeqCst);
 }
@@ -177,8 +188,12 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
         .to_std()
         .unwrap_or(Duration::ZERO);
     if wait.is_zero() {
-        // Fell due during this step (or is claimed by another node): claimed at the
-        // next tick with whatever else falls due until then.
+        if next <= now {
+            // Due when this claim looked, yet not taken: another node holds its row.
+            return Ok(Some(LOCKED_ELSEWHERE));
+        }
+        // Fell due during this step: claimed at the next tick with whatever else falls
+        // due until then.
         return Ok(Some(NEXT_TICK));
     }
     Ok(Some(wait.min(inner.max_sleep())))
@@ -197,7 +212,7 @@ fn wake_at(
     if ahead.is_zero() || next <= horizon {
         return next;
     }
-    chrono::Duration::from_std(ahead * 3 / 4)
+    chrono::Duration::from_std(ahead / 4 * 3)
         .ok()
         .and_then(|refill| next.checked_sub_signed(refill))
         .unwrap_or(next)

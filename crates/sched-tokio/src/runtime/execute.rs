@@ -172,6 +172,9 @@ fn missed_in_queue(
     {
         inner.ended.notify_one();
     }
+    if inner.stopping.load(Ordering::SeqCst) {
+        inner.idle.notify_waiters();
+    }
 }
 
 /// A run that ended, waiting to be recorded.
