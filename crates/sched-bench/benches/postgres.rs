@@ -819,7 +819,7 @@ async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
         .map(|i| probe.by_node[i].load(Ordering::Relaxed))
         .collect();
     println!(
-        "\n## drain: {n} {} jobs all due, {nodes} node(s), claim batch 1024",
+        "\n## drain: {n} {} jobs all due, {nodes} node(s), claim batch 2048 (the default)",
         if args.drain_date { "date" } else { "interval" }
     );
     println!(

@@ -164,7 +164,7 @@ impl SchedulerBuilder {
         self
     }
 
-    /// Most jobs claimed from the store in one go (default 1024).
+    /// Most jobs claimed from the store in one go (default 2048).
     pub fn claim_batch(mut self, batch: usize) -> Self {
         self.config.batch = batch.max(1);
         self
@@ -272,7 +272,7 @@ impl Scheduler {
             node: None,
             config: Config {
                 shutdown_timeout: Duration::from_secs(30),
-                batch: 1024,
+                batch: 2048,
                 lease: Duration::from_secs(10),
                 heartbeat: Duration::from_secs(2),
                 wall_clock_check: Duration::from_secs(30),
