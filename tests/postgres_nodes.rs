@@ -251,21 +251,7 @@ async fn four_nodes_fire_every_due_run_exactly_once() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // room for a duplicate to show
-    let skipped: Vec<Event> = nodes
-        .iter()
-        .flat_map(Node::events)
-        .filter(|e| {
-            matches!(
-                e,
-                Event::JobMissed(_) | Event::JobCoalesced(_) | Event::JobMaxInstances(_)
-            )
-        })
-        .collect();
-    assert!(
-        skipped.is_empty(),
-        "nothing skipped: {:?}",
-        &skipped[..skipped.len().min(3)]
-    );
+    assert_nothing_skipped(&nodes);
     for node in &mut nodes {
         node.stop(false);
     }
@@ -311,6 +297,25 @@ async fn four_nodes_fire_every_due_run_exactly_once() {
     drop_schema(&url, &schema).await;
 }
 
+/// No node reported a run missed, coalesced or skipped for `max_instances`.
+fn assert_nothing_skipped(nodes: &[Node]) {
+    let skipped: Vec<Event> = nodes
+        .iter()
+        .flat_map(Node::events)
+        .filter(|e| {
+            matches!(
+                e,
+                Event::JobMissed(_) | Event::JobCoalesced(_) | Event::JobMaxInstances(_)
+            )
+        })
+        .collect();
+    assert!(
+        skipped.is_empty(),
+        "nothing skipped: {:?}",
+        &skipped[..skipped.len().min(3)]
+    );
+}
+
 fn real_time_config(url: &str, schema: &str, task_time: Duration) -> NodeConfig {
     NodeConfig {
         url: url.to_owned(),
@@ -353,21 +358,7 @@ async fn nodes_claiming_ahead_fire_every_run_once_and_never_early() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // room for a duplicate to show
-    let skipped: Vec<Event> = nodes
-        .iter()
-        .flat_map(Node::events)
-        .filter(|e| {
-            matches!(
-                e,
-                Event::JobMissed(_) | Event::JobCoalesced(_) | Event::JobMaxInstances(_)
-            )
-        })
-        .collect();
-    assert!(
-        skipped.is_empty(),
-        "nothing skipped: {:?}",
-        &skipped[..skipped.len().min(3)]
-    );
+    assert_nothing_skipped(&nodes);
     for node in &mut nodes {
         node.stop(false);
     }
