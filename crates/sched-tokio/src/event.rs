@@ -88,7 +88,8 @@ pub struct RunEvent {
     pub run_id: RunId,
     /// The fire time the run stands for.
     pub scheduled: DateTime<Utc>,
-    /// When the run started (or was submitted).
+    /// When the run started (or was submitted). A run aborted at shutdown reports its
+    /// scheduled time here (or the time of the abort, if earlier).
     pub started: DateTime<Utc>,
     /// How long it ran (set on executed and error events).
     pub duration: Option<Duration>,

@@ -24,7 +24,13 @@ use crate::task::{closure_task_name, IntoTask, Registry};
 ///
 /// A cheap `Clone` over shared state: hand clones to axum handlers and tasks. The
 /// runtime is one Tokio task (spawned by [`start`](Self::start)) that sleeps until the
-/// next due run, claims due runs from the store and spawns each one.
+/// next due run, claims due runs from the store and starts them.
+///
+/// Runs claimed together start together, up to 64 in one task: each is polled once
+/// there in turn, and a run that has not ended by then goes on in a Tokio task of its
+/// own. A job body must therefore not block its thread before its first `.await` — as
+/// no async code on Tokio should: move blocking work to
+/// [`tokio::task::spawn_blocking`] — or it delays the runs started after it.
 ///
 /// ```
 /// use std::time::Duration;

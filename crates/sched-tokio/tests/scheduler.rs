@@ -838,3 +838,92 @@ async fn schedulers_sharing_a_store_each_run_their_own_task() {
     b.shutdown().await.unwrap();
     assert_eq!(*calls.lock().unwrap(), vec!["a", "b"]);
 }
+
+/// Counts the job futures dropped (ended or aborted).
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_started_together_end_wait_or_are_aborted_each_on_their_own() {
+    // 300 runs due at one instant start in several groups. A third end at their first
+    // poll, a third wait 5 s, a third never end: the waiting ones must go on (in tasks
+    // of their own) and the stuck ones must be aborted at shutdown, each run once.
+    let mut h = harness(|b| b.shutdown_timeout(secs(2)));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let instant_runs = Arc::new(AtomicUsize::new(0));
+    for i in 0..300u64 {
+        let dropped = Arc::clone(&dropped);
+        let instant_runs = Arc::clone(&instant_runs);
+        h.scheduler
+            .add_job(
+                JobSpec::date(after(T0, 10)).id(format!("job-{i}")),
+                move || {
+                    let guard = DropCount(Arc::clone(&dropped));
+                    let instant_runs = Arc::clone(&instant_runs);
+                    async move {
+                        let _guard = guard;
+                        match i % 3 {
+                            0 => {
+                                instant_runs.fetch_add(1, Ordering::SeqCst);
+                            }
+                            1 => tokio::time::sleep(secs(5)).await,
+                            _ => std::future::pending::<()>().await,
+                        }
+                    }
+                },
+            )
+            .await
+            .unwrap();
+    }
+    h.scheduler.start().await.unwrap();
+    sleep(11).await;
+    assert_eq!(instant_runs.load(Ordering::SeqCst), 100);
+    let events = h.drain();
+    let executed_now = (0..300)
+        .filter(|i| !executed(&events, &format!("job-{i}")).is_empty())
+        .count();
+    assert_eq!(
+        executed_now, 100,
+        "only the runs that end at once have ended"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 100);
+
+    sleep(5).await;
+    let events = h.drain();
+    for i in (1..300).step_by(3) {
+        assert_eq!(
+            executed(&events, &format!("job-{i}")),
+            vec![after(T0, 10)],
+            "job-{i} waited 5 s, then ended"
+        );
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 200);
+
+    let err = h.scheduler.shutdown().await.unwrap_err();
+    assert!(matches!(err, Error::ShutdownTimedOut(100)), "{err}");
+    // Every stuck run's future is dropped (an aborted task is dropped at the runtime's
+    // next turn): its own task was aborted, not just the group it started in.
+    sleep(1).await;
+    assert_eq!(dropped.load(Ordering::SeqCst), 300);
+    for i in (2..300).step_by(3) {
+        assert_eq!(
+            h.scheduler
+                .store()
+                .running(&format!("job-{i}"))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+    let events = h.drain();
+    assert!(executed(&events, "job-2").is_empty());
+    assert_eq!(
+        errors(&events, "job-2"),
+        vec!["cancelled at shutdown".to_owned()]
+    );
+}

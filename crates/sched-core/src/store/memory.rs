@@ -272,8 +272,10 @@ impl Inner {
             let run_id = self.start_run(slot, node, *scheduled);
             let last = &mut self.entry(slot).last_claimed;
             *last = (*last).max(Some(*scheduled));
+            let job_id = self.slots[slot as usize].id.clone();
             acquired.runs.push(ClaimedRun {
                 run_id,
+                job_id: job_id.unwrap_or_else(|| Arc::from(job.id.as_str())),
                 job: Arc::clone(&job),
                 scheduled: *scheduled,
             });

@@ -97,6 +97,8 @@ impl Runnable {
 pub struct ClaimedRun {
     /// The store's id for this run; pass it to [`JobStore::complete`].
     pub run_id: RunId,
+    /// The job's id (shared, so a run costs no copy of it).
+    pub job_id: Arc<str>,
     /// The job as it was when claimed (shared by the runs of one claim).
     pub job: Arc<Job>,
     /// The fire time this run stands for.

@@ -1,6 +1,7 @@
 //! The claim transaction and the reaper of abandoned runs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobOptions;
@@ -109,6 +110,7 @@ pub(crate) async fn acquire(
             if let Some(id) = by_occurrence.get(&(job.id.clone(), s, ns)) {
                 claimed.push(ClaimedRun {
                     run_id: RunId(*id),
+                    job_id: Arc::from(job.id.as_str()),
                     job,
                     scheduled,
                 });

@@ -1,6 +1,7 @@
 //! The claim transaction (`BEGIN IMMEDIATE`) and the start-up reaper.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobOptions;
@@ -101,6 +102,7 @@ pub(crate) async fn acquire(
         if let Some(id) = id {
             claimed.push(ClaimedRun {
                 run_id: RunId(id),
+                job_id: Arc::from(job.id.as_str()),
                 job,
                 scheduled,
             });

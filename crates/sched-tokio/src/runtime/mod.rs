@@ -1,5 +1,6 @@
-//! The runtime: one task that claims due runs (`driver`), and one task per run
-//! (`execute`).
+//! The runtime: one task that claims due runs (`driver`); runs start in groups, one
+//! task per group, and a run that does not end at its first poll goes on in a task of
+//! its own (`execute`).
 
 mod driver;
 mod execute;

@@ -1,12 +1,25 @@
 //! The runs executing on this node: a slab, so adding and removing one costs no hash.
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use sched_core::store::RunId;
 use tokio::task::AbortHandle;
+
+/// A run in flight: what aborting and reporting it needs.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) run_id: RunId,
+    pub(crate) job_id: Arc<str>,
+    pub(crate) scheduled: DateTime<Utc>,
+    /// The task the run is in (at first the task of its group, see `spawn_runs`).
+    pub(crate) task: AbortHandle,
+}
 
 /// Runs in flight, each in a numbered slot that its task frees when it ends.
 #[derive(Debug, Default)]
 pub(crate) struct Running {
-    slots: Vec<Option<(RunId, AbortHandle)>>,
+    slots: Vec<Option<InFlight>>,
     free: Vec<usize>,
     len: usize,
 }
@@ -23,17 +36,26 @@ impl Running {
         }
     }
 
-    pub(crate) fn fill(&mut self, slot: usize, run_id: RunId, handle: AbortHandle) {
-        self.slots[slot] = Some((run_id, handle));
+    pub(crate) fn fill(&mut self, slot: usize, run: InFlight) {
+        self.slots[slot] = Some(run);
         self.len += 1;
+    }
+
+    /// Points the run in `slot` at the task `handle` now runs it in. If the slot no
+    /// longer holds `run_id` (drained at shutdown), the task is aborted instead.
+    pub(crate) fn refill(&mut self, slot: usize, run_id: RunId, handle: AbortHandle) {
+        match self.slots.get_mut(slot) {
+            Some(Some(run)) if run.run_id == run_id => run.task = handle,
+            _ => handle.abort(),
+        }
     }
 
     /// Frees `slot`; `None` if it was already drained (aborted at shutdown).
     pub(crate) fn remove(&mut self, slot: usize) -> Option<RunId> {
-        let (run_id, _) = self.slots.get_mut(slot)?.take()?;
+        let run = self.slots.get_mut(slot)?.take()?;
         self.free.push(slot);
         self.len -= 1;
-        Some(run_id)
+        Some(run.run_id)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -45,7 +67,7 @@ impl Running {
     }
 
     /// Empties every slot, returning what was running.
-    pub(crate) fn drain(&mut self) -> Vec<(RunId, AbortHandle)> {
+    pub(crate) fn drain(&mut self) -> Vec<InFlight> {
         let taken: Vec<_> = self.slots.iter_mut().filter_map(Option::take).collect();
         self.slots.clear();
         self.free.clear();
