@@ -36,7 +36,7 @@ struct Inner {
     free: Vec<u32>,
     index: HashMap<Arc<str>, u32, FastHash>,
     /// (next run time, slot) of every job that is not paused and has a next run time.
-    due: BTreeSet<(DateTime<Utc>, u32)>,
+    due: DueIndex,
     /// Runs executing, in slots: a run id is `(sequence << 32) | slot`, so finding a
     /// run costs no hash, and a stale id never matches a later run in its slot.
     runs: Vec<Option<Run>>,
@@ -68,6 +68,44 @@ struct Run {
     slot: u32,
     node: Arc<str>,
     scheduled: DateTime<Utc>,
+}
+
+/// `(next run time, slot)` of the jobs waiting for their next run, in order. Each key
+/// is packed into one integer: an insertion into a tree of 100,000 keys makes ~30
+/// comparisons, and an integer compare is much cheaper than a `DateTime`'s. The time
+/// itself is read back from the slot's entry (`Entry::next`).
+#[derive(Debug, Default)]
+struct DueIndex(BTreeSet<u128>);
+
+impl DueIndex {
+    /// Orders as `(at, slot)`: seconds since the epoch (offset to be unsigned), then
+    /// the nanoseconds (below 2·10⁹, with a leap second), then the slot.
+    fn key(at: DateTime<Utc>, slot: u32) -> u128 {
+        let seconds = (i128::from(at.timestamp()) - i128::from(i64::MIN)) as u128;
+        (seconds << 64) | (u128::from(at.timestamp_subsec_nanos()) << 32) | u128::from(slot)
+    }
+
+    fn insert(&mut self, at: DateTime<Utc>, slot: u32) {
+        self.0.insert(Self::key(at, slot));
+    }
+
+    fn remove(&mut self, at: DateTime<Utc>, slot: u32) {
+        self.0.remove(&Self::key(at, slot));
+    }
+
+    /// The slot of the earliest entry.
+    fn first(&self) -> Option<u32> {
+        self.0.first().map(|key| *key as u32)
+    }
+
+    fn pop_first(&mut self) {
+        self.0.pop_first();
+    }
+
+    /// The slots, earliest first.
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().map(|key| *key as u32)
+    }
 }
 
 impl MemoryStore {
@@ -116,14 +154,14 @@ impl Inner {
 
     fn unindex(&mut self, slot: u32) {
         if let Some(at) = self.slots[slot as usize].next {
-            self.due.remove(&(at, slot));
+            self.due.remove(at, slot);
         }
     }
 
     fn reindex(&mut self, slot: u32) {
         let entry = &self.slots[slot as usize];
         if let (Some(at), false, true) = (entry.next, entry.paused, entry.job.is_some()) {
-            self.due.insert((at, slot));
+            self.due.insert(at, slot);
         }
     }
 
@@ -373,19 +411,23 @@ impl JobStore for MemoryStore {
     }
 
     async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.lock().due.first().map(|(at, _)| *at))
+        let inner = self.lock();
+        Ok(inner
+            .due
+            .first()
+            .and_then(|slot| inner.slots[slot as usize].next))
     }
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
         let inner = self.lock();
         let Some(filter) = runnable else {
-            return Ok(inner.due.first().map(|(at, _)| *at));
+            return Ok(inner
+                .due
+                .first()
+                .and_then(|slot| inner.slots[slot as usize].next));
         };
-        Ok(inner
-            .due
-            .iter()
-            .find(|(_, slot)| inner.allows(*slot, filter))
-            .map(|(at, _)| *at))
+        let first = inner.due.iter().find(|slot| inner.allows(*slot, filter));
+        Ok(first.and_then(|slot| inner.slots[slot as usize].next))
     }
 
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired> {
@@ -402,8 +444,12 @@ impl JobStore for MemoryStore {
         // next run falls inside the horizon is not taken twice).
         let mut taken = std::collections::HashSet::<u32, FastHash>::default();
         while claimed < request.limit {
-            let Some(&(due, slot)) = inner.due.first() else {
+            let Some(slot) = inner.due.first() else {
                 break;
+            };
+            let Some(due) = inner.slots[slot as usize].next else {
+                inner.due.pop_first(); // not due (never indexed so)
+                continue;
             };
             if due > horizon {
                 break;
@@ -426,7 +472,9 @@ impl JobStore for MemoryStore {
             inner.claim(slot, due, due.max(request.now), &node, &mut acquired);
             claimed += 1;
         }
-        inner.due.extend(elsewhere);
+        for (at, slot) in elsewhere {
+            inner.due.insert(at, slot);
+        }
         if acquired
             .runs
             .windows(2)
@@ -489,8 +537,44 @@ impl JobStore for MemoryStore {
 mod tests {
     use std::sync::Arc;
 
-    use super::MemoryStore;
+    use chrono::{DateTime, NaiveDate, Utc};
+
+    use super::{DueIndex, MemoryStore};
     use crate::store::{contract, JobStore};
+
+    #[test]
+    fn due_index_keys_order_as_time_then_slot() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("test time");
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .expect("a leap second")
+            .and_utc();
+        // In order: far past, before the epoch, around the epoch, sub-second steps, a
+        // leap second, far future; each time with two slots.
+        let times = [
+            DateTime::<Utc>::MIN_UTC,
+            at("1900-01-01T00:00:00Z"),
+            at("1969-12-31T23:59:59.999999999Z"),
+            at("1970-01-01T00:00:00Z"),
+            at("2016-12-31T23:59:59.000000001Z"),
+            at("2016-12-31T23:59:59.999999999Z"),
+            leap,
+            at("2017-01-01T00:00:00Z"),
+            DateTime::<Utc>::MAX_UTC,
+        ];
+        let keys: Vec<u128> = times
+            .iter()
+            .flat_map(|t| [DueIndex::key(*t, 0), DueIndex::key(*t, u32::MAX)])
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        let mut index = DueIndex::default();
+        for (slot, t) in times.iter().enumerate().rev() {
+            index.insert(*t, slot as u32);
+        }
+        assert_eq!(index.iter().collect::<Vec<_>>(), (0..9).collect::<Vec<_>>());
+        index.remove(times[0], 0);
+        assert_eq!(index.first(), Some(1));
+    }
 
     fn fresh() -> Arc<dyn JobStore> {
         Arc::new(MemoryStore::new())

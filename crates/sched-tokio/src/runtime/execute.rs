@@ -156,7 +156,10 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         duration,
         error,
     };
-    inner.emit(Event::JobSubmitted(event(None, None)));
+    // Events are built only for listeners: most services run without one.
+    if inner.listened() {
+        inner.emit(Event::JobSubmitted(event(None, None)));
+    }
 
     let timeout = job.options.timeout;
     let ctx = JobContext::new(Arc::clone(&job_id), run_id, scheduled, job);
@@ -170,10 +173,10 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         other => tracing::warn!(outcome = ?other, "job run failed"),
     });
     let duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
-    let ended = match &outcome {
+    let ended = inner.listened().then(|| match &outcome {
         Outcome::Success => Event::JobExecuted(event(duration, None)),
         other => Event::JobError(event(duration, error_text(other))),
-    };
+    });
     let first = inner.completions.push(Completion {
         slot,
         run_id,
@@ -184,7 +187,9 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         // Recorded at the loop's next step, or soon if it sleeps for long.
         inner.ended.notify_one();
     }
-    inner.emit(ended);
+    if let Some(ended) = ended {
+        inner.emit(ended);
+    }
     if inner.stopping.load(Ordering::SeqCst) {
         inner.idle.notify_waiters();
     }
