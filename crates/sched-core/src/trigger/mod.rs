@@ -327,12 +327,45 @@ fn interval_next(
     }
     // In i128 nanoseconds: an i64 count overflows once 292 years have elapsed.
     let period = nanos(every).max(1);
+    interval_step(period, start, after).or_else(|| interval_general(period, start, after))
+}
+
+/// [`interval_next`] for any span: `start` plus whole periods, in i128 nanoseconds.
+fn interval_general(
+    period: i128,
+    start: DateTime<Utc>,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let offset = (nanos(after - start) / period + 1).checked_mul(period)?;
     let seconds = i64::try_from(offset.div_euclid(1_000_000_000)).ok()?;
     let subsec = i64::try_from(offset.rem_euclid(1_000_000_000)).ok()?;
     start
         .checked_add_signed(chrono::Duration::try_seconds(seconds)?)?
         .checked_add_signed(chrono::Duration::nanoseconds(subsec))
+}
+
+/// The common case of [`interval_next`], cheaper: from `after`, step what is left of
+/// its period (`after` minus `start` and the period both within 292 years, and no leap
+/// second). `None`: not this case (or past chrono's range), take the general path.
+fn interval_step(
+    period: i128,
+    start: DateTime<Utc>,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let (after_ns, start_ns) = (
+        after.timestamp_subsec_nanos(),
+        start.timestamp_subsec_nanos(),
+    );
+    if after_ns >= 1_000_000_000 || start_ns >= 1_000_000_000 {
+        return None; // a leap second
+    }
+    let seconds = after.timestamp().checked_sub(start.timestamp())?;
+    let elapsed = seconds
+        .checked_mul(1_000_000_000)?
+        .checked_add(i64::from(after_ns) - i64::from(start_ns))?;
+    let period = i64::try_from(period).ok()?;
+    let left = period - elapsed.rem_euclid(period);
+    after.checked_add_signed(chrono::Duration::nanoseconds(left))
 }
 
 fn nanos(duration: chrono::Duration) -> i128 {

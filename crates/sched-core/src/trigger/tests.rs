@@ -2254,3 +2254,60 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn interval_step_agrees_with_the_general_computation() {
+    use super::{interval_general, interval_step};
+    // A deterministic spread of starts (before and after the epoch), periods (1 ns to
+    // 200 years) and instants after the start (on the grid, just off it, far later).
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let periods: [i128; 8] = [
+        1,
+        999,
+        1_000_000_000,
+        1_500_000_001,
+        86_400_000_000_000,
+        31_557_600_000_000_000,
+        200 * 31_557_600_000_000_000,
+        3_000_000_000_007,
+    ];
+    let mut stepped = 0;
+    for _ in 0..20_000 {
+        let period = periods[(next() % periods.len() as u64) as usize];
+        let start_s = (next() % 8_000_000_000) as i64 - 4_000_000_000;
+        let start = DateTime::<Utc>::from_timestamp(start_s, (next() % 1_000_000_000) as u32)
+            .expect("in range");
+        let periods_later = (next() % 1_000) as i128;
+        let jitter = match next() % 3 {
+            0 => 0,
+            1 => (next() % 3) as i128 - 1,
+            _ => (next() % (period as u64).max(1)) as i128,
+        };
+        let offset = (periods_later * period + jitter).max(0);
+        let Ok(offset) = i64::try_from(offset) else {
+            continue;
+        };
+        let Some(after) = start.checked_add_signed(chrono::Duration::nanoseconds(offset)) else {
+            continue;
+        };
+        let general = interval_general(period, start, after);
+        if let Some(fast) = interval_step(period, start, after) {
+            stepped += 1;
+            assert_eq!(
+                Some(fast),
+                general,
+                "start {start} period {period} after {after}"
+            );
+        }
+    }
+    assert!(
+        stepped > 15_000,
+        "the common case takes the fast path: {stepped}"
+    );
+}

@@ -252,32 +252,25 @@ pub(crate) struct Completion {
     finished: chrono::DateTime<chrono::Utc>,
 }
 
-/// The queue of ended runs: pushed by run tasks without blocking each other or the
-/// loop, drained by [`flush`].
-#[derive(Debug)]
+/// The queue of ended runs: pushed by run tasks (a short lock each, never held across
+/// an await), drained by [`flush`]. Two buffers take turns, so that steady work
+/// allocates nothing here.
+#[derive(Debug, Default)]
 pub(crate) struct Completions {
-    tx: tokio::sync::mpsc::UnboundedSender<Completion>,
-    rx: std::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Completion>>,
+    queue: std::sync::Mutex<Vec<Completion>>,
+    /// An empty buffer with room, handed back by `flush` for the next `take`.
+    spare: std::sync::Mutex<Vec<Completion>>,
     /// Something was pushed since the last flush (the first push wakes the loop).
     pending: std::sync::atomic::AtomicBool,
-}
-
-impl Default for Completions {
-    fn default() -> Self {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        Self {
-            tx,
-            rx: std::sync::Mutex::new(rx),
-            pending: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
 }
 
 impl Completions {
     /// Queues an ended run; `true` if it is the first since the last flush.
     fn push(&self, done: Completion) -> bool {
-        // The receiver lives as long as the sender (both in `Inner`).
-        let _ = self.tx.send(done);
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(done);
         !self.pending.swap(true, Ordering::SeqCst)
     }
 
@@ -288,12 +281,15 @@ impl Completions {
 
     fn take(&self) -> Vec<Completion> {
         self.pending.store(false, Ordering::SeqCst);
-        let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-        let mut done = Vec::new();
-        while let Ok(completion) = rx.try_recv() {
-            done.push(completion);
-        }
-        done
+        let spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *queue, spare)
+    }
+
+    /// Hands a drained buffer back for reuse.
+    fn recycle(&self, mut buffer: Vec<Completion>) {
+        buffer.clear();
+        *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = buffer;
     }
 }
 
@@ -302,10 +298,10 @@ impl Completions {
 /// queued again (and reported), so a lost connection never leaves a run counted as
 /// running for ever.
 pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
-    let done = inner.completions.take();
-    if done.is_empty() {
+    if !inner.completions.pending() {
         return true;
     }
+    let mut done = inner.completions.take();
     {
         let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
         for completion in &done {
@@ -318,7 +314,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
         .collect();
     let results = inner.store.complete_many(batch).await;
     let mut recorded = true;
-    for (completion, result) in done.into_iter().zip(results) {
+    for (completion, result) in done.drain(..).zip(results) {
         match result {
             Ok(()) | Err(sched_core::Error::RunNotFound(_)) => {}
             Err(error) => {
@@ -334,6 +330,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
             }
         }
     }
+    inner.completions.recycle(done);
     recorded
 }
 
