@@ -91,7 +91,8 @@ pub struct RunEvent {
     /// When the run started (or was submitted). A run aborted at shutdown reports its
     /// scheduled time here (or the time of the abort, if earlier).
     pub started: DateTime<Utc>,
-    /// How long it ran (set on executed and error events).
+    /// How long it ran (set on executed and error events; `None` for a run aborted at
+    /// shutdown).
     pub duration: Option<Duration>,
     /// The error text (set on error events).
     pub error: Option<String>,

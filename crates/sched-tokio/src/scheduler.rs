@@ -28,9 +28,14 @@ use crate::task::{closure_task_name, IntoTask, Registry};
 ///
 /// Runs claimed together start together, up to 64 in one task: each is polled once
 /// there in turn, and a run that has not ended by then goes on in a Tokio task of its
-/// own. A job body must therefore not block its thread before its first `.await` — as
-/// no async code on Tokio should: move blocking work to
-/// [`tokio::task::spawn_blocking`] — or it delays the runs started after it.
+/// own (so `tokio::task::id()` inside a job can change at its first `.await`). What a
+/// job does before its first `.await` therefore delays the runs started after it in its
+/// group: once first polls have taken 200 µs, the rest of the group moves to a new task
+/// that another worker thread can take, but a job that blocks its thread (as no async
+/// code on Tokio should) holds back the runs behind it for as long as it blocks, and
+/// with a `misfire_grace_time` shorter than that they are reported missed. Move
+/// blocking or long computing work to [`tokio::task::spawn_blocking`], or start the job
+/// with `tokio::task::yield_now().await`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -70,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) maintenance: Mutex<Option<JoinHandle<()>>>,
     pub(crate) paused: AtomicBool,
     pub(crate) stopping: AtomicBool,
+    /// Shutdown is aborting the runs in flight: runs not started yet are dropped.
+    pub(crate) aborting: AtomicBool,
     /// Runs executing on this node, to wait for or abort at shutdown.
     pub(crate) runs: Mutex<crate::runtime::running::Running>,
     /// Signalled when a run ends while the scheduler is stopping.
@@ -245,6 +252,7 @@ impl SchedulerBuilder {
                 maintenance: Mutex::new(None),
                 paused: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
+                aborting: AtomicBool::new(false),
                 runs: Mutex::default(),
                 idle: Notify::new(),
                 completions: crate::runtime::Completions::default(),

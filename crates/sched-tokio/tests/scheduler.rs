@@ -927,3 +927,53 @@ async fn runs_started_together_end_wait_or_are_aborted_each_on_their_own() {
         vec!["cancelled at shutdown".to_owned()]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn runs_claimed_with_one_this_node_cannot_run_all_start() {
+    // Two schedulers with one node id share a store; `b` adds a closure job last, which
+    // `a` claims with its own (the node's closure names match) but has no closure for.
+    // The runs claimed with it, before it, must still start.
+    let store: Arc<dyn JobStore> = Arc::new(MemoryStore::new());
+    let node = || {
+        Scheduler::builder()
+            .store(Arc::clone(&store))
+            .clock(TokioClock::starting_at(at(T0)))
+            .node_id("same")
+            .event_capacity(1024)
+            .wall_clock_check(secs(1))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (node(), node());
+    let mut events = a.subscribe();
+    let count = Arc::new(AtomicUsize::new(0));
+    for i in 0..3 {
+        let count = Arc::clone(&count);
+        a.add_job(
+            JobSpec::date(after(T0, 10)).id(format!("own-{i}")),
+            move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async {}
+            },
+        )
+        .await
+        .unwrap();
+    }
+    b.add_job(JobSpec::date(after(T0, 10)).id("not-here"), || async {})
+        .await
+        .unwrap();
+    a.start().await.unwrap();
+    sleep(11).await;
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    let mut unrunnable = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let Event::JobUnrunnable { job_id, .. } = event {
+            unrunnable.push(job_id.to_string());
+        }
+    }
+    assert!(
+        unrunnable.contains(&"not-here".to_owned()),
+        "{unrunnable:?}"
+    );
+    a.shutdown().await.unwrap();
+}

@@ -92,8 +92,9 @@ impl Runnable {
     }
 }
 
-/// One run claimed for execution by this node.
+/// One run claimed for execution by this node (stores build it with [`ClaimedRun::new`]).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ClaimedRun {
     /// The store's id for this run; pass it to [`JobStore::complete`].
     pub run_id: RunId,
@@ -103,6 +104,18 @@ pub struct ClaimedRun {
     pub job: Arc<Job>,
     /// The fire time this run stands for.
     pub scheduled: DateTime<Utc>,
+}
+
+impl ClaimedRun {
+    /// Run `run_id` of `job`, standing for its fire time `scheduled`.
+    pub fn new(run_id: RunId, job: Arc<Job>, scheduled: DateTime<Utc>) -> Self {
+        Self {
+            run_id,
+            job_id: Arc::from(job.id.as_str()),
+            job,
+            scheduled,
+        }
+    }
 }
 
 /// Why scheduled runs of a job will not start (see [`crate::policy::Decision`]).

@@ -1,7 +1,6 @@
 //! The claim transaction and the reaper of abandoned runs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobOptions;
@@ -108,12 +107,7 @@ pub(crate) async fn acquire(
             let (s, ns) = split(scheduled);
             // Missing: the occurrence was already recorded (the unique key held).
             if let Some(id) = by_occurrence.get(&(job.id.clone(), s, ns)) {
-                claimed.push(ClaimedRun {
-                    run_id: RunId(*id),
-                    job_id: Arc::from(job.id.as_str()),
-                    job,
-                    scheduled,
-                });
+                claimed.push(ClaimedRun::new(RunId(*id), job, scheduled));
             }
         }
     }

@@ -1,7 +1,6 @@
 //! The claim transaction (`BEGIN IMMEDIATE`) and the start-up reaper.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobOptions;
@@ -100,12 +99,7 @@ pub(crate) async fn acquire(
         .await?;
         // None: the occurrence was already recorded (the unique key held).
         if let Some(id) = id {
-            claimed.push(ClaimedRun {
-                run_id: RunId(id),
-                job_id: Arc::from(job.id.as_str()),
-                job,
-                scheduled,
-            });
+            claimed.push(ClaimedRun::new(RunId(id), job, scheduled));
         }
     }
     tx.commit().await?;

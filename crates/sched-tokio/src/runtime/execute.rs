@@ -12,8 +12,6 @@ use futures::FutureExt;
 use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tracing::Instrument;
 
-use tokio::task::AbortHandle;
-
 use super::running::InFlight;
 use crate::event::{Event, RunEvent};
 use crate::scheduler::Inner;
@@ -22,8 +20,16 @@ use crate::task::{JobContext, TaskFn};
 /// Most runs started together in one task by [`spawn_runs`].
 const GROUP: usize = 64;
 
+/// A group whose first polls have taken this long hands the rest of its runs to a new
+/// task, which another worker thread can take (jobs that compute, or block, before
+/// their first `.await` then still run side by side).
+const HAND_OFF: Duration = Duration::from_micros(200);
+
 /// A run's future, boxed so that it can move to a task of its own after its first poll.
 type RunFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs of a group: slot, run id, future.
+type Group = Vec<(usize, RunId, RunFuture)>;
 
 /// Starts every claimed run (runs whose task is unknown here are reported instead).
 ///
@@ -38,59 +44,133 @@ pub(crate) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
         return;
     }
     let tasks = inner.registry.resolve(runs.iter().map(|run| &*run.job));
-    // Held across the spawns so that a group finds its runs' slots filled.
-    let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-    let mut left = runs.len();
-    let mut group = Vec::with_capacity(left.min(GROUP));
-    let mut slots = Vec::with_capacity(left.min(GROUP));
+    let mut group = Vec::with_capacity(runs.len().min(GROUP));
     for (run, task) in runs.into_iter().zip(tasks) {
-        left -= 1;
         let Some(task) = task else {
             unrunnable(inner, run);
             continue;
         };
+        group.push((run, task));
+        if group.len() == GROUP {
+            spawn_group(
+                inner,
+                std::mem::replace(&mut group, Vec::with_capacity(GROUP)),
+            );
+        }
+    }
+    if !group.is_empty() {
+        spawn_group(inner, group);
+    }
+}
+
+/// Spawns the task that starts `runs` (a lone run: its own task), their slots filled
+/// before it can poll them.
+fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
+    let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+    let mut flights = Vec::with_capacity(runs.len());
+    let mut group: Group = Vec::with_capacity(runs.len());
+    for (run, task) in runs {
         let slot = running.reserve();
+        flights.push((slot, run.run_id, Arc::clone(&run.job_id), run.scheduled));
         let run_id = run.run_id;
-        slots.push((slot, run_id, Arc::clone(&run.job_id), run.scheduled));
-        let future: RunFuture = Box::pin(execute(Arc::clone(inner), task, run, slot));
-        group.push((slot, run_id, future));
-        if group.len() == GROUP || left == 0 {
-            let next = Vec::with_capacity(left.min(GROUP));
-            let task = spawn_group(inner, std::mem::replace(&mut group, next));
-            for (slot, run_id, job_id, scheduled) in slots.drain(..) {
-                let run = InFlight {
-                    run_id,
-                    job_id,
-                    scheduled,
-                    task: task.clone(),
-                };
-                running.fill(slot, run);
+        group.push((
+            slot,
+            run_id,
+            Box::pin(execute(Arc::clone(inner), task, run, slot)),
+        ));
+    }
+    // Spawned under the lock, which is safe: a future dropped by a runtime that is
+    // shutting down is an `execute` not yet polled (no job code runs in its drop).
+    let task = match group.pop() {
+        Some((.., run)) if group.is_empty() => tokio::spawn(run),
+        Some(last) => {
+            group.push(last);
+            tokio::spawn(start_group(Arc::clone(inner), group))
+        }
+        None => return,
+    }
+    .abort_handle();
+    for (slot, run_id, job_id, scheduled) in flights {
+        let run = InFlight {
+            run_id,
+            job_id,
+            scheduled,
+            task: task.clone(),
+        };
+        running.fill(slot, run);
+    }
+}
+
+/// Polls each run of a group once. A run still pending moves to a task of its own: the
+/// task polls it at once, so whatever it waits on wakes that task from then on (a job
+/// future that keeps only the first waker it was given would not be woken: that breaks
+/// the `Future` contract). First polls that take long hand the rest to a new group.
+async fn start_group(inner: Arc<Inner>, group: Group) {
+    let began = std::time::Instant::now();
+    let mut runs = group.into_iter();
+    while let Some((slot, run_id, mut run)) = runs.next() {
+        if inner.aborting.load(Ordering::SeqCst) {
+            return; // shutdown took (and reported) the runs not started
+        }
+        let first = std::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run.as_mut().poll(cx)
+            })))
+        })
+        .await;
+        match first {
+            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Pending) => {
+                // Spawned outside the lock (dropping a job future may run job code);
+                // a run that ended or was drained meanwhile no longer holds its slot.
+                let handle = tokio::spawn(run).abort_handle();
+                let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+                if !running.refill(slot, run_id, handle.clone()) {
+                    handle.abort(); // drained at shutdown (a run that ended: no effect)
+                }
+            }
+            Err(panic) => {
+                // The job's own panics are caught inside `execute`: this one came from
+                // around it (a `Clock` or a tracing layer). The other runs go on.
+                let message = panic_message(&*panic);
+                tracing::error!(run_id = %run_id, "run panicked outside its job: {message}");
+                ended(
+                    &inner,
+                    Completion {
+                        slot,
+                        run_id,
+                        outcome: Outcome::Panicked(message),
+                        finished: inner.clock.now(),
+                    },
+                );
             }
         }
-    }
-}
-
-/// Spawns the task that starts `group` (a lone run: its own task).
-fn spawn_group(inner: &Arc<Inner>, mut group: Vec<(usize, RunId, RunFuture)>) -> AbortHandle {
-    if group.len() == 1 {
-        let (.., run) = group.pop().expect("one run");
-        return tokio::spawn(run).abort_handle();
-    }
-    tokio::spawn(start_group(Arc::clone(inner), group)).abort_handle()
-}
-
-/// Polls each run of a group once; a run still pending moves to a task of its own (it
-/// is polled there at once, so whatever it waits on wakes that task from then on).
-async fn start_group(inner: Arc<Inner>, group: Vec<(usize, RunId, RunFuture)>) {
-    for (slot, run_id, mut run) in group {
-        let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
-        if first.is_pending() {
-            // Under the lock: the run cannot be recorded (its slot freed) before its
-            // slot points at its own task; a slot drained at shutdown aborts it.
+        if runs.len() > 0 && began.elapsed() >= HAND_OFF {
+            let rest: Group = runs.collect();
             let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-            let handle = tokio::spawn(run);
-            running.refill(slot, run_id, handle.abort_handle());
+            // Under the lock: the new group cannot move a run to its own task (and
+            // set its slot) before the slots point at the new group.
+            let ids: Vec<(usize, RunId)> = rest.iter().map(|(s, r, _)| (*s, *r)).collect();
+            let task = tokio::spawn(hand_off(Arc::clone(&inner), rest)).abort_handle();
+            for (slot, run_id) in ids {
+                // Not set only when shutdown drained it: the new group then stops.
+                running.refill(slot, run_id, task.clone());
+            }
+            return;
         }
+    }
+}
+
+/// [`start_group`] for the rest of a group, boxed (a type for the recursion).
+fn hand_off(inner: Arc<Inner>, rest: Group) -> RunFuture {
+    Box::pin(start_group(inner, rest))
+}
+
+/// Queues an ended run for recording, waking the loop if it sleeps long.
+fn ended(inner: &Inner, completion: Completion) {
+    if inner.completions.push(completion) && inner.sleeping_long.load(Ordering::SeqCst) {
+        // Recorded at the loop's next step, or soon if it sleeps for long.
+        inner.ended.notify_one();
     }
 }
 
@@ -116,12 +196,7 @@ fn unrunnable(inner: &Arc<Inner>, run: ClaimedRun) {
 }
 
 async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
-    let ClaimedRun {
-        run_id,
-        job_id,
-        job,
-        scheduled,
-    } = run;
+    let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
     let mut started = inner.clock.now();
     // Claimed ahead: start at its time (checked again after the sleep, in case the
     // wall clock stepped back meanwhile). The timer is boxed: most runs never wait.
@@ -173,22 +248,21 @@ async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) 
         other => tracing::warn!(outcome = ?other, "job run failed"),
     });
     let duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
-    let ended = inner.listened().then(|| match &outcome {
+    let event_ended = inner.listened().then(|| match &outcome {
         Outcome::Success => Event::JobExecuted(event(duration, None)),
         other => Event::JobError(event(duration, error_text(other))),
     });
-    let first = inner.completions.push(Completion {
-        slot,
-        run_id,
-        outcome,
-        finished,
-    });
-    if first && inner.sleeping_long.load(Ordering::SeqCst) {
-        // Recorded at the loop's next step, or soon if it sleeps for long.
-        inner.ended.notify_one();
-    }
-    if let Some(ended) = ended {
-        inner.emit(ended);
+    ended(
+        &inner,
+        Completion {
+            slot,
+            run_id,
+            outcome,
+            finished,
+        },
+    );
+    if let Some(event) = event_ended {
+        inner.emit(event);
     }
     if inner.stopping.load(Ordering::SeqCst) {
         inner.idle.notify_waiters();
@@ -218,7 +292,7 @@ fn missed_in_queue(
     now: chrono::DateTime<chrono::Utc>,
     slot: usize,
 ) {
-    tracing::warn!(job_id = %job_id, run_id = %run_id, %scheduled, "run missed its grace time waiting for a concurrency slot");
+    tracing::warn!(job_id = %job_id, run_id = %run_id, %scheduled, "run missed its grace time before it could start (waiting for a concurrency slot, or behind slow runs started before it)");
     inner.emit(Event::JobMissed(crate::event::SkipEvent {
         job_id,
         runs: sched_core::policy::Skipped {
@@ -229,15 +303,15 @@ fn missed_in_queue(
         },
         at: now,
     }));
-    if inner.completions.push(Completion {
-        slot,
-        run_id,
-        outcome: Outcome::Missed,
-        finished: now,
-    }) && inner.sleeping_long.load(Ordering::SeqCst)
-    {
-        inner.ended.notify_one();
-    }
+    ended(
+        inner,
+        Completion {
+            slot,
+            run_id,
+            outcome: Outcome::Missed,
+            finished: now,
+        },
+    );
     if inner.stopping.load(Ordering::SeqCst) {
         inner.idle.notify_waiters();
     }
@@ -302,6 +376,10 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
         return true;
     }
     let mut done = inner.completions.take();
+    if done.is_empty() {
+        inner.completions.recycle(done);
+        return true;
+    }
     {
         let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
         for completion in &done {
@@ -413,10 +491,34 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
         }
     }
     flush(inner).await;
-    let aborted: Vec<InFlight> = {
+    let (aborted, ended) = {
         let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-        running.drain()
+        inner.aborting.store(true, Ordering::SeqCst);
+        // Taken with the slots: a run that ended since the flush is recorded as it
+        // ended, not as aborted.
+        (running.drain(), inner.completions.take())
     };
+    let ended_ids: std::collections::HashSet<RunId> = ended.iter().map(|c| c.run_id).collect();
+    if !ended.is_empty() {
+        let batch = ended
+            .into_iter()
+            .map(|c| (c.run_id, c.outcome, c.finished))
+            .collect();
+        for result in inner.store.complete_many(batch).await {
+            if let Err(error) = result.or_else(|e| match e {
+                sched_core::Error::RunNotFound(_) => Ok(()),
+                other => Err(other),
+            }) {
+                inner.emit(Event::StoreError {
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    let aborted: Vec<InFlight> = aborted
+        .into_iter()
+        .filter(|run| !ended_ids.contains(&run.run_id))
+        .collect();
     let now = inner.clock.now();
     for run in &aborted {
         run.task.abort();

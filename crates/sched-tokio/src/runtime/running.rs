@@ -16,7 +16,7 @@ pub(crate) struct InFlight {
     pub(crate) task: AbortHandle,
 }
 
-/// Runs in flight, each in a numbered slot that its task frees when it ends.
+/// Runs in flight, each in a numbered slot, freed when its end is recorded.
 #[derive(Debug, Default)]
 pub(crate) struct Running {
     slots: Vec<Option<InFlight>>,
@@ -41,12 +41,16 @@ impl Running {
         self.len += 1;
     }
 
-    /// Points the run in `slot` at the task `handle` now runs it in. If the slot no
-    /// longer holds `run_id` (drained at shutdown), the task is aborted instead.
-    pub(crate) fn refill(&mut self, slot: usize, run_id: RunId, handle: AbortHandle) {
+    /// Points the run in `slot` at the task `handle` now runs it in; `false` (and
+    /// nothing changed) if the slot no longer holds `run_id` (it ended, or shutdown
+    /// drained it).
+    pub(crate) fn refill(&mut self, slot: usize, run_id: RunId, handle: AbortHandle) -> bool {
         match self.slots.get_mut(slot) {
-            Some(Some(run)) if run.run_id == run_id => run.task = handle,
-            _ => handle.abort(),
+            Some(Some(run)) if run.run_id == run_id => {
+                run.task = handle;
+                true
+            }
+            _ => false,
         }
     }
 
