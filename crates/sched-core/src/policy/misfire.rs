@@ -108,6 +108,19 @@ pub fn decide(
         .and_then(|grace| chrono::Duration::from_std(grace).ok())
         .and_then(|grace| now.checked_sub_signed(grace));
 
+    let slots = usize::try_from(options.max_instances.saturating_sub(running)).unwrap_or(0);
+
+    // The common case, answered without walking: `due` in grace, an instance free, and
+    // the fire time after it still ahead (what the walk below gives, in one step).
+    if slots > 0 && cutoff.is_none_or(|cutoff| due >= cutoff) {
+        let after = next(due);
+        if after.is_none_or(|at| at > now) {
+            decision.run.push(due);
+            decision.next_run_time = after;
+            return decision;
+        }
+    }
+
     // Missed: due before the cutoff. Walk at most MAX_WALKED of them, then jump to the
     // first run in grace.
     let mut cursor = Some(due);
@@ -124,7 +137,6 @@ pub fn decide(
 
     // In grace: due at or before now. Keep at most `slots` (or the newest one when
     // coalescing); the rest is coalesced or over the limit.
-    let slots = usize::try_from(options.max_instances.saturating_sub(running)).unwrap_or(0);
     let mut walked = 0u64;
     while let Some(at) = cursor.filter(|at| *at <= now) {
         walked += 1;

@@ -871,3 +871,41 @@ proptest! {
         check_against_reference(&trigger, 0, now, &options, running)?;
     }
 }
+
+#[test]
+fn the_next_fire_time_falling_exactly_on_now_is_due_too() {
+    // The boundary of the one-step common case: the fire time after `due` is `now`
+    // itself (due, so walked), one nanosecond later (not due), or one earlier.
+    let trigger = every(Duration::from_secs(10));
+    let next = |t: Time| trigger.next_after(t);
+    let ns = chrono::Duration::nanoseconds;
+    for now in [
+        t0() + secs(10) - ns(1),
+        t0() + secs(10),
+        t0() + secs(10) + ns(1),
+    ] {
+        for (grace, coalesce, max_instances, running) in [
+            (None, false, 3, 0),
+            (None, true, 1, 0),
+            (None, false, 1, 0),
+            (Some(Duration::from_secs(5)), false, 3, 0),
+            (None, false, 2, 1),
+        ] {
+            let options = options(grace, coalesce, max_instances);
+            assert_eq!(
+                decide(t0(), now, &options, running, next),
+                reference(t0(), now, &options, running, next),
+                "now {now}, {options:?}, running {running}"
+            );
+        }
+    }
+    // And `due` exactly at the end of its grace (still in grace), or just past it.
+    let options = options(Some(Duration::from_secs(5)), false, 1);
+    for now in [t0() + secs(5), t0() + secs(5) + ns(1)] {
+        assert_eq!(
+            decide(t0(), now, &options, 0, next),
+            reference(t0(), now, &options, 0, next),
+            "now {now}"
+        );
+    }
+}
