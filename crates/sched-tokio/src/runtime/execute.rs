@@ -28,8 +28,14 @@ const HAND_OFF: Duration = Duration::from_micros(200);
 /// A run's future, boxed so that it can move to a task of its own after its first poll.
 type RunFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Runs of a group: slot, run id, future.
-type Group = Vec<(usize, RunId, RunFuture)>;
+/// A run to start: its slot in `Running`, the run, its task.
+struct Start {
+    slot: usize,
+    run: ClaimedRun,
+    task: TaskFn,
+}
+
+type Group = Vec<Start>;
 
 /// Starts every claimed run (runs whose task is unknown here are reported instead).
 ///
@@ -65,6 +71,9 @@ pub(crate) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
 
 /// Spawns the task that starts `runs` (a lone run: its own task), their slots filled
 /// before it can poll them.
+///
+/// The loop only reserves the slots: each run's future is built (and boxed) in the
+/// group's task, on the worker thread that runs it.
 fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
     let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
     let mut flights = Vec::with_capacity(runs.len());
@@ -72,17 +81,14 @@ fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
     for (run, task) in runs {
         let slot = running.reserve();
         flights.push((slot, run.run_id, Arc::clone(&run.job_id), run.scheduled));
-        let run_id = run.run_id;
-        group.push((
-            slot,
-            run_id,
-            Box::pin(execute(Arc::clone(inner), task, run, slot)),
-        ));
+        group.push(Start { slot, run, task });
     }
     // Spawned under the lock, which is safe: a future dropped by a runtime that is
-    // shutting down is an `execute` not yet polled (no job code runs in its drop).
+    // shutting down is an `execute` or a group not yet polled (no job code runs).
     let task = match group.pop() {
-        Some((.., run)) if group.is_empty() => tokio::spawn(run),
+        Some(Start { slot, run, task }) if group.is_empty() => {
+            tokio::spawn(execute(Arc::clone(inner), task, run, slot))
+        }
         Some(last) => {
             group.push(last);
             tokio::spawn(start_group(Arc::clone(inner), group))
@@ -108,10 +114,12 @@ fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
 async fn start_group(inner: Arc<Inner>, group: Group) {
     let began = std::time::Instant::now();
     let mut runs = group.into_iter();
-    while let Some((slot, run_id, mut run)) = runs.next() {
+    while let Some(Start { slot, run, task }) = runs.next() {
         if inner.aborting.load(Ordering::SeqCst) {
             return; // shutdown took (and reported) the runs not started
         }
+        let run_id = run.run_id;
+        let mut run: RunFuture = Box::pin(execute(Arc::clone(&inner), task, run, slot));
         let first = std::future::poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                 run.as_mut().poll(cx)
@@ -150,7 +158,7 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
             let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
             // Under the lock: the new group cannot move a run to its own task (and
             // set its slot) before the slots point at the new group.
-            let ids: Vec<(usize, RunId)> = rest.iter().map(|(s, r, _)| (*s, *r)).collect();
+            let ids: Vec<(usize, RunId)> = rest.iter().map(|s| (s.slot, s.run.run_id)).collect();
             let task = tokio::spawn(hand_off(Arc::clone(&inner), rest)).abort_handle();
             for (slot, run_id) in ids {
                 // Not set only when shutdown drained it: the new group then stops.
