@@ -31,6 +31,8 @@ const RECORD_EVERY: Duration = Duration::from_millis(10);
 /// (1 ms), so that runs falling due one after another are claimed once per tick, not
 /// one loop turn each.
 const NEXT_TICK: Duration = Duration::from_nanos(1);
+/// Full claims made back to back before the loop yields its worker thread.
+const CLAIMS_BEFORE_YIELD: u32 = 4;
 /// How long to wait before claiming again a run that was due but held by another
 /// node's claim (usually committed within milliseconds).
 const LOCKED_ELSEWHERE: Duration = Duration::from_millis(5);
@@ -48,6 +50,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     report_unrunnable(&inner).await;
     let mut backoff = FIRST_BACKOFF;
     let mut behind = false;
+    // Full claims in a row since the loop last yielded its worker thread.
+    let mut full_claims = 0u32;
     while !inner.stopping.load(Ordering::SeqCst) {
         inner.wakeups.fetch_add(1, Ordering::Relaxed);
         if inner.paused.load(Ordering::SeqCst) {
@@ -72,8 +76,21 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 sleep
             }
         };
+        if !behind {
+            full_claims = 0;
+        }
         match sleep {
-            Some(d) if d.is_zero() => tokio::task::yield_now().await,
+            Some(d) if d.is_zero() => {
+                // Claim again at once: the runs just claimed start in their groups'
+                // tasks, which the other worker threads take meanwhile. Every few claims
+                // the loop yields, so that its own thread helps with them (and other
+                // tasks on it are not held up for long).
+                full_claims += 1;
+                if full_claims >= CLAIMS_BEFORE_YIELD {
+                    full_claims = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
             Some(d) if d < LONG_SLEEP => {
                 tokio::select! {
                     () = inner.wake.notified() => {}
