@@ -151,6 +151,9 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
                         finished: inner.clock.now(),
                     },
                 );
+                if inner.stopping.load(Ordering::SeqCst) {
+                    inner.idle.notify_waiters();
+                }
             }
         }
         if runs.len() > 0 && began.elapsed() >= HAND_OFF {
