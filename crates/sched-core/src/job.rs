@@ -1,6 +1,7 @@
 //! The job model: what a store persists and the runtime executes.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,142 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::policy::{decide, Decision};
 use crate::trigger::{Trigger, TriggerKind};
+
+/// A job's id: unique within a store. Cheap to clone (shared), compared and hashed
+/// as the string it holds, and compared with `&str` and `String` directly.
+///
+/// ```
+/// use sched_core::job::JobId;
+///
+/// let id = JobId::from("db_sync");
+/// assert_eq!(id, "db_sync");
+/// assert_eq!(id.to_string(), "db_sync");
+/// assert!(id.starts_with("db_")); // a `str` through `Deref`
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct JobId(Arc<str>);
+
+impl JobId {
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for JobId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for JobId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for JobId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<&str> for JobId {
+    fn from(id: &str) -> Self {
+        Self(Arc::from(id))
+    }
+}
+
+impl From<String> for JobId {
+    fn from(id: String) -> Self {
+        Self(Arc::from(id))
+    }
+}
+
+impl From<&String> for JobId {
+    fn from(id: &String) -> Self {
+        Self(Arc::from(id.as_str()))
+    }
+}
+
+impl From<Arc<str>> for JobId {
+    fn from(id: Arc<str>) -> Self {
+        Self(id)
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> Self {
+        id.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for JobId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for JobId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for JobId {
+    fn eq(&self, other: &String) -> bool {
+        &*self.0 == other.as_str()
+    }
+}
+
+impl PartialEq<JobId> for str {
+    fn eq(&self, other: &JobId) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<JobId> for &str {
+    fn eq(&self, other: &JobId) -> bool {
+        *self == &*other.0
+    }
+}
+
+impl PartialEq<JobId> for String {
+    fn eq(&self, other: &JobId) -> bool {
+        self.as_str() == &*other.0
+    }
+}
+
+impl Serialize for JobId {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobId {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
+    }
+}
 
 /// Per-job execution options, with scheduler-wide defaults.
 ///

@@ -1,11 +1,11 @@
 //! Jobs to columns and back, and the claim decision shared by both databases.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::Job;
-use sched_core::policy::Decision;
-use sched_core::store::{Acquired, SkipReason, SkippedRuns};
+use sched_core::policy::claim::{Candidate, ClaimPlan, Planner, Row};
 use sched_core::Error;
 
 /// An instant as stored: whole seconds since the epoch and nanoseconds (exact, and
@@ -88,99 +88,32 @@ impl JobRow {
     }
 }
 
-/// What one claim transaction must write.
-#[derive(Debug, Default)]
-pub(crate) struct ClaimPlan {
-    /// (job id, new next run time) of jobs that go on.
-    pub(crate) reschedule: Vec<(String, (i64, i32))>,
-    /// Jobs whose trigger is done.
-    pub(crate) finished: Vec<String>,
-    /// Jobs whose trigger is done but whose last run may need recovering
-    /// (`recover_abandoned`): kept, unscheduled, until that run completes.
-    pub(crate) parked: Vec<String>,
-    /// Runs to record and start: (job, scheduled).
-    pub(crate) runs: Vec<(std::sync::Arc<Job>, DateTime<Utc>)>,
-    /// Skips, finished ids, decode errors (`runs` is filled once recorded).
-    pub(crate) acquired: Acquired,
-    /// Ids of rows that could not be decoded.
-    pub(crate) undecodable: Vec<String>,
-}
-
-/// Applies the misfire/coalesce/max-instances policy to locked rows, due at `now` or
-/// (claimed ahead) up to `horizon`. `running` holds the scheduled times of each job's
-/// runs executing on any node.
+/// Plans a claim of locked `rows` with the claim planner: decodes each row on its own
+/// (an undecodable one is quarantined, the others go on) with the scheduled times of
+/// its runs executing on any node (`running`).
 pub(crate) fn plan_claim(
     rows: &[JobRow],
     running: &HashMap<String, Vec<DateTime<Utc>>>,
-    now: DateTime<Utc>,
-    horizon: DateTime<Utc>,
+    planner: &Planner,
 ) -> ClaimPlan {
-    let mut plan = ClaimPlan::default();
+    let mut jobs = Vec::with_capacity(rows.len());
+    let mut undecodable = Vec::new();
     for row in rows {
-        let mut job = match row.decode() {
-            Ok(job) => job,
-            Err(error) => {
-                plan.undecodable.push(row.id.clone());
-                plan.acquired.errors.push(error);
-                continue;
-            }
-        };
-        let Some(stored) = job.next_run_time else {
-            continue;
-        };
-        let running_at = running.get(&job.id).map_or(&[][..], Vec::as_slice);
-        let count = u32::try_from(running_at.len()).unwrap_or(u32::MAX);
-        // An occurrence still running (made due again by a stale write, or by moving
-        // the next run time back over a run claimed ahead) is passed over silently.
-        let Some(due) = job.first_unclaimed(stored, |t| running_at.contains(&t)) else {
-            record(&mut plan, job, Decision::default());
-            continue;
-        };
-        job.next_run_time = Some(due);
-        // A row due after `now` is claimed ahead: one run, decided at its own time, and
-        // only with a free instance (otherwise it is decided when due).
-        if due > now && (due > horizon || count >= job.options.max_instances) {
-            if due != stored {
-                plan.reschedule.push((job.id.clone(), split(due)));
-            }
-            continue;
-        }
-        let Some(decision) = job.decide(due.max(now), count) else {
-            continue;
-        };
-        record(&mut plan, job, decision);
-    }
-    plan
-}
-
-fn record(plan: &mut ClaimPlan, job: Job, decision: Decision) {
-    for (reason, skipped) in [
-        (SkipReason::Missed, decision.missed),
-        (SkipReason::Coalesced, decision.coalesced),
-        (SkipReason::MaxInstances, decision.over_limit),
-    ] {
-        if let Some(runs) = skipped {
-            plan.acquired.skipped.push(SkippedRuns {
-                job_id: job.id.clone(),
-                reason,
-                runs,
-            });
+        match row.decode() {
+            Ok(job) => jobs.push(Arc::new(job)),
+            Err(error) => undecodable.push(Row::Undecodable {
+                job_id: row.id.clone(),
+                error,
+            }),
         }
     }
-    match decision.next_run_time {
-        Some(next) => plan.reschedule.push((job.id.clone(), split(next))),
-        None if job.options.recover_abandoned && !decision.run.is_empty() => {
-            plan.parked.push(job.id.clone());
-        }
-        None => {
-            plan.finished.push(job.id.clone());
-            plan.acquired.finished.push(job.id.clone());
-        }
-    }
-    let mut job = job;
-    job.next_run_time = decision.next_run_time;
-    let job = std::sync::Arc::new(job);
-    for scheduled in decision.run {
-        plan.runs.push((std::sync::Arc::clone(&job), scheduled));
-    }
+    let candidates = jobs.iter().filter_map(|job| {
+        Some(Row::Job(Candidate {
+            job,
+            due: job.next_run_time?,
+            running: running.get(&job.id).map_or(&[][..], Vec::as_slice),
+            last_claimed: None,
+        }))
+    });
+    planner.plan(undecodable.into_iter().chain(candidates))
 }

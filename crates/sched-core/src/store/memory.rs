@@ -11,14 +11,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{
-    AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkipReason,
-    SkippedRuns,
-};
+use super::{AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable};
 use crate::error::{Error, Result};
 use crate::hash::FastHash;
-use crate::job::Job;
-use crate::policy::{decide, Decision};
+use crate::job::{Job, JobId};
+use crate::policy::claim::{Candidate, NextRun, Planner};
 
 /// An in-process store: fast, and gone with the process. The default store.
 ///
@@ -264,82 +261,48 @@ impl Inner {
         }
     }
 
-    fn has_free_instance(&self, slot: u32) -> bool {
-        let entry = &self.slots[slot as usize];
-        entry.job.as_ref().is_some_and(|job| {
-            u32::try_from(entry.running.len()).unwrap_or(u32::MAX) < job.options.max_instances
-        })
-    }
-
-    /// Claims the job in `slot` (due at `due`) at `now`.
+    /// Claims the job in `slot` (due at `due`, taken out of the due index) with the
+    /// claim planner, and carries out its plan.
     fn claim(
         &mut self,
         slot: u32,
         due: DateTime<Utc>,
-        now: DateTime<Utc>,
+        planner: &Planner,
         node: &Arc<str>,
         acquired: &mut Acquired,
     ) {
         let entry = &self.slots[slot as usize];
         let Some(job) = entry.job.clone() else { return };
-        // Occurrences already claimed are passed over without a run or an event.
-        let unclaimed = job.first_unclaimed(due, |t| {
-            entry.running.contains(&t) || entry.last_claimed == Some(t)
+        let plan = planner.plan_job(Candidate {
+            job: &job,
+            due,
+            running: &entry.running,
+            last_claimed: entry.last_claimed,
         });
-        let due = match unclaimed {
-            Some(due) if due <= now => due,
-            Some(later) => {
-                self.entry(slot).next = Some(later);
-                self.reindex(slot);
-                return;
-            }
-            None => {
-                acquired.finished.push(job.id.clone());
-                self.take(slot);
-                return;
-            }
-        };
-        let entry = &self.slots[slot as usize];
-        let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
-        let decision = decide(due, now, &job.options, running, |t| job.next_fire_after(t));
-        report(&job.id, &decision, acquired);
-        for scheduled in &decision.run {
-            if self.slots[slot as usize].running.contains(scheduled) {
-                continue; // still running: a stale write put its time back
-            }
-            let run_id = self.start_run(slot, node, *scheduled);
+        acquired.skipped.extend(plan.skipped);
+        for scheduled in plan.runs {
+            let run_id = self.start_run(slot, node, scheduled);
             let last = &mut self.entry(slot).last_claimed;
-            *last = (*last).max(Some(*scheduled));
+            *last = (*last).max(Some(scheduled));
             let job_id = self.slots[slot as usize].id.clone();
             acquired.runs.push(ClaimedRun {
                 run_id,
                 job_id: job_id.unwrap_or_else(|| Arc::from(job.id.as_str())),
                 job: Arc::clone(&job),
-                scheduled: *scheduled,
+                scheduled,
             });
         }
-        self.entry(slot).next = decision.next_run_time;
-        if decision.next_run_time.is_some() {
-            self.reindex(slot);
-        } else {
-            acquired.finished.push(job.id.clone());
-            self.take(slot);
-        }
-    }
-}
-
-fn report(id: &str, decision: &Decision, acquired: &mut Acquired) {
-    for (reason, skipped) in [
-        (SkipReason::Missed, decision.missed),
-        (SkipReason::Coalesced, decision.coalesced),
-        (SkipReason::MaxInstances, decision.over_limit),
-    ] {
-        if let Some(runs) = skipped {
-            acquired.skipped.push(SkippedRuns {
-                job_id: id.to_owned(),
-                reason,
-                runs,
-            });
+        match plan.next {
+            NextRun::Unchanged => self.reindex(slot),
+            NextRun::At(at) => {
+                self.entry(slot).next = Some(at);
+                self.reindex(slot);
+            }
+            // Nothing here can be abandoned, so nothing is parked.
+            NextRun::Finished | NextRun::Parked => {
+                acquired.finished.push(JobId::from(job.id.as_str()));
+                self.take(slot);
+            }
         }
     }
 }
@@ -440,6 +403,7 @@ impl JobStore for MemoryStore {
         let mut elsewhere = Vec::new();
         let mut claimed = 0;
         let horizon = request.horizon();
+        let planner = Planner::new(request.now, horizon);
         // Jobs claimed by this call (kept when claiming ahead: a job claimed here whose
         // next run falls inside the horizon is not taken twice).
         let mut taken = std::collections::HashSet::<u32, FastHash>::default();
@@ -459,17 +423,15 @@ impl JobStore for MemoryStore {
                 elsewhere.push((due, slot));
                 continue;
             }
-            if due > request.now && (taken.contains(&slot) || !inner.has_free_instance(slot)) {
-                // Claimed ahead once per claim, and only with a free instance;
-                // otherwise decided later (when due, at the latest).
+            if due > request.now && taken.contains(&slot) {
+                // Claimed ahead once per claim (the planner decides whether it can be).
                 elsewhere.push((due, slot));
                 continue;
             }
             if !request.ahead.is_zero() {
                 taken.insert(slot);
             }
-            // A run claimed ahead is decided at its own time: one run, not late.
-            inner.claim(slot, due, due.max(request.now), &node, &mut acquired);
+            inner.claim(slot, due, &planner, &node, &mut acquired);
             claimed += 1;
         }
         for (at, slot) in elsewhere {

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryStore;
 use crate::error::{Error, Result};
-use crate::job::Job;
-use crate::policy::Skipped;
+use crate::job::{Job, JobId};
+pub use crate::policy::claim::{SkipReason, SkippedRuns};
 
 /// Identifies one claimed run in a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -118,29 +118,6 @@ impl ClaimedRun {
     }
 }
 
-/// Why scheduled runs of a job will not start (see [`crate::policy::Decision`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SkipReason {
-    /// Later than the misfire grace time.
-    Missed,
-    /// Merged into a newer run by `coalesce`.
-    Coalesced,
-    /// `max_instances` runs of the job were already executing.
-    MaxInstances,
-}
-
-/// Runs of one job that were skipped during a claim.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SkippedRuns {
-    /// The job.
-    pub job_id: String,
-    /// Why.
-    pub reason: SkipReason,
-    /// Which scheduled times.
-    pub runs: Skipped,
-}
-
 /// The result of one [`JobStore::acquire`].
 #[derive(Debug, Default)]
 pub struct Acquired {
@@ -149,7 +126,7 @@ pub struct Acquired {
     /// Runs that will not execute, to be reported.
     pub skipped: Vec<SkippedRuns>,
     /// Jobs whose trigger is done: removed from the store after this claim.
-    pub finished: Vec<String>,
+    pub finished: Vec<JobId>,
     /// Stored jobs that could not be decoded (left untouched in the store).
     pub errors: Vec<Error>,
 }

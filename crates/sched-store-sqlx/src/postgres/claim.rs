@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobOptions;
+use sched_core::policy::claim::{recover, Planner};
 use sched_core::store::{AbandonedRun, AcquireRequest, Acquired, ClaimedRun, RunId};
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
@@ -49,12 +50,13 @@ pub(crate) async fn acquire(
         }
     }
 
-    let mut plan = plan_claim(&rows, &running, request.now, request.horizon());
+    let planner = Planner::new(request.now, request.horizon()).parking(true);
+    let mut plan = plan_claim(&rows, &running, &planner);
     if !plan.reschedule.is_empty() {
         let (ids, (secs, nanos)): (Vec<&str>, (Vec<i64>, Vec<i32>)) = plan
             .reschedule
             .iter()
-            .map(|(id, (s, ns))| (id.as_str(), (*s, *ns)))
+            .map(|(job, at)| (job.id.as_str(), split(*at)))
             .unzip();
         sqlx::query(AssertSqlSafe(sql.reschedule.as_str()))
             .bind(ids)
@@ -65,13 +67,18 @@ pub(crate) async fn acquire(
     }
     if !plan.finished.is_empty() {
         sqlx::query(AssertSqlSafe(sql.finish.as_str()))
-            .bind(&plan.finished)
+            .bind(
+                plan.finished
+                    .iter()
+                    .map(|id| id.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?;
     }
     if !plan.parked.is_empty() {
         sqlx::query(AssertSqlSafe(sql.park.as_str()))
-            .bind(&plan.parked)
+            .bind(plan.parked.iter().map(|id| id.as_str()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
     }
@@ -113,8 +120,13 @@ pub(crate) async fn acquire(
     }
     tx.commit().await?;
     claimed.sort_by_key(|run| run.scheduled);
-    plan.acquired.runs = claimed;
-    Ok((plan.acquired, plan.undecodable))
+    let acquired = Acquired {
+        runs: claimed,
+        skipped: plan.skipped,
+        finished: plan.finished,
+        errors: plan.errors,
+    };
+    Ok((acquired, plan.quarantined))
 }
 
 /// Marks runs with expired leases abandoned; makes the occurrences of jobs that opted
@@ -148,25 +160,27 @@ pub(crate) async fn reap(
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
-    let mut next: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+    // The job rows that can take a recovered run: (options, paused, next run time).
+    let mut state: HashMap<String, (JobOptions, bool, Option<DateTime<Utc>>)> = HashMap::new();
     for row in &jobs {
         let row = job_row(row)?;
         let Ok(options) = serde_json::from_str::<JobOptions>(&row.options) else {
             continue;
         };
-        if options.recover_abandoned && !row.paused {
-            let current = row
-                .next_run_s
-                .zip(row.next_run_ns)
-                .and_then(|(s, ns)| join(s, ns));
-            next.insert(row.id, current);
-        }
+        let current = row
+            .next_run_s
+            .zip(row.next_run_ns)
+            .and_then(|(s, ns)| join(s, ns));
+        state.insert(row.id, (options, row.paused, current));
     }
+    let mut next: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
     for run in &mut abandoned {
-        if let Some(current) = next.get_mut(&run.job_id) {
-            // Due again at its own time: the misfire rules decide whether it still runs.
-            let earliest = current.map_or(run.scheduled, |c| c.min(run.scheduled));
-            *current = Some(earliest);
+        let Some((options, paused, current)) = state.get_mut(&run.job_id) else {
+            continue;
+        };
+        if let Some(at) = recover(options, *paused, *current, run.scheduled) {
+            *current = Some(at);
+            next.insert(run.job_id.clone(), Some(at));
             run.recovered = true;
         }
     }

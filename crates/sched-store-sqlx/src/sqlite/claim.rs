@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobOptions;
+use sched_core::policy::claim::{recover, Planner};
 use sched_core::store::{AbandonedRun, AcquireRequest, Acquired, ClaimedRun, RunId};
 use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
@@ -59,24 +60,26 @@ pub(crate) async fn acquire(
             running.insert(row.id.clone(), times);
         }
     }
-    let mut plan = plan_claim(&rows, &running, request.now, request.horizon());
-    for (id, (s, ns)) in &plan.reschedule {
+    let planner = Planner::new(request.now, request.horizon()).parking(true);
+    let mut plan = plan_claim(&rows, &running, &planner);
+    for (job, at) in &plan.reschedule {
+        let (s, ns) = split(*at);
         sqlx::query("UPDATE jobs SET next_run_s = ?, next_run_ns = ? WHERE id = ?")
             .bind(s)
             .bind(ns)
-            .bind(id)
+            .bind(&job.id)
             .execute(&mut *tx)
             .await?;
     }
     for id in &plan.finished {
         sqlx::query("DELETE FROM jobs WHERE id = ?")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
     }
     for id in &plan.parked {
         sqlx::query("UPDATE jobs SET next_run_s = NULL, next_run_ns = NULL WHERE id = ?")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
     }
@@ -104,8 +107,13 @@ pub(crate) async fn acquire(
     }
     tx.commit().await?;
     claimed.sort_by_key(|run| run.scheduled);
-    plan.acquired.runs = claimed;
-    Ok((plan.acquired, plan.undecodable))
+    let acquired = Acquired {
+        runs: claimed,
+        skipped: plan.skipped,
+        finished: plan.finished,
+        errors: plan.errors,
+    };
+    Ok((acquired, plan.quarantined))
 }
 
 /// A list of strings as a JSON array, for `json_each`.
@@ -144,15 +152,14 @@ pub(crate) async fn abandon_stale(
                 .await?;
         if let Some(job) = job {
             let options: String = job.try_get(0)?;
-            let recover =
-                serde_json::from_str::<JobOptions>(&options).is_ok_and(|o| o.recover_abandoned);
-            let paused: bool = job.try_get(3)?;
-            if recover && !paused {
-                let current = job
-                    .try_get::<Option<i64>, _>(1)?
-                    .zip(job.try_get::<Option<i32>, _>(2)?)
-                    .and_then(|(s, ns)| join(s, ns));
-                let (s, ns) = split(current.map_or(run.scheduled, |c| c.min(run.scheduled)));
+            // Options that do not decode: the row is reported by claims, not recovered.
+            let options = serde_json::from_str::<JobOptions>(&options).unwrap_or_default();
+            let current = job
+                .try_get::<Option<i64>, _>(1)?
+                .zip(job.try_get::<Option<i32>, _>(2)?)
+                .and_then(|(s, ns)| join(s, ns));
+            if let Some(at) = recover(&options, job.try_get(3)?, current, run.scheduled) {
+                let (s, ns) = split(at);
                 sqlx::query("UPDATE jobs SET next_run_s = ?, next_run_ns = ? WHERE id = ?")
                     .bind(s)
                     .bind(ns)

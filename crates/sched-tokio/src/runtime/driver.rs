@@ -237,7 +237,7 @@ fn wake_at(
 
 /// Unregisters the closures of jobs whose trigger is done (their last runs, spawned
 /// already, hold their own reference).
-fn forget_finished(inner: &Inner, finished: &[String]) {
+fn forget_finished(inner: &Inner, finished: &[sched_core::job::JobId]) {
     for job_id in finished {
         inner
             .registry

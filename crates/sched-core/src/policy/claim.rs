@@ -1,0 +1,494 @@
+//! The claim planner: which runs of the jobs a claim read start, which are reported
+//! skipped, and where each job's schedule goes. Rows in, a plan out.
+//!
+//! Every store claims the same way: it reads the due jobs (locked, in a database), with
+//! the scheduled times of their runs still executing, hands each to [`Planner`], and
+//! writes what comes back — runs recorded under the claiming node's lease, next run
+//! times moved, finished jobs removed or parked, undecodable rows quarantined. The
+//! stores only read rows and write plans; the rules live here, once:
+//!
+//! 1. **First unclaimed occurrence.** An occurrence whose run is still executing (or,
+//!    in a store that remembers it, was claimed last) is passed over without a run or
+//!    an event: a stale write or a move of the next run time back never runs it twice.
+//! 2. **Ahead check.** A job due after `now` (claim-ahead) takes one run, decided at its
+//!    own time, and only within the horizon and with a free instance; otherwise it is
+//!    left to be decided when due.
+//! 3. **[`decide`](super::decide)**: misfire grace, coalescing, `max_instances`.
+//! 4. **Skipped-run reports** for what `decide` did not start.
+//! 5. **Reschedule, finish or park**: the next run time is written; a job whose trigger
+//!    is done is removed, unless it has `recover_abandoned` and a run just started in a
+//!    store where runs can be abandoned — then it is *parked* (kept, unscheduled) until
+//!    that run ends.
+//!
+//! Each row is planned on its own ([`Planner::plan_job`]): one bad row never changes
+//! what another job does.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::misfire::{Decision, Skipped};
+use crate::error::Error;
+use crate::job::{Job, JobId, JobOptions};
+
+/// Why scheduled runs of a job will not start (see [`Decision`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Later than the misfire grace time.
+    Missed,
+    /// Merged into a newer run by `coalesce`.
+    Coalesced,
+    /// `max_instances` runs of the job were already executing.
+    MaxInstances,
+}
+
+/// Runs of one job that were skipped during a claim.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SkippedRuns {
+    /// The job.
+    pub job_id: JobId,
+    /// Why.
+    pub reason: SkipReason,
+    /// Which scheduled times.
+    pub runs: Skipped,
+}
+
+/// One stored job as a claim read it.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// The job (the runs it starts share this value).
+    pub job: &'a Arc<Job>,
+    /// Its stored next run time (a store may keep it beside the job value, whose own
+    /// `next_run_time` is then not read).
+    pub due: DateTime<Utc>,
+    /// The scheduled times of its runs executing now, on any node.
+    pub running: &'a [DateTime<Utc>],
+    /// The latest occurrence a run was claimed for, where the store remembers it
+    /// beyond the runs still executing (`MemoryStore` does; a run claimed ahead and
+    /// ended stays claimed there).
+    pub last_claimed: Option<DateTime<Utc>>,
+}
+
+impl Candidate<'_> {
+    fn claimed(&self, at: DateTime<Utc>) -> bool {
+        self.running.contains(&at) || self.last_claimed == Some(at)
+    }
+
+    fn running_count(&self) -> u32 {
+        u32::try_from(self.running.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// A row a claim read: a job, or one that could not be decoded.
+#[derive(Debug)]
+pub enum Row<'a> {
+    /// A job that decoded.
+    Job(Candidate<'a>),
+    /// A row that did not decode: quarantined (left in the store, untouched, and not
+    /// read by later claims) and reported.
+    Undecodable {
+        /// The row's job id.
+        job_id: String,
+        /// What failed to decode (an [`Error::Decode`] naming the column).
+        error: Error,
+    },
+}
+
+/// What becomes of a job's stored schedule after a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextRun {
+    /// Unchanged: nothing to write.
+    Unchanged,
+    /// Its next run time becomes this.
+    At(DateTime<Utc>),
+    /// Its trigger is done: remove the job.
+    Finished,
+    /// Its trigger is done, but the run just started may be abandoned and recovered
+    /// (`recover_abandoned`): keep the job unscheduled until its last run ends.
+    Parked,
+}
+
+/// The plan for one job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobPlan {
+    /// Scheduled times to start (record under the node's lease), oldest first.
+    pub runs: Vec<DateTime<Utc>>,
+    /// Runs that will not start, to report.
+    pub skipped: Vec<SkippedRuns>,
+    /// What to write for the job.
+    pub next: NextRun,
+}
+
+impl JobPlan {
+    fn moved(next: NextRun) -> Self {
+        Self {
+            runs: Vec::new(),
+            skipped: Vec::new(),
+            next,
+        }
+    }
+}
+
+/// The plan for a whole claim: what a store writes in its claim transaction.
+#[derive(Debug, Default)]
+pub struct ClaimPlan {
+    /// Runs to record and start: the job and the scheduled time, oldest first per job.
+    pub runs: Vec<(Arc<Job>, DateTime<Utc>)>,
+    /// Runs that will not start, to report.
+    pub skipped: Vec<SkippedRuns>,
+    /// New next run times.
+    pub reschedule: Vec<(Arc<Job>, DateTime<Utc>)>,
+    /// Jobs whose trigger is done: to remove (and to report as finished).
+    pub finished: Vec<JobId>,
+    /// Jobs to keep unscheduled until their last run ends ([`NextRun::Parked`]).
+    pub parked: Vec<JobId>,
+    /// Ids of rows that could not be decoded: to leave alone from now on.
+    pub quarantined: Vec<String>,
+    /// Why each of them could not be decoded, to report.
+    pub errors: Vec<Error>,
+}
+
+/// Plans claims at one instant. See the [module docs](self) for the rules.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use sched_core::job::Job;
+/// use sched_core::policy::claim::{Candidate, NextRun, Planner};
+/// use sched_core::trigger::Trigger;
+///
+/// let now = "2026-01-01T00:01:00Z".parse().unwrap();
+/// let job = Job::new("tick", "tick", Trigger::interval(Duration::from_secs(60))).schedule(now)?;
+/// let due = job.next_run_time.unwrap(); // 00:02
+/// let job = Arc::new(job);
+/// let at_due = Planner::new(due, due);
+/// let plan = at_due.plan_job(Candidate { job: &job, due, running: &[], last_claimed: None });
+/// assert_eq!(plan.runs, vec![due]);
+/// assert_eq!(plan.next, NextRun::At(due + chrono::Duration::minutes(1)));
+/// // Its run still executing, the same occurrence is passed over, not run again.
+/// let plan = at_due.plan_job(Candidate { job: &job, due, running: &[due], last_claimed: None });
+/// assert!(plan.runs.is_empty());
+/// assert_eq!(plan.next, NextRun::At(due + chrono::Duration::minutes(1)));
+/// # Ok::<(), sched_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Planner {
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    parks: bool,
+}
+
+impl Planner {
+    /// Plans a claim at `now` that also takes runs due up to `horizon` (claim-ahead;
+    /// `horizon == now` claims only what is due). Finished jobs are removed.
+    pub fn new(now: DateTime<Utc>, horizon: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            horizon: horizon.max(now),
+            parks: false,
+        }
+    }
+
+    /// For a store whose runs can be abandoned (their node dies) and recovered: a job
+    /// with `recover_abandoned` whose trigger is done is parked, not removed, while its
+    /// last run may still need recovering.
+    #[must_use]
+    pub fn parking(mut self, parks: bool) -> Self {
+        self.parks = parks;
+        self
+    }
+
+    /// The plan for one job, on its own.
+    pub fn plan_job(&self, row: Candidate<'_>) -> JobPlan {
+        let job = row.job;
+        // Occurrences already claimed are passed over silently.
+        let Some(due) = job.first_unclaimed(row.due, |at| row.claimed(at)) else {
+            return self.decided(row, Decision::default());
+        };
+        let moved = if due == row.due {
+            NextRun::Unchanged
+        } else {
+            NextRun::At(due)
+        };
+        if due > self.now
+            && (due > self.horizon || row.running_count() >= job.options.max_instances)
+        {
+            // Claimed ahead only within the horizon and with a free instance; otherwise
+            // decided when due.
+            return JobPlan::moved(moved);
+        }
+        // A run claimed ahead is decided at its own time: one run, not late.
+        let decision = super::decide(
+            due,
+            due.max(self.now),
+            &job.options,
+            row.running_count(),
+            |t| job.next_fire_after(t),
+        );
+        self.decided(row, decision)
+    }
+
+    fn decided(&self, row: Candidate<'_>, decision: Decision) -> JobPlan {
+        let job = row.job;
+        let skipped = [
+            (SkipReason::Missed, decision.missed),
+            (SkipReason::Coalesced, decision.coalesced),
+            (SkipReason::MaxInstances, decision.over_limit),
+        ]
+        .into_iter()
+        .filter_map(|(reason, runs)| {
+            Some(SkippedRuns {
+                job_id: JobId::from(job.id.as_str()),
+                reason,
+                runs: runs?,
+            })
+        })
+        .collect();
+        let mut runs = decision.run;
+        runs.retain(|at| !row.claimed(*at));
+        let next = match decision.next_run_time {
+            Some(at) => NextRun::At(at),
+            None if self.parks && job.options.recover_abandoned && !runs.is_empty() => {
+                NextRun::Parked
+            }
+            None => NextRun::Finished,
+        };
+        JobPlan {
+            runs,
+            skipped,
+            next,
+        }
+    }
+
+    /// The plan for every row of a claim, each planned on its own.
+    pub fn plan<'a>(&self, rows: impl IntoIterator<Item = Row<'a>>) -> ClaimPlan {
+        let mut plan = ClaimPlan::default();
+        for row in rows {
+            let candidate = match row {
+                Row::Job(candidate) => candidate,
+                Row::Undecodable { job_id, error } => {
+                    plan.quarantined.push(job_id);
+                    plan.errors.push(error);
+                    continue;
+                }
+            };
+            let job = candidate.job;
+            let JobPlan {
+                runs,
+                skipped,
+                next,
+            } = self.plan_job(candidate);
+            plan.skipped.extend(skipped);
+            match next {
+                NextRun::Unchanged => {}
+                NextRun::At(at) => plan.reschedule.push((Arc::clone(job), at)),
+                NextRun::Finished => plan.finished.push(JobId::from(job.id.as_str())),
+                NextRun::Parked => plan.parked.push(JobId::from(job.id.as_str())),
+            }
+            plan.runs
+                .extend(runs.into_iter().map(|at| (Arc::clone(job), at)));
+        }
+        plan
+    }
+}
+
+/// Where a job goes when a run of it, scheduled at `abandoned`, was abandoned (its node
+/// died): for a job with `recover_abandoned` that is not paused, due again at the run's
+/// own time — or at its current next run time if that is earlier — so the misfire rules
+/// decide whether it still runs. `None`: the job is left as it is (not recovered).
+///
+/// ```
+/// use sched_core::job::JobOptions;
+/// use sched_core::policy::claim::recover;
+///
+/// let recovering = JobOptions::default().recover_abandoned(true);
+/// let (run, next) = ("2026-01-01T00:00:00Z".parse().unwrap(), "2026-01-01T00:01:00Z".parse().unwrap());
+/// assert_eq!(recover(&recovering, false, Some(next), run), Some(run));
+/// assert_eq!(recover(&recovering, false, None, run), Some(run));
+/// assert_eq!(recover(&recovering, true, Some(next), run), None, "paused");
+/// assert_eq!(recover(&JobOptions::default(), false, Some(next), run), None, "not opted in");
+/// ```
+pub fn recover(
+    options: &JobOptions,
+    paused: bool,
+    current: Option<DateTime<Utc>>,
+    abandoned: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    (options.recover_abandoned && !paused)
+        .then(|| current.map_or(abandoned, |current| current.min(abandoned)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::trigger::Trigger;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("test instant")
+    }
+
+    fn minutely(options: JobOptions) -> Arc<Job> {
+        let job = Job::new(
+            "j",
+            "t",
+            Trigger::interval(Duration::from_secs(60)).start(at("2026-01-01T00:00:00Z")),
+        )
+        .options(options);
+        Arc::new(job)
+    }
+
+    fn candidate<'a>(job: &'a Arc<Job>, due: &str, running: &'a [DateTime<Utc>]) -> Candidate<'a> {
+        Candidate {
+            job,
+            due: at(due),
+            running,
+            last_claimed: None,
+        }
+    }
+
+    #[test]
+    fn due_job_runs_once_and_moves_on() {
+        let job = minutely(JobOptions::default());
+        let now = at("2026-01-01T00:00:30Z");
+        let plan = Planner::new(now, now).plan_job(candidate(&job, "2026-01-01T00:00:00Z", &[]));
+        assert_eq!(plan.runs, vec![at("2026-01-01T00:00:00Z")]);
+        assert!(plan.skipped.is_empty());
+        assert_eq!(plan.next, NextRun::At(at("2026-01-01T00:01:00Z")));
+    }
+
+    #[test]
+    fn claimed_occurrences_are_passed_over_without_a_report() {
+        let job = minutely(JobOptions::default().max_instances(3));
+        let now = at("2026-01-01T00:01:30Z");
+        let running = [at("2026-01-01T00:00:00Z")];
+        let mut row = candidate(&job, "2026-01-01T00:00:00Z", &running);
+        let plan = Planner::new(now, now).plan_job(row);
+        assert_eq!(
+            plan.runs,
+            vec![at("2026-01-01T00:01:00Z")],
+            "the running one is not run again"
+        );
+        assert!(plan.skipped.is_empty());
+        // Remembered as last claimed (MemoryStore), it is passed over the same way.
+        row.running = &[];
+        row.last_claimed = Some(at("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            Planner::new(now, now).plan_job(row).runs,
+            vec![at("2026-01-01T00:01:00Z")]
+        );
+    }
+
+    #[test]
+    fn a_claimed_occurrence_after_now_only_moves_the_schedule() {
+        let job = minutely(JobOptions::default());
+        let now = at("2026-01-01T00:00:30Z");
+        let running = [at("2026-01-01T00:00:00Z")];
+        let plan =
+            Planner::new(now, now).plan_job(candidate(&job, "2026-01-01T00:00:00Z", &running));
+        assert!(plan.runs.is_empty());
+        assert_eq!(plan.next, NextRun::At(at("2026-01-01T00:01:00Z")));
+    }
+
+    #[test]
+    fn ahead_takes_one_run_at_its_own_time_with_a_free_instance_only() {
+        let job = minutely(JobOptions::default().misfire_grace_time(Duration::from_secs(1)));
+        let now = at("2026-01-01T00:00:59.800Z");
+        let ahead = Planner::new(now, at("2026-01-01T00:01:00.100Z"));
+        let plan = ahead.plan_job(candidate(&job, "2026-01-01T00:01:00Z", &[]));
+        assert_eq!(
+            plan.runs,
+            vec![at("2026-01-01T00:01:00Z")],
+            "not missed: decided at its time"
+        );
+        assert_eq!(plan.next, NextRun::At(at("2026-01-01T00:02:00Z")));
+        let running = [at("2026-01-01T00:00:00Z")];
+        let plan = ahead.plan_job(candidate(&job, "2026-01-01T00:01:00Z", &running));
+        assert_eq!(
+            plan,
+            JobPlan::moved(NextRun::Unchanged),
+            "instance taken: decided when due"
+        );
+        let plan = Planner::new(now, now).plan_job(candidate(&job, "2026-01-01T00:01:00Z", &[]));
+        assert_eq!(
+            plan,
+            JobPlan::moved(NextRun::Unchanged),
+            "beyond the horizon"
+        );
+    }
+
+    #[test]
+    fn skips_are_reported_per_reason() {
+        let options = JobOptions::default()
+            .coalesce(true)
+            .misfire_grace_time(Duration::from_secs(150));
+        let job = minutely(options);
+        let now = at("2026-01-01T00:05:30Z");
+        let plan = Planner::new(now, now).plan_job(candidate(&job, "2026-01-01T00:00:00Z", &[]));
+        assert_eq!(plan.runs, vec![at("2026-01-01T00:05:00Z")]);
+        let reasons: Vec<(SkipReason, u64)> = plan
+            .skipped
+            .iter()
+            .map(|s| (s.reason, s.runs.count))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![(SkipReason::Missed, 3), (SkipReason::Coalesced, 2)]
+        );
+        assert!(plan.skipped.iter().all(|s| &*s.job_id == "j"));
+    }
+
+    #[test]
+    fn done_trigger_finishes_or_parks() {
+        let date = |recover| {
+            Arc::new(
+                Job::new("once", "t", Trigger::date(at("2026-01-01T00:00:00Z")))
+                    .options(JobOptions::default().recover_abandoned(recover)),
+            )
+        };
+        let now = at("2026-01-01T00:00:01Z");
+        let (plain, recovering) = (date(false), date(true));
+        let finish = |job: &Arc<Job>, parks| {
+            Planner::new(now, now)
+                .parking(parks)
+                .plan_job(candidate(job, "2026-01-01T00:00:00Z", &[]))
+                .next
+        };
+        assert_eq!(finish(&plain, true), NextRun::Finished);
+        assert_eq!(finish(&recovering, false), NextRun::Finished);
+        assert_eq!(finish(&recovering, true), NextRun::Parked);
+        // Its one run already executing: nothing starts, nothing to recover from here.
+        let running = [at("2026-01-01T00:00:00Z")];
+        let plan = Planner::new(now, now).parking(true).plan_job(candidate(
+            &recovering,
+            "2026-01-01T00:00:00Z",
+            &running,
+        ));
+        assert_eq!((plan.runs.len(), plan.next), (0, NextRun::Finished));
+    }
+
+    #[test]
+    fn rows_are_planned_each_on_its_own() {
+        let good = minutely(JobOptions::default());
+        let now = at("2026-01-01T00:00:30Z");
+        let rows = [
+            Row::Undecodable {
+                job_id: "bad".into(),
+                error: Error::Decode {
+                    job_id: "bad".into(),
+                    reason: "column trigger: expected value".into(),
+                },
+            },
+            Row::Job(candidate(&good, "2026-01-01T00:00:00Z", &[])),
+        ];
+        let plan = Planner::new(now, now).plan(rows);
+        assert_eq!(plan.quarantined, vec!["bad".to_owned()]);
+        assert_eq!(plan.errors.len(), 1);
+        assert_eq!(plan.runs.len(), 1, "the good row is claimed all the same");
+        assert_eq!(plan.reschedule.len(), 1);
+        assert!(plan.finished.is_empty() && plan.parked.is_empty());
+    }
+}
