@@ -370,6 +370,44 @@ impl Job {
         }))
     }
 
+    /// Pauses the job: it keeps its schedule, but no run starts until it is resumed.
+    pub fn pause(&mut self) {
+        self.paused = true;
+    }
+
+    /// Resumes a paused job at `now`: runs that fell due while it was paused are
+    /// skipped (a next run time before `now` is computed again from `now`). A job that
+    /// is not paused is left as it is.
+    pub fn resume(&mut self, now: DateTime<Utc>) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        if self.next_run_time.is_some_and(|due| due < now) {
+            self.next_run_time = self.first_run_time(now);
+        }
+    }
+
+    /// Makes the job due at `now` (it runs as soon as it is claimed, then follows its
+    /// trigger again). A paused job stays paused.
+    pub fn run_now(&mut self, now: DateTime<Utc>) {
+        self.next_run_time = Some(now);
+    }
+
+    /// Gives the job a new trigger, anchored at `now`; its next run time is computed
+    /// from `now`.
+    ///
+    /// # Errors
+    ///
+    /// The trigger's own validation error (an end before its start, a zero interval,
+    /// ...); the job is then left unchanged.
+    pub fn reschedule(&mut self, trigger: Trigger, now: DateTime<Utc>) -> Result<()> {
+        trigger.validate()?;
+        self.trigger = trigger.anchored(now);
+        self.next_run_time = self.first_run_time(now);
+        Ok(())
+    }
+
     /// The first fire time at or after `due` that `claimed` does not report as already
     /// claimed (`None`: the trigger ends first). A store uses it so that an occurrence
     /// whose run was claimed already — still running, or claimed ahead — is never
@@ -720,6 +758,63 @@ mod tests {
             decision.over_limit.map(|s| (s.first, s.count)),
             Some((utc("2026-01-01T17:00:00Z"), 1))
         );
+    }
+
+    #[test]
+    fn pause_and_resume_skip_what_fell_due_while_paused() {
+        let mut job = Job::new("sync", "sync", hourly())
+            .schedule(now())
+            .expect("valid");
+        let first = job.next_run_time.expect("scheduled"); // 13:00
+        job.pause();
+        assert!(job.paused);
+        assert_eq!(
+            job.next_run_time,
+            Some(first),
+            "paused, the schedule is kept"
+        );
+        // Resumed before its time: unchanged.
+        let mut early = job.clone();
+        early.resume(utc("2026-01-01T12:30:00Z"));
+        assert!(!early.paused);
+        assert_eq!(early.next_run_time, Some(first));
+        // Resumed after it: computed again from now (13:00 and 14:00 skipped).
+        job.resume(utc("2026-01-01T14:30:00Z"));
+        assert!(!job.paused);
+        assert_eq!(job.next_run_time, Some(utc("2026-01-01T15:00:00Z")));
+        // Resuming a job that is not paused changes nothing, even if it is overdue.
+        let mut overdue = job.clone();
+        overdue.resume(utc("2026-01-02T00:00:00Z"));
+        assert_eq!(overdue, job);
+    }
+
+    #[test]
+    fn run_now_makes_it_due_and_keeps_pause() {
+        let mut job = Job::new("sync", "sync", hourly())
+            .schedule(now())
+            .expect("valid");
+        job.pause();
+        job.run_now(utc("2026-01-01T12:10:00Z"));
+        assert_eq!(job.next_run_time, Some(utc("2026-01-01T12:10:00Z")));
+        assert!(job.paused, "run_now does not resume");
+    }
+
+    #[test]
+    fn reschedule_anchors_the_new_trigger_or_leaves_the_job() {
+        let mut job = Job::new("sync", "sync", hourly())
+            .schedule(now())
+            .expect("valid");
+        let later = utc("2026-01-01T12:20:00Z");
+        job.reschedule(Trigger::interval(Duration::from_secs(600)), later)
+            .expect("valid trigger");
+        assert_eq!(job.next_run_time, Some(utc("2026-01-01T12:30:00Z")));
+        assert_eq!(job.trigger.start, Some(utc("2026-01-01T12:30:00Z")));
+        let before = job.clone();
+        let error = job
+            .reschedule(Trigger::interval(Duration::ZERO), later)
+            .expect_err("a zero interval");
+        assert!(matches!(error, Error::InvalidInterval(_)));
+        assert_eq!(job, before, "a rejected trigger changes nothing");
     }
 
     #[derive(Serialize)]

@@ -384,46 +384,49 @@ impl Scheduler {
         self.update(job).await
     }
 
-    /// Gives a job a new trigger; its next run time is computed from now.
+    /// Gives a job a new trigger; its next run time is computed from now
+    /// ([`Job::reschedule`]).
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] for an unknown id, the trigger's validation
+    /// error, a store error.
     pub async fn reschedule_job(&self, id: &str, trigger: Trigger) -> Result<Job> {
         let mut job = self.inner.store.get_job(id).await?;
-        let now = self.inner.clock.now();
-        job.trigger = trigger;
-        job.validate()?;
-        job.trigger = job.trigger.anchored(now);
-        job.next_run_time = job.first_run_time(now);
+        job.reschedule(trigger, self.inner.clock.now())?;
         self.update(job).await
     }
 
-    /// Pauses a job: it keeps its schedule but no run starts until it is resumed.
+    /// Pauses a job: it keeps its schedule but no run starts until it is resumed
+    /// ([`Job::pause`]).
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] for an unknown id, a store error.
     pub async fn pause_job(&self, id: &str) -> Result<Job> {
-        self.modify_job(id, |job| job.paused = true).await
+        self.modify_job(id, Job::pause).await
     }
 
     /// Resumes a paused job; runs that fell due while it was paused are skipped (its
-    /// next run time is computed from now).
+    /// next run time is computed from now: [`Job::resume`]).
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] for an unknown id, a store error.
     pub async fn resume_job(&self, id: &str) -> Result<Job> {
         let now = self.inner.clock.now();
-        let mut job = self.inner.store.get_job(id).await?;
-        if job.paused {
-            job.paused = false;
-            job.next_run_time = job.next_run_time.and_then(|due| {
-                if due < now {
-                    job.first_run_time(now)
-                } else {
-                    Some(due)
-                }
-            });
-        }
-        self.update(job).await
+        self.modify_job(id, |job| job.resume(now)).await
     }
 
-    /// Runs a job as soon as possible (then it follows its schedule again). A paused
-    /// job runs once it is resumed.
+    /// Runs a job as soon as possible (then it follows its schedule again:
+    /// [`Job::run_now`]). A paused job runs once it is resumed.
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] for an unknown id, a store error.
     pub async fn run_job_now(&self, id: &str) -> Result<Job> {
         let now = self.inner.clock.now();
-        self.modify_job(id, |job| job.next_run_time = Some(now))
-            .await
+        self.modify_job(id, |job| job.run_now(now)).await
     }
 
     /// Removes a job. Runs already executing finish.

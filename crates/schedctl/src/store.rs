@@ -28,31 +28,11 @@ async fn dispatch(command: Command) -> Result<Vec<String>, Failure> {
                 .map_err(store_failure)?;
             Ok(jobs.iter().map(job_line).collect())
         }
-        Command::Pause { id, store: args } => {
-            let store = open(&args).await?;
-            let mut job = store.get_job(&id).await.map_err(usage)?;
-            job.paused = true;
-            store.update_job(job.clone()).await.map_err(store_failure)?;
-            Ok(vec![job_line(&job)])
-        }
+        Command::Pause { id, store: args } => change(&args, &id, Job::pause).await,
         Command::Resume { id, store: args } => {
-            let store = open(&args).await?;
-            let mut job = store.get_job(&id).await.map_err(usage)?;
-            let now = Utc::now();
-            job.paused = false;
-            if job.next_run_time.is_some_and(|due| due < now) {
-                job.next_run_time = job.first_run_time(now);
-            }
-            store.update_job(job.clone()).await.map_err(store_failure)?;
-            Ok(vec![job_line(&job)])
+            change(&args, &id, |job| job.resume(Utc::now())).await
         }
-        Command::Run { id, store: args } => {
-            let store = open(&args).await?;
-            let mut job = store.get_job(&id).await.map_err(usage)?;
-            job.next_run_time = Some(Utc::now());
-            store.update_job(job.clone()).await.map_err(store_failure)?;
-            Ok(vec![job_line(&job)])
-        }
+        Command::Run { id, store: args } => change(&args, &id, |job| job.run_now(Utc::now())).await,
         Command::Remove { id, store: args } => {
             let job = open(&args).await?.remove_job(&id).await.map_err(usage)?;
             Ok(vec![format!("removed {}", job.id)])
@@ -90,6 +70,20 @@ async fn dispatch(command: Command) -> Result<Vec<String>, Failure> {
         }
         Command::Next { .. } => Err(Failure::Usage("`next` needs no store".into())),
     }
+}
+
+/// Applies `change` to the stored job `id` (the same state changes as the scheduler's
+/// `pause_job`, `resume_job` and `run_job_now`) and prints it.
+async fn change(
+    args: &StoreArgs,
+    id: &str,
+    change: impl FnOnce(&mut Job),
+) -> Result<Vec<String>, Failure> {
+    let store = open(args).await?;
+    let mut job = store.get_job(id).await.map_err(usage)?;
+    change(&mut job);
+    store.update_job(job.clone()).await.map_err(store_failure)?;
+    Ok(vec![job_line(&job)])
 }
 
 /// Opens the store the URL names (running its migrations).
