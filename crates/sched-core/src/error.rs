@@ -78,6 +78,17 @@ pub enum Error {
     /// Job arguments that cannot be turned into JSON.
     #[error("job arguments cannot be serialised: {0}")]
     Args(#[from] serde_json::Error),
+    /// A builder setting out of its range (`Scheduler::builder().lease(..)`, a store's
+    /// pool size, ...): nothing is clamped silently.
+    #[error("invalid configuration: {setting} = {value}: {rule}")]
+    InvalidConfiguration {
+        /// The setting, as its builder method is named.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        rule: String,
+    },
     /// A failure inside a store backend (database error, lost connection, ...).
     #[error("job store error: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),

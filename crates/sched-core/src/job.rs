@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::policy::{decide, Decision};
+use crate::support::Attachment;
 use crate::trigger::{Trigger, TriggerKind};
 
 /// A job's id: unique within a store. Cheap to clone (shared), compared and hashed
@@ -289,6 +290,7 @@ impl Job {
 
     /// A slot in which a runtime keeps what it resolved for this job value (sched-tokio
     /// keeps the job's task there, so a run does not look its task up by name).
+    #[doc(hidden)]
     pub fn attachment(&self) -> &Attachment {
         &self.attachment
     }
@@ -431,49 +433,6 @@ impl Job {
 
     fn salt(&self) -> u64 {
         crate::trigger::stable_hash(self.id.as_bytes())
-    }
-}
-
-/// A cache slot carried by a [`Job`] value for the runtime that runs it.
-///
-/// Not stored, not compared ([`PartialEq`] ignores it), and empty in a clone: it belongs
-/// to one in-memory value of the job, which a store may hand out for many runs.
-#[derive(Default)]
-#[allow(clippy::type_complexity)]
-pub struct Attachment(
-    std::sync::Mutex<Option<(u64, std::sync::Arc<dyn std::any::Any + Send + Sync>)>>,
-);
-
-impl Attachment {
-    /// What was last set, with its tag, if it is a `T`.
-    pub fn get<T: std::any::Any + Send + Sync>(&self) -> Option<(u64, std::sync::Arc<T>)> {
-        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (tag, value) = slot.as_ref()?;
-        let value = std::sync::Arc::clone(value).downcast::<T>().ok()?;
-        Some((*tag, value))
-    }
-
-    /// Replaces what the slot holds; `tag` tells its owner whether it is still valid.
-    pub fn set<T: std::any::Any + Send + Sync>(&self, tag: u64, value: std::sync::Arc<T>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((tag, value));
-    }
-}
-
-impl Clone for Attachment {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl PartialEq for Attachment {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl fmt::Debug for Attachment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Attachment")
     }
 }
 

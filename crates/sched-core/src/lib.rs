@@ -30,10 +30,10 @@
 
 pub mod clock;
 mod error;
-pub mod hash;
 pub mod job;
 pub mod policy;
 pub mod store;
+pub mod support;
 pub mod trigger;
 
 pub use crate::error::{Error, Result};

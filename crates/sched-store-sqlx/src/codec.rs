@@ -1,11 +1,8 @@
-//! Jobs to columns and back, and the claim decision shared by both databases.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! Rows to values and back: jobs, runs and instants as both databases store them.
 
 use chrono::{DateTime, Utc};
 use sched_core::job::Job;
-use sched_core::policy::claim::{Candidate, ClaimPlan, Planner, Row};
+use sched_core::store::{AbandonedRun, RunId, RunRecord};
 use sched_core::Error;
 
 /// An instant as stored: whole seconds since the epoch and nanoseconds (exact, and
@@ -29,8 +26,8 @@ pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// A job's columns.
-#[derive(Debug, Clone)]
+/// A job's columns (`COLUMNS` in each dialect's `sql.rs`, by name).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct JobRow {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -88,32 +85,88 @@ impl JobRow {
     }
 }
 
-/// Plans a claim of locked `rows` with the claim planner: decodes each row on its own
-/// (an undecodable one is quarantined, the others go on) with the scheduled times of
-/// its runs executing on any node (`running`).
-pub(crate) fn plan_claim(
-    rows: &[JobRow],
-    running: &HashMap<String, Vec<DateTime<Utc>>>,
-    planner: &Planner,
-) -> ClaimPlan {
-    let mut jobs = Vec::with_capacity(rows.len());
-    let mut undecodable = Vec::new();
-    for row in rows {
-        match row.decode() {
-            Ok(job) => jobs.push(Arc::new(job)),
-            Err(error) => undecodable.push(Row::Undecodable {
-                job_id: row.id.clone(),
-                error,
-            }),
+/// An instant's two columns (a next run time).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct InstantRow {
+    pub(crate) next_run_s: i64,
+    pub(crate) next_run_ns: i32,
+}
+
+impl InstantRow {
+    pub(crate) fn at(&self) -> Option<DateTime<Utc>> {
+        join(self.next_run_s, self.next_run_ns)
+    }
+}
+
+/// An occurrence of a job: a run's job and scheduled time (with its id once recorded).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OccurrenceRow {
+    pub(crate) id: i64,
+    pub(crate) job_id: String,
+    pub(crate) sched_s: i64,
+    pub(crate) sched_ns: i32,
+}
+
+/// A run that was just marked abandoned.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AbandonedRow {
+    pub(crate) id: i64,
+    pub(crate) job_id: String,
+    pub(crate) sched_s: i64,
+    pub(crate) sched_ns: i32,
+    pub(crate) node: String,
+}
+
+impl AbandonedRow {
+    pub(crate) fn run(self, fallback: DateTime<Utc>) -> AbandonedRun {
+        AbandonedRun {
+            run_id: RunId(self.id),
+            scheduled: join(self.sched_s, self.sched_ns).unwrap_or(fallback),
+            job_id: self.job_id,
+            node: self.node,
+            recovered: false,
         }
     }
-    let candidates = jobs.iter().filter_map(|job| {
-        Some(Row::Job(Candidate {
-            job,
-            due: job.next_run_time?,
-            running: running.get(&job.id).map_or(&[][..], Vec::as_slice),
-            last_claimed: None,
-        }))
-    });
-    planner.plan(undecodable.into_iter().chain(candidates))
+}
+
+/// A completed run: its id and job.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CompletedRow {
+    pub(crate) id: i64,
+    pub(crate) job_id: String,
+}
+
+/// A run of the history.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct HistoryRow {
+    id: i64,
+    job_id: String,
+    sched_s: i64,
+    sched_ns: i32,
+    started_us: i64,
+    finished_us: Option<i64>,
+    node: String,
+    status: String,
+    error: Option<String>,
+}
+
+impl From<HistoryRow> for RunRecord {
+    fn from(row: HistoryRow) -> Self {
+        RunRecord {
+            run_id: RunId(row.id),
+            job_id: row.job_id,
+            scheduled: join(row.sched_s, row.sched_ns).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            started: from_micros(row.started_us),
+            finished: row.finished_us.map(from_micros),
+            node: row.node,
+            status: row.status,
+            error: row.error,
+        }
+    }
+}
+
+/// A count.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CountRow {
+    pub(crate) count: i64,
 }

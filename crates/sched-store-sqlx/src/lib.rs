@@ -10,12 +10,14 @@
 //!   `FOR UPDATE SKIP LOCKED`, and a unique key on (job, scheduled time) in the runs
 //!   table makes a second claim of one occurrence impossible at the database.
 //!
-//! Both embed their migrations (`sqlx::migrate!`) and run them on connect unless told
-//! not to; both pass sched-core's `JobStore` contract suite. Jobs keep their task name,
-//! JSON arguments, trigger, options, next run time and paused flag across restarts;
-//! runs missed while the process was down follow the job's misfire and coalesce
-//! options. A row that cannot be decoded (an unknown trigger kind from a newer
-//! version, corrupt JSON) is reported with its id and left in place, never deleted.
+//! Both are a [`SqlStore`] — one implementation of the store contract, with each
+//! database's statements — embed their migrations (`sqlx::migrate!`) and run them on
+//! connect unless told not to, and pass sched-core's `JobStore` contract suite. Jobs
+//! keep their task name, JSON arguments, trigger, options, next run time and paused
+//! flag across restarts; runs missed while the process was down follow the job's
+//! misfire and coalesce options. A row that cannot be decoded (an unknown trigger
+//! kind from a newer version, corrupt JSON) is reported with its id and left in place,
+//! never deleted.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sched_core::Error> {
@@ -27,26 +29,40 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
+mod claim;
 mod codec;
+mod dialect;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store;
 
+pub use crate::builder::SqlStoreBuilder;
 #[cfg(feature = "postgres")]
 pub use crate::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sqlite")]
 pub use crate::sqlite::{SqliteStore, SqliteStoreBuilder};
-
-/// Locks a mutex that guards plain collections: a panic while holding one cannot
-/// break an invariant, so a poisoned lock is simply taken over.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use crate::store::SqlStore;
 
 /// A database failure as the store contract's error.
 pub(crate) fn store_error(error: impl Into<sqlx::Error>) -> sched_core::Error {
     sched_core::Error::Store(Box::new(error.into()))
+}
+
+/// A builder setting out of its range.
+pub(crate) fn invalid(
+    setting: &'static str,
+    value: String,
+    rule: impl Into<String>,
+) -> sched_core::Error {
+    sched_core::Error::InvalidConfiguration {
+        setting,
+        value,
+        rule: rule.into(),
+    }
 }
 
 /// Schema names are spliced into SQL: only plain identifiers are accepted.
@@ -61,8 +77,10 @@ pub(crate) fn check_identifier(name: &str) -> sched_core::Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(sched_core::Error::Store(
-            format!("invalid schema name {name:?}: use letters, digits and _ (at most 48, not starting with a digit)").into(),
+        Err(invalid(
+            "schema",
+            format!("{name:?}"),
+            "letters, digits and _ (at most 48, not starting with a digit)",
         ))
     }
 }

@@ -51,3 +51,35 @@ async fn postgres_store_closes_cleanly() {
     assert!(store.pool().is_closed());
     drop_schemas(&url, "close").await;
 }
+
+/// Settings out of range are refused with the setting and the rule, before any
+/// connection is made (nothing is clamped silently).
+#[tokio::test]
+async fn postgres_builder_refuses_settings_out_of_range() {
+    use sched_store_sqlx::PostgresStore;
+    use std::time::Duration;
+
+    // Nothing listens there: a refused setting must fail before connecting.
+    let url = "postgres://nobody@127.0.0.1:1/none";
+    let refused = |result: sched_core::Result<PostgresStore>| match result {
+        Err(error @ sched_core::Error::InvalidConfiguration { .. }) => error.to_string(),
+        other => panic!("expected an invalid configuration, got {other:?}"),
+    };
+    assert_eq!(
+        refused(PostgresStore::builder().max_connections(1).connect(url).await),
+        "invalid configuration: max_connections = 1: at least 2 (a claim and a heartbeat run side by side)"
+    );
+    assert_eq!(
+        refused(
+            PostgresStore::builder()
+                .poll_interval(Duration::from_millis(5))
+                .connect(url)
+                .await
+        ),
+        "invalid configuration: poll_interval = 5ms: at least 10ms"
+    );
+    assert_eq!(
+        refused(PostgresStore::builder().schema("1 drop").connect(url).await),
+        "invalid configuration: schema = \"1 drop\": letters, digits and _ (at most 48, not starting with a digit)"
+    );
+}

@@ -1,10 +1,11 @@
 //! A wall clock that follows Tokio's clock, for tests under `tokio::time::pause()`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
+use sched_core::support::Mutex;
 use tokio::time::Instant;
 
 /// Wall time that advances with Tokio's (possibly paused) clock, and can jump.
@@ -39,14 +40,14 @@ impl TokioClock {
     /// Steps wall time forwards (`forward = true`) or backwards by `by`.
     pub fn jump(&self, by: Duration, forward: bool) {
         let by = chrono::Duration::from_std(by).expect("jump by less than 292 years");
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         state.0 = if forward { state.0 + by } else { state.0 - by };
     }
 }
 
 impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
-        let (base, at) = *self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (base, at) = *self.state.lock();
         let elapsed = chrono::Duration::from_std(at.elapsed()).unwrap_or(chrono::Duration::MAX);
         base + elapsed
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use sched_core::clock::{Clock, SystemClock};
 use sched_core::job::{Job, JobOptions};
 use sched_core::store::{JobStore, MemoryStore, RunRecord};
+use sched_core::support::Mutex;
 use sched_core::trigger::Trigger;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -586,12 +587,7 @@ impl Scheduler {
                 error: e.to_string(),
             });
         }
-        let maintenance = self
-            .inner
-            .maintenance
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let maintenance = self.inner.maintenance.lock().take();
         if let Some(maintenance) = maintenance {
             maintenance.abort();
         }
@@ -608,12 +604,7 @@ impl Scheduler {
     pub fn stats(&self) -> Stats {
         Stats {
             wakeups: self.inner.wakeups.load(Ordering::Relaxed),
-            running: self
-                .inner
-                .runs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .len(),
+            running: self.inner.runs.lock().len(),
         }
     }
 
@@ -648,8 +639,8 @@ impl Scheduler {
 }
 
 impl Inner {
-    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// The longest the runtime may sleep: the wall-clock check, and for a store other

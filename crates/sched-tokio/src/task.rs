@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sched_core::hash::FastHash;
 use sched_core::job::Job;
 use sched_core::store::{RunId, Runnable};
+use sched_core::support::{FastHash, Mutex, RwLock};
 use serde::de::DeserializeOwned;
 
 /// What a running job knows about itself.
@@ -162,7 +162,7 @@ pub(crate) struct Registry {
     tasks: RwLock<HashMap<Arc<str>, TaskFn, FastHash>>,
     /// Names registered with `register_task`, and the filter claims use (rebuilt when
     /// a name is added).
-    named: std::sync::Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
+    named: Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
     /// Changed whenever a name is registered again: a task cached in a job's
     /// [`Attachment`](sched_core::job::Attachment) under another generation is looked
     /// up again. (Removing a name needs no change: only closures are removed, whose
@@ -174,7 +174,7 @@ impl Default for Registry {
     fn default() -> Self {
         Self {
             tasks: RwLock::default(),
-            named: std::sync::Mutex::default(),
+            named: Mutex::default(),
             generation: AtomicU64::new(next_generation()),
         }
     }
@@ -193,14 +193,14 @@ impl Registry {
     /// Registers a named task (runnable by any job that names it).
     pub(crate) fn insert_named(&self, name: &str, task: TaskFn) {
         let _ = self.insert(name, task);
-        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        let mut named = self.named.lock();
         named.0.insert(name.to_owned());
         named.1 = None;
     }
 
     /// The tasks this node can run: its named tasks and its own closures.
     pub(crate) fn runnable(&self, node: &str) -> Arc<Runnable> {
-        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        let mut named = self.named.lock();
         let (names, cached) = &mut *named;
         Arc::clone(cached.get_or_insert_with(|| {
             Arc::new(Runnable {
@@ -238,25 +238,22 @@ impl Registry {
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.tasks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(name)
+        self.tasks.read().contains_key(name)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, TaskFn, FastHash>> {
-        self.tasks.read().unwrap_or_else(|p| p.into_inner())
+        self.tasks.read()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, TaskFn, FastHash>> {
         // A map of Arcs: a panicking writer cannot leave it half-updated.
-        self.tasks.write().unwrap_or_else(|p| p.into_inner())
+        self.tasks.write()
     }
 }
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tasks = self.tasks.read().unwrap_or_else(|p| p.into_inner());
+        let tasks = self.tasks.read();
         f.debug_struct("Registry")
             .field("tasks", &tasks.len())
             .finish()

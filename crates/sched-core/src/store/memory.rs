@@ -6,16 +6,16 @@
 //! string is cloned or hashed per run except the run id's map entry.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable};
 use crate::error::{Error, Result};
-use crate::hash::FastHash;
 use crate::job::{Job, JobId};
 use crate::policy::claim::{Candidate, NextRun, Planner};
+use crate::support::{FastHash, Mutex};
 
 /// An in-process store: fast, and gone with the process. The default store.
 ///
@@ -109,11 +109,6 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Every mutation below leaves `Inner` consistent before anything can panic.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -311,7 +306,7 @@ impl Inner {
 impl JobStore for MemoryStore {
     async fn add_job(&self, job: Job, replace_existing: bool) -> Result<()> {
         job.validate()?;
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if !replace_existing && inner.job(&job.id).is_some() {
             return Err(Error::DuplicateJobId(job.id));
         }
@@ -321,7 +316,7 @@ impl JobStore for MemoryStore {
 
     async fn update_job(&self, job: Job) -> Result<()> {
         job.validate()?;
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if inner.job(&job.id).is_none() {
             return Err(Error::JobNotFound(job.id));
         }
@@ -330,14 +325,14 @@ impl JobStore for MemoryStore {
     }
 
     async fn remove_job(&self, id: &str) -> Result<Job> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let slot = inner.job(id).and_then(|_| inner.slot_of(id));
         slot.and_then(|slot| inner.take(slot))
             .ok_or_else(|| Error::JobNotFound(id.to_owned()))
     }
 
     async fn remove_all_jobs(&self) -> Result<u64> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let slots: Vec<u32> = (0..inner.slots.len())
             .filter_map(|s| u32::try_from(s).ok())
             .filter(|s| inner.slots[*s as usize].job.is_some())
@@ -349,7 +344,8 @@ impl JobStore for MemoryStore {
     }
 
     async fn get_job(&self, id: &str) -> Result<Job> {
-        self.lock()
+        self.inner
+            .lock()
             .job(id)
             .and_then(Entry::snapshot)
             .ok_or_else(|| Error::JobNotFound(id.to_owned()))
@@ -357,6 +353,7 @@ impl JobStore for MemoryStore {
 
     async fn list_jobs(&self) -> Result<Vec<Job>> {
         let mut jobs: Vec<Job> = self
+            .inner
             .lock()
             .slots
             .iter()
@@ -374,7 +371,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         Ok(inner
             .due
             .first()
@@ -382,7 +379,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let Some(filter) = runnable else {
             return Ok(inner
                 .due
@@ -394,7 +391,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let node = inner.node(&request.node);
         let mut acquired = Acquired::default();
         let filter = request.runnable.as_deref();
@@ -453,14 +450,15 @@ impl JobStore for MemoryStore {
         _outcome: Outcome,
         _finished: DateTime<Utc>,
     ) -> Result<()> {
-        self.lock()
+        self.inner
+            .lock()
             .finish_run(run_id)
             .map(drop)
             .ok_or(Error::RunNotFound(run_id.0))
     }
 
     async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         done.into_iter()
             .map(|(run_id, _, _)| {
                 inner
@@ -472,7 +470,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn release(&self, node: &str) -> Result<u64> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let mine: Vec<i64> = inner
             .runs
             .iter()
@@ -487,7 +485,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn running(&self, job_id: &str) -> Result<u32> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let count = inner
             .slot_of(job_id)
             .map_or(0, |slot| inner.slots[slot as usize].running.len());

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::wall::{in_range, resolve_after, search_start, DstRule};
 use crate::error::{Error, Result};
+use crate::support::Mutex;
 
 /// Upper bound on wall-clock candidates examined for one answer. Candidates that map to
 /// no instant only occur inside a DST gap or repeat (at most a day, once, in Samoa 2011),
@@ -125,11 +126,11 @@ impl CronTrigger {
     fn from_spec(spec: CronSpec) -> Result<Self> {
         static CACHE: OnceLock<Mutex<HashMap<CronSpec, Weak<Compiled>>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
-        if let Some(compiled) = lock(cache).get(&spec).and_then(Weak::upgrade) {
+        if let Some(compiled) = cache.lock().get(&spec).and_then(Weak::upgrade) {
             return Ok(Self { spec, compiled });
         }
         let compiled = Arc::new(Compiled::new(&spec)?);
-        let mut cache = lock(cache);
+        let mut cache = cache.lock();
         if cache.len() >= 1024 && cache.len().is_power_of_two() {
             cache.retain(|_, weak| weak.strong_count() > 0);
         }
@@ -299,13 +300,6 @@ fn check_range(name: &str, field: &str, (lo, hi): (u64, u64)) -> std::result::Re
         }
     }
     Ok(())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The cache holds no invariant a panicking holder could break.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl TryFrom<CronSpec> for CronTrigger {

@@ -46,7 +46,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
     }));
     let maintenance = tokio::spawn(super::maintenance::run(Arc::downgrade(&inner)));
-    *inner.maintenance.lock().unwrap_or_else(|p| p.into_inner()) = Some(maintenance);
+    *inner.maintenance.lock() = Some(maintenance);
     report_unrunnable(&inner).await;
     let mut backoff = FIRST_BACKOFF;
     let mut behind = false;

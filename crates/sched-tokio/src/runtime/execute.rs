@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use sched_core::store::{ClaimedRun, Outcome, RunId};
+use sched_core::support::Mutex;
 use tracing::Instrument;
 
 use super::running::InFlight;
@@ -75,7 +76,7 @@ pub(crate) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
 /// The loop only reserves the slots: each run's future is built (and boxed) in the
 /// group's task, on the worker thread that runs it.
 fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
-    let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+    let mut running = inner.runs.lock();
     let mut flights = Vec::with_capacity(runs.len());
     let mut group: Group = Vec::with_capacity(runs.len());
     for (run, task) in runs {
@@ -132,7 +133,7 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
                 // Spawned outside the lock (dropping a job future may run job code);
                 // a run that ended or was drained meanwhile no longer holds its slot.
                 let handle = tokio::spawn(run).abort_handle();
-                let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut running = inner.runs.lock();
                 if !running.refill(slot, run_id, handle.clone()) {
                     handle.abort(); // drained at shutdown (a run that ended: no effect)
                 }
@@ -158,7 +159,7 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
         }
         if runs.len() > 0 && began.elapsed() >= HAND_OFF {
             let rest: Group = runs.collect();
-            let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut running = inner.runs.lock();
             // Under the lock: the new group cannot move a run to its own task (and
             // set its slot) before the slots point at the new group.
             let ids: Vec<(usize, RunId)> = rest.iter().map(|s| (s.slot, s.run.run_id)).collect();
@@ -351,9 +352,9 @@ pub(crate) struct Completion {
 /// allocates nothing here.
 #[derive(Debug, Default)]
 pub(crate) struct Completions {
-    queue: std::sync::Mutex<Vec<Completion>>,
+    queue: Mutex<Vec<Completion>>,
     /// An empty buffer with room, handed back by `flush` for the next `take`.
-    spare: std::sync::Mutex<Vec<Completion>>,
+    spare: Mutex<Vec<Completion>>,
     /// Something was pushed since the last flush (the first push wakes the loop).
     pending: std::sync::atomic::AtomicBool,
 }
@@ -361,10 +362,7 @@ pub(crate) struct Completions {
 impl Completions {
     /// Queues an ended run; `true` if it is the first since the last flush.
     fn push(&self, done: Completion) -> bool {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(done);
+        self.queue.lock().push(done);
         !self.pending.swap(true, Ordering::SeqCst)
     }
 
@@ -375,15 +373,15 @@ impl Completions {
 
     fn take(&self) -> Vec<Completion> {
         self.pending.store(false, Ordering::SeqCst);
-        let spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let spare = std::mem::take(&mut *self.spare.lock());
+        let mut queue = self.queue.lock();
         std::mem::replace(&mut *queue, spare)
     }
 
     /// Hands a drained buffer back for reuse.
     fn recycle(&self, mut buffer: Vec<Completion>) {
         buffer.clear();
-        *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = buffer;
+        *self.spare.lock() = buffer;
     }
 }
 
@@ -401,7 +399,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
         return true;
     }
     {
-        let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = inner.runs.lock();
         for completion in &done {
             running.remove(completion.slot);
         }
@@ -495,12 +493,7 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
             tokio::pin!(idle);
             idle.as_mut().enable();
             flush(inner).await;
-            if inner
-                .runs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
-            {
+            if inner.runs.lock().is_empty() {
                 record_all(inner).await;
                 return 0;
             }
@@ -512,7 +505,7 @@ pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
     }
     flush(inner).await;
     let (aborted, ended) = {
-        let mut running = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = inner.runs.lock();
         inner.aborting.store(true, Ordering::SeqCst);
         // Taken with the slots: a run that ended since the flush is recorded as it
         // ended, not as aborted.

@@ -1,0 +1,181 @@
+//! Building blocks the sched crates share, and that a store implementor may use. Not
+//! needed to use sched: nothing here is part of scheduling's own API.
+//!
+//! - [`Mutex`]: a mutex whose lock ignores poisoning, for state that every holder
+//!   leaves consistent before anything can panic (the pattern of tokio's
+//!   `loom/std/mutex.rs`).
+//! - [`RwLock`]: the same for a reader-writer lock.
+//! - [`FastHash`]: a fast, non-cryptographic hasher for maps keyed by job ids and task
+//!   names.
+//! - [`Attachment`]: the cache slot a runtime keeps in a [`Job`](crate::job::Job) value.
+
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+
+/// A `std::sync::Mutex` whose [`lock`](Self::lock) never fails: a panic while it was
+/// held does not poison it for others.
+///
+/// Use it only for state that every critical section leaves consistent before it can
+/// panic (plain collections, counters): then a poisoned lock carries no broken
+/// invariant, and taking it over is right.
+///
+/// ```
+/// let counts = sched_core::support::Mutex::new(Vec::new());
+/// counts.lock().push(1);
+/// assert_eq!(*counts.lock(), [1]);
+/// ```
+#[derive(Default)]
+pub struct Mutex<T: ?Sized>(std::sync::Mutex<T>);
+
+impl<T> Mutex<T> {
+    /// A mutex holding `value`.
+    pub const fn new(value: T) -> Self {
+        Self(std::sync::Mutex::new(value))
+    }
+
+    /// The value, once nobody can lock it any more.
+    pub fn into_inner(self) -> T {
+        self.0.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks it, blocking the thread until it is free. Never hold the guard across an
+    /// `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.try_lock() {
+            Ok(value) => f.debug_tuple("Mutex").field(&&*value).finish(),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                f.debug_tuple("Mutex").field(&&*p.into_inner()).finish()
+            }
+            Err(std::sync::TryLockError::WouldBlock) => f.write_str("Mutex(<locked>)"),
+        }
+    }
+}
+
+/// A `std::sync::RwLock` whose locks never fail, like [`Mutex`].
+#[derive(Default)]
+pub struct RwLock<T: ?Sized>(std::sync::RwLock<T>);
+
+impl<T> RwLock<T> {
+    /// A lock holding `value`.
+    pub const fn new(value: T) -> Self {
+        Self(std::sync::RwLock::new(value))
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Shared access, blocking the thread while a writer holds it.
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Exclusive access, blocking the thread while anyone holds it.
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RwLock(..)")
+    }
+}
+
+/// FxHash's step, a word at a time (names are long-ish: `closure:<node>:<id>`). The
+/// application chooses these keys, so SipHash's resistance to flooding buys nothing,
+/// and they are hashed once per run.
+#[derive(Debug, Default)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut hash = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for byte in chunks.remainder() {
+            hash = (hash.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(K);
+        }
+        self.0 = hash;
+    }
+}
+
+/// A `BuildHasher` for `HashMap<_, _, FastHash>`.
+pub type FastHash = BuildHasherDefault<FastHasher>;
+
+/// A cache slot carried by a [`Job`](crate::job::Job) value for the runtime that runs
+/// it (sched-tokio keeps the job's task there, so a run does not look it up by name).
+///
+/// Not stored, not compared ([`PartialEq`] ignores it), and empty in a clone: it belongs
+/// to one in-memory value of the job, which a store may hand out for many runs.
+#[derive(Default)]
+#[allow(clippy::type_complexity)]
+pub struct Attachment(Mutex<Option<(u64, Arc<dyn std::any::Any + Send + Sync>)>>);
+
+impl Attachment {
+    /// What was last set, with its tag, if it is a `T`.
+    pub fn get<T: std::any::Any + Send + Sync>(&self) -> Option<(u64, Arc<T>)> {
+        let slot = self.0.lock();
+        let (tag, value) = slot.as_ref()?;
+        let value = Arc::clone(value).downcast::<T>().ok()?;
+        Some((*tag, value))
+    }
+
+    /// Replaces what the slot holds; `tag` tells its owner whether it is still valid.
+    pub fn set<T: std::any::Any + Send + Sync>(&self, tag: u64, value: Arc<T>) {
+        *self.0.lock() = Some((tag, value));
+    }
+}
+
+impl Clone for Attachment {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Attachment {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attachment")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mutex;
+
+    #[test]
+    fn a_panic_while_locked_does_not_poison() {
+        let shared = std::sync::Arc::new(Mutex::new(vec![1]));
+        let holder = std::sync::Arc::clone(&shared);
+        let panicked = std::thread::spawn(move || {
+            let _guard = holder.lock();
+            panic!("while holding the lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        shared.lock().push(2);
+        assert_eq!(*shared.lock(), [1, 2]);
+        assert!(format!("{shared:?}").contains("[1, 2]"));
+    }
+}

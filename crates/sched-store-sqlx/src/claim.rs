@@ -1,0 +1,262 @@
+//! The claim transaction, leases and abandoned runs: the store's side of a claim. The
+//! decisions are sched-core's claim planner; this reads the rows it needs and writes
+//! its plan, in one transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sched_core::job::{Job, JobOptions};
+use sched_core::policy::claim::{recover, Candidate, ClaimPlan, Planner, Row};
+use sched_core::store::{AbandonedRun, AcquireRequest, Acquired, ClaimedRun, RunId};
+
+use crate::codec::{join, micros, split, AbandonedRow, JobRow, OccurrenceRow};
+use crate::dialect::{statement, Dialect, List, StatementExt};
+use crate::store::Inner;
+
+/// Claims due runs in one transaction. Returns them with the ids of rows that could
+/// not be decoded.
+pub(crate) async fn acquire<DB: Dialect>(
+    inner: &Inner<DB>,
+    request: &AcquireRequest,
+) -> sqlx::Result<(Acquired, Vec<String>)> {
+    let sql = &inner.sql;
+    let quarantined = inner.quarantined();
+    let runnable = request.runnable.as_deref();
+    // Due rows, and (claiming ahead) rows due up to the horizon.
+    let (horizon_s, horizon_ns) = split(request.horizon());
+    let mut tx = inner.pool.begin_with(sql.begin).await?;
+    let rows: Vec<JobRow> = statement::<DB>(&sql.claim)
+        .arg(horizon_s)
+        .arg(horizon_ns)
+        .list(List::text(&quarantined))
+        .arg(i64::try_from(request.limit).unwrap_or(i64::MAX))
+        .maybe_list(runnable.map(|r| List::text(&r.names)))
+        .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
+        .all(&mut tx)
+        .await?;
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok((Acquired::default(), Vec::new()));
+    }
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    let running: Vec<OccurrenceRow> = statement::<DB>(&sql.running_times)
+        .list(List::Text(ids))
+        .all(&mut tx)
+        .await?;
+    let planner = Planner::new(request.now, request.horizon()).parking(true);
+    let plan = plan(&rows, &running, &planner);
+    write_plan(inner, &mut tx, &plan).await?;
+    let claimed = record_runs(inner, &mut tx, request, plan.runs).await?;
+    tx.commit().await?;
+    let acquired = Acquired {
+        runs: claimed,
+        skipped: plan.skipped,
+        finished: plan.finished,
+        errors: plan.errors,
+    };
+    Ok((acquired, plan.quarantined))
+}
+
+/// Decodes each row on its own (an undecodable one is quarantined, the others go on)
+/// and plans it with the scheduled times of its runs executing on any node.
+fn plan(rows: &[JobRow], running: &[OccurrenceRow], planner: &Planner) -> ClaimPlan {
+    let mut times: HashMap<&str, Vec<DateTime<Utc>>> = HashMap::new();
+    for run in running {
+        if let Some(at) = join(run.sched_s, run.sched_ns) {
+            times.entry(run.job_id.as_str()).or_default().push(at);
+        }
+    }
+    let mut jobs = Vec::with_capacity(rows.len());
+    let mut undecodable = Vec::new();
+    for row in rows {
+        match row.decode() {
+            Ok(job) => jobs.push(Arc::new(job)),
+            Err(error) => undecodable.push(Row::Undecodable {
+                job_id: row.id.clone(),
+                error,
+            }),
+        }
+    }
+    let candidates = jobs.iter().filter_map(|job| {
+        Some(Row::Job(Candidate {
+            job,
+            due: job.next_run_time?,
+            running: times.get(job.id.as_str()).map_or(&[][..], Vec::as_slice),
+            last_claimed: None,
+        }))
+    });
+    planner.plan(undecodable.into_iter().chain(candidates))
+}
+
+/// Writes the plan's new next run times, finished and parked jobs.
+async fn write_plan<DB: Dialect>(
+    inner: &Inner<DB>,
+    conn: &mut DB::Connection,
+    plan: &ClaimPlan,
+) -> sqlx::Result<()> {
+    let sql = &inner.sql;
+    if !plan.reschedule.is_empty() {
+        reschedule::<DB>(
+            inner,
+            conn,
+            plan.reschedule.iter().map(|(job, at)| (&*job.id, *at)),
+        )
+        .await?;
+    }
+    for (ids, sql) in [(&plan.finished, &sql.finish), (&plan.parked, &sql.park)] {
+        if !ids.is_empty() {
+            statement::<DB>(sql).list(List::text(ids)).run(conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets the next run time of each job.
+async fn reschedule<'a, DB: Dialect>(
+    inner: &Inner<DB>,
+    conn: &mut DB::Connection,
+    times: impl Iterator<Item = (&'a str, DateTime<Utc>)>,
+) -> sqlx::Result<()> {
+    let (ids, (secs, nanos)): (Vec<&str>, (Vec<i64>, Vec<i32>)) =
+        times.map(|(id, at)| (id, split(at))).unzip();
+    statement::<DB>(&inner.sql.reschedule)
+        .list(List::Text(ids))
+        .list(List::Int8(secs))
+        .list(List::Int4(nanos))
+        .run(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the runs to start under this node's lease. An occurrence recorded before
+/// (the unique key held) is not claimed again.
+async fn record_runs<DB: Dialect>(
+    inner: &Inner<DB>,
+    conn: &mut DB::Connection,
+    request: &AcquireRequest,
+    runs: Vec<(Arc<Job>, DateTime<Utc>)>,
+) -> sqlx::Result<Vec<ClaimedRun>> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (ids, (secs, nanos)): (Vec<&str>, (Vec<i64>, Vec<i32>)) = runs
+        .iter()
+        .map(|(job, at)| (job.id.as_str(), split(*at)))
+        .unzip();
+    let lease = chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::MAX);
+    let recorded: Vec<OccurrenceRow> = statement::<DB>(&inner.sql.record_runs)
+        .list(List::Text(ids))
+        .list(List::Int8(secs))
+        .list(List::Int4(nanos))
+        .arg(request.node.as_str())
+        .arg(micros(request.now))
+        .arg(micros(request.now + lease))
+        .all(conn)
+        .await?;
+    let by_occurrence: HashMap<(&str, i64, i32), i64> = recorded
+        .iter()
+        .map(|run| ((run.job_id.as_str(), run.sched_s, run.sched_ns), run.id))
+        .collect();
+    let mut claimed: Vec<ClaimedRun> = runs
+        .into_iter()
+        .filter_map(|(job, scheduled)| {
+            let (s, ns) = split(scheduled);
+            let id = *by_occurrence.get(&(job.id.as_str(), s, ns))?;
+            Some(ClaimedRun::new(RunId(id), job, scheduled))
+        })
+        .collect();
+    claimed.sort_by_key(|run| run.scheduled);
+    Ok(claimed)
+}
+
+/// Tells the store that `node` is alive until `now + lease`, and extends the leases of
+/// its running runs as far.
+pub(crate) async fn heartbeat<DB: Dialect>(
+    inner: &Inner<DB>,
+    node: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> sqlx::Result<()> {
+    let until = micros(now) + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+    let mut tx = inner.pool.begin().await?;
+    statement::<DB>(&inner.sql.heartbeat)
+        .arg(node)
+        .arg(micros(now))
+        .arg(until)
+        .run(&mut tx)
+        .await?;
+    statement::<DB>(&inner.sql.renew)
+        .arg(node)
+        .arg(until)
+        .run(&mut tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Marks the running runs whose lease ends before `lease_before` (µs) abandoned, with
+/// `error` as their error text, and makes the occurrences of jobs that opted in
+/// (`recover_abandoned`) due again. Returns the abandoned runs.
+pub(crate) async fn abandon<DB: Dialect>(
+    inner: &Inner<DB>,
+    now: i64,
+    lease_before: i64,
+    error: &str,
+) -> sqlx::Result<Vec<AbandonedRun>> {
+    let mut tx = inner.pool.begin_with(inner.sql.begin).await?;
+    let rows: Vec<AbandonedRow> = statement::<DB>(&inner.sql.abandon)
+        .arg(now)
+        .arg(lease_before)
+        .arg(error)
+        .all(&mut tx)
+        .await?;
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
+    let fallback = DateTime::from_timestamp_micros(now).unwrap_or_default();
+    let mut abandoned: Vec<AbandonedRun> = rows.into_iter().map(|row| row.run(fallback)).collect();
+    let ids: Vec<&str> = abandoned.iter().map(|run| run.job_id.as_str()).collect();
+    let jobs: Vec<JobRow> = statement::<DB>(&inner.sql.lock_jobs)
+        .list(List::Text(ids))
+        .all(&mut tx)
+        .await?;
+    let recovered = recover_all(&jobs, &mut abandoned);
+    if !recovered.is_empty() {
+        let times = recovered.iter().map(|(id, at)| (id.as_str(), *at));
+        reschedule::<DB>(inner, &mut tx, times).await?;
+    }
+    tx.commit().await?;
+    Ok(abandoned)
+}
+
+/// The new next run times of the jobs (`jobs`) whose abandoned runs are recovered;
+/// marks those runs recovered.
+fn recover_all(jobs: &[JobRow], abandoned: &mut [AbandonedRun]) -> HashMap<String, DateTime<Utc>> {
+    // (options, paused, next run time) of each job: a job whose options do not decode
+    // is reported by claims, not recovered.
+    let mut state: HashMap<&str, (JobOptions, bool, Option<DateTime<Utc>>)> = jobs
+        .iter()
+        .filter_map(|row| {
+            let options = serde_json::from_str::<JobOptions>(&row.options).ok()?;
+            let next = row
+                .next_run_s
+                .zip(row.next_run_ns)
+                .and_then(|(s, ns)| join(s, ns));
+            Some((row.id.as_str(), (options, row.paused, next)))
+        })
+        .collect();
+    let mut recovered = HashMap::new();
+    for run in abandoned {
+        let Some((options, paused, current)) = state.get_mut(run.job_id.as_str()) else {
+            continue;
+        };
+        if let Some(at) = recover(options, *paused, *current, run.scheduled) {
+            *current = Some(at);
+            recovered.insert(run.job_id.clone(), at);
+            run.recovered = true;
+        }
+    }
+    recovered
+}

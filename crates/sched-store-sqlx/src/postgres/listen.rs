@@ -1,0 +1,45 @@
+//! `LISTEN` for other nodes' changes: one task per store wakes the schedulers using it.
+
+use std::time::Duration;
+
+use sched_core::Result;
+use sqlx::postgres::PgListener;
+use sqlx::Postgres;
+
+use crate::store::{SqlStore, Waker};
+use crate::store_error;
+
+/// Starts listening on the store's channel.
+pub(super) async fn spawn(store: &SqlStore<Postgres>) -> Result<()> {
+    let inner = &store.inner;
+    let mut listener = PgListener::connect_with(&inner.pool)
+        .await
+        .map_err(store_error)?;
+    listener.listen(&inner.channel).await.map_err(store_error)?;
+    let wakers = std::sync::Arc::clone(&inner.wakers);
+    let pool = inner.pool.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(_) => wake_all(&wakers),
+                // The store was closed: nothing more to listen for.
+                Err(_) if pool.is_closed() => return,
+                Err(error) => {
+                    // PgListener reconnects on the next recv; what was sent in between
+                    // is lost, so wake everyone to look for themselves.
+                    tracing::warn!(%error, "postgres LISTEN connection lost; reconnecting");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    wake_all(&wakers);
+                }
+            }
+        }
+    });
+    *inner.listener.lock() = Some(task);
+    Ok(())
+}
+
+fn wake_all(wakers: &sched_core::support::Mutex<Vec<Waker>>) {
+    for wake in wakers.lock().iter() {
+        wake();
+    }
+}

@@ -1,0 +1,76 @@
+//! The statements of a store: one table, filled in by each dialect (`postgres/sql.rs`,
+//! `sqlite/sql.rs`) with the same parameters in the same order, so that the store code
+//! (`store.rs`, `claim.rs`) binds them once for both.
+//!
+//! Lists are bound with [`Dialect::bind_list`](crate::dialect::Dialect::bind_list):
+//! arrays in Postgres, JSON arrays in SQLite. Parameters are listed as `$n` below.
+
+use std::sync::Arc;
+
+/// Every statement of one store.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    /// Opens the claim transaction (SQLite takes its write lock at once).
+    pub(crate) begin: &'static str,
+    /// `$1..$9`: a job's columns, in [`COLUMNS`] order.
+    pub(crate) insert: Arc<str>,
+    /// As `insert`, overwriting a job with the same id.
+    pub(crate) upsert: Arc<str>,
+    /// As `insert`, for an existing job (`$1` the id).
+    pub(crate) update: Arc<str>,
+    /// `$1` id; returns the job's columns.
+    pub(crate) delete: Arc<str>,
+    pub(crate) delete_all: Arc<str>,
+    /// `$1` id; the job's columns.
+    pub(crate) get: Arc<str>,
+    /// Every job's columns, in `list_jobs` order.
+    pub(crate) list: Arc<str>,
+    /// `$1` quarantined ids, `$2` task names (or `NULL`: any), `$3` task prefixes;
+    /// the earliest `next_run_s, next_run_ns` of an unpaused job.
+    pub(crate) next_due: Arc<str>,
+    /// `$1, $2` horizon (s, ns), `$3` quarantined ids, `$4` limit, `$5` task names (or
+    /// `NULL`), `$6` task prefixes; due jobs' columns in next-run order, locked.
+    pub(crate) claim: Arc<str>,
+    /// `$1` job ids; `id, job_id, sched_s, sched_ns` of their running runs.
+    pub(crate) running_times: Arc<str>,
+    /// `$1` job ids, `$2` seconds, `$3` nanoseconds: new next run times.
+    pub(crate) reschedule: Arc<str>,
+    /// `$1` job ids: jobs whose trigger is done.
+    pub(crate) finish: Arc<str>,
+    /// `$1` job ids: unscheduled, kept while their last run may be recovered.
+    pub(crate) park: Arc<str>,
+    /// `$1` job ids, `$2` seconds, `$3` nanoseconds, `$4` node, `$5` started (µs), `$6`
+    /// lease end (µs); returns `id, job_id, sched_s, sched_ns` of each run recorded (an
+    /// occurrence recorded before is not).
+    pub(crate) record_runs: Arc<str>,
+    /// `$1` run ids, `$2` statuses, `$3` finish times (µs), `$4` error texts; returns
+    /// `id, job_id` of each run that was running.
+    pub(crate) complete_many: Arc<str>,
+    /// `$1` job ids: removes parked jobs whose last run ended.
+    pub(crate) unpark_many: Arc<str>,
+    /// `$1` node, `$2` now (µs): its running runs are cancelled.
+    pub(crate) release: Arc<str>,
+    /// `$1` node.
+    pub(crate) forget_node: Arc<str>,
+    /// `$1` job id; `count` of its running runs.
+    pub(crate) running: Arc<str>,
+    /// `$1` node, `$2` now (µs), `$3` lease end (µs).
+    pub(crate) heartbeat: Arc<str>,
+    /// `$1` node, `$2` lease end (µs): renews its running runs.
+    pub(crate) renew: Arc<str>,
+    /// `$1` horizon (µs): drops history finished before it.
+    pub(crate) prune: Arc<str>,
+    /// `$1` now (µs), `$2` leases ending before this are abandoned (µs), `$3` error
+    /// text; returns `id, job_id, sched_s, sched_ns, node` of each.
+    pub(crate) abandon: Arc<str>,
+    /// `$1` job ids; their columns, locked.
+    pub(crate) lock_jobs: Arc<str>,
+    /// `$1` job id (or `NULL`: all), `$2` limit; the history, newest first.
+    pub(crate) history: Arc<str>,
+    /// `$1` channel: tells other nodes that jobs changed (`None`: no other nodes).
+    pub(crate) notify: Option<Arc<str>>,
+}
+
+/// A job's columns, in the order `insert` binds them.
+pub(crate) const COLUMNS: &str =
+    "id, name, task, args, trigger, options, next_run_s, next_run_ns, paused";

@@ -1,0 +1,139 @@
+//! The SQLite statements. Lists are JSON arrays, read with `json_each`; lists bound
+//! side by side (ids, seconds, nanoseconds) are joined on their index (`key`).
+
+use std::sync::Arc;
+
+use crate::sql::{Sql, COLUMNS};
+
+/// Which tasks a node runs: `?a` names (`NULL`: any), `?b` name prefixes.
+fn runnable(names: u8, prefixes: u8) -> String {
+    format!(
+        "(?{names} IS NULL OR task IN (SELECT value FROM json_each(?{names})) \
+         OR EXISTS (SELECT 1 FROM json_each(?{prefixes}) AS p WHERE substr(task, 1, length(p.value)) = p.value))"
+    )
+}
+
+/// `?1, ?2, ?3` zipped: `u(a, b, c)` rows.
+fn zip3(a: &str, b: &str, c: &str) -> String {
+    format!(
+        "(SELECT x.value AS {a}, y.value AS {b}, z.value AS {c} FROM json_each(?1) AS x \
+         JOIN json_each(?2) AS y ON y.key = x.key JOIN json_each(?3) AS z ON z.key = x.key)"
+    )
+}
+
+/// The statements (one schema per file).
+pub(crate) fn sql() -> Sql {
+    let text = |sql: String| Arc::<str>::from(sql);
+    Sql {
+        // The write lock at once: no other writer interleaves with a claim.
+        begin: "BEGIN IMMEDIATE",
+        insert: text(format!(
+            "INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        )),
+        upsert: text(format!(
+            "INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, task = excluded.task, \
+             args = excluded.args, trigger = excluded.trigger, options = excluded.options, \
+             next_run_s = excluded.next_run_s, next_run_ns = excluded.next_run_ns, paused = excluded.paused"
+        )),
+        update: text(
+            "UPDATE jobs SET name = ?2, task = ?3, args = ?4, trigger = ?5, options = ?6, \
+             next_run_s = ?7, next_run_ns = ?8, paused = ?9 WHERE id = ?1"
+                .to_owned(),
+        ),
+        delete: text(format!("DELETE FROM jobs WHERE id = ?1 RETURNING {COLUMNS}")),
+        delete_all: text("DELETE FROM jobs".to_owned()),
+        get: text(format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1")),
+        list: text(format!(
+            "SELECT {COLUMNS} FROM jobs \
+             ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id"
+        )),
+        next_due: text(format!(
+            "SELECT next_run_s, next_run_ns FROM jobs WHERE paused = 0 AND next_run_s IS NOT NULL \
+             AND id NOT IN (SELECT value FROM json_each(?1)) AND {} \
+             ORDER BY next_run_s, next_run_ns LIMIT 1",
+            runnable(2, 3)
+        )),
+        claim: text(format!(
+            "SELECT {COLUMNS} FROM jobs \
+             WHERE paused = 0 AND next_run_s IS NOT NULL \
+               AND (next_run_s < ?1 OR (next_run_s = ?1 AND next_run_ns <= ?2)) \
+               AND id NOT IN (SELECT value FROM json_each(?3)) AND {} \
+             ORDER BY next_run_s, next_run_ns LIMIT ?4",
+            runnable(5, 6)
+        )),
+        running_times: text(
+            "SELECT id, job_id, sched_s, sched_ns FROM runs WHERE status = 'running' \
+             AND job_id IN (SELECT value FROM json_each(?1))"
+                .to_owned(),
+        ),
+        reschedule: text(format!(
+            "UPDATE jobs SET next_run_s = u.s, next_run_ns = u.ns FROM {} AS u WHERE jobs.id = u.id",
+            zip3("id", "s", "ns")
+        )),
+        finish: text("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?1))".to_owned()),
+        park: text(
+            "UPDATE jobs SET next_run_s = NULL, next_run_ns = NULL \
+             WHERE id IN (SELECT value FROM json_each(?1))"
+                .to_owned(),
+        ),
+        // `WHERE true`: an upsert after `INSERT .. SELECT` needs it to parse.
+        record_runs: text(format!(
+            "INSERT INTO runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us) \
+             SELECT u.job_id, u.s, u.ns, ?4, 'running', ?5, ?6 FROM {} AS u WHERE true \
+             ON CONFLICT (job_id, sched_s, sched_ns) WHERE status <> 'abandoned' DO NOTHING \
+             RETURNING id, job_id, sched_s, sched_ns",
+            zip3("job_id", "s", "ns")
+        )),
+        complete_many: text(
+            "UPDATE runs SET status = u.status, finished_us = u.finished, error = u.error \
+             FROM (SELECT a.value AS id, b.value AS status, c.value AS finished, d.value AS error \
+                   FROM json_each(?1) AS a JOIN json_each(?2) AS b ON b.key = a.key \
+                   JOIN json_each(?3) AS c ON c.key = a.key JOIN json_each(?4) AS d ON d.key = a.key) AS u \
+             WHERE runs.id = u.id AND runs.status = 'running' RETURNING runs.id AS id, runs.job_id AS job_id"
+                .to_owned(),
+        ),
+        // A parked job (trigger done, kept for recovery) goes once its last run ends.
+        unpark_many: text(
+            "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?1)) AND next_run_s IS NULL \
+             AND json_extract(options, '$.recover_abandoned') = 1 \
+             AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id AND runs.status = 'running')"
+                .to_owned(),
+        ),
+        release: text(
+            "UPDATE runs SET status = 'cancelled', finished_us = ?2, error = 'released at shutdown' \
+             WHERE node = ?1 AND status = 'running'"
+                .to_owned(),
+        ),
+        forget_node: text("DELETE FROM nodes WHERE id = ?1".to_owned()),
+        running: text(
+            "SELECT count(*) AS count FROM runs WHERE job_id = ?1 AND status = 'running'".to_owned(),
+        ),
+        heartbeat: text(
+            "INSERT INTO nodes (id, seen_us, lease_us) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET seen_us = excluded.seen_us, lease_us = excluded.lease_us"
+                .to_owned(),
+        ),
+        renew: text(
+            "UPDATE runs SET lease_us = ?2 WHERE node = ?1 AND status = 'running'".to_owned(),
+        ),
+        prune: text(
+            "DELETE FROM runs WHERE finished_us IS NOT NULL AND finished_us < ?1".to_owned(),
+        ),
+        abandon: text(
+            "UPDATE runs SET status = 'abandoned', finished_us = ?1, error = ?3 \
+             WHERE status = 'running' AND lease_us < ?2 RETURNING id, job_id, sched_s, sched_ns, node"
+                .to_owned(),
+        ),
+        // The claim transaction's write lock already keeps others out.
+        lock_jobs: text(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?1))"
+        )),
+        history: text(
+            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM runs \
+             WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id DESC LIMIT ?2"
+                .to_owned(),
+        ),
+        notify: None,
+    }
+}

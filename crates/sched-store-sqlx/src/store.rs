@@ -1,0 +1,450 @@
+//! `SqlStore`: the `JobStore` contract on a SQL database, written once for Postgres and
+//! SQLite. The statements come from the dialect's table (`Sql`); what else differs
+//! between the two is data set by their builders (a poll interval and leases for a
+//! shared database, pruning by count for SQLite, runs found abandoned at open).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sched_core::job::Job;
+use sched_core::store::{
+    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, RunId, RunRecord, Runnable,
+};
+use sched_core::support::Mutex;
+use sched_core::{Error, Result};
+use sqlx::{Database, Pool};
+
+use crate::codec::{micros, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow};
+use crate::dialect::{statement, Dialect, List, StatementExt};
+use crate::sql::Sql;
+use crate::store_error;
+
+pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Jobs and runs in a SQL database: [`PostgresStore`](crate::PostgresStore) (several
+/// nodes sharing it) or [`SqliteStore`](crate::SqliteStore) (one process, one file).
+///
+/// A cheap `Clone` over a shared pool. Build one with `PostgresStore::builder()` or
+/// `SqliteStore::builder()` (or their `connect`).
+pub struct SqlStore<DB: Database> {
+    pub(crate) inner: Arc<Inner<DB>>,
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+pub(crate) struct Inner<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+    pub(crate) sql: Sql,
+    /// What `Debug` shows: the file, or the schema.
+    pub(crate) name: String,
+    /// How long finished runs stay in the history (`None`: forever).
+    pub(crate) retention: Option<Duration>,
+    /// Shared with other nodes: how often the runtime must look (and heartbeat).
+    pub(crate) poll_interval: Option<Duration>,
+    /// The `NOTIFY` channel other nodes listen on.
+    pub(crate) channel: String,
+    /// Prune the history every this many completed runs (SQLite; a shared store
+    /// prunes at its heartbeats instead).
+    pub(crate) prune_every: Option<u64>,
+    pub(crate) completed: AtomicU64,
+    /// Runs a previous process left running, found at open, reported by the first
+    /// `reap_abandoned`.
+    pub(crate) stale: Mutex<Vec<AbandonedRun>>,
+    /// Rows that could not be decoded: reported once, then left alone by claims.
+    pub(crate) quarantine: Mutex<HashSet<String>>,
+    pub(crate) wakers: Arc<Mutex<Vec<Waker>>>,
+    /// The `LISTEN` task (Postgres).
+    pub(crate) listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl<DB: Database> Inner<DB> {
+    /// A store's state with the defaults of a store only this process uses.
+    pub(crate) fn new(pool: Pool<DB>, sql: Sql, name: String) -> Self {
+        Self {
+            pool,
+            sql,
+            name,
+            retention: None,
+            poll_interval: None,
+            channel: String::new(),
+            prune_every: None,
+            completed: AtomicU64::new(1),
+            stale: Mutex::default(),
+            quarantine: Mutex::default(),
+            wakers: Arc::default(),
+            listener: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn quarantined(&self) -> Vec<String> {
+        self.quarantine.lock().iter().cloned().collect()
+    }
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// The pool this store uses.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.inner.pool
+    }
+
+    /// Stops listening for other nodes' changes (Postgres) and closes the pool, once
+    /// every query has finished (for SQLite: releases the file's lock).
+    pub async fn close(&self) {
+        if let Some(task) = self.inner.listener.lock().take() {
+            task.abort();
+        }
+        self.inner.pool.close().await;
+    }
+}
+
+impl<DB: Dialect> Inner<DB> {
+    fn unquarantine(&self, id: &str) {
+        self.quarantine.lock().remove(id);
+    }
+
+    /// Tells other nodes that jobs changed. Never called inside a claim transaction
+    /// (a notification takes a cluster-wide lock at commit).
+    async fn changed(&self) {
+        let Some(notify) = &self.sql.notify else {
+            return;
+        };
+        let sent = async {
+            let mut conn = self.pool.acquire().await?;
+            statement::<DB>(notify)
+                .arg(self.channel.as_str())
+                .run(&mut conn)
+                .await
+        };
+        if let Err(error) = sent.await {
+            tracing::warn!(%error, "NOTIFY failed; other nodes will see the change at their next poll");
+        }
+    }
+
+    /// Writes `job` with `sql` (insert, upsert or update); how many rows changed.
+    async fn write(&self, job: &Job, sql: &Arc<str>) -> Result<u64> {
+        let row = JobRow::encode(job)?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let done = statement::<DB>(sql)
+            .arg(row.id)
+            .arg(row.name)
+            .arg(row.task)
+            .arg(row.args)
+            .arg(row.trigger)
+            .arg(row.options)
+            .arg(row.next_run_s)
+            .arg(row.next_run_ns)
+            .arg(row.paused)
+            .run(&mut conn)
+            .await;
+        match done {
+            Ok(changed) => Ok(changed),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(Error::DuplicateJobId(job.id.clone()))
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// The job a statement taking its id returns; [`Error::JobNotFound`] if none.
+    async fn job_by_id(&self, sql: &Arc<str>, id: &str) -> Result<Job> {
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let row: Option<JobRow> = statement::<DB>(sql)
+            .arg(id)
+            .first(&mut conn)
+            .await
+            .map_err(store_error)?;
+        row.ok_or_else(|| Error::JobNotFound(id.to_owned()))?
+            .decode()
+    }
+
+    /// Every 1024 completed runs (where pruning is by count), deletes the history
+    /// older than the retention.
+    async fn prune_by_count(&self, now: DateTime<Utc>, completed: u64) -> Result<()> {
+        let Some(every) = self.prune_every else {
+            return Ok(());
+        };
+        let before = self.completed.fetch_add(completed, Ordering::Relaxed);
+        if before / every == (before + completed) / every {
+            return Ok(());
+        }
+        self.prune(now).await
+    }
+
+    async fn prune(&self, now: DateTime<Utc>) -> Result<()> {
+        let Some(retention) = self.retention else {
+            return Ok(());
+        };
+        let horizon = micros(now) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        statement::<DB>(&self.sql.prune)
+            .arg(horizon)
+            .run(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Records ended runs in one statement; the ids of those that were running, and
+    /// parked jobs whose last run this was are removed.
+    async fn record_ended(
+        &self,
+        done: &[(RunId, Outcome, DateTime<Utc>)],
+    ) -> sqlx::Result<HashSet<i64>> {
+        let ids: Vec<i64> = done.iter().map(|(id, _, _)| id.0).collect();
+        let statuses: Vec<&str> = done.iter().map(|(_, o, _)| o.status()).collect();
+        let finished: Vec<i64> = done.iter().map(|(_, _, at)| micros(*at)).collect();
+        let errors: Vec<Option<&str>> = done.iter().map(|(_, o, _)| o.error_text()).collect();
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<CompletedRow> = statement::<DB>(&self.sql.complete_many)
+            .list(List::Int8(ids))
+            .list(List::Text(statuses))
+            .list(List::Int8(finished))
+            .list(List::OptionalText(errors))
+            .all(&mut conn)
+            .await?;
+        let mut jobs: Vec<&str> = rows.iter().map(|row| row.job_id.as_str()).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        let unparked = statement::<DB>(&self.sql.unpark_many)
+            .list(List::Text(jobs))
+            .run(&mut conn)
+            .await;
+        if let Err(error) = unparked {
+            tracing::warn!(%error, "removing finished recoverable jobs failed; retried at their next run");
+        }
+        Ok(rows.iter().map(|row| row.id).collect())
+    }
+}
+
+#[async_trait]
+impl<DB: Dialect> JobStore for SqlStore<DB> {
+    async fn add_job(&self, job: Job, replace_existing: bool) -> Result<()> {
+        job.validate()?;
+        let sql = if replace_existing {
+            &self.inner.sql.upsert
+        } else {
+            &self.inner.sql.insert
+        };
+        self.inner.write(&job, sql).await?;
+        self.inner.unquarantine(&job.id);
+        self.inner.changed().await;
+        Ok(())
+    }
+
+    async fn update_job(&self, job: Job) -> Result<()> {
+        job.validate()?;
+        if self.inner.write(&job, &self.inner.sql.update).await? == 0 {
+            return Err(Error::JobNotFound(job.id));
+        }
+        self.inner.unquarantine(&job.id);
+        self.inner.changed().await;
+        Ok(())
+    }
+
+    async fn remove_job(&self, id: &str) -> Result<Job> {
+        let removed = self.inner.job_by_id(&self.inner.sql.delete, id).await;
+        if !matches!(removed, Err(Error::JobNotFound(_))) {
+            self.inner.unquarantine(id);
+            self.inner.changed().await;
+        }
+        removed
+    }
+
+    async fn remove_all_jobs(&self) -> Result<u64> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let removed = statement::<DB>(&self.inner.sql.delete_all)
+            .run(&mut conn)
+            .await
+            .map_err(store_error)?;
+        drop(conn);
+        self.inner.quarantine.lock().clear();
+        self.inner.changed().await;
+        Ok(removed)
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Job> {
+        self.inner.job_by_id(&self.inner.sql.get, id).await
+    }
+
+    async fn list_jobs(&self) -> Result<Vec<Job>> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let rows: Vec<JobRow> = statement::<DB>(&self.inner.sql.list)
+            .all(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match row.decode() {
+                Ok(job) => jobs.push(job),
+                // One corrupt row must not hide the others: it is reported by claims.
+                Err(error) => tracing::warn!(%error, "skipping undecodable job in list"),
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        self.next_due(None).await
+    }
+
+    async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
+        let quarantined = self.inner.quarantined();
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let row: Option<InstantRow> = statement::<DB>(&self.inner.sql.next_due)
+            .list(List::text(&quarantined))
+            .maybe_list(runnable.map(|r| List::text(&r.names)))
+            .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
+            .first(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(row.and_then(|row| row.at()))
+    }
+
+    async fn acquire(&self, request: AcquireRequest) -> Result<Acquired> {
+        let (acquired, undecodable) = crate::claim::acquire(&self.inner, &request)
+            .await
+            .map_err(store_error)?;
+        self.inner.quarantine.lock().extend(undecodable);
+        Ok(acquired)
+    }
+
+    async fn complete(
+        &self,
+        run_id: RunId,
+        outcome: Outcome,
+        finished: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = [(run_id, outcome, finished)];
+        let recorded = self.inner.record_ended(&done).await.map_err(store_error)?;
+        if !recorded.contains(&run_id.0) {
+            return Err(Error::RunNotFound(run_id.0));
+        }
+        self.inner.prune_by_count(finished, 1).await
+    }
+
+    async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
+        let recorded = match self.inner.record_ended(&done).await {
+            Ok(recorded) => recorded,
+            Err(error) => {
+                let message = error.to_string();
+                return done
+                    .iter()
+                    .map(|_| Err(Error::Store(message.clone().into())))
+                    .collect();
+            }
+        };
+        if let Some((_, _, finished)) = done.last() {
+            let count = u64::try_from(recorded.len()).unwrap_or(u64::MAX);
+            if let Err(error) = self.inner.prune_by_count(*finished, count).await {
+                tracing::warn!(%error, "pruning the run history failed; retried later");
+            }
+        }
+        done.iter()
+            .map(|(id, _, _)| {
+                if recorded.contains(&id.0) {
+                    Ok(())
+                } else {
+                    Err(Error::RunNotFound(id.0))
+                }
+            })
+            .collect()
+    }
+
+    async fn release(&self, node: &str) -> Result<u64> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let released = statement::<DB>(&self.inner.sql.release)
+            .arg(node)
+            .arg(micros(Utc::now()))
+            .run(&mut conn)
+            .await
+            .map_err(store_error)?;
+        statement::<DB>(&self.inner.sql.forget_node)
+            .arg(node)
+            .run(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(released)
+    }
+
+    async fn running(&self, job_id: &str) -> Result<u32> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let row: Option<CountRow> = statement::<DB>(&self.inner.sql.running)
+            .arg(job_id)
+            .first(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(row.map_or(0, |row| u32::try_from(row.count).unwrap_or(u32::MAX)))
+    }
+
+    async fn heartbeat(&self, node: &str, now: DateTime<Utc>, lease: Duration) -> Result<()> {
+        crate::claim::heartbeat(&self.inner, node, now, lease)
+            .await
+            .map_err(store_error)?;
+        self.inner.prune(now).await
+    }
+
+    async fn reap_abandoned(&self, now: DateTime<Utc>) -> Result<Vec<AbandonedRun>> {
+        let mut abandoned = std::mem::take(&mut *self.inner.stale.lock());
+        if self.inner.poll_interval.is_some() {
+            let expired = crate::claim::abandon(
+                &self.inner,
+                micros(now),
+                micros(now),
+                "node stopped heartbeating",
+            )
+            .await
+            .map_err(store_error)?;
+            abandoned.extend(expired);
+        }
+        if abandoned.iter().any(|run| run.recovered) {
+            self.inner.changed().await;
+        }
+        Ok(abandoned)
+    }
+
+    async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let rows: Vec<HistoryRow> = statement::<DB>(&self.inner.sql.history)
+            .arg(job_id)
+            .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+            .all(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(rows.into_iter().map(RunRecord::from).collect())
+    }
+
+    fn poll_interval(&self) -> Option<Duration> {
+        self.inner.poll_interval
+    }
+
+    fn on_change(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.inner.wakers.lock().push(wake);
+    }
+}
+
+impl<DB: Database> std::fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(DB::NAME)
+            .field("name", &self.inner.name)
+            .field("poll_interval", &self.inner.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: Database> Drop for Inner<DB> {
+    fn drop(&mut self) {
+        if let Some(task) = self.listener.lock().take() {
+            task.abort();
+        }
+    }
+}
