@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sched_core::policy::Skipped;
 use sched_core::store::RunId;
+use tokio::sync::broadcast;
 
 /// Something the scheduler did. Receive them with
 /// [`Scheduler::subscribe`](crate::Scheduler::subscribe) or
@@ -234,5 +236,50 @@ impl BitOrAssign for EventMask {
 impl fmt::Debug for EventMask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EventMask({:#b})", self.0)
+    }
+}
+
+/// The scheduler's event channel.
+#[derive(Debug)]
+pub(crate) struct Events {
+    sender: broadcast::Sender<Event>,
+    /// Someone may hold a receiver (see [`emit`](Self::emit)).
+    listened: AtomicBool,
+}
+
+impl Events {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            sender: broadcast::channel(capacity).0,
+            listened: AtomicBool::new(false),
+        }
+    }
+
+    /// A receiver of every event from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.listened.store(true, Ordering::SeqCst);
+        self.sender.subscribe()
+    }
+
+    /// Sends `event` to whoever listens.
+    pub(crate) fn emit(&self, event: Event) {
+        // Sending locks the channel, even with no receiver: with nobody listening,
+        // runs skip it (two sends per run would contend between worker threads).
+        if self.listened() {
+            let _ = self.sender.send(event);
+        }
+    }
+
+    /// Whether anyone listens (so building an event is worth it).
+    pub(crate) fn listened(&self) -> bool {
+        self.listened.load(Ordering::Relaxed)
+    }
+
+    /// Notices that the last receiver is gone (called by the runtime loop, once per
+    /// claim; `subscribe` sets the flag at once).
+    pub(crate) fn refresh_listened(&self) {
+        if self.listened() && self.sender.receiver_count() == 0 {
+            self.listened.store(false, Ordering::Relaxed);
+        }
     }
 }

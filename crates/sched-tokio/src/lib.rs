@@ -40,6 +40,7 @@
 //! [`Event`] and [`EventMask`]. Triggers, job options and stores come from
 //! [`sched_core`], re-exported in [`prelude`].
 
+mod builder;
 mod clock;
 mod error;
 mod event;
@@ -50,10 +51,11 @@ mod task;
 
 pub use sched_core;
 
+pub use crate::builder::SchedulerBuilder;
 pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
 pub use crate::event::{AbandonedEvent, Event, EventMask, JobEvent, RunEvent, SkipEvent};
-pub use crate::scheduler::{ListenerHandle, Scheduler, SchedulerBuilder, Stats};
+pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
 pub use crate::spec::JobSpec;
 pub use crate::task::{IntoTask, JobContext, JobResult};
 

@@ -35,8 +35,18 @@ impl fmt::Display for RunId {
     }
 }
 
-/// What [`JobStore::acquire`] is asked for.
+/// What [`JobStore::acquire`] is asked for: build it with [`AcquireRequest::new`].
+///
+/// ```
+/// use std::time::Duration;
+/// use sched_core::store::AcquireRequest;
+///
+/// let now = "2026-01-01T00:00:00Z".parse().unwrap();
+/// let request = AcquireRequest::new("node-a", now).limit(100).ahead(Duration::from_millis(300));
+/// assert_eq!(request.horizon().to_rfc3339(), "2026-01-01T00:00:00.300+00:00");
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct AcquireRequest {
     /// The claiming node (unique per running scheduler).
     pub node: String,
@@ -58,6 +68,47 @@ pub struct AcquireRequest {
 }
 
 impl AcquireRequest {
+    /// A claim by `node` of what is due at `now`: at most 1024 jobs, a 30 s lease,
+    /// any task, nothing claimed ahead.
+    pub fn new(node: impl Into<String>, now: DateTime<Utc>) -> Self {
+        Self {
+            node: node.into(),
+            now,
+            limit: 1024,
+            lease: Duration::from_secs(30),
+            runnable: None,
+            ahead: Duration::ZERO,
+        }
+    }
+
+    /// Sets [`limit`](Self::limit).
+    #[must_use]
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Sets [`lease`](Self::lease).
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets [`runnable`](Self::runnable): only jobs with these tasks.
+    #[must_use]
+    pub fn runnable(mut self, runnable: Arc<Runnable>) -> Self {
+        self.runnable = Some(runnable);
+        self
+    }
+
+    /// Sets [`ahead`](Self::ahead).
+    #[must_use]
+    pub fn ahead(mut self, ahead: Duration) -> Self {
+        self.ahead = ahead;
+        self
+    }
+
     /// The latest next run time this claim takes: `now + ahead` (saturating).
     pub fn horizon(&self) -> DateTime<Utc> {
         chrono::Duration::from_std(self.ahead)

@@ -1,11 +1,114 @@
-//! The runtime: one task that claims due runs (`driver`); runs start in groups, one
-//! task per group, and a run that does not end at its first poll goes on in a task of
-//! its own (`execute`).
+//! The runtime: what [`Scheduler::start`](crate::Scheduler::start) spawns, one module
+//! per step of a run's flow.
+//!
+//! 1. [`claim_loop`] — one Tokio task sleeps until the store's earliest due run (woken
+//!    early when jobs change), claims what is due in batches, reports what the claim
+//!    skipped, and hands the claimed runs on. Claims up to four full batches back to
+//!    back before it yields its thread.
+//! 2. [`start`] — the runs of a claim start in groups of up to 64, one task per group:
+//!    each run's future is built and polled once there, in turn, and a run that has not
+//!    ended by then goes on in a Tokio task of its own (so `tokio::task::id()` inside a
+//!    job can change at its first `.await`). Most scheduled jobs end at once or soon
+//!    wait on I/O; a task per run from the start would cost a spawn each, and Tokio
+//!    wakes an idle worker thread for almost every one when a claim spawns a hundred
+//!    runs in a row. Once a group's first polls have taken 200 µs, the rest of it moves
+//!    to a new task that another worker can take; a job that blocks its thread still
+//!    holds back the runs behind it in its group for as long as it blocks.
+//! 3. [`execute`] — one run: waits until it is due (claimed ahead), takes a
+//!    `max_concurrency` slot (missed if its grace ran out meanwhile), runs the job with
+//!    its timeout, panics caught, and reports the outcome.
+//! 4. [`completions`] — an ended run queues its completion without a store call; the
+//!    claim loop records the queue in one batch before each claim, and at most every
+//!    10 ms while it sleeps long.
+//! 5. [`shutdown`] — waits for the runs in flight up to the shutdown timeout, then
+//!    aborts the rest and records them as cancelled.
+//!
+//! Beside them, [`lease`] heartbeats and reaps on its own timer, and [`running`] is the
+//! slab of runs in flight on this node (to wait for or abort at shutdown).
+//!
+//! [`Shared`] is the state these steps share; its fields are private to this module
+//! and its steps.
 
-mod driver;
+mod claim_loop;
+mod completions;
 mod execute;
-mod maintenance;
-pub(crate) mod running;
+mod lease;
+mod running;
+mod shutdown;
+mod start;
 
-pub(crate) use self::driver::run;
-pub(crate) use self::execute::{drain, flush, Completions};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use sched_core::support::Mutex;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+pub(crate) use self::claim_loop::run;
+use self::completions::Completions;
+use self::running::Running;
+pub(crate) use self::shutdown::drain;
+
+/// What the runtime's steps share with each other and with the scheduler handle.
+pub(crate) struct Shared {
+    /// Wakes the claim loop: a job changed, the scheduler was paused/resumed/stopped.
+    wake: Notify,
+    /// Runs executing on this node.
+    runs: Mutex<Running>,
+    /// Signalled when a run ends while the scheduler is stopping.
+    idle: Notify,
+    /// Ended runs, recorded in the store in batches by the claim loop.
+    completions: Completions,
+    /// The loop sleeps for long (or until woken): an ending run notifies `ended`.
+    sleeping_long: AtomicBool,
+    /// Runs ended while the loop sleeps long (it records them soon).
+    ended: Notify,
+    /// Shutdown is aborting the runs in flight: runs not started yet are dropped.
+    aborting: AtomicBool,
+    /// `max_concurrency`: most runs executing at once on this node.
+    limit: Option<Arc<Semaphore>>,
+    /// Times the claim loop woke up (for `stats`; the benchmark checks idleness).
+    wakeups: AtomicU64,
+    /// The heartbeat/reaper task: it runs until shutdown has released this node's
+    /// claims, so leases stay renewed while running jobs drain.
+    lease_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(max_concurrency: Option<usize>) -> Self {
+        Self {
+            wake: Notify::new(),
+            runs: Mutex::default(),
+            idle: Notify::new(),
+            completions: Completions::default(),
+            sleeping_long: AtomicBool::new(false),
+            ended: Notify::new(),
+            aborting: AtomicBool::new(false),
+            limit: max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
+            wakeups: AtomicU64::new(0),
+            lease_task: Mutex::new(None),
+        }
+    }
+
+    /// Wakes the claim loop (something changed that it should look at).
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs executing on this node now.
+    pub(crate) fn running(&self) -> usize {
+        self.runs.lock().len()
+    }
+
+    /// Times the claim loop has woken up.
+    pub(crate) fn wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Stops the heartbeat/reaper task (after shutdown released the claims).
+    pub(crate) fn stop_lease_task(&self) {
+        if let Some(task) = self.lease_task.lock().take() {
+            task.abort();
+        }
+    }
+}

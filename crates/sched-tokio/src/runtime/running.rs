@@ -8,17 +8,17 @@ use tokio::task::AbortHandle;
 
 /// A run in flight: what aborting and reporting it needs.
 #[derive(Debug)]
-pub(crate) struct InFlight {
-    pub(crate) run_id: RunId,
-    pub(crate) job_id: Arc<str>,
-    pub(crate) scheduled: DateTime<Utc>,
+pub(super) struct InFlight {
+    pub(super) run_id: RunId,
+    pub(super) job_id: Arc<str>,
+    pub(super) scheduled: DateTime<Utc>,
     /// The task the run is in (at first the task of its group, see `spawn_runs`).
-    pub(crate) task: AbortHandle,
+    pub(super) task: AbortHandle,
 }
 
 /// Runs in flight, each in a numbered slot, freed when its end is recorded.
 #[derive(Debug, Default)]
-pub(crate) struct Running {
+pub(super) struct Running {
     slots: Vec<Option<InFlight>>,
     free: Vec<usize>,
     len: usize,
@@ -26,9 +26,12 @@ pub(crate) struct Running {
 
 impl Running {
     /// A slot for a run about to be spawned (filled by [`fill`](Self::fill)).
-    pub(crate) fn reserve(&mut self) -> usize {
+    pub(super) fn reserve(&mut self) -> usize {
         match self.free.pop() {
-            Some(slot) => slot,
+            Some(slot) => {
+                debug_assert!(self.slots[slot].is_none(), "a free slot is empty");
+                slot
+            }
             None => {
                 self.slots.push(None);
                 self.slots.len() - 1
@@ -36,15 +39,17 @@ impl Running {
         }
     }
 
-    pub(crate) fn fill(&mut self, slot: usize, run: InFlight) {
-        self.slots[slot] = Some(run);
+    /// Puts `run` in the slot [`reserve`](Self::reserve) gave.
+    pub(super) fn fill(&mut self, slot: usize, run: InFlight) {
+        let previous = self.slots[slot].replace(run);
+        debug_assert!(previous.is_none(), "slot {slot} filled twice");
         self.len += 1;
     }
 
     /// Points the run in `slot` at the task `handle` now runs it in; `false` (and
     /// nothing changed) if the slot no longer holds `run_id` (it ended, or shutdown
     /// drained it).
-    pub(crate) fn refill(&mut self, slot: usize, run_id: RunId, handle: AbortHandle) -> bool {
+    pub(super) fn refill(&mut self, slot: usize, run_id: RunId, handle: AbortHandle) -> bool {
         match self.slots.get_mut(slot) {
             Some(Some(run)) if run.run_id == run_id => {
                 run.task = handle;
@@ -55,27 +60,75 @@ impl Running {
     }
 
     /// Frees `slot`; `None` if it was already drained (aborted at shutdown).
-    pub(crate) fn remove(&mut self, slot: usize) -> Option<RunId> {
+    pub(super) fn remove(&mut self, slot: usize) -> Option<RunId> {
         let run = self.slots.get_mut(slot)?.take()?;
+        debug_assert!(self.len > 0, "a filled slot is counted");
         self.free.push(slot);
         self.len -= 1;
         Some(run.run_id)
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Empties every slot, returning what was running.
-    pub(crate) fn drain(&mut self) -> Vec<InFlight> {
+    pub(super) fn drain(&mut self) -> Vec<InFlight> {
         let taken: Vec<_> = self.slots.iter_mut().filter_map(Option::take).collect();
         self.slots.clear();
         self.free.clear();
         self.len = 0;
         taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use sched_core::store::RunId;
+
+    use super::{InFlight, Running};
+
+    fn flight(run: i64, task: &tokio::task::AbortHandle) -> InFlight {
+        InFlight {
+            run_id: RunId(run),
+            job_id: Arc::from("job"),
+            scheduled: DateTime::<Utc>::UNIX_EPOCH,
+            task: task.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn slots_are_reused_and_a_stale_run_id_never_matches() {
+        let task = tokio::spawn(std::future::pending::<()>()).abort_handle();
+        let mut running = Running::default();
+        let (a, b) = (running.reserve(), running.reserve());
+        assert_ne!(a, b);
+        running.fill(a, flight(1, &task));
+        running.fill(b, flight(2, &task));
+        assert_eq!(running.len(), 2);
+        assert_eq!(running.remove(a), Some(RunId(1)));
+        assert_eq!(running.remove(a), None, "removed once");
+        assert_eq!(running.len(), 1);
+        let again = running.reserve();
+        assert_eq!(again, a, "a freed slot is reused");
+        running.fill(again, flight(3, &task));
+        assert!(
+            !running.refill(again, RunId(1), task.clone()),
+            "run 1 left that slot"
+        );
+        assert!(running.refill(again, RunId(3), task.clone()));
+        assert!(!running.refill(99, RunId(3), task.clone()), "no such slot");
+        let drained: Vec<i64> = running.drain().iter().map(|r| r.run_id.0).collect();
+        assert_eq!(drained, [3, 2]);
+        assert!(running.is_empty());
+        assert_eq!(running.remove(b), None, "a drained slot is gone");
+        task.abort();
     }
 }

@@ -1,7 +1,8 @@
-//! The runtime loop: sleep until the earliest due run, claim, dispatch, repeat.
+//! Step 1 of a run's flow, the claim loop: sleep until the earliest due run, claim,
+//! hand the claimed runs to `start`, repeat.
 //!
 //! Timer-driven: it sleeps on Tokio's monotonic clock until the store's earliest next
-//! run time, woken early by `Inner::wake` when jobs change. It never scans all jobs:
+//! run time, woken early by `Shared::wake` when jobs change. It never scans all jobs:
 //! the store's ordered claim hands it exactly the due ones (with `claim_ahead`, also
 //! the runs due soon, which then wait for their time in their own tasks). Because wall
 //! time can step (NTP, suspend/resume), a sleep never exceeds `wall_clock_check` (nor,
@@ -13,10 +14,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sched_core::store::{AcquireRequest, Acquired, SkipReason};
+use chrono::{DateTime, Utc};
+use sched_core::job::JobId;
+use sched_core::store::{AcquireRequest, Acquired, Runnable, SkipReason};
 use tokio::time::Instant;
 
-use super::execute::spawn_runs;
+use super::completions::flush;
+use super::start::spawn_runs;
 use crate::event::{Event, SkipEvent};
 use crate::scheduler::Inner;
 
@@ -40,23 +44,23 @@ const LOCKED_ELSEWHERE: Duration = Duration::from_millis(5);
 /// The runtime task. Returns when the scheduler is stopping.
 pub(crate) async fn run(inner: Arc<Inner>) {
     let weak = Arc::downgrade(&inner);
-    inner.store.on_change(Arc::new(move || {
+    inner.env.store.on_change(Arc::new(move || {
         if let Some(inner) = weak.upgrade() {
-            inner.wake.notify_one();
+            inner.runtime.wake.notify_one();
         }
     }));
-    let maintenance = tokio::spawn(super::maintenance::run(Arc::downgrade(&inner)));
-    *inner.maintenance.lock() = Some(maintenance);
+    let lease = tokio::spawn(super::lease::run(Arc::downgrade(&inner)));
+    *inner.runtime.lease_task.lock() = Some(lease);
     report_unrunnable(&inner).await;
     let mut backoff = FIRST_BACKOFF;
     let mut behind = false;
     // Full claims in a row since the loop last yielded its worker thread.
     let mut full_claims = 0u32;
-    while !inner.stopping.load(Ordering::SeqCst) {
-        inner.wakeups.fetch_add(1, Ordering::Relaxed);
-        if inner.paused.load(Ordering::SeqCst) {
+    while !inner.lifecycle.stopping() {
+        inner.runtime.wakeups.fetch_add(1, Ordering::Relaxed);
+        if inner.lifecycle.paused() {
             // Runs that end while paused are still recorded.
-            super::flush(&inner).await;
+            flush(&inner).await;
             sleep_recording(&inner, None).await;
             continue;
         }
@@ -68,7 +72,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             }
             Err(error) => {
                 tracing::warn!(%error, retry_in = ?backoff, "job store failed; retrying");
-                inner.emit(Event::StoreError {
+                inner.events.emit(Event::StoreError {
                     error: error.to_string(),
                 });
                 let sleep = Some(backoff);
@@ -79,26 +83,30 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         if !behind {
             full_claims = 0;
         }
-        match sleep {
-            Some(d) if d.is_zero() => {
-                // Claim again at once: the runs just claimed start in their groups'
-                // tasks, which the other worker threads take meanwhile. Every few claims
-                // the loop yields, so that its own thread helps with them (and other
-                // tasks on it are not held up for long).
-                full_claims += 1;
-                if full_claims >= CLAIMS_BEFORE_YIELD {
-                    full_claims = 0;
-                    tokio::task::yield_now().await;
-                }
+        pause(&inner, sleep, &mut full_claims).await;
+    }
+}
+
+/// Waits `sleep` between steps (`None`: until woken). Zero: claims again at once — the
+/// runs just claimed start in their groups' tasks, which the other worker threads take
+/// meanwhile — but every few full claims yields, so that the loop's own thread helps
+/// with them (and other tasks on it are not held up for long).
+async fn pause(inner: &Arc<Inner>, sleep: Option<Duration>, full_claims: &mut u32) {
+    match sleep {
+        Some(d) if d.is_zero() => {
+            *full_claims += 1;
+            if *full_claims >= CLAIMS_BEFORE_YIELD {
+                *full_claims = 0;
+                tokio::task::yield_now().await;
             }
-            Some(d) if d < LONG_SLEEP => {
-                tokio::select! {
-                    () = inner.wake.notified() => {}
-                    () = tokio::time::sleep_until(Instant::now() + d) => {}
-                }
-            }
-            long => sleep_recording(&inner, long).await,
         }
+        Some(d) if d < LONG_SLEEP => {
+            tokio::select! {
+                () = inner.runtime.wake.notified() => {}
+                () = tokio::time::sleep_until(Instant::now() + d) => {}
+            }
+        }
+        long => sleep_recording(inner, long).await,
     }
 }
 
@@ -116,65 +124,75 @@ async fn sleep_recording(inner: &Arc<Inner>, sleep: Option<Duration>) {
     };
     loop {
         // Announced before looking, so an ending run either is seen here or notifies.
-        inner.sleeping_long.store(true, Ordering::SeqCst);
-        let ended = inner.ended.notified();
+        inner.runtime.sleeping_long.store(true, Ordering::SeqCst);
+        let ended = inner.runtime.ended.notified();
         tokio::pin!(ended);
         ended.as_mut().enable();
-        if !inner.completions.pending() {
+        if !inner.runtime.completions.pending() {
             tokio::select! {
-                () = inner.wake.notified() => break,
+                () = inner.runtime.wake.notified() => break,
                 () = until(deadline) => break,
                 () = &mut ended => {}
             }
         }
         // Let more runs end, then record them together.
         tokio::select! {
-            () = inner.wake.notified() => break,
+            () = inner.runtime.wake.notified() => break,
             () = until(deadline) => break,
             () = tokio::time::sleep(RECORD_EVERY) => {}
         }
-        if !super::flush(inner).await {
+        if !flush(inner).await {
             // The store failed: the next step retries (after the loop's backoff), not
             // every `RECORD_EVERY`.
             tokio::select! {
-                () = inner.wake.notified() => {}
+                () = inner.runtime.wake.notified() => {}
                 () = until(deadline) => {}
             }
             break;
         }
     }
-    inner.sleeping_long.store(false, Ordering::SeqCst);
+    inner.runtime.sleeping_long.store(false, Ordering::SeqCst);
 }
 
 /// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
-///
-/// With a backlog (`behind`) on a store other nodes share, two claims go out at once:
-/// the database works on one while the other's rows are written (`SKIP LOCKED` keeps
-/// them apart), which is where a single node spends most of a claim.
 async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Duration>> {
     // Runs that ended are recorded first, so their slots count before this claim.
-    super::flush(inner).await;
-    let now = inner.clock.now();
-    let runnable = inner.registry.runnable(&inner.node);
-    let request = || AcquireRequest {
-        node: inner.node.clone(),
-        now,
-        limit: inner.config.batch,
-        lease: inner.config.lease,
-        runnable: Some(Arc::clone(&runnable)),
-        ahead: inner.config.claim_ahead,
-    };
-    let horizon = request().horizon();
-    let claims = if behind && inner.store.poll_interval().is_some() {
+    flush(inner).await;
+    let now = inner.env.clock.now();
+    let runnable = inner.env.registry.runnable(&inner.config.node);
+    let request = AcquireRequest::new(inner.config.node.as_str(), now)
+        .limit(inner.config.batch)
+        .lease(inner.config.lease)
+        .runnable(Arc::clone(&runnable))
+        .ahead(inner.config.claim_ahead);
+    let horizon = request.horizon();
+    if claim(inner, request, behind).await? {
+        // More may be due (or, claiming ahead, inside the horizon): claim again at once.
+        return Ok(Some(Duration::ZERO));
+    }
+    sleep_after(inner, now, horizon, &runnable).await
+}
+
+/// One claim (with a backlog on a store other nodes share, two at once: the database
+/// works on one while the other's rows are written, `SKIP LOCKED` keeping them apart,
+/// which is where a single node spends most of a claim). Reports what was skipped,
+/// starts what was claimed. Returns whether a claim was full (more may be due).
+async fn claim(
+    inner: &Arc<Inner>,
+    request: AcquireRequest,
+    behind: bool,
+) -> sched_core::Result<bool> {
+    let store = &inner.env.store;
+    let claims = if behind && store.poll_interval().is_some() {
         let (first, second) = tokio::join!(
-            inner.store.acquire(request()),
-            inner.store.acquire(request())
+            store.acquire(request.clone()),
+            store.acquire(request.clone())
         );
         vec![first, second]
     } else {
-        vec![inner.store.acquire(request()).await]
+        vec![store.acquire(request.clone()).await]
     };
-    inner.refresh_listened();
+    inner.events.refresh_listened();
     let mut failed = None;
     let mut full = false;
     for claim in claims {
@@ -183,25 +201,28 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
                 let handled =
                     acquired.runs.len() + acquired.skipped.len() + acquired.finished.len();
                 full |= handled >= inner.config.batch;
-                report(inner, &acquired, now);
+                report(inner, &acquired, request.now);
                 spawn_runs(inner, acquired.runs);
                 forget_finished(inner, &acquired.finished);
             }
             Err(error) => failed = Some(error),
         }
     }
-    if let Some(error) = failed {
-        return Err(error);
-    }
-    if full {
-        // More may be due (or, claiming ahead, inside the horizon): claim again at once.
-        return Ok(Some(Duration::ZERO));
-    }
-    let Some(next) = inner.store.next_due(Some(&runnable)).await? else {
+    failed.map_or(Ok(full), Err)
+}
+
+/// How long to sleep after a claim at `now` up to `horizon` that was not full.
+async fn sleep_after(
+    inner: &Arc<Inner>,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    runnable: &Runnable,
+) -> sched_core::Result<Option<Duration>> {
+    let Some(next) = inner.env.store.next_due(Some(runnable)).await? else {
         // Nothing scheduled: sleep until a change, or (shared store) the next poll.
-        return Ok(inner.store.poll_interval());
+        return Ok(inner.env.store.poll_interval());
     };
-    let wait = (wake_at(next, horizon, inner.config.claim_ahead) - inner.clock.now())
+    let wait = (wake_at(next, horizon, inner.config.claim_ahead) - inner.env.clock.now())
         .to_std()
         .unwrap_or(Duration::ZERO);
     if wait.is_zero() {
@@ -221,11 +242,7 @@ async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Dur
 /// away (each claim then takes about a quarter of `ahead` worth of runs); but a run the
 /// claim could have taken and left (its job at `max_instances`, or locked by another
 /// node) is waited for until it is due.
-fn wake_at(
-    next: chrono::DateTime<chrono::Utc>,
-    horizon: chrono::DateTime<chrono::Utc>,
-    ahead: Duration,
-) -> chrono::DateTime<chrono::Utc> {
+fn wake_at(next: DateTime<Utc>, horizon: DateTime<Utc>, ahead: Duration) -> DateTime<Utc> {
     if ahead.is_zero() || next <= horizon {
         return next;
     }
@@ -237,28 +254,29 @@ fn wake_at(
 
 /// Unregisters the closures of jobs whose trigger is done (their last runs, spawned
 /// already, hold their own reference).
-fn forget_finished(inner: &Inner, finished: &[sched_core::job::JobId]) {
+fn forget_finished(inner: &Inner, finished: &[JobId]) {
     for job_id in finished {
         inner
+            .env
             .registry
-            .remove(&crate::task::closure_task_name(&inner.node, job_id));
+            .remove(&crate::task::closure_task_name(&inner.config.node, job_id));
     }
 }
 
 /// At start: jobs in the store whose task is not registered here are reported (they
 /// stay in the store, due, for a node that has their task).
 async fn report_unrunnable(inner: &Arc<Inner>) {
-    let Ok(jobs) = inner.store.list_jobs().await else {
+    let Ok(jobs) = inner.env.store.list_jobs().await else {
         return; // the loop reports store errors
     };
-    let runnable = inner.registry.runnable(&inner.node);
+    let runnable = inner.env.registry.runnable(&inner.config.node);
     for job in jobs.iter().filter(|job| !runnable.allows(&job.task)) {
         let error = format!(
             "job {:?} names task {:?}, which is not registered on this node; it is left in the store",
             job.id, job.task
         );
         tracing::warn!(job_id = %job.id, task = %job.task, "{error}");
-        inner.emit(Event::JobUnrunnable {
+        inner.events.emit(Event::JobUnrunnable {
             job_id: Arc::from(job.id.as_str()),
             error,
         });
@@ -266,7 +284,7 @@ async fn report_unrunnable(inner: &Arc<Inner>) {
 }
 
 /// Events (and warnings) for what the claim skipped, finished or could not decode.
-fn report(inner: &Inner, acquired: &Acquired, now: chrono::DateTime<chrono::Utc>) {
+fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
     for skipped in &acquired.skipped {
         let event = SkipEvent {
             job_id: Arc::from(skipped.job_id.as_str()),
@@ -277,22 +295,22 @@ fn report(inner: &Inner, acquired: &Acquired, now: chrono::DateTime<chrono::Utc>
         match skipped.reason {
             SkipReason::Missed => {
                 tracing::warn!(job_id = %skipped.job_id, %first, count, "runs missed their misfire grace time");
-                inner.emit(Event::JobMissed(event));
+                inner.events.emit(Event::JobMissed(event));
             }
             SkipReason::MaxInstances => {
                 tracing::warn!(job_id = %skipped.job_id, %first, count, "runs skipped: max_instances reached");
-                inner.emit(Event::JobMaxInstances(event));
+                inner.events.emit(Event::JobMaxInstances(event));
             }
             SkipReason::Coalesced => {
                 tracing::debug!(job_id = %skipped.job_id, %first, count, "runs coalesced");
-                inner.emit(Event::JobCoalesced(event));
+                inner.events.emit(Event::JobCoalesced(event));
             }
             _ => {}
         }
     }
     for job_id in &acquired.finished {
         // Keep the closure registered: its last run may still be about to start.
-        inner.emit(Event::JobRemoved(crate::event::JobEvent {
+        inner.events.emit(Event::JobRemoved(crate::event::JobEvent {
             job_id: Arc::from(job_id.as_str()),
             at: now,
         }));
@@ -303,9 +321,69 @@ fn report(inner: &Inner, acquired: &Acquired, now: chrono::DateTime<chrono::Utc>
             _ => "",
         };
         tracing::error!(%error, "stored job cannot be run; left in the store");
-        inner.emit(Event::JobUnrunnable {
+        inner.events.emit(Event::JobUnrunnable {
             job_id: Arc::from(job_id),
             error: error.to_string(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+
+    use super::wake_at;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("test instant")
+    }
+
+    #[test]
+    fn without_claim_ahead_the_loop_wakes_when_the_run_is_due() {
+        let next = at("2026-01-01T00:00:10Z");
+        assert_eq!(
+            wake_at(next, at("2026-01-01T00:00:00Z"), Duration::ZERO),
+            next
+        );
+    }
+
+    #[test]
+    fn claiming_ahead_the_loop_wakes_three_quarters_of_the_horizon_before() {
+        let ahead = Duration::from_millis(400);
+        let horizon = at("2026-01-01T00:00:00.400Z");
+        assert_eq!(
+            wake_at(at("2026-01-01T00:00:10Z"), horizon, ahead),
+            at("2026-01-01T00:00:09.700Z")
+        );
+    }
+
+    #[test]
+    fn a_run_the_claim_could_take_and_left_is_waited_for_until_due() {
+        // Inside the horizon yet unclaimed: its job is at max_instances, or another
+        // node holds its row. Waking before it is due would claim nothing.
+        let ahead = Duration::from_millis(400);
+        let horizon = at("2026-01-01T00:00:00.400Z");
+        let next = at("2026-01-01T00:00:00.300Z");
+        assert_eq!(wake_at(next, horizon, ahead), next);
+        assert_eq!(
+            wake_at(horizon, horizon, ahead),
+            horizon,
+            "at the horizon itself"
+        );
+    }
+
+    #[test]
+    fn the_earliest_instant_does_not_overflow() {
+        let ahead = Duration::from_secs(1);
+        let min = DateTime::<Utc>::MIN_UTC;
+        assert_eq!(
+            wake_at(min + chrono::Duration::seconds(2), min, ahead),
+            min + chrono::Duration::milliseconds(1250)
+        );
+        // Three quarters of a second before it lies before the earliest instant.
+        let soon = min + chrono::Duration::milliseconds(100);
+        assert_eq!(wake_at(soon, min, ahead), soon);
     }
 }

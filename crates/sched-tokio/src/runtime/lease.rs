@@ -1,8 +1,9 @@
-//! Heartbeats and the reaper: keep this node's leases alive, report runs of dead nodes.
+//! Beside the loop, leases: heartbeats keep this node's claims alive, and the reaper
+//! reports the runs of nodes that died.
 //!
-//! Runs beside the runtime loop, on its own timer, so a busy loop never lets a lease
-//! expire. With a store only this process uses, it looks once for runs a previous
-//! process left behind, then ends: an idle scheduler makes no wake-ups.
+//! Runs on its own timer, so a busy loop never lets a lease expire. With a store only
+//! this process uses, it looks once for runs a previous process left behind, then
+//! ends: an idle scheduler makes no wake-ups.
 
 use std::sync::{Arc, Weak};
 
@@ -17,16 +18,17 @@ pub(crate) async fn run(inner: Weak<Inner>) {
         let Some(strong) = inner.upgrade() else {
             return;
         };
-        let shared = strong.store.poll_interval().is_some();
+        let shared = strong.env.store.poll_interval().is_some();
         if shared && tick % 2 == 0 {
-            let now = strong.clock.now();
+            let now = strong.env.clock.now();
             if let Err(error) = strong
+                .env
                 .store
-                .heartbeat(&strong.node, now, strong.config.lease)
+                .heartbeat(&strong.config.node, now, strong.config.lease)
                 .await
             {
                 tracing::warn!(%error, "heartbeat failed; retrying");
-                strong.emit(Event::StoreError {
+                strong.events.emit(Event::StoreError {
                     error: error.to_string(),
                 });
             }
@@ -43,13 +45,13 @@ pub(crate) async fn run(inner: Weak<Inner>) {
 }
 
 async fn reap(inner: &Arc<Inner>) {
-    match inner.store.reap_abandoned(inner.clock.now()).await {
+    match inner.env.store.reap_abandoned(inner.env.clock.now()).await {
         Ok(runs) => {
             let recovered = runs.iter().any(|run| run.recovered);
             for run in runs {
                 tracing::warn!(job_id = %run.job_id, run_id = %run.run_id, node = %run.node,
                     recovered = run.recovered, "run abandoned by a node that stopped heartbeating");
-                inner.emit(Event::JobAbandoned(AbandonedEvent {
+                inner.events.emit(Event::JobAbandoned(AbandonedEvent {
                     job_id: Arc::from(run.job_id.as_str()),
                     run_id: run.run_id,
                     scheduled: run.scheduled,
@@ -58,12 +60,12 @@ async fn reap(inner: &Arc<Inner>) {
                 }));
             }
             if recovered {
-                inner.wake.notify_one();
+                inner.runtime.wake.notify_one();
             }
         }
         Err(error) => {
             tracing::warn!(%error, "looking for abandoned runs failed; retrying");
-            inner.emit(Event::StoreError {
+            inner.events.emit(Event::StoreError {
                 error: error.to_string(),
             });
         }

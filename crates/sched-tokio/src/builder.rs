@@ -1,0 +1,367 @@
+//! `SchedulerBuilder`: a scheduler's settings, checked once when it is built.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use sched_core::clock::{Clock, SystemClock};
+use sched_core::job::JobOptions;
+use sched_core::store::{JobStore, MemoryStore};
+
+use crate::error::Result;
+use crate::scheduler::{Env, Inner, Scheduler};
+
+/// The settings a running scheduler reads.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// This node's id in a shared store.
+    pub(crate) node: String,
+    /// The zone of jobs whose trigger names none.
+    pub(crate) timezone: Tz,
+    /// Options of jobs added without their own.
+    pub(crate) defaults: JobOptions,
+    pub(crate) shutdown_timeout: Duration,
+    /// Most jobs claimed in one go.
+    pub(crate) batch: usize,
+    pub(crate) lease: Duration,
+    pub(crate) heartbeat: Duration,
+    pub(crate) wall_clock_check: Duration,
+    pub(crate) claim_ahead: Duration,
+}
+
+/// Configures a [`Scheduler`]; from [`Scheduler::builder`]. Settings are checked by
+/// [`build`](Self::build): nothing is clamped silently.
+#[must_use]
+pub struct SchedulerBuilder {
+    store: Option<Arc<dyn JobStore>>,
+    clock: Arc<dyn Clock>,
+    node: Option<String>,
+    timezone: Tz,
+    defaults: JobOptions,
+    max_concurrency: Option<usize>,
+    event_capacity: usize,
+    shutdown_timeout: Duration,
+    batch: usize,
+    lease: Duration,
+    heartbeat: Duration,
+    wall_clock_check: Duration,
+    claim_ahead: Duration,
+}
+
+impl Default for SchedulerBuilder {
+    /// The defaults: a fresh [`MemoryStore`], the system clock, UTC, default job options.
+    fn default() -> Self {
+        Self {
+            store: None,
+            clock: Arc::new(SystemClock),
+            node: None,
+            timezone: Tz::UTC,
+            defaults: JobOptions::default(),
+            max_concurrency: None,
+            event_capacity: 4096,
+            shutdown_timeout: Duration::from_secs(30),
+            batch: 2048,
+            lease: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(2),
+            wall_clock_check: Duration::from_secs(30),
+            claim_ahead: Duration::ZERO,
+        }
+    }
+}
+
+/// The shortest lease: a node renews its leases at least this long before they end.
+const MIN_LEASE: Duration = Duration::from_millis(10);
+/// The shortest heartbeat interval and wall-clock check.
+const MIN_PERIOD: Duration = Duration::from_millis(1);
+
+impl SchedulerBuilder {
+    /// Where jobs live (default: a fresh [`MemoryStore`]).
+    pub fn store(mut self, store: Arc<dyn JobStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The zone of jobs whose trigger does not name one (default UTC).
+    pub fn timezone(mut self, tz: Tz) -> Self {
+        self.timezone = tz;
+        self
+    }
+
+    /// Options of jobs added without their own.
+    pub fn job_defaults(mut self, defaults: JobOptions) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// Most runs executing at once on this node, over all jobs (default: unlimited;
+    /// at least 1).
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        self.max_concurrency = Some(limit);
+        self
+    }
+
+    /// How long `shutdown` waits for running jobs before aborting them (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The wall clock (default: the system clock). Tests pass a
+    /// [`TokioClock`](crate::TokioClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// This node's id in a shared store (default: generated, unique per process start).
+    pub fn node_id(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// Capacity of the event channel; a receiver that falls further behind learns how
+    /// many events it missed (default 4096, at least 1).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// Most jobs claimed from the store in one go (default 2048, at least 1).
+    pub fn claim_batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// How long this node's claims stay valid without a heartbeat (default 10 s, at
+    /// least 10 ms): when a node dies, its running runs are reported abandoned this long
+    /// after its last heartbeat. Only stores shared between processes use it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How often this node heartbeats with a shared store (default 2 s; shorter than
+    /// the lease, and better well under it). It looks for abandoned runs twice as often.
+    pub fn heartbeat_interval(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
+    /// The longest the runtime sleeps without re-reading the wall clock, so that a
+    /// clock step (NTP, suspend/resume) is noticed (default 30 s, at least 1 ms).
+    pub fn wall_clock_check(mut self, every: Duration) -> Self {
+        self.wall_clock_check = every;
+        self
+    }
+
+    /// Claims each job's next run up to `ahead` before it is due, and starts it from a
+    /// local timer at its time (default zero: claims what is due; at most half the
+    /// lease).
+    ///
+    /// Meant for a store shared by several nodes (Postgres): the database round trip
+    /// then no longer adds to a run's delay, and one claim takes a slice of the coming
+    /// runs instead of what fell due since the last one. A run is claimed ahead only
+    /// when its job has a free instance (`max_instances`); otherwise it is decided when
+    /// due, as without claim-ahead. The cost: a run claimed ahead is decided up to `ahead`
+    /// before its time, so a pause, removal or change made in that window (or a
+    /// [`pause`](Scheduler::pause) of the scheduler) applies from the job's following
+    /// run, and shutting down waits for the claimed runs' times (or cancels them with
+    /// [`shutdown_now`](Scheduler::shutdown_now)). A node killed while holding runs
+    /// claimed ahead loses them like runs in flight: they are reported abandoned once its
+    /// lease expires, and run again only for jobs with `recover_abandoned`. With
+    /// `max_instances` 1, [`run_job_now`](Scheduler::run_job_now) inside that window
+    /// finds the instance taken by the claimed run and is skipped (`JobMaxInstances`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = sched_tokio::Scheduler::builder().claim_ahead(Duration::from_millis(300));
+    /// ```
+    pub fn claim_ahead(mut self, ahead: Duration) -> Self {
+        self.claim_ahead = ahead;
+        self
+    }
+
+    /// Builds the scheduler (not started).
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::InvalidConfiguration`] naming a setting out of its range
+    /// (a heartbeat interval not shorter than the lease, a claim-ahead longer than half
+    /// the lease, a zero batch or event capacity, ...); [`sched_core::Error::InvalidOptions`]
+    /// for job defaults that cannot work.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let error = sched_tokio::Scheduler::builder()
+    ///     .lease(Duration::from_secs(5))
+    ///     .heartbeat_interval(Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "invalid configuration: heartbeat_interval = 5s: shorter than the lease (5s), \
+    ///      so that leases are renewed before they end"
+    /// );
+    /// ```
+    pub fn build(self) -> Result<Scheduler> {
+        self.validate()?;
+        let config = Config {
+            node: self.node.unwrap_or_else(generated_node_id),
+            timezone: self.timezone,
+            defaults: self.defaults,
+            shutdown_timeout: self.shutdown_timeout,
+            batch: self.batch,
+            lease: self.lease,
+            heartbeat: self.heartbeat,
+            wall_clock_check: self.wall_clock_check,
+            claim_ahead: self.claim_ahead,
+        };
+        let env = Env::new(
+            self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            self.clock,
+        );
+        let inner = Inner::new(config, env, self.event_capacity, self.max_concurrency);
+        Ok(Scheduler {
+            inner: Arc::new(inner),
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let invalid = |setting, value: String, rule: String| {
+            Err(sched_core::Error::InvalidConfiguration {
+                setting,
+                value,
+                rule,
+            }
+            .into())
+        };
+        let at_least_one = "at least 1".to_owned();
+        if self.max_concurrency == Some(0) {
+            return invalid(
+                "max_concurrency",
+                "0".into(),
+                format!("{at_least_one}: with none no job would ever run"),
+            );
+        }
+        if self.event_capacity == 0 {
+            return invalid("event_capacity", "0".into(), at_least_one);
+        }
+        if self.batch == 0 {
+            return invalid("claim_batch", "0".into(), at_least_one);
+        }
+        if self.lease < MIN_LEASE {
+            return invalid("lease", format!("{:?}", self.lease), "at least 10ms".into());
+        }
+        if self.heartbeat < MIN_PERIOD {
+            let value = format!("{:?}", self.heartbeat);
+            return invalid("heartbeat_interval", value, "at least 1ms".into());
+        }
+        if self.heartbeat >= self.lease {
+            let rule = format!(
+                "shorter than the lease ({:?}), so that leases are renewed before they end",
+                self.lease
+            );
+            return invalid("heartbeat_interval", format!("{:?}", self.heartbeat), rule);
+        }
+        if self.wall_clock_check < MIN_PERIOD {
+            let value = format!("{:?}", self.wall_clock_check);
+            return invalid("wall_clock_check", value, "at least 1ms".into());
+        }
+        if self.claim_ahead > self.lease / 2 {
+            let rule = format!("at most half the lease ({:?})", self.lease / 2);
+            return invalid("claim_ahead", format!("{:?}", self.claim_ahead), rule);
+        }
+        self.defaults.validate()?;
+        Ok(())
+    }
+}
+
+fn generated_node_id() -> String {
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!("node-{}-{:x}", std::process::id(), nanos)
+}
+
+impl fmt::Debug for SchedulerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchedulerBuilder")
+            .field("timezone", &self.timezone)
+            .field("defaults", &self.defaults)
+            .field("lease", &self.lease)
+            .field("heartbeat", &self.heartbeat)
+            .field("claim_ahead", &self.claim_ahead)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::SchedulerBuilder;
+
+    fn refused(builder: SchedulerBuilder) -> String {
+        match builder.build() {
+            Err(crate::Error::Core(error @ sched_core::Error::InvalidConfiguration { .. })) => {
+                error.to_string()
+            }
+            other => panic!("expected an invalid configuration, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_not_clamped() {
+        let ms = Duration::from_millis;
+        let b = SchedulerBuilder::default;
+        assert_eq!(
+            refused(b().heartbeat_interval(ms(10_000))),
+            "invalid configuration: heartbeat_interval = 10s: shorter than the lease (10s), \
+             so that leases are renewed before they end"
+        );
+        assert_eq!(
+            refused(b().lease(ms(5))),
+            "invalid configuration: lease = 5ms: at least 10ms"
+        );
+        assert_eq!(
+            refused(b().claim_ahead(ms(6_000))),
+            "invalid configuration: claim_ahead = 6s: at most half the lease (5s)"
+        );
+        assert_eq!(
+            refused(b().max_concurrency(0)),
+            "invalid configuration: max_concurrency = 0: at least 1: with none no job would ever run"
+        );
+        assert_eq!(
+            refused(b().event_capacity(0)),
+            "invalid configuration: event_capacity = 0: at least 1"
+        );
+        assert_eq!(
+            refused(b().claim_batch(0)),
+            "invalid configuration: claim_batch = 0: at least 1"
+        );
+        assert_eq!(
+            refused(b().wall_clock_check(Duration::ZERO)),
+            "invalid configuration: wall_clock_check = 0ns: at least 1ms"
+        );
+        assert_eq!(
+            refused(b().heartbeat_interval(Duration::ZERO)),
+            "invalid configuration: heartbeat_interval = 0ns: at least 1ms"
+        );
+    }
+
+    #[test]
+    fn settings_at_their_bounds_are_taken() {
+        let ms = Duration::from_millis;
+        let built = SchedulerBuilder::default()
+            .lease(ms(10))
+            .heartbeat_interval(ms(9))
+            .claim_ahead(ms(5))
+            .max_concurrency(1)
+            .event_capacity(1)
+            .claim_batch(1)
+            .wall_clock_check(ms(1))
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Step 4, recording ended runs: a run that ends queues its [`Completion`] (a short
+//! lock, no store call); the claim loop records them in the store in batches
+//! ([`flush`]), before each claim and at most every few milliseconds while it sleeps.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sched_core::store::{Outcome, RunId};
+use sched_core::support::Mutex;
+
+use crate::event::Event;
+use crate::scheduler::Inner;
+
+/// A run that ended, waiting to be recorded.
+#[derive(Debug)]
+pub(super) struct Completion {
+    /// Its slot in `Running`, freed when it is recorded (`None`: freed already, only
+    /// the store write is retried).
+    pub(super) slot: Option<usize>,
+    pub(super) run_id: RunId,
+    pub(super) outcome: Outcome,
+    pub(super) finished: DateTime<Utc>,
+}
+
+impl Completion {
+    /// Run `run_id` in `slot` ended with `outcome` at `finished`.
+    pub(super) fn new(
+        slot: usize,
+        run_id: RunId,
+        outcome: Outcome,
+        finished: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            slot: Some(slot),
+            run_id,
+            outcome,
+            finished,
+        }
+    }
+}
+
+/// The queue of ended runs: pushed by run tasks (a short lock each, never held across
+/// an await), drained by [`flush`]. Two buffers take turns, so that steady work
+/// allocates nothing here.
+#[derive(Debug, Default)]
+pub(super) struct Completions {
+    queue: Mutex<Vec<Completion>>,
+    /// An empty buffer with room, handed back by `flush` for the next `take`.
+    spare: Mutex<Vec<Completion>>,
+    /// Something was pushed since the last `take` (the first push wakes the loop).
+    pending: AtomicBool,
+}
+
+impl Completions {
+    /// Queues an ended run; `true` if it is the first since the last `take`.
+    fn push(&self, done: Completion) -> bool {
+        self.queue.lock().push(done);
+        !self.pending.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether runs ended since the last `take`.
+    pub(super) fn pending(&self) -> bool {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Everything queued, oldest first.
+    pub(super) fn take(&self) -> Vec<Completion> {
+        self.pending.store(false, Ordering::SeqCst);
+        let spare = std::mem::take(&mut *self.spare.lock());
+        debug_assert!(spare.is_empty(), "a recycled buffer is empty");
+        let mut queue = self.queue.lock();
+        std::mem::replace(&mut *queue, spare)
+    }
+
+    /// Hands a drained buffer back for reuse.
+    fn recycle(&self, mut buffer: Vec<Completion>) {
+        buffer.clear();
+        *self.spare.lock() = buffer;
+    }
+}
+
+/// Queues a run that ended for recording: wakes the claim loop if it sleeps long, and
+/// a shutdown waiting for running jobs.
+pub(super) fn finish(inner: &Inner, completion: Completion) {
+    let runtime = &inner.runtime;
+    if runtime.completions.push(completion) && runtime.sleeping_long.load(Ordering::SeqCst) {
+        // Recorded at the loop's next step, or soon if it sleeps for long.
+        runtime.ended.notify_one();
+    }
+    if inner.lifecycle.stopping() {
+        runtime.idle.notify_waiters();
+    }
+}
+
+/// Records the runs that ended since the last flush: frees their slots, and tells the
+/// store in one batch. A write that fails for a reason other than an unknown run is
+/// queued again (and reported), so a lost connection never leaves a run counted as
+/// running for ever. Returns whether everything was recorded.
+pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
+    let completions = &inner.runtime.completions;
+    if !completions.pending() {
+        return true;
+    }
+    let mut done = completions.take();
+    if done.is_empty() {
+        completions.recycle(done);
+        return true;
+    }
+    free_slots(inner, &done);
+    let batch: Vec<_> = done
+        .iter()
+        .map(|c| (c.run_id, c.outcome.clone(), c.finished))
+        .collect();
+    let results = inner.env.store.complete_many(batch).await;
+    debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
+    let mut recorded = true;
+    for (completion, result) in done.drain(..).zip(results) {
+        match result {
+            Ok(()) | Err(sched_core::Error::RunNotFound(_)) => {}
+            Err(error) => {
+                inner.events.emit(Event::StoreError {
+                    error: error.to_string(),
+                });
+                // Its slot is already free: retry only the store write.
+                recorded = false;
+                let _ = completions.push(Completion {
+                    slot: None,
+                    ..completion
+                });
+            }
+        }
+    }
+    completions.recycle(done);
+    recorded
+}
+
+/// Frees the slots of ended runs (a slot shutdown drained already stays free).
+fn free_slots(inner: &Inner, done: &[Completion]) {
+    let mut running = inner.runtime.runs.lock();
+    for completion in done {
+        if let Some(slot) = completion.slot {
+            let freed = running.remove(slot);
+            debug_assert!(
+                freed.is_none_or(|run_id| run_id == completion.run_id),
+                "slot {slot} held run {freed:?}, not the run {} that ended in it",
+                completion.run_id
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use sched_core::store::{Outcome, RunId};
+
+    use super::{Completion, Completions};
+
+    fn ended(slot: usize, run: i64) -> Completion {
+        Completion::new(
+            slot,
+            RunId(run),
+            Outcome::Success,
+            DateTime::<Utc>::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn the_first_push_since_a_take_says_so() {
+        let queue = Completions::default();
+        assert!(!queue.pending());
+        assert!(queue.push(ended(0, 1)), "first: wakes the loop");
+        assert!(!queue.push(ended(1, 2)), "second: the loop knows already");
+        assert!(queue.pending());
+        let taken = queue.take();
+        assert_eq!(taken.iter().map(|c| c.run_id.0).collect::<Vec<_>>(), [1, 2]);
+        assert!(!queue.pending());
+        assert!(queue.push(ended(0, 3)), "first again after the take");
+    }
+
+    #[test]
+    fn buffers_take_turns_without_allocating() {
+        let queue = Completions::default();
+        for run in 0..100 {
+            queue.push(ended(0, run));
+        }
+        let first = queue.take();
+        let capacity = first.capacity();
+        let address = first.as_ptr();
+        queue.recycle(first);
+        queue.push(ended(0, 100));
+        let second = queue.take();
+        assert_eq!(second.len(), 1);
+        queue.recycle(second);
+        // The buffer recycled first is the queue now: it has its room already.
+        for run in 0..100 {
+            queue.push(ended(0, run));
+        }
+        let third = queue.take();
+        assert_eq!((third.as_ptr(), third.capacity()), (address, capacity));
+    }
+}

@@ -1,0 +1,213 @@
+//! Step 2, starting the runs of a claim: in groups of up to [`GROUP`], one task per
+//! group; each run is polled once there, and a run that does not end in that first poll
+//! goes on in a task of its own (see the [module docs](super)).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use sched_core::store::{ClaimedRun, Outcome, RunId};
+
+use super::completions::{finish, Completion};
+use super::execute::{execute, panic_message};
+use super::running::InFlight;
+use crate::event::Event;
+use crate::scheduler::Inner;
+use crate::task::TaskFn;
+
+/// Most runs started together in one task by [`spawn_runs`].
+const GROUP: usize = 64;
+
+/// A group whose first polls have taken this long hands the rest of its runs to a new
+/// task, which another worker thread can take (jobs that compute, or block, before
+/// their first `.await` then still run side by side).
+const HAND_OFF: Duration = Duration::from_micros(200);
+
+/// A run's future, boxed so that it can move to a task of its own after its first poll.
+type RunFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A run to start: its slot in `Running`, the run, its task.
+struct Start {
+    slot: usize,
+    run: ClaimedRun,
+    task: TaskFn,
+}
+
+type Group = Vec<Start>;
+
+/// Starts every claimed run (runs whose task is unknown here are reported instead).
+///
+/// Runs start in groups of up to [`GROUP`], one task per group: each run is polled once
+/// there, in turn, and a run that does not end in that first poll goes on in a task of
+/// its own. Most scheduled jobs end at once or soon wait on I/O; a task per run from
+/// the start would cost a spawn each, and Tokio wakes an idle worker thread for almost
+/// every one of them when a claim spawns a hundred runs in a row (measured: a dozen
+/// thread wake-ups per millisecond at 100,000 runs a second, a third of the CPU).
+pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
+    if runs.is_empty() {
+        return;
+    }
+    let tasks = inner.env.registry.resolve(runs.iter().map(|run| &*run.job));
+    let mut group = Vec::with_capacity(runs.len().min(GROUP));
+    for (run, task) in runs.into_iter().zip(tasks) {
+        let Some(task) = task else {
+            unrunnable(inner, run);
+            continue;
+        };
+        group.push((run, task));
+        if group.len() == GROUP {
+            spawn_group(
+                inner,
+                std::mem::replace(&mut group, Vec::with_capacity(GROUP)),
+            );
+        }
+    }
+    if !group.is_empty() {
+        spawn_group(inner, group);
+    }
+}
+
+/// Spawns the task that starts `runs` (a lone run: its own task), their slots filled
+/// before it can poll them.
+///
+/// The loop only reserves the slots: each run's future is built (and boxed) in the
+/// group's task, on the worker thread that runs it.
+fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
+    let mut running = inner.runtime.runs.lock();
+    let mut flights = Vec::with_capacity(runs.len());
+    let mut group: Group = Vec::with_capacity(runs.len());
+    for (run, task) in runs {
+        let slot = running.reserve();
+        flights.push((slot, run.run_id, Arc::clone(&run.job_id), run.scheduled));
+        group.push(Start { slot, run, task });
+    }
+    // Spawned under the lock, which is safe: a future dropped by a runtime that is
+    // shutting down is an `execute` or a group not yet polled (no job code runs).
+    let task = match group.pop() {
+        Some(Start { slot, run, task }) if group.is_empty() => {
+            tokio::spawn(execute(Arc::clone(inner), task, run, slot))
+        }
+        Some(last) => {
+            group.push(last);
+            tokio::spawn(start_group(Arc::clone(inner), group))
+        }
+        None => return,
+    }
+    .abort_handle();
+    for (slot, run_id, job_id, scheduled) in flights {
+        let run = InFlight {
+            run_id,
+            job_id,
+            scheduled,
+            task: task.clone(),
+        };
+        running.fill(slot, run);
+    }
+}
+
+/// Polls each run of a group once, in turn. First polls that take long hand the rest
+/// to a new group, which another worker thread can take.
+async fn start_group(inner: Arc<Inner>, group: Group) {
+    let began = std::time::Instant::now();
+    let mut runs = group.into_iter();
+    while let Some(start) = runs.next() {
+        if inner.runtime.aborting.load(Ordering::SeqCst) {
+            return; // shutdown took (and reported) the runs not started
+        }
+        first_poll(&inner, start).await;
+        if runs.len() > 0 && began.elapsed() >= HAND_OFF {
+            hand_off_rest(&inner, runs.collect());
+            return;
+        }
+    }
+}
+
+/// Polls one run's future once. A run still pending moves to a task of its own: the
+/// task polls it at once, so whatever it waits on wakes that task from then on (a job
+/// future that keeps only the first waker it was given would not be woken: that breaks
+/// the `Future` contract).
+async fn first_poll(inner: &Arc<Inner>, Start { slot, run, task }: Start) {
+    let run_id = run.run_id;
+    let mut run: RunFuture = Box::pin(execute(Arc::clone(inner), task, run, slot));
+    let first = std::future::poll_fn(|cx| {
+        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+            run.as_mut().poll(cx)
+        })))
+    })
+    .await;
+    match first {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            // Spawned outside the lock (dropping a job future may run job code); a run
+            // that ended (in its new task) or was drained meanwhile no longer holds its
+            // slot.
+            let handle = tokio::spawn(run).abort_handle();
+            let mut running = inner.runtime.runs.lock();
+            if !running.refill(slot, run_id, handle.clone()) {
+                handle.abort(); // drained at shutdown (a run that ended: no effect)
+            }
+        }
+        Err(panic) => {
+            // The job's own panics are caught inside `execute`: this one came from
+            // around it (a `Clock` or a tracing layer). The other runs go on.
+            let message = panic_message(&*panic);
+            tracing::error!(run_id = %run_id, "run panicked outside its job: {message}");
+            let ended = Completion::new(
+                slot,
+                run_id,
+                Outcome::Panicked(message),
+                inner.env.clock.now(),
+            );
+            finish(inner, ended);
+        }
+    }
+}
+
+/// Moves the runs of a group not polled yet to a new group task.
+fn hand_off_rest(inner: &Arc<Inner>, rest: Group) {
+    let mut running = inner.runtime.runs.lock();
+    // Under the lock: the new group cannot move a run to its own task (and set its
+    // slot) before the slots point at the new group.
+    let ids: Vec<(usize, RunId)> = rest.iter().map(|s| (s.slot, s.run.run_id)).collect();
+    let task = tokio::spawn(hand_off(Arc::clone(inner), rest)).abort_handle();
+    for (slot, run_id) in ids {
+        // Not polled yet, so not ended: only a shutdown draining the slots takes them
+        // (and the new group then stops before polling).
+        let moved = running.refill(slot, run_id, task.clone());
+        debug_assert!(
+            moved || inner.runtime.aborting.load(Ordering::SeqCst),
+            "run {run_id} left its slot {slot} before it was polled"
+        );
+    }
+}
+
+/// [`start_group`] for the rest of a group, boxed (a type for the recursion).
+fn hand_off(inner: Arc<Inner>, rest: Group) -> RunFuture {
+    Box::pin(start_group(inner, rest))
+}
+
+/// A claimed run whose task is not registered on this node: reported, the job kept.
+fn unrunnable(inner: &Arc<Inner>, run: ClaimedRun) {
+    let error = format!(
+        "job {:?} names task {:?}, which is not registered on this node",
+        run.job.id, run.job.task
+    );
+    tracing::error!(job_id = %run.job.id, task = %run.job.task, "{error}");
+    inner.events.emit(Event::JobUnrunnable {
+        job_id: Arc::from(run.job.id.as_str()),
+        error: error.clone(),
+    });
+    let inner = Arc::clone(inner);
+    tokio::spawn(async move {
+        let now = inner.env.clock.now();
+        let _ = inner
+            .env
+            .store
+            .complete(run.run_id, Outcome::Error(error), now)
+            .await;
+    });
+}
