@@ -121,19 +121,10 @@ pub fn decide(
         }
     }
 
-    // Missed: due before the cutoff. Walk at most MAX_WALKED of them, then jump to the
-    // first run in grace.
-    let mut cursor = Some(due);
-    if let Some(cutoff) = cutoff {
-        while let Some(at) = cursor.filter(|at| *at < cutoff) {
-            Skipped::push(&mut decision.missed, at);
-            cursor = if decision.missed.is_some_and(|m| m.more) {
-                next(cutoff - chrono::Duration::nanoseconds(1))
-            } else {
-                next(at)
-            };
-        }
-    }
+    let mut cursor = match cutoff {
+        Some(cutoff) => skip_missed(&mut decision, due, cutoff, &mut next),
+        None => Some(due),
+    };
 
     // In grace: due at or before now. Keep at most `slots` (or the newest one when
     // coalescing); the rest is coalesced or over the limit.
@@ -158,6 +149,26 @@ pub fn decide(
         None => None,
     };
     decision
+}
+
+/// Reports the fire times from `due` before `cutoff` as missed: at most
+/// [`MAX_WALKED`] one by one, then a jump to the first in grace. Returns that one.
+fn skip_missed(
+    decision: &mut Decision,
+    due: DateTime<Utc>,
+    cutoff: DateTime<Utc>,
+    next: &mut impl FnMut(DateTime<Utc>) -> Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let mut cursor = Some(due);
+    while let Some(at) = cursor.filter(|at| *at < cutoff) {
+        Skipped::push(&mut decision.missed, at);
+        cursor = if decision.missed.is_some_and(|m| m.more) {
+            next(cutoff - chrono::Duration::nanoseconds(1))
+        } else {
+            next(at)
+        };
+    }
+    cursor
 }
 
 /// Takes scheduled time `at` (in grace) into the decision.
