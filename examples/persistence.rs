@@ -33,7 +33,7 @@ pub const URL: &str = "sqlite://jobs.sqlite?mode=rwc";
 #[derive(Debug, Clone)]
 pub struct Started {
     /// `get_jobs()` after 5 s: (id, name, next run time).
-    pub jobs: Vec<(String, String, Option<DateTime<Utc>>)>,
+    pub jobs: Vec<(JobId, String, Option<DateTime<Utc>>)>,
     /// How many times `hourly_sync` ran.
     pub syncs: usize,
     /// `StoreError` events (none expected).

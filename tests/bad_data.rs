@@ -438,7 +438,7 @@ async fn corrupt_rows_are_reported_and_left_in_place(db: &Db) {
         .await
         .unwrap()
         .into_iter()
-        .map(|j| j.id)
+        .map(|j| j.id.into())
         .collect();
     assert!(listed.contains(&"good".to_owned()), "{listed:?}");
     assert!(listed.contains(&"unknown_task".to_owned()), "{listed:?}");

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::job::JobId;
+
 /// Everything that can go wrong while building triggers and jobs or talking to a store.
 ///
 /// Messages are lower-case, name the offending value and say what would be accepted.
@@ -56,10 +58,10 @@ pub enum Error {
     EmptyJobId,
     /// A job id that is already taken in the store.
     #[error("a job with id {0:?} already exists (use replace_existing to overwrite it)")]
-    DuplicateJobId(String),
+    DuplicateJobId(JobId),
     /// A job id that is not in the store.
     #[error("no job with id {0:?}")]
-    JobNotFound(String),
+    JobNotFound(JobId),
     /// Job options that make no sense (`max_instances = 0`, ...).
     #[error("invalid job options: {0}")]
     InvalidOptions(String),
@@ -71,7 +73,7 @@ pub enum Error {
     #[error("stored job {job_id:?} cannot be decoded: {reason}")]
     Decode {
         /// Id of the stored job.
-        job_id: String,
+        job_id: JobId,
         /// What failed to decode.
         reason: String,
     },

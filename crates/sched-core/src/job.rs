@@ -154,6 +154,7 @@ impl<'de> Deserialize<'de> for JobId {
 /// one instance at a time (a run that would overlap is skipped with an event).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct JobOptions {
     /// A run that starts later than its scheduled time plus this is missed.
     /// `None`: never too late.
@@ -247,7 +248,7 @@ impl JobOptions {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// Unique within a store.
-    pub id: String,
+    pub id: JobId,
     /// Human-readable name (defaults to the task name).
     pub name: String,
     /// Name of the registered task that runs.
@@ -273,7 +274,7 @@ pub struct Job {
 
 impl Job {
     /// A job with default options, not yet scheduled (see [`schedule`](Self::schedule)).
-    pub fn new(id: impl Into<String>, task: impl Into<String>, trigger: Trigger) -> Self {
+    pub fn new(id: impl Into<JobId>, task: impl Into<String>, trigger: Trigger) -> Self {
         let task = task.into();
         Self {
             id: id.into(),
@@ -415,7 +416,7 @@ impl Job {
     /// whose run was claimed already — still running, or claimed ahead — is never
     /// decided twice, when a stale write or a move of the next run time back (run now,
     /// reschedule, re-add) makes it due again.
-    pub fn first_unclaimed(
+    pub(crate) fn first_unclaimed(
         &self,
         due: DateTime<Utc>,
         claimed: impl Fn(DateTime<Utc>) -> bool,

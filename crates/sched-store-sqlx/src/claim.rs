@@ -46,17 +46,13 @@ pub(crate) async fn acquire<DB: Dialect>(
         .all(&mut tx)
         .await?;
     let planner = Planner::new(request.now, request.horizon()).parking(true);
-    let plan = plan(&rows, &running, &planner);
+    let mut plan = plan(&rows, &running, &planner);
     write_plan(inner, &mut tx, &plan).await?;
-    let claimed = record_runs(inner, &mut tx, request, plan.runs).await?;
+    let runs = std::mem::take(&mut plan.runs);
+    let claimed = record_runs(inner, &mut tx, request, runs).await?;
     tx.commit().await?;
-    let acquired = Acquired {
-        runs: claimed,
-        skipped: plan.skipped,
-        finished: plan.finished,
-        errors: plan.errors,
-    };
-    Ok((acquired, plan.quarantined))
+    let quarantined = std::mem::take(&mut plan.quarantined);
+    Ok((plan.acquired(claimed), quarantined))
 }
 
 /// Decodes each row on its own (an undecodable one is quarantined, the others go on)
@@ -254,7 +250,7 @@ fn recover_all(jobs: &[JobRow], abandoned: &mut [AbandonedRun]) -> HashMap<Strin
         };
         if let Some(at) = recover(options, *paused, *current, run.scheduled) {
             *current = Some(at);
-            recovered.insert(run.job_id.clone(), at);
+            recovered.insert(run.job_id.to_string(), at);
             run.recovered = true;
         }
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sched_core::job::Job;
-use sched_core::store::{AbandonedRun, RunId, RunRecord};
+use sched_core::store::{AbandonedRun, RunId, RunRecord, RunStatus};
 use sched_core::Error;
 
 /// An instant as stored: whole seconds since the epoch and nanoseconds (exact, and
@@ -47,7 +47,7 @@ impl JobRow {
             None => (None, None),
         };
         Ok(Self {
-            id: job.id.clone(),
+            id: job.id.to_string(),
             name: job.name.clone(),
             task: job.task.clone(),
             args: serde_json::to_string(&job.args)?,
@@ -63,7 +63,7 @@ impl JobRow {
     /// column, and the row is left as it is.
     pub(crate) fn decode(&self) -> Result<Job, Error> {
         let bad = |column: &str, e: &dyn std::fmt::Display| Error::Decode {
-            job_id: self.id.clone(),
+            job_id: self.id.as_str().into(),
             reason: format!("column {column}: {e}"),
         };
         let next_run_time = match (self.next_run_s, self.next_run_ns) {
@@ -119,13 +119,8 @@ pub(crate) struct AbandonedRow {
 
 impl AbandonedRow {
     pub(crate) fn run(self, fallback: DateTime<Utc>) -> AbandonedRun {
-        AbandonedRun {
-            run_id: RunId(self.id),
-            scheduled: join(self.sched_s, self.sched_ns).unwrap_or(fallback),
-            job_id: self.job_id,
-            node: self.node,
-            recovered: false,
-        }
+        let scheduled = join(self.sched_s, self.sched_ns).unwrap_or(fallback);
+        AbandonedRun::new(RunId(self.id), self.job_id.into(), scheduled, self.node)
     }
 }
 
@@ -150,18 +145,24 @@ pub(crate) struct HistoryRow {
     error: Option<String>,
 }
 
-impl From<HistoryRow> for RunRecord {
-    fn from(row: HistoryRow) -> Self {
-        RunRecord {
-            run_id: RunId(row.id),
-            job_id: row.job_id,
-            scheduled: join(row.sched_s, row.sched_ns).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            started: from_micros(row.started_us),
-            finished: row.finished_us.map(from_micros),
-            node: row.node,
-            status: row.status,
-            error: row.error,
-        }
+impl HistoryRow {
+    /// The run as the history reports it; `None` for a status this version does not
+    /// know (a newer version's, or a hand-edited row), which is logged and skipped.
+    pub(crate) fn record(self) -> Option<RunRecord> {
+        let Some(status) = RunStatus::parse(&self.status) else {
+            tracing::warn!(run_id = self.id, status = %self.status, "skipping a run with an unknown status in the history");
+            return None;
+        };
+        let scheduled = join(self.sched_s, self.sched_ns).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let record = RunRecord::new(
+            RunId(self.id),
+            self.job_id.into(),
+            scheduled,
+            from_micros(self.started_us),
+            self.node,
+            status,
+        );
+        Some(record.ended(self.finished_us.map(from_micros), self.error))
     }
 }
 

@@ -163,8 +163,7 @@ impl<DB: Dialect> Inner<DB> {
             .first(&mut conn)
             .await
             .map_err(store_error)?;
-        row.ok_or_else(|| Error::JobNotFound(id.to_owned()))?
-            .decode()
+        row.ok_or_else(|| Error::JobNotFound(id.into()))?.decode()
     }
 
     /// Every 1024 completed runs (where pruning is by count), deletes the history
@@ -201,7 +200,7 @@ impl<DB: Dialect> Inner<DB> {
         done: &[(RunId, Outcome, DateTime<Utc>)],
     ) -> sqlx::Result<HashSet<i64>> {
         let ids: Vec<i64> = done.iter().map(|(id, _, _)| id.0).collect();
-        let statuses: Vec<&str> = done.iter().map(|(_, o, _)| o.status()).collect();
+        let statuses: Vec<&str> = done.iter().map(|(_, o, _)| o.status().as_str()).collect();
         let finished: Vec<i64> = done.iter().map(|(_, _, at)| micros(*at)).collect();
         let errors: Vec<Option<&str>> = done.iter().map(|(_, o, _)| o.error_text()).collect();
         let mut conn = self.pool.acquire().await?;
@@ -291,10 +290,6 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             }
         }
         Ok(jobs)
-    }
-
-    async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        self.next_due(None).await
     }
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
@@ -420,7 +415,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             .all(&mut conn)
             .await
             .map_err(store_error)?;
-        Ok(rows.into_iter().map(RunRecord::from).collect())
+        Ok(rows.into_iter().filter_map(HistoryRow::record).collect())
     }
 
     fn poll_interval(&self) -> Option<Duration> {

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sched_core::job::JobId;
 use sched_core::policy::Skipped;
 use sched_core::store::RunId;
 use tokio::sync::broadcast;
@@ -61,7 +61,7 @@ pub enum Event {
     /// is left in the store, untouched.
     JobUnrunnable {
         /// The job's id.
-        job_id: Arc<str>,
+        job_id: JobId,
         /// What is wrong with it.
         error: String,
     },
@@ -74,18 +74,20 @@ pub enum Event {
 
 /// A job-level event.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JobEvent {
     /// The job's id.
-    pub job_id: Arc<str>,
+    pub job_id: JobId,
     /// When.
     pub at: DateTime<Utc>,
 }
 
 /// One run of a job.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RunEvent {
     /// The job's id.
-    pub job_id: Arc<str>,
+    pub job_id: JobId,
     /// The run's id in the store.
     pub run_id: RunId,
     /// The fire time the run stands for.
@@ -102,9 +104,10 @@ pub struct RunEvent {
 
 /// Runs of one job that did not start.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SkipEvent {
     /// The job's id.
-    pub job_id: Arc<str>,
+    pub job_id: JobId,
     /// Which scheduled times, how many.
     pub runs: Skipped,
     /// When the decision was made.
@@ -113,9 +116,10 @@ pub struct SkipEvent {
 
 /// A run abandoned by a node that died.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AbandonedEvent {
     /// The job's id.
-    pub job_id: Arc<str>,
+    pub job_id: JobId,
     /// The run's id in the store.
     pub run_id: RunId,
     /// The fire time it stood for.

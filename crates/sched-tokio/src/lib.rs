@@ -62,7 +62,7 @@ pub use crate::task::{IntoTask, JobContext, JobResult};
 /// Everything a typical user names: `use sched_tokio::prelude::*;`.
 pub mod prelude {
     pub use sched_core::clock::{Clock, ManualClock, SystemClock};
-    pub use sched_core::job::{Job, JobOptions};
+    pub use sched_core::job::{Job, JobId, JobOptions};
     pub use sched_core::store::{JobStore, MemoryStore, Outcome};
     pub use sched_core::trigger::{CalendarInterval, CronFields, Trigger};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
-use sched_core::job::Job;
+use sched_core::job::{Job, JobId};
 use sched_core::store::{JobStore, RunRecord};
 use sched_core::support::Mutex;
 use sched_core::trigger::Trigger;
@@ -170,10 +170,10 @@ impl Scheduler {
         &self,
         spec: impl Into<JobSpec>,
         task: impl IntoTask<M>,
-    ) -> Result<String> {
+    ) -> Result<JobId> {
         let mut spec = spec.into();
         let id = self.job_id(&spec);
-        spec.name.get_or_insert_with(|| id.clone());
+        spec.name.get_or_insert_with(|| id.to_string());
         let name = closure_task_name(&self.inner.config.node, &id);
         let job = spec.clone().into_job(
             id.clone(),
@@ -194,7 +194,7 @@ impl Scheduler {
     }
 
     /// Adds a job that runs the registered task `task` with the spec's arguments.
-    pub async fn add_named_job(&self, spec: impl Into<JobSpec>, task: &str) -> Result<String> {
+    pub async fn add_named_job(&self, spec: impl Into<JobSpec>, task: &str) -> Result<JobId> {
         if !self.inner.env.registry.contains(task) {
             return Err(Error::UnknownTask(task.to_owned()));
         }
@@ -210,14 +210,14 @@ impl Scheduler {
         self.insert(job, replace).await
     }
 
-    fn job_id(&self, spec: &JobSpec) -> String {
+    fn job_id(&self, spec: &JobSpec) -> JobId {
         spec.id.clone().unwrap_or_else(|| {
             let n = self.inner.env.next_id.fetch_add(1, Ordering::Relaxed);
-            format!("job-{n}")
+            JobId::from(format!("job-{n}"))
         })
     }
 
-    async fn insert(&self, job: Job, replace_existing: bool) -> Result<String> {
+    async fn insert(&self, job: Job, replace_existing: bool) -> Result<JobId> {
         self.ensure_open()?;
         let job = job.schedule(self.inner.env.clock.now())?;
         let id = job.id.clone();
@@ -248,7 +248,7 @@ impl Scheduler {
     pub async fn modify_job(&self, id: &str, change: impl FnOnce(&mut Job)) -> Result<Job> {
         let mut job = self.inner.env.store.get_job(id).await?;
         change(&mut job);
-        job.id = id.to_owned();
+        job.id = id.into();
         self.update(job).await
     }
 
@@ -501,7 +501,7 @@ impl Scheduler {
 
     fn job_event(&self, id: &str) -> JobEvent {
         JobEvent {
-            job_id: Arc::from(id),
+            job_id: id.into(),
             at: self.inner.env.clock.now(),
         }
     }

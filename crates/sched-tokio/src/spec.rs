@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sched_core::job::{Job, JobOptions};
+use sched_core::job::{Job, JobId, JobOptions};
 use sched_core::trigger::{parse_date_time, CronFields, Trigger};
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ use serde::Serialize;
 /// ```
 #[derive(Clone, Debug)]
 pub struct JobSpec {
-    pub(crate) id: Option<String>,
+    pub(crate) id: Option<JobId>,
     pub(crate) name: Option<String>,
     trigger: Source,
     pub(crate) args: serde_json::Value,
@@ -89,7 +89,7 @@ impl JobSpec {
 
     /// The job's id (default: generated). Ids are unique per store.
     #[must_use]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
+    pub fn id(mut self, id: impl Into<JobId>) -> Self {
         self.id = Some(id.into());
         self
     }
@@ -164,7 +164,7 @@ impl JobSpec {
     /// The job model, with the scheduler's defaults filled in (not yet scheduled).
     pub(crate) fn into_job(
         self,
-        id: String,
+        id: JobId,
         task: &str,
         default_tz: Tz,
         defaults: &JobOptions,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sched_core::job::Job;
+use sched_core::job::JobId;
 use sched_core::store::{RunId, Runnable};
 use sched_core::support::{FastHash, Mutex, RwLock};
 use serde::de::DeserializeOwned;
@@ -18,7 +19,7 @@ use serde::de::DeserializeOwned;
 #[derive(Clone, Debug)]
 pub struct JobContext {
     /// The job's id.
-    pub job_id: Arc<str>,
+    pub job_id: JobId,
     /// This run's id in the store.
     pub run_id: RunId,
     /// The fire time this run stands for.
@@ -28,7 +29,7 @@ pub struct JobContext {
 
 impl JobContext {
     pub(crate) fn new(
-        job_id: Arc<str>,
+        job_id: JobId,
         run_id: RunId,
         scheduled: DateTime<Utc>,
         job: Arc<Job>,

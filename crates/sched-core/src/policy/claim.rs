@@ -133,6 +133,7 @@ impl JobPlan {
 
 /// The plan for a whole claim: what a store writes in its claim transaction.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ClaimPlan {
     /// Runs to record and start: the job and the scheduled time, oldest first per job.
     pub runs: Vec<(Arc<Job>, DateTime<Utc>)>,
@@ -148,6 +149,20 @@ pub struct ClaimPlan {
     pub quarantined: Vec<String>,
     /// Why each of them could not be decoded, to report.
     pub errors: Vec<Error>,
+}
+
+impl ClaimPlan {
+    /// What the claim returns once the store has recorded `runs` (those of
+    /// [`runs`](Self::runs) it could record, taken out before): the runs, the skipped
+    /// runs, the finished jobs and the decode errors.
+    pub fn acquired(self, runs: Vec<crate::store::ClaimedRun>) -> crate::store::Acquired {
+        crate::store::Acquired {
+            runs,
+            skipped: self.skipped,
+            finished: self.finished,
+            errors: self.errors,
+        }
+    }
 }
 
 /// Plans claims at one instant. See the [module docs](self) for the rules.
@@ -240,7 +255,7 @@ impl Planner {
         .into_iter()
         .filter_map(|(reason, runs)| {
             Some(SkippedRuns {
-                job_id: JobId::from(job.id.as_str()),
+                job_id: job.id.clone(),
                 reason,
                 runs: runs?,
             })
@@ -284,8 +299,8 @@ impl Planner {
             match next {
                 NextRun::Unchanged => {}
                 NextRun::At(at) => plan.reschedule.push((Arc::clone(job), at)),
-                NextRun::Finished => plan.finished.push(JobId::from(job.id.as_str())),
-                NextRun::Parked => plan.parked.push(JobId::from(job.id.as_str())),
+                NextRun::Finished => plan.finished.push(job.id.clone()),
+                NextRun::Parked => plan.parked.push(job.id.clone()),
             }
             plan.runs
                 .extend(runs.into_iter().map(|at| (Arc::clone(job), at)));

@@ -31,7 +31,7 @@ struct Inner {
     /// Job entries; a slot is reused once its job is gone and its runs have ended.
     slots: Vec<Entry>,
     free: Vec<u32>,
-    index: HashMap<Arc<str>, u32, FastHash>,
+    index: HashMap<JobId, u32, FastHash>,
     /// (next run time, slot) of every job that is not paused and has a next run time.
     due: DueIndex,
     /// Runs executing, in slots: a run id is `(sequence << 32) | slot`, so finding a
@@ -45,7 +45,7 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Entry {
-    id: Option<Arc<str>>,
+    id: Option<JobId>,
     /// The job (its `next_run_time` and `paused` are kept in `next` and `paused`).
     job: Option<Arc<Job>>,
     next: Option<DateTime<Utc>>,
@@ -173,8 +173,7 @@ impl Inner {
         self.reindex(slot);
     }
 
-    fn allocate(&mut self, id: &str) -> u32 {
-        let id: Arc<str> = Arc::from(id);
+    fn allocate(&mut self, id: &JobId) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -182,8 +181,8 @@ impl Inner {
                 u32::try_from(self.slots.len() - 1).expect("fewer than 4 billion jobs")
             }
         };
-        self.entry(slot).id = Some(Arc::clone(&id));
-        self.index.insert(id, slot);
+        self.entry(slot).id = Some(id.clone());
+        self.index.insert(id.clone(), slot);
         slot
     }
 
@@ -282,7 +281,7 @@ impl Inner {
             let job_id = self.slots[slot as usize].id.clone();
             acquired.runs.push(ClaimedRun {
                 run_id,
-                job_id: job_id.unwrap_or_else(|| Arc::from(job.id.as_str())),
+                job_id: job_id.unwrap_or_else(|| job.id.clone()),
                 job: Arc::clone(&job),
                 scheduled,
             });
@@ -295,7 +294,7 @@ impl Inner {
             }
             // Nothing here can be abandoned, so nothing is parked.
             NextRun::Finished | NextRun::Parked => {
-                acquired.finished.push(JobId::from(job.id.as_str()));
+                acquired.finished.push(job.id.clone());
                 self.take(slot);
             }
         }
@@ -328,7 +327,7 @@ impl JobStore for MemoryStore {
         let mut inner = self.inner.lock();
         let slot = inner.job(id).and_then(|_| inner.slot_of(id));
         slot.and_then(|slot| inner.take(slot))
-            .ok_or_else(|| Error::JobNotFound(id.to_owned()))
+            .ok_or_else(|| Error::JobNotFound(id.into()))
     }
 
     async fn remove_all_jobs(&self) -> Result<u64> {
@@ -348,7 +347,7 @@ impl JobStore for MemoryStore {
             .lock()
             .job(id)
             .and_then(Entry::snapshot)
-            .ok_or_else(|| Error::JobNotFound(id.to_owned()))
+            .ok_or_else(|| Error::JobNotFound(id.into()))
     }
 
     async fn list_jobs(&self) -> Result<Vec<Job>> {
@@ -368,14 +367,6 @@ impl JobStore for MemoryStore {
             key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
         });
         Ok(jobs)
-    }
-
-    async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        let inner = self.inner.lock();
-        Ok(inner
-            .due
-            .first()
-            .and_then(|slot| inner.slots[slot as usize].next))
     }
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {

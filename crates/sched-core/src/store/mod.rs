@@ -136,11 +136,6 @@ impl Runnable {
             .is_ok()
             || self.prefixes.iter().any(|p| task.starts_with(p.as_str()))
     }
-
-    /// `allows` for an optional filter (`None` allows everything).
-    pub fn permits(filter: Option<&Runnable>, task: &str) -> bool {
-        filter.is_none_or(|r| r.allows(task))
-    }
 }
 
 /// One run claimed for execution by this node (stores build it with [`ClaimedRun::new`]).
@@ -150,7 +145,7 @@ pub struct ClaimedRun {
     /// The store's id for this run; pass it to [`JobStore::complete`].
     pub run_id: RunId,
     /// The job's id (shared, so a run costs no copy of it).
-    pub job_id: Arc<str>,
+    pub job_id: JobId,
     /// The job as it was when claimed (shared by the runs of one claim).
     pub job: Arc<Job>,
     /// The fire time this run stands for.
@@ -162,15 +157,19 @@ impl ClaimedRun {
     pub fn new(run_id: RunId, job: Arc<Job>, scheduled: DateTime<Utc>) -> Self {
         Self {
             run_id,
-            job_id: Arc::from(job.id.as_str()),
+            job_id: job.id.clone(),
             job,
             scheduled,
         }
     }
 }
 
-/// The result of one [`JobStore::acquire`].
+/// The result of one [`JobStore::acquire`] (from [`ClaimPlan::acquired`] in a store
+/// built on the claim planner).
+///
+/// [`ClaimPlan::acquired`]: crate::policy::claim::ClaimPlan::acquired
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Acquired {
     /// Runs to execute now, in scheduled order.
     pub runs: Vec<ClaimedRun>,
@@ -227,15 +226,9 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// Every job, by next run time (paused and finished jobs last), then id.
     async fn list_jobs(&self) -> Result<Vec<Job>>;
 
-    /// The earliest next run time of any job that is not paused.
-    async fn next_run_time(&self) -> Result<Option<DateTime<Utc>>>;
-
     /// The earliest next run time of a job that is not paused and whose task
-    /// `runnable` allows (`None`: any): what a node with those tasks waits for.
-    async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
-        let _ = runnable;
-        self.next_run_time().await
-    }
+    /// `runnable` allows (`None`: any job): what a node with those tasks waits for.
+    async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>>;
 
     /// Claims the runs due at `request.now`, earliest first, for at most
     /// `request.limit` jobs: applies the misfire/coalesce/max-instances policy with the
@@ -312,11 +305,12 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
 /// A run whose node died (stopped heartbeating) while it was executing.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AbandonedRun {
     /// The store's id of the run.
     pub run_id: RunId,
     /// Its job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// The fire time it stood for.
     pub scheduled: DateTime<Utc>,
     /// The node that claimed it.
@@ -327,11 +321,12 @@ pub struct AbandonedRun {
 
 /// One run as the store's history records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunRecord {
     /// The store's id of the run.
     pub run_id: RunId,
     /// Its job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// The fire time it stood for.
     pub scheduled: DateTime<Utc>,
     /// When it was claimed to start (before `scheduled` for a run claimed ahead, which
@@ -341,22 +336,22 @@ pub struct RunRecord {
     pub finished: Option<DateTime<Utc>>,
     /// The node that ran it.
     pub node: String,
-    /// `running`, `success`, `error`, `panicked`, `timed_out`, `cancelled` or `abandoned`.
-    pub status: String,
+    /// Running, or how it ended.
+    pub status: RunStatus,
     /// The error text of a failed run.
     pub error: Option<String>,
 }
 
 impl Outcome {
-    /// The status word stores record for this outcome.
-    pub fn status(&self) -> &'static str {
+    /// The status a store records for this outcome.
+    pub fn status(&self) -> RunStatus {
         match self {
-            Outcome::Success => "success",
-            Outcome::Error(_) => "error",
-            Outcome::Panicked(_) => "panicked",
-            Outcome::TimedOut => "timed_out",
-            Outcome::Cancelled => "cancelled",
-            Outcome::Missed => "missed",
+            Outcome::Success => RunStatus::Success,
+            Outcome::Error(_) => RunStatus::Error,
+            Outcome::Panicked(_) => RunStatus::Panicked,
+            Outcome::TimedOut => RunStatus::TimedOut,
+            Outcome::Cancelled => RunStatus::Cancelled,
+            Outcome::Missed => RunStatus::Missed,
         }
     }
 
@@ -366,5 +361,119 @@ impl Outcome {
             Outcome::Error(e) | Outcome::Panicked(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl AbandonedRun {
+    /// Run `run_id` of `job_id`, standing for `scheduled`, claimed by `node` (not
+    /// recovered).
+    pub fn new(run_id: RunId, job_id: JobId, scheduled: DateTime<Utc>, node: String) -> Self {
+        Self {
+            run_id,
+            job_id,
+            scheduled,
+            node,
+            recovered: false,
+        }
+    }
+}
+
+impl RunRecord {
+    /// Run `run_id` of `job_id`, standing for `scheduled`, claimed by `node` at
+    /// `started`, in `status` (not finished, no error text).
+    pub fn new(
+        run_id: RunId,
+        job_id: JobId,
+        scheduled: DateTime<Utc>,
+        started: DateTime<Utc>,
+        node: String,
+        status: RunStatus,
+    ) -> Self {
+        Self {
+            run_id,
+            job_id,
+            scheduled,
+            started,
+            finished: None,
+            node,
+            status,
+            error: None,
+        }
+    }
+
+    /// Sets [`finished`](Self::finished) and [`error`](Self::error).
+    #[must_use]
+    pub fn ended(mut self, finished: Option<DateTime<Utc>>, error: Option<String>) -> Self {
+        self.finished = finished;
+        self.error = error;
+        self
+    }
+}
+
+/// Where a run stands, as the run history records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Claimed and executing (or claimed ahead, waiting for its time).
+    Running,
+    /// The task returned `Ok`.
+    Success,
+    /// The task returned an error.
+    Error,
+    /// The task panicked.
+    Panicked,
+    /// The task ran past its timeout.
+    TimedOut,
+    /// Cancelled (shutdown) or released at shutdown.
+    Cancelled,
+    /// Waited past its misfire grace time and was not started.
+    Missed,
+    /// Its node stopped heartbeating while it ran.
+    Abandoned,
+}
+
+impl RunStatus {
+    /// Every status, in the order above.
+    pub const ALL: [RunStatus; 8] = [
+        RunStatus::Running,
+        RunStatus::Success,
+        RunStatus::Error,
+        RunStatus::Panicked,
+        RunStatus::TimedOut,
+        RunStatus::Cancelled,
+        RunStatus::Missed,
+        RunStatus::Abandoned,
+    ];
+
+    /// The word stores record (`running`, `success`, `error`, `panicked`, `timed_out`,
+    /// `cancelled`, `missed`, `abandoned`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Success => "success",
+            RunStatus::Error => "error",
+            RunStatus::Panicked => "panicked",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Missed => "missed",
+            RunStatus::Abandoned => "abandoned",
+        }
+    }
+
+    /// The status a stored word names (`None`: not one of [`as_str`](Self::as_str)'s).
+    ///
+    /// ```
+    /// use sched_core::store::RunStatus;
+    /// assert_eq!(RunStatus::parse("timed_out"), Some(RunStatus::TimedOut));
+    /// assert_eq!(RunStatus::parse("exploded"), None);
+    /// ```
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == word)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -247,7 +247,11 @@ impl Trigger {
 
     /// Like [`next_after`](Self::next_after), with `salt` choosing the jitter (jobs pass
     /// a hash of their id, so jobs with one schedule spread out).
-    pub fn next_after_salted(&self, after: DateTime<Utc>, salt: u64) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_after_salted(
+        &self,
+        after: DateTime<Utc>,
+        salt: u64,
+    ) -> Option<DateTime<Utc>> {
         let Some(jitter) = self.jitter else {
             return self.next_unjittered(after);
         };

@@ -277,7 +277,7 @@ async fn report_unrunnable(inner: &Arc<Inner>) {
         );
         tracing::warn!(job_id = %job.id, task = %job.task, "{error}");
         inner.events.emit(Event::JobUnrunnable {
-            job_id: Arc::from(job.id.as_str()),
+            job_id: job.id.clone(),
             error,
         });
     }
@@ -287,7 +287,7 @@ async fn report_unrunnable(inner: &Arc<Inner>) {
 fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
     for skipped in &acquired.skipped {
         let event = SkipEvent {
-            job_id: Arc::from(skipped.job_id.as_str()),
+            job_id: skipped.job_id.clone(),
             runs: skipped.runs,
             at: now,
         };
@@ -311,18 +311,18 @@ fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
     for job_id in &acquired.finished {
         // Keep the closure registered: its last run may still be about to start.
         inner.events.emit(Event::JobRemoved(crate::event::JobEvent {
-            job_id: Arc::from(job_id.as_str()),
+            job_id: job_id.clone(),
             at: now,
         }));
     }
     for error in &acquired.errors {
         let job_id = match error {
-            sched_core::Error::Decode { job_id, .. } => job_id.as_str(),
-            _ => "",
+            sched_core::Error::Decode { job_id, .. } => job_id.clone(),
+            _ => JobId::default(),
         };
         tracing::error!(%error, "stored job cannot be run; left in the store");
         inner.events.emit(Event::JobUnrunnable {
-            job_id: Arc::from(job_id),
+            job_id,
             error: error.to_string(),
         });
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use sched_core::job::Job;
+use sched_core::job::JobId;
 use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tracing::Instrument;
 
@@ -33,7 +34,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     }
     // Only what the end of the run needs is kept across it (the future stays small).
     let event = |duration, error| RunEvent {
-        job_id: Arc::clone(&job_id),
+        job_id: job_id.clone(),
         run_id,
         scheduled,
         started,
@@ -47,7 +48,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     let timeout = job.options.timeout;
     let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled,
         delay_ms = (started - scheduled).num_milliseconds());
-    let ctx = JobContext::new(Arc::clone(&job_id), run_id, scheduled, job);
+    let ctx = JobContext::new(job_id.clone(), run_id, scheduled, job);
     let outcome = run_in_span(&task, ctx, timeout, span).await;
     let finished = inner.env.clock.now();
     if inner.events.listened() {
@@ -114,7 +115,7 @@ fn past_grace(job: &Job, scheduled: DateTime<Utc>, started: DateTime<Utc>) -> bo
 /// Reports and records a run that waited past its grace: missed, never started.
 fn missed_in_queue(
     inner: &Arc<Inner>,
-    job_id: Arc<str>,
+    job_id: JobId,
     run_id: RunId,
     scheduled: DateTime<Utc>,
     now: DateTime<Utc>,

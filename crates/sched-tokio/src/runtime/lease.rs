@@ -52,7 +52,7 @@ async fn reap(inner: &Arc<Inner>) {
                 tracing::warn!(job_id = %run.job_id, run_id = %run.run_id, node = %run.node,
                     recovered = run.recovered, "run abandoned by a node that stopped heartbeating");
                 inner.events.emit(Event::JobAbandoned(AbandonedEvent {
-                    job_id: Arc::from(run.job_id.as_str()),
+                    job_id: run.job_id.clone(),
                     run_id: run.run_id,
                     scheduled: run.scheduled,
                     node: run.node,

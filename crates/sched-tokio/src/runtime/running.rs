@@ -1,8 +1,7 @@
 //! The runs executing on this node: a slab, so adding and removing one costs no hash.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
+use sched_core::job::JobId;
 use sched_core::store::RunId;
 use tokio::task::AbortHandle;
 
@@ -10,7 +9,7 @@ use tokio::task::AbortHandle;
 #[derive(Debug)]
 pub(super) struct InFlight {
     pub(super) run_id: RunId,
-    pub(super) job_id: Arc<str>,
+    pub(super) job_id: JobId,
     pub(super) scheduled: DateTime<Utc>,
     /// The task the run is in (at first the task of its group, see `spawn_runs`).
     pub(super) task: AbortHandle,
@@ -88,8 +87,6 @@ impl Running {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use chrono::{DateTime, Utc};
     use sched_core::store::RunId;
 
@@ -98,7 +95,7 @@ mod tests {
     fn flight(run: i64, task: &tokio::task::AbortHandle) -> InFlight {
         InFlight {
             run_id: RunId(run),
-            job_id: Arc::from("job"),
+            job_id: "job".into(),
             scheduled: DateTime::<Utc>::UNIX_EPOCH,
             task: task.clone(),
         }

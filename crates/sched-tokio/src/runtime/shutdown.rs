@@ -110,7 +110,7 @@ async fn cancel(inner: &Arc<Inner>, runs: &[InFlight]) {
         }
         // Its start time is not kept: an aborted run reports its scheduled time.
         inner.events.emit(Event::JobError(RunEvent {
-            job_id: Arc::clone(&run.job_id),
+            job_id: run.job_id.clone(),
             run_id: run.run_id,
             scheduled: run.scheduled,
             started: run.scheduled.min(now),

@@ -82,7 +82,7 @@ fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
     let mut group: Group = Vec::with_capacity(runs.len());
     for (run, task) in runs {
         let slot = running.reserve();
-        flights.push((slot, run.run_id, Arc::clone(&run.job_id), run.scheduled));
+        flights.push((slot, run.run_id, run.job_id.clone(), run.scheduled));
         group.push(Start { slot, run, task });
     }
     // Spawned under the lock, which is safe: a future dropped by a runtime that is
@@ -198,7 +198,7 @@ fn unrunnable(inner: &Arc<Inner>, run: ClaimedRun) {
     );
     tracing::error!(job_id = %run.job.id, task = %run.job.task, "{error}");
     inner.events.emit(Event::JobUnrunnable {
-        job_id: Arc::from(run.job.id.as_str()),
+        job_id: run.job.id.clone(),
         error: error.clone(),
     });
     let inner = Arc::clone(inner);
