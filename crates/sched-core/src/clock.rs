@@ -86,6 +86,11 @@ impl ManualClock {
     }
 
     /// Moves the clock forwards by `by`.
+    ///
+    /// # Panics
+    ///
+    /// If `by` is 292 years or more (beyond chrono's durations), or the clock would
+    /// leave chrono's range of dates. It is a test clock: such a step is a test bug.
     pub fn advance(&self, by: std::time::Duration) {
         let by = chrono::Duration::from_std(by).expect("advance by less than 292 years");
         let mut now = self.now.lock();

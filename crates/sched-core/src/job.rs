@@ -218,6 +218,10 @@ impl JobOptions {
     }
 
     /// Rejects options that cannot work.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOptions`] naming the option and why.
     pub fn validate(&self) -> Result<()> {
         if self.max_instances == 0 {
             return Err(Error::InvalidOptions(
@@ -297,6 +301,10 @@ impl Job {
     }
 
     /// Sets the arguments from any serialisable value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Args`] if `args` cannot be turned into JSON.
     pub fn args<T: Serialize + ?Sized>(mut self, args: &T) -> Result<Self> {
         self.args = serde_json::to_value(args)?;
         Ok(self)
@@ -317,6 +325,11 @@ impl Job {
     }
 
     /// Checks the id, the trigger and the options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyJobId`], [`Error::InvalidOptions`] for an empty task name or bad
+    /// options, or the trigger's error (see [`Trigger::validate`]).
     pub fn validate(&self) -> Result<()> {
         if self.id.trim().is_empty() {
             return Err(Error::EmptyJobId);
@@ -333,6 +346,10 @@ impl Job {
 
     /// Validates, anchors the trigger at `now` and sets the first run time (a date
     /// trigger keeps its date even if it has passed: the misfire rules then decide).
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate).
     pub fn schedule(mut self, now: DateTime<Utc>) -> Result<Self> {
         self.validate()?;
         self.trigger = self.trigger.anchored(now);

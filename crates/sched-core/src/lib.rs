@@ -12,7 +12,8 @@
 //! - **Where do jobs live?** [`store::JobStore`], the async contract every store
 //!   implements, and [`store::MemoryStore`].
 //!
-//! Plus the [`job::Job`] model and an injectable [`clock::Clock`].
+//! Plus the [`job::Job`] model and an injectable [`clock::Clock`]. The semantics —
+//! DST, misfires, claims, leases, events — are specified in [`_documentation`].
 //!
 //! ```
 //! use chrono::{DateTime, Utc};
@@ -28,6 +29,7 @@
 //! # Ok::<(), sched_core::Error>(())
 //! ```
 
+pub mod _documentation;
 pub mod clock;
 mod error;
 pub mod job;

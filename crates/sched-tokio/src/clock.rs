@@ -38,6 +38,11 @@ impl TokioClock {
     }
 
     /// Steps wall time forwards (`forward = true`) or backwards by `by`.
+    ///
+    /// # Panics
+    ///
+    /// If `by` is 292 years or more, or wall time would leave chrono's range of dates
+    /// (it is a test clock: such a step is a test bug).
     pub fn jump(&self, by: Duration, forward: bool) {
         let by = chrono::Duration::from_std(by).expect("jump by less than 292 years");
         let mut state = self.state.lock();

@@ -166,6 +166,12 @@ impl Scheduler {
     /// The closure lives in this process: with a persistent store, use
     /// [`register_task`](Self::register_task) and [`add_named_job`](Self::add_named_job)
     /// so a restarted process can run the stored job.
+    ///
+    /// # Errors
+    ///
+    /// A bad trigger, id or option (the [`sched_core::Error`] naming it),
+    /// [`sched_core::Error::DuplicateJobId`] for a taken id without `replace_existing`,
+    /// [`Error::ShutDown`] after shutdown, a store error.
     pub async fn add_job<M>(
         &self,
         spec: impl Into<JobSpec>,
@@ -194,6 +200,11 @@ impl Scheduler {
     }
 
     /// Adds a job that runs the registered task `task` with the spec's arguments.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTask`] if `task` is not registered; otherwise as
+    /// [`add_job`](Self::add_job).
     pub async fn add_named_job(&self, spec: impl Into<JobSpec>, task: &str) -> Result<JobId> {
         if !self.inner.env.registry.contains(task) {
             return Err(Error::UnknownTask(task.to_owned()));
@@ -228,23 +239,40 @@ impl Scheduler {
     }
 
     /// The job with this id; [`sched_core::Error::JobNotFound`] if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] for an unknown id, a store error.
     pub async fn get_job(&self, id: &str) -> Result<Job> {
         Ok(self.inner.env.store.get_job(id).await?)
     }
 
     /// Every job, by next run time.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
     pub async fn get_jobs(&self) -> Result<Vec<Job>> {
         Ok(self.inner.env.store.list_jobs().await?)
     }
 
     /// Recent runs from the store's history, newest first (`job_id` `None`: all jobs).
     /// The SQL stores keep history (with a retention setting); `MemoryStore` keeps none.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
     pub async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
         Ok(self.inner.env.store.run_history(job_id, limit).await?)
     }
 
     /// Changes a job with `change` (name, args, options; the id cannot change). To
     /// change its trigger use [`reschedule_job`](Self::reschedule_job).
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] for an unknown id, the validation error of
+    /// the changed job, [`Error::ShutDown`] after shutdown, a store error.
     pub async fn modify_job(&self, id: &str, change: impl FnOnce(&mut Job)) -> Result<Job> {
         let mut job = self.inner.env.store.get_job(id).await?;
         change(&mut job);
@@ -298,6 +326,10 @@ impl Scheduler {
     }
 
     /// Removes a job. Runs already executing finish.
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] for an unknown id, a store error.
     pub async fn remove_job(&self, id: &str) -> Result<Job> {
         let job = self.inner.env.store.remove_job(id).await?;
         self.forget(&job);
@@ -309,6 +341,10 @@ impl Scheduler {
     }
 
     /// Removes every job; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
     pub async fn remove_all_jobs(&self) -> Result<u64> {
         let jobs = self.inner.env.store.list_jobs().await?;
         let count = self.inner.env.store.remove_all_jobs().await?;
@@ -392,6 +428,11 @@ impl Scheduler {
     }
 
     /// Starts the runtime task and returns. Starting twice is [`Error::AlreadyRunning`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyRunning`] if it runs already, [`Error::ShutDown`] after
+    /// shutdown.
     pub async fn start(&self) -> Result<()> {
         let mut state = self.inner.lifecycle.state();
         match *state {
@@ -410,6 +451,10 @@ impl Scheduler {
 
     /// Starts, runs until `signal` completes, then shuts down: the shape of a script
     /// whose only purpose is scheduling (APScheduler's `BlockingScheduler`).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start) and [`shutdown`](Self::shutdown).
     pub async fn run_until(&self, signal: impl Future<Output = ()>) -> Result<()> {
         self.start().await?;
         signal.await;
@@ -417,6 +462,10 @@ impl Scheduler {
     }
 
     /// [`run_until`](Self::run_until) Ctrl-C.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start) and [`shutdown`](Self::shutdown).
     pub async fn run_forever(&self) -> Result<()> {
         self.run_until(async {
             if tokio::signal::ctrl_c().await.is_err() {
@@ -429,11 +478,20 @@ impl Scheduler {
     /// Stops claiming runs, waits for running jobs up to the shutdown timeout (then
     /// aborts the rest and reports [`Error::ShutdownTimedOut`]), releases this node's
     /// claims. The scheduler cannot start again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShutdownTimedOut`] with the number of runs aborted after the timeout,
+    /// [`Error::NotRunning`] before `start`, [`Error::ShutDown`] if shut down already.
     pub async fn shutdown(&self) -> Result<()> {
         self.stop(Some(self.inner.config.shutdown_timeout)).await
     }
 
     /// Stops at once: aborts running jobs (reported as errors), releases claims.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`] before `start`, [`Error::ShutDown`] if shut down already.
     pub async fn shutdown_now(&self) -> Result<()> {
         self.stop(None).await
     }

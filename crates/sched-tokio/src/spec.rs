@@ -67,11 +67,19 @@ impl JobSpec {
     }
 
     /// A crontab expression.
+    ///
+    /// # Errors
+    ///
+    /// The expression's parse error ([`sched_core::Error::InvalidCron`]).
     pub fn cron(expression: &str) -> crate::Result<Self> {
         Ok(Self::new(Trigger::cron(expression)?))
     }
 
     /// APScheduler-style cron fields (`hour=8, day_of_week="mon-fri"`).
+    ///
+    /// # Errors
+    ///
+    /// A field that cannot be parsed ([`sched_core::Error::InvalidCronField`]).
     pub fn cron_fields(fields: &CronFields) -> crate::Result<Self> {
         Ok(Self::new(Trigger::from(fields.build()?)))
     }
@@ -102,6 +110,11 @@ impl JobSpec {
     }
 
     /// Arguments for the task, read with [`JobContext::args`](crate::JobContext::args).
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::Args`] if `args` cannot be turned into JSON (a map with
+    /// non-string keys, say).
     pub fn args<T: Serialize + ?Sized>(mut self, args: &T) -> crate::Result<Self> {
         self.args = serde_json::to_value(args).map_err(sched_core::Error::from)?;
         Ok(self)

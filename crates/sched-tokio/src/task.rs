@@ -44,6 +44,11 @@ impl JobContext {
 
     /// The job's arguments, decoded into `T`.
     ///
+    ///
+    /// # Errors
+    ///
+    /// The JSON error when the job's arguments do not have the shape of `T`.
+    ///
     /// ```
     /// # fn demo(ctx: sched_tokio::JobContext) -> Result<(), serde_json::Error> {
     /// #[derive(serde::Deserialize)]

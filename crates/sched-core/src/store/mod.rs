@@ -8,7 +8,7 @@
 //!
 //! [`contract`] (feature `contract-tests`) is the test suite every store must pass.
 
-#[cfg(any(test, feature = "contract-tests"))]
+#[cfg(any(test, doc, feature = "contract-tests"))]
 pub mod contract;
 mod memory;
 

@@ -71,6 +71,11 @@ impl CronTrigger {
     /// aliases, and croner's `L`, `W` and `#`. When day-of-month and day-of-week are
     /// both restricted a day matches if either does (POSIX).
     ///
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCron`] naming the expression and what is wrong with it.
+    ///
     /// ```
     /// use sched_core::trigger::CronTrigger;
     /// assert!(CronTrigger::parse("30 2 * * mon-fri").is_ok());
@@ -385,6 +390,10 @@ impl CronFields {
     }
 
     /// Builds the trigger, applying APScheduler's defaults to the fields not given.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCronField`] naming the field, its value and the reason.
     pub fn build(&self) -> Result<CronTrigger> {
         let fields = self.fields();
         let last_given = fields.iter().rposition(Option::is_some);

@@ -4,7 +4,7 @@
 //! | kind | built with | time |
 //! |---|---|---|
 //! | interval | [`Trigger::interval`] | absolute (6 h is 6 real hours across DST) |
-//! | cron | [`Trigger::cron`], [`CronFields`] | wall clock, DST rules of DESIGN.md |
+//! | cron | [`Trigger::cron`], [`CronFields`] | wall clock, the [DST rules](crate::_documentation#dst) |
 //! | date | [`Trigger::date`], [`Trigger::date_str`] | once |
 //! | calendar interval | [`Trigger::calendar`] | wall clock, every N days/weeks/months/years |
 //! | combination | [`Trigger::and`], [`Trigger::or`] | all must coincide / any |
@@ -115,6 +115,10 @@ impl Trigger {
     }
 
     /// A crontab expression (see [`CronTrigger::parse`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCron`] naming the expression and what is wrong with it.
     pub fn cron(expression: &str) -> Result<Self> {
         let cron = CronTrigger::parse(expression)?;
         Ok(Self::new(TriggerKind::Cron(cron)))
@@ -129,6 +133,11 @@ impl Trigger {
     /// `YYYY-MM-DD HH:MM[:SS]`, `YYYY-MM-DDTHH:MM[:SS]`, `YYYY-MM-DD` (midnight).
     /// A wall time that DST skips fires at the first instant after the gap; a
     /// repeated one at its first occurrence.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidDateTime`] for a string that cannot be parsed or does not exist
+    /// in `tz`.
     pub fn date_str(value: &str, tz: Tz) -> Result<Self> {
         let at = parse_date_time(value, tz)?;
         Ok(Self::date(at).timezone(tz))
@@ -161,6 +170,10 @@ impl Trigger {
     }
 
     /// Sets the zone by IANA name; an unknown name is [`Error::UnknownTimeZone`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTimeZone`] for a name the IANA database does not know.
     pub fn timezone_name(self, name: &str) -> Result<Self> {
         Ok(self.timezone(parse_timezone(name)?))
     }
@@ -188,6 +201,11 @@ impl Trigger {
 
     /// Checks what the constructors cannot: bounds in order, non-zero periods,
     /// non-empty combinations (recursively).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EndBeforeStart`], [`Error::InvalidInterval`] or
+    /// [`Error::EmptyCombination`], for the first problem found.
     pub fn validate(&self) -> Result<()> {
         if let (Some(start), Some(end)) = (self.start, self.end) {
             if end < start {
@@ -417,6 +435,10 @@ pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
 }
 
 /// Parses an IANA zone name (`"Europe/Berlin"`, `"UTC"`).
+///
+/// # Errors
+///
+/// [`Error::UnknownTimeZone`] for a name the IANA database does not know.
 pub fn parse_timezone(name: &str) -> Result<Tz> {
     name.trim()
         .parse::<Tz>()
@@ -424,6 +446,11 @@ pub fn parse_timezone(name: &str) -> Result<Tz> {
 }
 
 /// Parses a date-time string as [`Trigger::date_str`] does.
+///
+/// # Errors
+///
+/// [`Error::InvalidDateTime`] for a string that cannot be parsed or does not exist in
+/// `tz`.
 pub fn parse_date_time(value: &str, tz: Tz) -> Result<DateTime<Utc>> {
     let trimmed = value.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {

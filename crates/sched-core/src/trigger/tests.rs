@@ -634,7 +634,7 @@ mod cron_fields {
     }
 }
 
-/// The DST rules of DESIGN.md, zone by zone.
+/// The DST rules of docs/design.md, zone by zone.
 mod dst {
     use super::*;
 
@@ -2171,7 +2171,7 @@ mod properties {
         ("0-23", false),
     ];
 
-    /// The fire times in `(after, until]` by the letter of DESIGN.md: every minute of
+    /// The fire times in `(after, until]` by the letter of docs/design.md: every minute of
     /// every local day whose wall time matches, mapped to instants by the rules.
     fn reference(
         expression: &str,

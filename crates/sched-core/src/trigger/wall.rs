@@ -1,4 +1,4 @@
-//! Wall-clock times to instants, with the DST rules of DESIGN.md (Vixie cron's, made exact).
+//! Wall-clock times to instants, with the DST rules of `docs/design.md` (Vixie cron's, made exact).
 //!
 //! Cron and calendar triggers compute *wall-clock* candidates; this module turns each
 //! candidate into the instant it denotes in a zone, or into nothing:
