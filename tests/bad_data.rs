@@ -11,30 +11,17 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod common;
-
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::database_url;
 use sched_store_sqlx::{PostgresStore, SqliteStore};
+use sched_test_support::{database_url, unique_schema};
 use sched_tokio::prelude::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::AssertSqlSafe;
 use tokio::sync::broadcast;
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    format!(
-        "bd_{prefix}_{}_{}_{nanos:x}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Where the jobs live: a SQLite file, or a Postgres schema of its own.
 enum Db {
@@ -84,7 +71,7 @@ struct RawRow {
 
 impl Db {
     fn sqlite(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(unique(name));
+        let dir = std::env::temp_dir().join(unique_schema(name));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.join("jobs.sqlite").display());
         Db::Sqlite { dir, url }
@@ -93,7 +80,7 @@ impl Db {
     fn postgres(url: String, name: &str) -> Self {
         Db::Postgres {
             url,
-            schema: unique(name),
+            schema: unique_schema(name),
         }
     }
 
@@ -369,7 +356,7 @@ fn corrupt_rows() -> Vec<RawRow> {
 /// corrupt rows are still in the table afterwards.
 async fn corrupt_rows_are_reported_and_left_in_place(db: &Db) {
     let clock = ManualClock::new(t0());
-    let open = db.open(&unique("setup")).await;
+    let open = db.open(&unique_schema("setup")).await;
     let node = Node::manual(&clock, open.store());
     node.scheduler
         .add_named_job(
@@ -384,7 +371,7 @@ async fn corrupt_rows_are_reported_and_left_in_place(db: &Db) {
         db.insert_raw(&row).await;
     }
 
-    let open = db.open(&unique("run")).await;
+    let open = db.open(&unique_schema("run")).await;
     let mut node = Node::manual(&clock, open.store());
     node.scheduler.start().await.unwrap();
     clock.set(t0() + secs(30));
@@ -466,7 +453,7 @@ async fn corrupt_rows_are_reported_and_left_in_place(db: &Db) {
 /// that has the task (a newer deploy, another replica) may still run it.
 async fn a_one_off_job_with_an_unknown_task_is_kept(db: &Db) {
     let clock = ManualClock::new(t0());
-    let open = db.open(&unique("setup")).await;
+    let open = db.open(&unique_schema("setup")).await;
     open.close().await;
     db.insert_raw(&RawRow {
         id: "send_report",
@@ -477,7 +464,7 @@ async fn a_one_off_job_with_an_unknown_task_is_kept(db: &Db) {
         next_run: t0() + secs(30),
     })
     .await;
-    let open = db.open(&unique("run")).await;
+    let open = db.open(&unique_schema("run")).await;
     let mut node = Node::manual(&clock, open.store());
     node.scheduler.start().await.unwrap();
     clock.set(t0() + secs(31));
@@ -532,7 +519,7 @@ async fn postgres_a_lost_connection_does_not_stop_the_scheduler() {
         return;
     };
     let db = Db::postgres(url, "lost");
-    let app = unique("lost");
+    let app = unique_schema("lost");
     let open = db.open(&app).await;
     let mut node = Node::new(
         Scheduler::builder().heartbeat_interval(Duration::from_millis(100)),
@@ -598,7 +585,7 @@ async fn postgres_a_run_whose_completion_failed_does_not_block_its_job() {
     let Db::Postgres { schema, .. } = &db else {
         unreachable!()
     };
-    let open = db.open(&unique("zombie")).await;
+    let open = db.open(&unique_schema("zombie")).await;
     let mut node = Node::new(
         Scheduler::builder().heartbeat_interval(Duration::from_millis(100)),
         open.store(),

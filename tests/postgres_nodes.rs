@@ -5,39 +5,16 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::database_url;
 use sched_store_sqlx::PostgresStore;
+use sched_test_support::{database_url, drop_schema, unique_schema, NodeThread};
 use sched_tokio::prelude::*;
 use sched_tokio::sched_core::clock::Clock;
-use tokio::sync::oneshot;
-
-fn unique_schema(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    format!(
-        "n_{prefix}_{}_{}_{nanos:x}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn drop_schema(url: &str, schema: &str) {
-    if let Ok(pool) = sqlx::PgPool::connect(url).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA \"{schema}\" CASCADE"
-        )))
-        .execute(&pool)
-        .await;
-    }
-}
 
 /// Wall time running `speed` times faster than real time, shared by all nodes, so
 /// 20 s of schedule take a few real seconds.
@@ -60,8 +37,7 @@ type Ledger = Arc<Mutex<HashMap<(String, DateTime<Utc>), Vec<String>>>>;
 
 struct Node {
     id: String,
-    command: Option<oneshot::Sender<bool>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: NodeThread,
     events: Arc<Mutex<Vec<Event>>>,
 }
 
@@ -78,40 +54,22 @@ struct NodeConfig {
 
 impl Node {
     fn spawn(id: &str, config: NodeConfig, ledger: Ledger) -> Self {
-        let (command, wait) = oneshot::channel::<bool>();
         let events = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&events);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let node = id.to_owned();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("node runtime");
-            let kill = runtime.block_on(run_node(node, config, ledger, seen, wait, ready_tx));
-            if kill {
-                // Dropped without shutdown: no release, no more heartbeats.
-                runtime.shutdown_background();
-            }
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("node started");
+        let thread = NodeThread::spawn(move || start_node(node, config, ledger, seen));
         Node {
             id: id.to_owned(),
-            command: Some(command),
-            thread: Some(thread),
+            thread,
             events,
         }
     }
 
     fn stop(&mut self, kill: bool) {
-        if let Some(command) = self.command.take() {
-            let _ = command.send(kill);
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("node thread");
+        if kill {
+            self.thread.kill();
+        } else {
+            self.thread.stop().expect("clean shutdown");
         }
     }
 
@@ -120,14 +78,14 @@ impl Node {
     }
 }
 
-async fn run_node(
+/// Builds a node's store and scheduler, registers `tick` (recording each start in the
+/// ledger) and starts it.
+async fn start_node(
     node: String,
     config: NodeConfig,
     ledger: Ledger,
     seen: Arc<Mutex<Vec<Event>>>,
-    wait: oneshot::Receiver<bool>,
-    ready: std::sync::mpsc::Sender<()>,
-) -> bool {
+) -> Scheduler {
     let store = PostgresStore::builder()
         .schema(&config.schema)
         .poll_interval(Duration::from_millis(50))
@@ -171,12 +129,7 @@ async fn run_node(
         }
     });
     scheduler.start().await.expect("start");
-    let _ = ready.send(());
-    let kill = wait.await.unwrap_or(true);
-    if !kill {
-        scheduler.shutdown().await.expect("clean shutdown");
-    }
-    kill
+    scheduler
 }
 
 #[derive(Debug)]

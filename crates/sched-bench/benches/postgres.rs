@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sched_bench::{machine, Histogram};
 use sched_store_sqlx::PostgresStore;
+use sched_test_support::{unique_schema, NodeThread};
 use sched_tokio::prelude::*;
 use sched_tokio::AbandonedEvent;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row};
-use tokio::sync::oneshot;
 
 const HELP: &str = "\
 postgres: PostgresStore throughput, latency and failure handling
@@ -414,8 +414,7 @@ impl NodeOpts {
 }
 
 struct Node {
-    command: Option<oneshot::Sender<bool>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: NodeThread,
     log: Arc<EventLog>,
 }
 
@@ -423,49 +422,23 @@ impl Node {
     /// A scheduler on a thread and runtime (2 workers) of its own, with its own pool
     /// (the store's defaults: 8 connections, poll every 1 s, LISTEN on).
     fn spawn(opts: NodeOpts, probe: Arc<Probe>) -> Self {
-        let (command, wait) = oneshot::channel::<bool>();
         let log = Arc::new(EventLog::default());
         let seen = Arc::clone(&log);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("node runtime");
-            let kill = runtime.block_on(run_node(opts, probe, seen, wait, ready_tx));
-            if kill {
-                // Dropped without shutdown: no release, no more heartbeats.
-                runtime.shutdown_background();
-            }
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("node started");
-        Node {
-            command: Some(command),
-            thread: Some(thread),
-            log,
-        }
+        let thread = NodeThread::spawn(move || start_node(opts, probe, seen));
+        Node { thread, log }
     }
 
     fn stop(&mut self, kill: bool) {
-        if let Some(command) = self.command.take() {
-            let _ = command.send(kill);
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("node thread");
+        if kill {
+            self.thread.kill();
+        } else {
+            // A run still going after the bench's 5 s shutdown timeout is aborted: fine.
+            let _ = self.thread.stop();
         }
     }
 }
 
-async fn run_node(
-    opts: NodeOpts,
-    probe: Arc<Probe>,
-    log: Arc<EventLog>,
-    wait: oneshot::Receiver<bool>,
-    ready: std::sync::mpsc::Sender<()>,
-) -> bool {
+async fn start_node(opts: NodeOpts, probe: Arc<Probe>, log: Arc<EventLog>) -> Scheduler {
     let store = PostgresStore::builder()
         .schema(&opts.schema)
         .connect(&opts.url)
@@ -503,12 +476,7 @@ async fn run_node(
         }
     });
     scheduler.start().await.expect("start");
-    let _ = ready.send(());
-    let kill = wait.await.unwrap_or(true);
-    if !kill {
-        let _ = scheduler.shutdown().await;
-    }
-    kill
+    scheduler
 }
 
 fn note(log: &EventLog, event: Event) {
@@ -527,14 +495,6 @@ fn note(log: &EventLog, event: Event) {
         Event::JobMaxInstances(_) => drop(log.max_instances.fetch_add(1, Ordering::Relaxed)),
         _ => {}
     }
-}
-
-fn fresh_schema(case: &str) -> String {
-    format!(
-        "bench_pg_{case}_{}_{:x}",
-        std::process::id(),
-        Utc::now().timestamp_subsec_nanos()
-    )
 }
 
 /// Creates the schema (migrations) through a store that does not listen.
@@ -760,7 +720,7 @@ fn print_samples(label: &str, samples: u64, seen: &HashMap<String, u64>) {
 
 async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
     let n = args.drain_jobs;
-    let schema = fresh_schema("drain");
+    let schema = unique_schema("drain");
     create_schema(&args.url, &schema).await;
     let probe = Probe::new(n);
     let mut running: Vec<Node> = (0..nodes)
@@ -854,7 +814,7 @@ async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
 // Jobs every second on one node
 
 async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool, ahead_ms: u64) {
-    let schema = fresh_schema("firing");
+    let schema = unique_schema("firing");
     create_schema(&args.url, &schema).await;
     let probe = Probe::new(n);
     let mut opts = NodeOpts::new(&args.url, &schema);
@@ -943,7 +903,7 @@ async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool, ahead_ms: u64
 
 async fn kill(args: &Args, admin: &PgPool) {
     let n = 300;
-    let schema = fresh_schema("kill");
+    let schema = unique_schema("kill");
     create_schema(&args.url, &schema).await;
     let probe = Probe::new(n);
     let mut opts = NodeOpts::new(&args.url, &schema);
@@ -1089,7 +1049,7 @@ fn cluster(args: &Args) -> (String, String) {
 
 async fn restart(args: &Args) {
     let n = 200;
-    let schema = fresh_schema("restart");
+    let schema = unique_schema("restart");
     create_schema(&args.url, &schema).await;
     let probe = Probe::new(n);
     let mut nodes: Vec<Node> = (0..2)
@@ -1280,7 +1240,7 @@ fn claim_sql(schema: &str) -> String {
 }
 
 async fn explain(args: &Args, admin: &PgPool) {
-    let schema = fresh_schema("explain");
+    let schema = unique_schema("explain");
     create_schema(&args.url, &schema).await;
     let now_s = Utc::now().timestamp();
     let took = fill(admin, &schema, args.explain_rows, 1_000, now_s).await;
@@ -1367,7 +1327,7 @@ async fn explain(args: &Args, admin: &PgPool) {
 /// then completes the runs as the runtime does (one `UPDATE` + one `DELETE` per run,
 /// 8 at a time), and as one batched statement per claim.
 async fn profile(args: &Args, admin: &PgPool) {
-    let schema = fresh_schema("profile");
+    let schema = unique_schema("profile");
     create_schema(&args.url, &schema).await;
     let now_s = Utc::now().timestamp();
     let due = args.drain_jobs as i64;
