@@ -47,6 +47,14 @@ pub use crate::postgres::{PostgresStore, PostgresStoreBuilder};
 pub use crate::sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use crate::store::SqlStore;
 
+/// The Postgres claim statement for `schema`, for sched's own benchmark (it runs
+/// `EXPLAIN` on it). Not part of the API.
+#[doc(hidden)]
+#[cfg(feature = "postgres")]
+pub fn __postgres_claim_sql(schema: &str) -> String {
+    crate::postgres::claim_sql(schema)
+}
+
 /// A database failure as the store contract's error.
 pub(crate) fn store_error(error: impl Into<sqlx::Error>) -> sched_core::Error {
     sched_core::Error::Store(Box::new(error.into()))

@@ -132,6 +132,11 @@ impl SqlStoreBuilder<Postgres> {
     }
 }
 
+/// The claim statement for `schema` (see `__postgres_claim_sql`).
+pub(crate) fn claim_sql(schema: &str) -> String {
+    sql::sql(schema).claim.to_string()
+}
+
 /// Creates the schema if needed and runs the embedded migrations inside it, on a
 /// one-connection pool whose `search_path` is that schema (the migrations name their
 /// tables unqualified).
