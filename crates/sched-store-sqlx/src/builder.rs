@@ -68,7 +68,6 @@ impl<DB: sqlx::Database> std::fmt::Debug for SqlStoreBuilder<DB> {
             .field("database", &DB::NAME)
             .field("migrate", &self.migrate)
             .field("retention", &self.retention)
-            .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
 }

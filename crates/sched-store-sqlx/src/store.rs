@@ -251,8 +251,9 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
     }
 
     async fn remove_job(&self, id: &str) -> Result<Job> {
+        // A row that does not decode is removed all the same (and reported).
         let removed = self.inner.job_by_id(&self.inner.sql.delete, id).await;
-        if !matches!(removed, Err(Error::JobNotFound(_))) {
+        if matches!(&removed, Ok(_) | Err(Error::Decode { .. })) {
             self.inner.unquarantine(id);
             self.inner.changed().await;
         }

@@ -45,7 +45,8 @@ pub struct SchedulerBuilder {
     shutdown_timeout: Duration,
     batch: usize,
     lease: Duration,
-    heartbeat: Duration,
+    /// `None`: a fifth of the lease.
+    heartbeat: Option<Duration>,
     wall_clock_check: Duration,
     claim_ahead: Duration,
 }
@@ -64,7 +65,7 @@ impl Default for SchedulerBuilder {
             shutdown_timeout: Duration::from_secs(30),
             batch: 2048,
             lease: Duration::from_secs(10),
-            heartbeat: Duration::from_secs(2),
+            heartbeat: None,
             wall_clock_check: Duration::from_secs(30),
             claim_ahead: Duration::ZERO,
         }
@@ -142,11 +143,16 @@ impl SchedulerBuilder {
         self
     }
 
-    /// How often this node heartbeats with a shared store (default 2 s; shorter than
-    /// the lease, and better well under it). It looks for abandoned runs twice as often.
+    /// How often this node heartbeats with a shared store (default: a fifth of the
+    /// lease, 2 s with the default lease; set, it must be shorter than the lease, and
+    /// is better well under it). It looks for abandoned runs twice as often.
     pub fn heartbeat_interval(mut self, every: Duration) -> Self {
-        self.heartbeat = every;
+        self.heartbeat = Some(every);
         self
+    }
+
+    fn heartbeat(&self) -> Duration {
+        self.heartbeat.unwrap_or(self.lease / 5)
     }
 
     /// The longest the runtime sleeps without re-reading the wall clock, so that a
@@ -208,6 +214,7 @@ impl SchedulerBuilder {
     /// ```
     pub fn build(self) -> Result<Scheduler> {
         self.validate()?;
+        let heartbeat = self.heartbeat();
         let config = Config {
             node: self.node.unwrap_or_else(generated_node_id),
             timezone: self.timezone,
@@ -215,7 +222,7 @@ impl SchedulerBuilder {
             shutdown_timeout: self.shutdown_timeout,
             batch: self.batch,
             lease: self.lease,
-            heartbeat: self.heartbeat,
+            heartbeat,
             wall_clock_check: self.wall_clock_check,
             claim_ahead: self.claim_ahead,
         };
@@ -255,16 +262,17 @@ impl SchedulerBuilder {
         if self.lease < MIN_LEASE {
             return invalid("lease", format!("{:?}", self.lease), "at least 10ms".into());
         }
-        if self.heartbeat < MIN_PERIOD {
-            let value = format!("{:?}", self.heartbeat);
+        let heartbeat = self.heartbeat();
+        if heartbeat < MIN_PERIOD {
+            let value = format!("{heartbeat:?}");
             return invalid("heartbeat_interval", value, "at least 1ms".into());
         }
-        if self.heartbeat >= self.lease {
+        if heartbeat >= self.lease {
             let rule = format!(
                 "shorter than the lease ({:?}), so that leases are renewed before they end",
                 self.lease
             );
-            return invalid("heartbeat_interval", format!("{:?}", self.heartbeat), rule);
+            return invalid("heartbeat_interval", format!("{heartbeat:?}"), rule);
         }
         if self.wall_clock_check < MIN_PERIOD {
             let value = format!("{:?}", self.wall_clock_check);
@@ -348,6 +356,17 @@ mod tests {
             refused(b().heartbeat_interval(Duration::ZERO)),
             "invalid configuration: heartbeat_interval = 0ns: at least 1ms"
         );
+    }
+
+    #[test]
+    fn the_heartbeat_follows_a_shorter_lease_unless_set() {
+        let lease = Duration::from_millis(500);
+        let built = SchedulerBuilder::default().lease(lease).build();
+        let scheduler = built.expect("a short lease alone is fine");
+        assert_eq!(scheduler.inner.config.heartbeat, Duration::from_millis(100));
+        let default = SchedulerBuilder::default().build().expect("defaults");
+        assert_eq!(default.inner.config.heartbeat, Duration::from_secs(2));
+        assert_eq!(default.inner.config.lease, Duration::from_secs(10));
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl Task {
     }
 }
 
-/// A shared task (sized, so a job's [`Attachment`](sched_core::job::Attachment) holds
+/// A shared task (sized, so a job's [`Attachment`](sched_core::support::Attachment) holds
 /// it without another allocation).
 pub(crate) type TaskFn = Arc<Task>;
 
@@ -170,7 +170,7 @@ pub(crate) struct Registry {
     /// a name is added).
     named: Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
     /// Changed whenever a name is registered again: a task cached in a job's
-    /// [`Attachment`](sched_core::job::Attachment) under another generation is looked
+    /// [`Attachment`](sched_core::support::Attachment) under another generation is looked
     /// up again. (Removing a name needs no change: only closures are removed, whose
     /// names belong to one job, and a job added again is a new job value.)
     generation: AtomicU64,

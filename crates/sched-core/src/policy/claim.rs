@@ -72,10 +72,12 @@ pub struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
+    #[inline]
     fn claimed(&self, at: DateTime<Utc>) -> bool {
         self.running.contains(&at) || self.last_claimed == Some(at)
     }
 
+    #[inline]
     fn running_count(&self) -> u32 {
         u32::try_from(self.running.len()).unwrap_or(u32::MAX)
     }
@@ -216,6 +218,7 @@ impl Planner {
     }
 
     /// The plan for one job, on its own.
+    #[inline]
     pub fn plan_job(&self, row: Candidate<'_>) -> JobPlan {
         let job = row.job;
         // Occurrences already claimed are passed over silently.
@@ -245,29 +248,31 @@ impl Planner {
         self.decided(row, decision)
     }
 
+    /// Carries out `decision` for `row`.
+    #[inline]
     fn decided(&self, row: Candidate<'_>, decision: Decision) -> JobPlan {
         let job = row.job;
-        let skipped = [
-            (SkipReason::Missed, decision.missed),
-            (SkipReason::Coalesced, decision.coalesced),
-            (SkipReason::MaxInstances, decision.over_limit),
-        ]
-        .into_iter()
-        .filter_map(|(reason, runs)| {
-            Some(SkippedRuns {
-                job_id: job.id.clone(),
-                reason,
-                runs: runs?,
-            })
-        })
-        .collect();
+        // Most claims skip nothing: no report to build then (this is the hot path).
+        let skipped = if decision.missed.is_none()
+            && decision.coalesced.is_none()
+            && decision.over_limit.is_none()
+        {
+            Vec::new()
+        } else {
+            skips(&job.id, &decision)
+        };
+        let started = !decision.run.is_empty();
         let mut runs = decision.run;
-        runs.retain(|at| !row.claimed(*at));
+        // An occurrence still running is never started again (checked inline for the
+        // one run of the common case).
+        if runs.len() > 1 || runs.first().is_some_and(|at| row.claimed(*at)) {
+            runs.retain(|at| !row.claimed(*at));
+        }
         let next = match decision.next_run_time {
             Some(at) => NextRun::At(at),
-            None if self.parks && job.options.recover_abandoned && !runs.is_empty() => {
-                NextRun::Parked
-            }
+            // Its last runs may be executing on other nodes (not started again here):
+            // they can be abandoned and need recovering all the same.
+            None if self.parks && job.options.recover_abandoned && started => NextRun::Parked,
             None => NextRun::Finished,
         };
         JobPlan {
@@ -307,6 +312,25 @@ impl Planner {
         }
         plan
     }
+}
+
+/// The skipped-run reports of `decision`, one per reason.
+fn skips(job_id: &JobId, decision: &Decision) -> Vec<SkippedRuns> {
+    let mut skipped = Vec::new();
+    for (reason, runs) in [
+        (SkipReason::Missed, decision.missed),
+        (SkipReason::Coalesced, decision.coalesced),
+        (SkipReason::MaxInstances, decision.over_limit),
+    ] {
+        if let Some(runs) = runs {
+            skipped.push(SkippedRuns {
+                job_id: job_id.clone(),
+                reason,
+                runs,
+            });
+        }
+    }
+    skipped
 }
 
 /// Where a job goes when a run of it, scheduled at `abandoned`, was abandoned (its node

@@ -256,7 +256,8 @@ impl Inner {
     }
 
     /// Claims the job in `slot` (due at `due`, taken out of the due index) with the
-    /// claim planner, and carries out its plan.
+    /// claim planner, and carries out its plan. Returns whether the plan did anything
+    /// (a job claimed ahead that had no free instance is left as it was).
     fn claim(
         &mut self,
         slot: u32,
@@ -264,15 +265,18 @@ impl Inner {
         planner: &Planner,
         node: &Arc<str>,
         acquired: &mut Acquired,
-    ) {
+    ) -> bool {
         let entry = &self.slots[slot as usize];
-        let Some(job) = entry.job.clone() else { return };
+        let Some(job) = entry.job.clone() else {
+            return false;
+        };
         let plan = planner.plan_job(Candidate {
             job: &job,
             due,
             running: &entry.running,
             last_claimed: entry.last_claimed,
         });
+        let touched = plan.next != NextRun::Unchanged || !plan.runs.is_empty();
         acquired.skipped.extend(plan.skipped);
         for scheduled in plan.runs {
             let run_id = self.start_run(slot, node, scheduled);
@@ -298,6 +302,7 @@ impl Inner {
                 self.take(slot);
             }
         }
+        touched
     }
 }
 
@@ -419,8 +424,10 @@ impl JobStore for MemoryStore {
             if !request.ahead.is_zero() {
                 taken.insert(slot);
             }
-            inner.claim(slot, due, &planner, &node, &mut acquired);
-            claimed += 1;
+            // Only jobs the claim did something with count toward its limit.
+            if inner.claim(slot, due, &planner, &node, &mut acquired) {
+                claimed += 1;
+            }
         }
         for (at, slot) in elsewhere {
             inner.due.insert(at, slot);
@@ -542,6 +549,58 @@ mod tests {
         tokio::spawn(contract::concurrent_claims(fresh()))
             .await
             .expect("the contract check panicked");
+    }
+
+    /// A job claimed ahead without a free instance is left for later and does not use
+    /// up the claim's limit: the next job inside the horizon is claimed instead.
+    #[tokio::test]
+    async fn a_job_at_max_instances_does_not_use_up_a_claim_ahead() {
+        use std::time::Duration;
+
+        use crate::job::Job;
+        use crate::store::AcquireRequest;
+        use crate::trigger::Trigger;
+
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("test time");
+        let store = MemoryStore::new();
+        let every_second = |id: &str, start: &str| {
+            Job::new(
+                id,
+                "t",
+                Trigger::interval(Duration::from_secs(1)).start(at(start)),
+            )
+            .schedule(at(start))
+            .expect("valid")
+        };
+        store
+            .add_job(every_second("busy", "2026-01-01T00:00:00Z"), false)
+            .await
+            .expect("added");
+        store
+            .add_job(every_second("free", "2026-01-01T00:00:01.300Z"), false)
+            .await
+            .expect("added");
+        // `busy` runs its 00:00 occurrence: at max_instances (1) from then on.
+        let first = store
+            .acquire(AcquireRequest::new("n", at("2026-01-01T00:00:00Z")))
+            .await
+            .expect("claimed");
+        assert_eq!(first.runs.len(), 1);
+        let ahead = AcquireRequest::new("n", at("2026-01-01T00:00:00.900Z"))
+            .limit(1)
+            .ahead(Duration::from_millis(500));
+        let acquired = store.acquire(ahead).await.expect("claimed");
+        let claimed: Vec<&str> = acquired.runs.iter().map(|r| r.job_id.as_str()).collect();
+        assert_eq!(
+            claimed,
+            ["free"],
+            "busy is due first (00:01) but has no instance free"
+        );
+        assert_eq!(
+            acquired.runs[0].scheduled,
+            at("2026-01-01T00:00:01.300Z"),
+            "claimed ahead, at its own time"
+        );
     }
 
     #[tokio::test]

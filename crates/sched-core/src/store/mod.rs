@@ -146,7 +146,8 @@ pub struct ClaimedRun {
     pub run_id: RunId,
     /// The job's id (shared, so a run costs no copy of it).
     pub job_id: JobId,
-    /// The job as it was when claimed (shared by the runs of one claim).
+    /// The job as it was stored when claimed (shared by the runs of one claim; its
+    /// `next_run_time` is the one before the claim).
     pub job: Arc<Job>,
     /// The fire time this run stands for.
     pub scheduled: DateTime<Utc>,
@@ -296,7 +297,8 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Finished and running runs, newest first (all jobs when `job_id` is `None`).
-    /// Stores that keep no history return an empty list.
+    /// Stores that keep no history return an empty list; a run a store cannot read (a
+    /// status from a newer version) is left out and logged.
     async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
         let _ = (job_id, limit);
         Ok(Vec::new())

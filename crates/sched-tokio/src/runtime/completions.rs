@@ -80,13 +80,18 @@ impl Completions {
     }
 }
 
-/// Queues a run that ended for recording: wakes the claim loop if it sleeps long, and
-/// a shutdown waiting for running jobs.
-pub(super) fn finish(inner: &Inner, completion: Completion) {
+/// Ends a run: queues it for recording (waking the claim loop if it sleeps long), then
+/// sends its `event`, then wakes a shutdown waiting for running jobs. In that order: a
+/// listener that sees the event, and a shutdown that wakes, find the run ended, never
+/// still in flight (to be aborted and reported a second time).
+pub(super) fn finish(inner: &Inner, completion: Completion, event: Option<Event>) {
     let runtime = &inner.runtime;
     if runtime.completions.push(completion) && runtime.sleeping_long.load(Ordering::SeqCst) {
         // Recorded at the loop's next step, or soon if it sleeps for long.
         runtime.ended.notify_one();
+    }
+    if let Some(event) = event {
+        inner.events.emit(event);
     }
     if inner.lifecycle.stopping() {
         runtime.idle.notify_waiters();

@@ -51,14 +51,18 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     let ctx = JobContext::new(job_id.clone(), run_id, scheduled, job);
     let outcome = run_in_span(&task, ctx, timeout, span).await;
     let finished = inner.env.clock.now();
-    if inner.events.listened() {
+    let ended = inner.events.listened().then(|| {
         let duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
-        inner.events.emit(match &outcome {
+        match &outcome {
             Outcome::Success => Event::JobExecuted(event(duration, None)),
             other => Event::JobError(event(duration, error_text(other))),
-        });
-    }
-    finish(&inner, Completion::new(slot, run_id, outcome, finished));
+        }
+    });
+    finish(
+        &inner,
+        Completion::new(slot, run_id, outcome, finished),
+        ended,
+    );
 }
 
 /// Waits until `scheduled` (a run claimed ahead; checked again after the sleep, in
@@ -122,7 +126,7 @@ fn missed_in_queue(
     slot: usize,
 ) {
     tracing::warn!(job_id = %job_id, run_id = %run_id, %scheduled, "run missed its grace time before it could start (waiting for a concurrency slot, or behind slow runs started before it)");
-    inner.events.emit(Event::JobMissed(crate::event::SkipEvent {
+    let missed = Event::JobMissed(crate::event::SkipEvent {
         job_id,
         runs: sched_core::policy::Skipped {
             first: scheduled,
@@ -131,8 +135,12 @@ fn missed_in_queue(
             more: false,
         },
         at: now,
-    }));
-    finish(inner, Completion::new(slot, run_id, Outcome::Missed, now));
+    });
+    finish(
+        inner,
+        Completion::new(slot, run_id, Outcome::Missed, now),
+        Some(missed),
+    );
 }
 
 /// Runs the task: a panic (while building or polling its future) or a timeout is an

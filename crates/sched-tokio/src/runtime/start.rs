@@ -114,11 +114,19 @@ fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
 async fn start_group(inner: Arc<Inner>, group: Group) {
     let began = std::time::Instant::now();
     let mut runs = group.into_iter();
-    while let Some(start) = runs.next() {
+    while let Some(Start { slot, run, task }) = runs.next() {
         if inner.runtime.aborting.load(Ordering::SeqCst) {
             return; // shutdown took (and reported) the runs not started
         }
-        first_poll(&inner, start).await;
+        let run_id = run.run_id;
+        let mut run: RunFuture = Box::pin(execute(Arc::clone(&inner), task, run, slot));
+        let first = std::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run.as_mut().poll(cx)
+            })))
+        })
+        .await;
+        after_first_poll(&inner, slot, run_id, run, first);
         if runs.len() > 0 && began.elapsed() >= HAND_OFF {
             hand_off_rest(&inner, runs.collect());
             return;
@@ -126,19 +134,17 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
     }
 }
 
-/// Polls one run's future once. A run still pending moves to a task of its own: the
-/// task polls it at once, so whatever it waits on wakes that task from then on (a job
+/// After a run's first poll: a run still pending moves to a task of its own, which
+/// polls it at once, so whatever it waits on wakes that task from then on (a job
 /// future that keeps only the first waker it was given would not be woken: that breaks
 /// the `Future` contract).
-async fn first_poll(inner: &Arc<Inner>, Start { slot, run, task }: Start) {
-    let run_id = run.run_id;
-    let mut run: RunFuture = Box::pin(execute(Arc::clone(inner), task, run, slot));
-    let first = std::future::poll_fn(|cx| {
-        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run.as_mut().poll(cx)
-        })))
-    })
-    .await;
+fn after_first_poll(
+    inner: &Arc<Inner>,
+    slot: usize,
+    run_id: RunId,
+    run: RunFuture,
+    first: std::thread::Result<Poll<()>>,
+) {
     match first {
         Ok(Poll::Ready(())) => {}
         Ok(Poll::Pending) => {
@@ -162,7 +168,7 @@ async fn first_poll(inner: &Arc<Inner>, Start { slot, run, task }: Start) {
                 Outcome::Panicked(message),
                 inner.env.clock.now(),
             );
-            finish(inner, ended);
+            finish(inner, ended, None);
         }
     }
 }
