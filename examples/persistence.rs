@@ -114,19 +114,8 @@ async fn start(url: &str, wait: Duration) -> Result<Started, Box<dyn Error>> {
         _ = tokio::signal::ctrl_c() => {}
     }
     let jobs = scheduler.get_jobs().await?;
-    let listed: Vec<String> = jobs
-        .iter()
-        .map(|job| {
-            let next = job.next_run_time.map_or_else(
-                || "none".to_owned(),
-                |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            );
-            format!(
-                "<Job (id={} name={} next_run_time={next})>",
-                job.id, job.name
-            )
-        })
-        .collect();
+    // As the tutorial prints them: `<Job (id=db_sync name=hourly_sync next_run_time=…)>`.
+    let listed: Vec<String> = jobs.iter().map(ToString::to_string).collect();
     println!("Jobs: [{}]", listed.join(", "));
     println!("{} job(s) in the store", jobs.len());
     scheduler.shutdown().await?;

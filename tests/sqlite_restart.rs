@@ -441,7 +441,7 @@ async fn jobs_survive_with_args_trigger_options_and_paused_flag() {
     assert_eq!(report.options, report_options);
     assert_eq!(report.name, "Daily report");
     assert_eq!(report.args["to"][0], "ops@example.com");
-    assert_eq!(report.trigger.timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(report.trigger.zone(), chrono_tz::Europe::Berlin);
     // 2026-01-01 is a Thursday: 08:30 in Berlin is 07:30 UTC.
     assert_eq!(
         report.next_run_time,

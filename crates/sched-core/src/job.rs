@@ -454,6 +454,35 @@ impl Job {
     }
 }
 
+impl fmt::Display for Job {
+    /// As APScheduler prints a job: `<Job (id=db_sync name=hourly_sync next_run_time=…)>`,
+    /// to the second, `none` when it has no next run, ` paused` at the end of a paused
+    /// job.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sched_core::job::Job;
+    /// use sched_core::trigger::Trigger;
+    ///
+    /// let now = "2026-01-05T10:00:00Z".parse().unwrap();
+    /// let job = Job::new("db_sync", "hourly_sync", Trigger::interval(Duration::from_secs(3600)))
+    ///     .schedule(now)?;
+    /// assert_eq!(job.to_string(), "<Job (id=db_sync name=hourly_sync next_run_time=2026-01-05 11:00:00 UTC)>");
+    /// # Ok::<(), sched_core::Error>(())
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Job (id={} name={} next_run_time=", self.id, self.name)?;
+        match self.next_run_time {
+            Some(at) => write!(f, "{}", at.format("%Y-%m-%d %H:%M:%S UTC"))?,
+            None => f.write_str("none")?,
+        }
+        if self.paused {
+            f.write_str(" paused")?;
+        }
+        f.write_str(")>")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Serialize;

@@ -172,14 +172,16 @@ impl Scheduler {
     /// A bad trigger, id or option (the [`sched_core::Error`] naming it),
     /// [`sched_core::Error::DuplicateJobId`] for a taken id without `replace_existing`,
     /// [`Error::ShutDown`] after shutdown, a store error.
-    pub async fn add_job<M>(
+    pub async fn add_job<M, T: IntoTask<M>>(
         &self,
         spec: impl Into<JobSpec>,
-        task: impl IntoTask<M>,
+        task: T,
     ) -> Result<JobId> {
         let mut spec = spec.into();
         let id = self.job_id(&spec);
-        spec.name.get_or_insert_with(|| id.to_string());
+        // Named after its function, as APScheduler does; a closure after its id.
+        spec.name
+            .get_or_insert_with(|| crate::task::fn_name::<T>().unwrap_or_else(|| id.to_string()));
         let name = closure_task_name(&self.inner.config.node, &id);
         let job = spec.clone().into_job(
             id.clone(),

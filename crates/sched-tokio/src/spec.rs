@@ -33,6 +33,11 @@ pub struct JobSpec {
     pub(crate) replace_existing: bool,
     timezone: Option<Tz>,
     pub(crate) paused: bool,
+    /// Bounds and jitter, applied to the trigger once it is built (a date string is
+    /// only read when the job's zone is known).
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    jitter: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -53,6 +58,9 @@ impl JobSpec {
             replace_existing: false,
             timezone: None,
             paused: false,
+            start: None,
+            end: None,
+            jitter: None,
         }
     }
 
@@ -149,28 +157,25 @@ impl JobSpec {
         self
     }
 
-    /// No run before `start`.
+    /// No run before `start` (on any trigger, a date string's included).
     #[must_use]
-    pub fn start(self, start: DateTime<Utc>) -> Self {
-        self.map_trigger(|t| t.start(start))
+    pub fn start(mut self, start: DateTime<Utc>) -> Self {
+        self.start = Some(start);
+        self
     }
 
-    /// No run after `end`.
+    /// No run after `end` (on any trigger, a date string's included).
     #[must_use]
-    pub fn end(self, end: DateTime<Utc>) -> Self {
-        self.map_trigger(|t| t.end(end))
+    pub fn end(mut self, end: DateTime<Utc>) -> Self {
+        self.end = Some(end);
+        self
     }
 
-    /// Delay each run by a deterministic amount below `jitter`.
+    /// Delay each run by a deterministic amount below `jitter` (on any trigger, a date
+    /// string's included).
     #[must_use]
-    pub fn jitter(self, jitter: Duration) -> Self {
-        self.map_trigger(|t| t.jitter(jitter))
-    }
-
-    fn map_trigger(mut self, f: impl FnOnce(Trigger) -> Trigger) -> Self {
-        if let Source::Ready(trigger) = self.trigger {
-            self.trigger = Source::Ready(f(trigger));
-        }
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = Some(jitter);
         self
     }
 
@@ -183,12 +188,24 @@ impl JobSpec {
         defaults: &JobOptions,
     ) -> crate::Result<Job> {
         let tz = self.timezone.unwrap_or(default_tz);
-        let mut trigger = match self.trigger {
+        let trigger = match self.trigger {
             Source::Ready(trigger) => trigger,
             Source::DateStr(value) => Trigger::date(parse_date_time(&value, tz)?),
         };
-        if self.timezone.is_some() || trigger.timezone == Tz::UTC {
-            trigger.timezone = tz;
+        // The spec's own zone wins; otherwise a trigger without a zone (and the
+        // children of an and/or without one) takes the scheduler's default.
+        let mut trigger = match self.timezone {
+            Some(tz) => trigger.timezone(tz),
+            None => trigger.or_timezone(default_tz),
+        };
+        if let Some(start) = self.start {
+            trigger = trigger.start(start);
+        }
+        if let Some(end) = self.end {
+            trigger = trigger.end(end);
+        }
+        if let Some(jitter) = self.jitter {
+            trigger = trigger.jitter(jitter);
         }
         let mut job =
             Job::new(id, task, trigger).options(self.options.unwrap_or_else(|| defaults.clone()));

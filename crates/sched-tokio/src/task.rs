@@ -275,3 +275,37 @@ pub(crate) fn closure_task_name(node: &str, job_id: &str) -> String {
 fn closure_prefix(node: &str) -> String {
     format!("closure:{node}:")
 }
+
+/// The name of the function `T` is, for a job added without a name: `hourly_sync` for
+/// `async fn hourly_sync()`; `None` for a closure or a function pointer.
+pub(crate) fn fn_name<T>() -> Option<String> {
+    let path = std::any::type_name::<T>();
+    if path.contains("{{closure}}") || path.starts_with("fn(") || path.starts_with('&') {
+        return None;
+    }
+    // `crate::module::name` or `crate::module::name<T>`: the last segment, no generics.
+    let path = path.split('<').next().unwrap_or(path);
+    path.rsplit("::")
+        .next()
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fn_name;
+
+    async fn hourly_sync() {}
+
+    fn named<T>(_: &T) -> Option<String> {
+        fn_name::<T>()
+    }
+
+    #[test]
+    fn a_job_from_a_function_is_named_after_it() {
+        assert_eq!(named(&hourly_sync).as_deref(), Some("hourly_sync"));
+        assert_eq!(named(&|| async {}), None, "a closure has no name");
+        let pointer: fn() -> std::future::Ready<()> = || std::future::ready(());
+        assert_eq!(named(&pointer), None, "nor a function pointer");
+    }
+}

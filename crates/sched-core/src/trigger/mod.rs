@@ -57,13 +57,11 @@ pub struct Trigger {
     /// Each fire time is delayed by a deterministic pseudo-random amount below this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<Duration>,
-    /// Zone of wall-clock schedules (cron, calendar interval, date strings).
-    #[serde(default = "utc")]
-    pub timezone: Tz,
-}
-
-fn utc() -> Tz {
-    Tz::UTC
+    /// Zone of wall-clock schedules (cron, calendar interval, date strings); `None`:
+    /// not set, so UTC — or the scheduler's default zone, which a trigger without a
+    /// zone takes when its job is added (see [`or_timezone`](Self::or_timezone)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Tz>,
 }
 
 /// The schedule itself, without bounds.
@@ -104,7 +102,7 @@ impl Trigger {
             start: None,
             end: None,
             jitter: None,
-            timezone: Tz::UTC,
+            timezone: None,
         }
     }
 
@@ -165,8 +163,45 @@ impl Trigger {
     /// Sets the zone of wall-clock schedules.
     #[must_use]
     pub fn timezone(mut self, tz: Tz) -> Self {
-        self.timezone = tz;
+        self.timezone = Some(tz);
+        self.pass_zone_to_children(tz);
         self
+    }
+
+    /// Sets the zone only where none is set: on this trigger, and on the children of an
+    /// `and`/`or` that have none of their own (a scheduler's default zone reaches a job's
+    /// trigger this way; a zone the user set, UTC included, is kept).
+    ///
+    /// ```
+    /// use chrono_tz::Europe::Berlin;
+    /// use sched_core::trigger::Trigger;
+    ///
+    /// let daily = Trigger::cron("0 8 * * *")?;
+    /// assert_eq!(daily.clone().or_timezone(Berlin).zone(), Berlin);
+    /// let in_utc = daily.timezone(chrono_tz::UTC).or_timezone(Berlin);
+    /// assert_eq!(in_utc.zone(), chrono_tz::UTC, "an explicit zone wins");
+    /// # Ok::<(), sched_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn or_timezone(mut self, tz: Tz) -> Self {
+        let tz = *self.timezone.get_or_insert(tz);
+        self.pass_zone_to_children(tz);
+        self
+    }
+
+    /// The zone its wall-clock times are read in: the one set, or UTC.
+    pub fn zone(&self) -> Tz {
+        self.timezone.unwrap_or(Tz::UTC)
+    }
+
+    /// Gives the children of an `and`/`or` without a zone of their own `tz`.
+    fn pass_zone_to_children(&mut self, tz: Tz) {
+        if let TriggerKind::And { triggers } | TriggerKind::Or { triggers } = &mut self.kind {
+            for child in triggers.iter_mut() {
+                let zone = *child.timezone.get_or_insert(tz);
+                child.pass_zone_to_children(zone);
+            }
+        }
     }
 
     /// Sets the zone by IANA name; an unknown name is [`Error::UnknownTimeZone`].
@@ -238,6 +273,7 @@ impl Trigger {
     /// in its zone. Idempotent.
     #[must_use]
     pub fn anchored(mut self, now: DateTime<Utc>) -> Self {
+        let zone = self.zone();
         match &mut self.kind {
             TriggerKind::Interval { every } if self.start.is_none() => {
                 let every = chrono::Duration::from_std(*every).unwrap_or(chrono::Duration::MAX);
@@ -245,7 +281,7 @@ impl Trigger {
             }
             TriggerKind::CalendarInterval(c) if c.start_date.is_none() => {
                 let from = self.start.unwrap_or(now);
-                c.start_date = wall::local_date(self.timezone, from);
+                c.start_date = wall::local_date(zone, from);
             }
             TriggerKind::And { triggers } | TriggerKind::Or { triggers } => {
                 for t in triggers.iter_mut() {
@@ -306,14 +342,14 @@ impl Trigger {
     fn kind_next(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
             TriggerKind::Interval { every } => interval_next(*every, self.start, after),
-            TriggerKind::Cron(cron) => cron.next_after(self.timezone, after),
+            TriggerKind::Cron(cron) => cron.next_after(self.zone(), after),
             TriggerKind::Date { at } => Some(*at).filter(|at| *at > after),
             TriggerKind::CalendarInterval(c) => {
                 let start = match c.start_date {
                     Some(date) => date,
-                    None => wall::local_date(self.timezone, self.start.unwrap_or(after))?,
+                    None => wall::local_date(self.zone(), self.start.unwrap_or(after))?,
                 };
-                c.next_after(self.timezone, start, after)
+                c.next_after(self.zone(), start, after)
             }
             TriggerKind::Or { triggers } => {
                 triggers.iter().filter_map(|t| t.next_after(after)).min()

@@ -42,7 +42,7 @@ fn fields(fields: CronFields) -> Trigger {
 /// trigger's zone, with `expected` (`"None"` where the trigger is done).
 #[track_caller]
 fn assert_fires(trigger: &Trigger, after: &str, expected: &[&str]) {
-    let tz = trigger.timezone;
+    let tz = trigger.zone();
     let show = |at: DateTime<Utc>| at.with_timezone(&tz).to_rfc3339();
     let mut actual = Vec::new();
     let mut cursor = utc(after);
@@ -1194,7 +1194,7 @@ mod date {
                 TriggerKind::Date { at: utc(expected) },
                 "{value} in {tz}"
             );
-            assert_eq!(t.timezone, tz);
+            assert_eq!(t.zone(), tz);
         }
     }
 }
@@ -1706,7 +1706,7 @@ mod errors {
         let t = Trigger::cron("0 9 * * *")
             .expect("valid")
             .timezone_name("Pacific/Chatham");
-        assert_eq!(t.expect("known").timezone, Chatham);
+        assert_eq!(t.expect("known").zone(), Chatham);
     }
 
     #[test]

@@ -1,0 +1,181 @@
+//! What the APScheduler tutorial promises, checked the way a new user would write it:
+//! zones, run-now on a paused job, modifiers on every spec, what a job prints, and
+//! catch-up runs after downtime. On Tokio's paused clock: no test waits for real.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Berlin;
+use sched_tokio::prelude::*;
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("test instant")
+}
+
+/// A scheduler in Berlin whose wall clock follows Tokio's paused clock from `now`.
+fn berlin(now: &str) -> Scheduler {
+    Scheduler::builder()
+        .clock(TokioClock::starting_at(at(now)))
+        .timezone(Berlin)
+        .build()
+        .expect("valid builder")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zone_the_user_set_wins_over_the_schedulers_default() {
+    let scheduler = berlin("2026-01-05T00:00:00Z");
+    let noop = || async {};
+    // No zone on the trigger: the scheduler's (Berlin, UTC+1 in January).
+    let id = scheduler
+        .add_job(JobSpec::cron("0 8 * * *").unwrap().id("berlin"), noop)
+        .await
+        .unwrap();
+    assert_eq!(
+        scheduler.get_job(&id).await.unwrap().next_run_time,
+        Some(at("2026-01-05T07:00:00Z"))
+    );
+    // UTC set on the trigger: 08:00 UTC, not moved to Berlin.
+    let utc = Trigger::cron("0 8 * * *").unwrap().timezone(chrono_tz::UTC);
+    let id = scheduler
+        .add_job(JobSpec::new(utc).id("utc"), noop)
+        .await
+        .unwrap();
+    let job = scheduler.get_job(&id).await.unwrap();
+    assert_eq!(job.next_run_time, Some(at("2026-01-05T08:00:00Z")));
+    assert_eq!(job.trigger.zone(), chrono_tz::UTC);
+    // The spec's own zone wins over both.
+    let sydney = Trigger::cron("0 8 * * *").unwrap().timezone(chrono_tz::UTC);
+    let id = scheduler
+        .add_job(
+            JobSpec::new(sydney)
+                .id("sydney")
+                .timezone(chrono_tz::Australia::Sydney),
+            noop,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        scheduler.get_job(&id).await.unwrap().next_run_time,
+        Some(at("2026-01-05T21:00:00Z")),
+        "08:00 in Sydney (UTC+11) on 6 January"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn and_or_children_without_a_zone_take_the_combinations() {
+    let scheduler = berlin("2026-01-05T00:00:00Z");
+    let noop = || async {};
+    // Either 06:00 or 18:00, no zone anywhere: both children in Berlin.
+    let either = Trigger::or(vec![
+        Trigger::cron("0 6 * * *").unwrap(),
+        Trigger::cron("0 18 * * *").unwrap(),
+    ]);
+    let id = scheduler
+        .add_job(JobSpec::new(either).id("either"), noop)
+        .await
+        .unwrap();
+    let job = scheduler.get_job(&id).await.unwrap();
+    assert_eq!(job.next_run_time, Some(at("2026-01-05T05:00:00Z")));
+    let after = job.next_fire_after(at("2026-01-05T05:00:00Z"));
+    assert_eq!(after, Some(at("2026-01-05T17:00:00Z")));
+    // A child with its own zone keeps it.
+    let mixed = Trigger::or(vec![
+        Trigger::cron("0 6 * * *").unwrap().timezone(chrono_tz::UTC),
+        Trigger::cron("0 18 * * *").unwrap(),
+    ])
+    .timezone(Berlin);
+    let job = Job::new("mixed", "t", mixed)
+        .schedule(at("2026-01-05T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        job.next_run_time,
+        Some(at("2026-01-05T06:00:00Z")),
+        "06:00 UTC"
+    );
+    let after = job.next_fire_after(at("2026-01-05T06:00:00Z"));
+    assert_eq!(after, Some(at("2026-01-05T17:00:00Z")), "18:00 Berlin");
+    // An `and` passes its zone down as well: weekdays at 08:00 Berlin, both in Berlin.
+    let weekday_eight = Trigger::and(vec![
+        Trigger::cron("0 8 * * *").unwrap(),
+        Trigger::cron("0 * * * mon-fri").unwrap(),
+    ])
+    .timezone(Berlin);
+    assert_eq!(
+        weekday_eight.next_after(at("2026-01-09T08:00:00Z")),
+        Some(at("2026-01-12T07:00:00Z")),
+        "Friday 9 January 08:00 Berlin has passed: Monday 12 January"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn modifiers_apply_to_a_date_string_too() {
+    let scheduler = berlin("2026-01-05T00:00:00Z");
+    let noop = || async {};
+    let spec = JobSpec::date_str("2026-01-05 10:00:00")
+        .id("reminder")
+        .jitter(Duration::from_secs(60))
+        .start(at("2026-01-05T08:00:00Z"))
+        .end(at("2026-01-05T12:00:00Z"));
+    let id = scheduler.add_job(spec, noop).await.unwrap();
+    let job = scheduler.get_job(&id).await.unwrap();
+    assert_eq!(job.trigger.jitter, Some(Duration::from_secs(60)));
+    assert_eq!(job.trigger.start, Some(at("2026-01-05T08:00:00Z")));
+    assert_eq!(job.trigger.end, Some(at("2026-01-05T12:00:00Z")));
+    let first = job.next_run_time.expect("scheduled");
+    assert!(
+        first >= at("2026-01-05T09:00:00Z") && first < at("2026-01-05T09:01:00Z"),
+        "10:00 Berlin plus under a minute of jitter: {first}"
+    );
+    // An end before the date: the job never runs (it is not silently kept as it was).
+    let ended = JobSpec::date_str("2026-01-05 10:00:00")
+        .id("too_late")
+        .end(at("2026-01-05T08:00:00Z"));
+    let id = scheduler.add_job(ended, noop).await.unwrap();
+    assert_eq!(scheduler.get_job(&id).await.unwrap().next_run_time, None);
+}
+
+async fn hourly_sync() {}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_prints_as_the_tutorial_shows_and_is_named_after_its_function() {
+    let scheduler = berlin("2026-01-05T10:00:00Z");
+    let id = scheduler
+        .add_job(
+            JobSpec::interval(Duration::from_secs(3600)).id("db_sync"),
+            hourly_sync,
+        )
+        .await
+        .unwrap();
+    let job = scheduler.get_job(&id).await.unwrap();
+    assert_eq!(
+        job.name, "hourly_sync",
+        "named after the function, as APScheduler does"
+    );
+    assert_eq!(
+        job.to_string(),
+        "<Job (id=db_sync name=hourly_sync next_run_time=2026-01-05 11:00:00 UTC)>"
+    );
+    // A closure keeps the generated name (its id); a name given wins.
+    let id = scheduler
+        .add_job(
+            JobSpec::interval(Duration::from_secs(60)).id("tick"),
+            || async {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(scheduler.get_job(&id).await.unwrap().name, "tick");
+    let id = scheduler
+        .add_job(
+            JobSpec::interval(Duration::from_secs(60))
+                .id("named")
+                .name("Nightly"),
+            hourly_sync,
+        )
+        .await
+        .unwrap();
+    let job = scheduler.pause_job(&id).await.unwrap();
+    assert_eq!(
+        job.to_string(),
+        "<Job (id=named name=Nightly next_run_time=2026-01-05 10:01:00 UTC paused)>"
+    );
+}
