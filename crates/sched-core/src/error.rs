@@ -77,6 +77,14 @@ pub enum Error {
         /// What failed to decode.
         reason: String,
     },
+    /// A job whose next fire time could not be found within the trigger's search limit
+    /// (an `and` of triggers that do not coincide, say). It is kept, unscheduled, and
+    /// not claimed again until it is rewritten.
+    #[error("job {job_id:?}: no next fire time found within the search limit, so it may never fire again; it is kept, unscheduled (give it a trigger that fires, or remove it)")]
+    NoNextFireTime {
+        /// The job.
+        job_id: JobId,
+    },
     /// Job arguments that cannot be turned into JSON.
     #[error("job arguments cannot be serialised: {0}")]
     Args(#[from] serde_json::Error),
@@ -94,6 +102,17 @@ pub enum Error {
     /// A failure inside a store backend (database error, lost connection, ...).
     #[error("job store error: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl Error {
+    /// The job this error is about, if it names one.
+    pub fn job_id(&self) -> Option<&JobId> {
+        match self {
+            Error::DuplicateJobId(id) | Error::JobNotFound(id) => Some(id),
+            Error::Decode { job_id, .. } | Error::NoNextFireTime { job_id } => Some(job_id),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with [`Error`] as its error type.

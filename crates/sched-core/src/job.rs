@@ -429,7 +429,7 @@ impl Job {
     }
 
     /// The first fire time at or after `due` that `claimed` does not report as already
-    /// claimed (`None`: the trigger ends first). A store uses it so that an occurrence
+    /// claimed (`Err(last)`: none after `last`, the latest occurrence claimed). A store uses it so that an occurrence
     /// whose run was claimed already — still running, or claimed ahead — is never
     /// decided twice, when a stale write or a move of the next run time back (run now,
     /// reschedule, re-add) makes it due again.
@@ -437,16 +437,29 @@ impl Job {
         &self,
         due: DateTime<Utc>,
         claimed: impl Fn(DateTime<Utc>) -> bool,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Result<DateTime<Utc>, DateTime<Utc>> {
         let mut at = due;
         // Bounded: only occurrences with a run each can be claimed.
         for _ in 0..1024 {
             if !claimed(at) {
-                return Some(at);
+                return Ok(at);
             }
-            at = self.next_fire_after(at)?;
+            at = self.next_fire_after(at).ok_or(at)?;
         }
-        Some(at)
+        Ok(at)
+    }
+
+    /// [`next_fire_after`](Self::next_fire_after), telling a trigger that is done
+    /// (`Ok(None)`) from a search that gave up (see [`Trigger::next_checked`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SearchLimit`](crate::trigger::SearchLimit) when the search gave up.
+    pub fn next_fire_checked(
+        &self,
+        after: DateTime<Utc>,
+    ) -> std::result::Result<Option<DateTime<Utc>>, crate::trigger::SearchLimit> {
+        self.trigger.next_checked_salted(after, self.salt())
     }
 
     fn salt(&self) -> u64 {

@@ -110,6 +110,11 @@ pub enum NextRun {
     /// Its trigger is done, but the run just started may be abandoned and recovered
     /// (`recover_abandoned`): keep the job unscheduled until its last run ends.
     Parked,
+    /// Its next fire time could not be found (a search gave up, see
+    /// [`Trigger::next_checked`](crate::trigger::Trigger::next_checked)): not done, so
+    /// not removed. Keep the job, do not claim it again, report it
+    /// ([`Error::NoNextFireTime`]).
+    Unknown,
 }
 
 /// The plan for one job.
@@ -222,8 +227,9 @@ impl Planner {
     pub fn plan_job(&self, row: Candidate<'_>) -> JobPlan {
         let job = row.job;
         // Occurrences already claimed are passed over silently.
-        let Some(due) = job.first_unclaimed(row.due, |at| row.claimed(at)) else {
-            return self.decided(row, Decision::default());
+        let due = match job.first_unclaimed(row.due, |at| row.claimed(at)) {
+            Ok(due) => due,
+            Err(last) => return self.decided(row, last, Decision::default()),
         };
         let moved = if due == row.due {
             NextRun::Unchanged
@@ -245,12 +251,16 @@ impl Planner {
             row.running_count(),
             |t| job.next_fire_after(t),
         );
-        self.decided(row, decision)
+        let skipped = [decision.missed, decision.coalesced, decision.over_limit];
+        let last = (decision.run.iter().copied())
+            .chain(skipped.iter().flatten().map(|s| s.last))
+            .fold(due, DateTime::max);
+        self.decided(row, last, decision)
     }
 
-    /// Carries out `decision` for `row`.
+    /// Carries out `decision` for `row`, whose latest occurrence looked at is `last`.
     #[inline]
-    fn decided(&self, row: Candidate<'_>, decision: Decision) -> JobPlan {
+    fn decided(&self, row: Candidate<'_>, last: DateTime<Utc>, decision: Decision) -> JobPlan {
         let job = row.job;
         // Most claims skip nothing: no report to build then (this is the hot path).
         let skipped = if decision.missed.is_none()
@@ -272,6 +282,8 @@ impl Planner {
             Some(at) => NextRun::At(at),
             // Its last runs may be executing on other nodes (not started again here):
             // they can be abandoned and need recovering all the same.
+            // Only a trigger that is done ends a job (asked again: this is rare).
+            None if job.next_fire_checked(last).is_err() => NextRun::Unknown,
             None if self.parks && job.options.recover_abandoned && started => NextRun::Parked,
             None => NextRun::Finished,
         };
@@ -306,6 +318,13 @@ impl Planner {
                 NextRun::At(at) => plan.reschedule.push((Arc::clone(job), at)),
                 NextRun::Finished => plan.finished.push(job.id.clone()),
                 NextRun::Parked => plan.parked.push(job.id.clone()),
+                NextRun::Unknown => {
+                    // Left as it is, and not read by this store's claims again.
+                    plan.quarantined.push(job.id.to_string());
+                    plan.errors.push(Error::NoNextFireTime {
+                        job_id: job.id.clone(),
+                    });
+                }
             }
             plan.runs
                 .extend(runs.into_iter().map(|at| (Arc::clone(job), at)));

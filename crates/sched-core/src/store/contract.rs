@@ -142,6 +142,7 @@ where
     coalesce_runs_newest(make_store().await).await;
     no_coalesce_runs_each_in_order(make_store().await).await;
     date_trigger_finishes(make_store().await).await;
+    a_trigger_whose_search_gives_up_keeps_its_job(make_store().await).await;
     complete_unknown_run(make_store().await).await;
     release_frees_node_runs(make_store().await).await;
     running_counts(make_store().await).await;
@@ -1190,6 +1191,50 @@ pub async fn date_trigger_finishes(store: Arc<dyn JobStore>) {
 // ---------------------------------------------------------------------------------
 // Runs: complete, release, running
 // ---------------------------------------------------------------------------------
+
+/// A job whose next fire time cannot be found within the search limit (here: once at
+/// `t(10)`, or at a Monday that is a Tuesday) is not finished: after its run it is kept,
+/// reported once ([`Error::NoNextFireTime`]), and not claimed again.
+pub async fn a_trigger_whose_search_gives_up_keeps_its_job(store: Arc<dyn JobStore>) {
+    let never = Trigger::and(vec![
+        Trigger::cron("0 0 * * mon").expect("valid cron"),
+        Trigger::cron("0 0 * * tue").expect("valid cron"),
+    ]);
+    let trigger = Trigger::or(vec![Trigger::date(t(10)), never]);
+    let job = Job::new("unknown", TASK, trigger)
+        .schedule(t(0))
+        .expect("valid");
+    assert_eq!(job.next_run_time, Some(t(10)));
+    add(&store, &job).await;
+    let request = AcquireRequest::new("n", t(10)).lease(LEASE);
+    let acquired = store.acquire(request).await.expect("acquire");
+    assert_eq!(
+        run_times(&acquired, "unknown"),
+        vec![t(10)],
+        "its one known run"
+    );
+    assert!(
+        acquired.finished.is_empty(),
+        "not finished: {:?}",
+        acquired.finished
+    );
+    let reported: Vec<&Error> = acquired.errors.iter().collect();
+    assert!(
+        matches!(reported[..], [Error::NoNextFireTime { job_id }] if job_id == "unknown"),
+        "reported once: {reported:?}"
+    );
+    assert_eq!(
+        get(&store, "unknown").await.id,
+        "unknown",
+        "kept in the store"
+    );
+    let again = claim(&store, "n", t(100_000), 10).await;
+    assert!(again.runs.is_empty(), "not claimed again: {again:?}");
+    assert_eq!(
+        store.remove_job("unknown").await.expect("removable").id,
+        "unknown"
+    );
+}
 
 /// `complete` of a run that is unknown, or already completed, is `RunNotFound`.
 pub async fn complete_unknown_run(store: Arc<dyn JobStore>) {

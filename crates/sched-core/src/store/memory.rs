@@ -296,6 +296,13 @@ impl Inner {
                 self.entry(slot).next = Some(at);
                 self.reindex(slot);
             }
+            NextRun::Unknown => {
+                // Kept, not claimed again: no next run time.
+                self.entry(slot).next = None;
+                acquired.errors.push(Error::NoNextFireTime {
+                    job_id: job.id.clone(),
+                });
+            }
             // Nothing here can be abandoned, so nothing is parked.
             NextRun::Finished | NextRun::Parked => {
                 acquired.finished.push(job.id.clone());

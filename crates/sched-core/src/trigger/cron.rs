@@ -143,43 +143,46 @@ impl CronTrigger {
         Ok(Self { spec, compiled })
     }
 
-    /// The first fire time strictly after `after`, in zone `tz`.
-    pub(crate) fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// The first fire time strictly after `after`, in zone `tz` (`Err`: the search
+    /// gave up, see [`MAX_CANDIDATES`]).
+    pub(crate) fn next_checked(&self, tz: Tz, after: DateTime<Utc>) -> super::Searched {
         if self.compiled.never {
-            return None;
+            return Ok(None);
         }
         // croner searches the years 1 to 5000, and chrono has no wall time near its limits.
-        let after = in_range(after)?.max(first_year_start(YEAR_LOWER_LIMIT).and_utc());
+        let Some(after) = in_range(after) else {
+            return Ok(None);
+        };
+        let after = after.max(first_year_start(YEAR_LOWER_LIMIT).and_utc());
         let (wall, fold_start) = search_start(tz, after);
         let wall = wall.with_nanosecond(0).expect("0 is a valid nanosecond");
-        let ahead = self.walk(tz, wall, after);
+        let ahead = self.walk(tz, wall, after)?;
         let in_fold = match fold_start {
             Some(start) if self.compiled.rule == DstRule::Wildcard => {
-                self.second_fold(tz, start, wall, after)
+                self.second_fold(tz, start, wall, after)?
             }
             _ => None,
         };
-        match (ahead, in_fold) {
+        Ok(match (ahead, in_fold) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        })
     }
 
     /// Walks wall-clock candidates after `from` until one denotes an instant after `after`.
-    fn walk(&self, tz: Tz, from: NaiveDateTime, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    fn walk(&self, tz: Tz, from: NaiveDateTime, after: DateTime<Utc>) -> super::Searched {
         let mut cursor = from;
         for _ in 0..MAX_CANDIDATES {
-            let candidate = self
-                .compiled
-                .cron
-                .find_next_occurrence(&cursor, false)
-                .ok()?;
+            // croner finds nothing before its last year: done.
+            let Ok(candidate) = self.compiled.cron.find_next_occurrence(&cursor, false) else {
+                return Ok(None);
+            };
             if let Some(at) = resolve_after(tz, candidate, self.compiled.rule, after) {
-                return Some(at);
+                return Ok(Some(at));
             }
             cursor = candidate;
         }
-        None
+        Err(super::SearchLimit)
     }
 
     /// When `after` lies in the first occurrence of a repeated hour: the earliest match
@@ -190,28 +193,26 @@ impl CronTrigger {
         start: NaiveDateTime,
         until: NaiveDateTime,
         after: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> super::Searched {
         let mut cursor = start;
         let mut inclusive = true;
         for _ in 0..MAX_CANDIDATES {
-            let candidate = self
-                .compiled
-                .cron
-                .find_next_occurrence(&cursor, inclusive)
-                .ok()?;
+            let Ok(candidate) = self.compiled.cron.find_next_occurrence(&cursor, inclusive) else {
+                return Ok(None);
+            };
             if candidate > until {
-                return None;
+                return Ok(None);
             }
             if let LocalResult::Ambiguous(_, second) = tz.from_local_datetime(&candidate) {
                 let second = second.with_timezone(&Utc);
                 if second > after {
-                    return Some(second);
+                    return Ok(Some(second));
                 }
             }
             cursor = candidate;
             inclusive = false;
         }
-        None
+        Err(super::SearchLimit)
     }
 }
 
@@ -222,7 +223,7 @@ impl Compiled {
             reason,
         };
         let cron = parser(spec.and_days)
-            .parse(&spec.expression)
+            .parse(&numeric_days_of_week(&spec.expression))
             .map_err(|e| invalid(croner_reason(&e)))?;
         let rule = classify(&spec.expression);
         // A pattern that matches some date matches one in every 400 years (the period
@@ -239,6 +240,64 @@ impl Compiled {
             .is_err();
         Ok(Self { cron, rule, never })
     }
+}
+
+/// `expression` with its day-of-week field in numbers (`0`-`7`, Sunday both), the way
+/// croner is given it: croner reads a range ending at `sun` as ending at 7, so that
+/// `mon-sun` is every day — but then `sun-sun` is every day too. A range whose two ends
+/// are both Sunday, named at least at one end (`sun-sun`, `sun-7`), is Sunday alone, as
+/// `0-0` and `7-7` are; `0-7` keeps meaning every day.
+fn numeric_days_of_week(expression: &str) -> String {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    let position = match fields.len() {
+        5 => 4,
+        6 | 7 => 5,
+        _ => return expression.to_owned(), // an alias, or what croner will refuse
+    };
+    let mut fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
+    fields[position] = fields[position]
+        .split(',')
+        .map(|item| match item.split_once('/') {
+            Some((days, step)) => format!("{}/{step}", numeric_days(days)),
+            None => numeric_days(item),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    fields.join(" ")
+}
+
+/// One item of a day-of-week field (no step) in numbers.
+fn numeric_days(days: &str) -> String {
+    if let Some((day, nth)) = days.split_once('#') {
+        return format!("{}#{nth}", day_number(day, false));
+    }
+    if let Some(day) = days.strip_suffix(['L', 'l']).filter(|day| !day.is_empty()) {
+        return format!("{}L", day_number(day, false));
+    }
+    let Some((first, last)) = days.split_once('-') else {
+        return day_number(days, false);
+    };
+    let (from, to) = (day_number(first, false), day_number(last, true));
+    let sunday = |n: &str| n == "0" || n == "7";
+    let named = day_index(first).is_some() || day_index(last).is_some();
+    if named && sunday(&from) && sunday(&to) {
+        return "0-0".to_owned();
+    }
+    format!("{from}-{to}")
+}
+
+/// A day name's number (Sunday 0, or 7 at the end of a range); anything else as given.
+fn day_number(day: &str, range_end: bool) -> String {
+    match day_index(day) {
+        Some(0) if range_end => "7".to_owned(),
+        Some(n) => n.to_string(),
+        None => day.to_owned(),
+    }
+}
+
+fn day_index(day: &str) -> Option<usize> {
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    DAYS.iter().position(|name| name.eq_ignore_ascii_case(day))
 }
 
 /// Fixed-time unless the minute or the hour field starts with `*` (or `?`), as in

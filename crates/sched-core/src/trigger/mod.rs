@@ -293,10 +293,36 @@ impl Trigger {
         self
     }
 
-    /// The first fire time strictly after `after`, or `None` when the trigger is done
-    /// (past its end, a date already passed, a cron that can never match).
+    /// The first fire time strictly after `after`, or `None` when there is none: the
+    /// trigger is done (past its end, a date already passed, a cron that can never
+    /// match), or — rarely — a search gave up (see [`next_checked`](Self::next_checked)).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.next_after_salted(after, 0)
+    }
+
+    /// Like [`next_after`](Self::next_after), telling a trigger that is done
+    /// (`Ok(None)`) from a search that gave up without an answer (`Err`): an `and` whose
+    /// triggers did not coincide within 10,000 rounds, or a cron whose candidate times
+    /// all fell into DST transitions for 200,000 steps. Only a trigger that is done ends
+    /// a job; one whose search gave up is kept, unscheduled, and reported.
+    ///
+    /// ```
+    /// use sched_core::trigger::Trigger;
+    ///
+    /// let now = "2026-01-01T00:00:00Z".parse().unwrap();
+    /// let passed = Trigger::date("2025-01-01T00:00:00Z".parse().unwrap());
+    /// assert_eq!(passed.next_checked(now), Ok(None));
+    /// // Mondays that are Tuesdays: no answer within the search limit.
+    /// let never = Trigger::and(vec![Trigger::cron("0 0 * * mon")?, Trigger::cron("0 0 * * tue")?]);
+    /// assert!(never.next_checked(now).is_err());
+    /// # Ok::<(), sched_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SearchLimit`] when a search gave up.
+    pub fn next_checked(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SearchLimit> {
+        self.next_checked_salted(after, 0)
     }
 
     /// Like [`next_after`](Self::next_after), with `salt` choosing the jitter (jobs pass
@@ -306,58 +332,79 @@ impl Trigger {
         after: DateTime<Utc>,
         salt: u64,
     ) -> Option<DateTime<Utc>> {
+        self.next_checked_salted(after, salt).ok().flatten()
+    }
+
+    /// [`next_checked`](Self::next_checked) with a jitter salt.
+    pub(crate) fn next_checked_salted(&self, after: DateTime<Utc>, salt: u64) -> Searched {
         let Some(jitter) = self.jitter else {
             return self.next_unjittered(after);
         };
         // Fire time b is moved to b + offset(b) < b + jitter: start from the first base
         // time whose moved time may still lie after `after`.
-        let jitter = chrono::Duration::from_std(jitter).ok()?;
+        let Ok(jitter) = chrono::Duration::from_std(jitter) else {
+            return Ok(None);
+        };
         let from = after
             .checked_sub_signed(jitter)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let mut base = self.next_unjittered(from)?;
+        let Some(mut base) = self.next_unjittered(from)? else {
+            return Ok(None);
+        };
         loop {
             // A base within `jitter` of chrono's end has no moved time: the trigger is done.
-            let moved = base.checked_add_signed(jitter_offset(base, salt, jitter))?;
+            let Some(moved) = base.checked_add_signed(jitter_offset(base, salt, jitter)) else {
+                return Ok(None);
+            };
             if moved > after {
-                return Some(moved);
+                return Ok(Some(moved));
             }
-            base = self.next_unjittered(base)?;
+            let Some(next) = self.next_unjittered(base)? else {
+                return Ok(None);
+            };
+            base = next;
         }
     }
 
-    fn next_unjittered(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    fn next_unjittered(&self, after: DateTime<Utc>) -> Searched {
         // Fire times are >= start: search from just before it.
         let from = match self.start {
             Some(start) if after < start => start - chrono::Duration::nanoseconds(1),
             _ => after,
         };
         let next = self.kind_next(from)?;
-        match self.end {
-            Some(end) if next > end => None,
-            _ => Some(next),
-        }
+        Ok(next.filter(|next| self.end.is_none_or(|end| *next <= end)))
     }
 
-    fn kind_next(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    fn kind_next(&self, after: DateTime<Utc>) -> Searched {
         match &self.kind {
-            TriggerKind::Interval { every } => interval_next(*every, self.start, after),
-            TriggerKind::Cron(cron) => cron.next_after(self.zone(), after),
-            TriggerKind::Date { at } => Some(*at).filter(|at| *at > after),
+            TriggerKind::Interval { every } => Ok(interval_next(*every, self.start, after)),
+            TriggerKind::Cron(cron) => cron.next_checked(self.zone(), after),
+            TriggerKind::Date { at } => Ok(Some(*at).filter(|at| *at > after)),
             TriggerKind::CalendarInterval(c) => {
                 let start = match c.start_date {
                     Some(date) => date,
-                    None => wall::local_date(self.zone(), self.start.unwrap_or(after))?,
+                    None => match wall::local_date(self.zone(), self.start.unwrap_or(after)) {
+                        Some(date) => date,
+                        None => return Ok(None),
+                    },
                 };
-                c.next_after(self.zone(), start, after)
+                Ok(c.next_after(self.zone(), start, after))
             }
-            TriggerKind::Or { triggers } => {
-                triggers.iter().filter_map(|t| t.next_after(after)).min()
-            }
+            TriggerKind::Or { triggers } => or_next(triggers, after),
             TriggerKind::And { triggers } => and_next(triggers, after),
         }
     }
 }
+
+/// What a search for a next fire time found: a time, none (done), or no answer.
+pub(crate) type Searched = Result<Option<DateTime<Utc>>, SearchLimit>;
+
+/// A search for a trigger's next fire time gave up without an answer (see
+/// [`Trigger::next_checked`]): it is not known whether the trigger fires again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no next fire time found within the search limit (the trigger may never fire again)")]
+pub struct SearchLimit;
 
 impl From<CronTrigger> for Trigger {
     fn from(cron: CronTrigger) -> Self {
@@ -430,24 +477,49 @@ fn nanos(duration: chrono::Duration) -> i128 {
     i128::from(duration.num_seconds()) * 1_000_000_000 + i128::from(duration.subsec_nanos())
 }
 
-fn and_next(triggers: &[Trigger], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The earliest next fire time of any trigger; done when all are done, no answer when
+/// one gave up and none has a time.
+fn or_next(triggers: &[Trigger], after: DateTime<Utc>) -> Searched {
+    let mut earliest = None::<DateTime<Utc>>;
+    let mut gave_up = false;
+    for trigger in triggers {
+        match trigger.next_checked(after) {
+            Ok(Some(next)) => earliest = Some(earliest.map_or(next, |e| e.min(next))),
+            Ok(None) => {}
+            Err(SearchLimit) => gave_up = true,
+        }
+    }
+    match earliest {
+        Some(at) => Ok(Some(at)),
+        None if gave_up => Err(SearchLimit),
+        None => Ok(None),
+    }
+}
+
+/// The first time every trigger fires at; done when one of them is done, no answer
+/// after [`MAX_AND_ROUNDS`] rounds without a common time.
+fn and_next(triggers: &[Trigger], after: DateTime<Utc>) -> Searched {
     let mut cursor = after;
     for _ in 0..MAX_AND_ROUNDS {
         let mut earliest = None::<DateTime<Utc>>;
         let mut latest = None::<DateTime<Utc>>;
         for trigger in triggers {
-            let next = trigger.next_after(cursor)?;
+            let Some(next) = trigger.next_checked(cursor)? else {
+                return Ok(None);
+            };
             earliest = Some(earliest.map_or(next, |e| e.min(next)));
             latest = Some(latest.map_or(next, |l| l.max(next)));
         }
-        let (earliest, latest) = (earliest?, latest?);
+        let (Some(earliest), Some(latest)) = (earliest, latest) else {
+            return Ok(None);
+        };
         if earliest == latest {
-            return Some(latest);
+            return Ok(Some(latest));
         }
         // No common time before `latest`: ask every trigger again from just before it.
         cursor = latest - chrono::Duration::nanoseconds(1);
     }
-    None
+    Err(SearchLimit)
 }
 
 /// A deterministic offset in `[0, jitter)` for fire time `at`.

@@ -485,6 +485,97 @@ mod cron_syntax {
     }
 }
 
+mod day_of_week_ranges {
+    use super::*;
+
+    /// The weekdays (0 = Sunday) a trigger fires on over two weeks from a Monday, or
+    /// `None` if the expression is refused.
+    fn weekdays(expression: &str) -> Option<BTreeSet<u32>> {
+        use chrono::Datelike;
+        let trigger = Trigger::cron(expression).ok()?;
+        let mut cursor = utc("2026-01-05T00:00:00Z"); // a Monday
+        let until = cursor + chrono::Duration::days(14);
+        let mut days = BTreeSet::new();
+        while let Some(at) = trigger.next_after(cursor).filter(|at| *at < until) {
+            days.insert(at.weekday().num_days_from_sunday());
+            cursor = at;
+        }
+        Some(days)
+    }
+
+    #[test]
+    fn a_range_from_sunday_to_sunday_is_sunday_alone() {
+        let sunday = Some(BTreeSet::from([0]));
+        for expression in [
+            "sun-sun", "SUN-Sun", "sun-7", "7-sun", "0-0", "7-7", "sun", "7",
+        ] {
+            assert_eq!(
+                weekdays(&format!("0 0 * * {expression}")),
+                sunday,
+                "{expression}"
+            );
+        }
+        let every_day = Some((0..7).collect::<BTreeSet<u32>>());
+        for expression in ["0-7", "mon-sun", "sun-sat", "0-6", "*"] {
+            assert_eq!(
+                weekdays(&format!("0 0 * * {expression}")),
+                every_day,
+                "{expression}"
+            );
+        }
+        assert_eq!(weekdays("0 0 * * sun-sun/2"), sunday, "a step on one day");
+        assert_eq!(
+            weekdays("0 0 * * mon,sun-sun"),
+            Some(BTreeSet::from([0, 1]))
+        );
+    }
+
+    /// Every range of two day names against the range of their numbers, the way Vixie
+    /// cron reads them: Sunday is 0 where a range starts and 7 where one ends, and a
+    /// range that runs backwards is refused.
+    #[test]
+    fn every_range_of_names_agrees_with_its_numbers() {
+        const NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+        for (a, first) in NAMES.iter().enumerate() {
+            for (b, last) in NAMES.iter().enumerate() {
+                let from = a as u32;
+                let to = match (a, b) {
+                    (0, 0) => 0,
+                    (_, 0) => 7,
+                    _ => b as u32,
+                };
+                let expected = (from <= to).then(|| (from..=to).map(|d| d % 7).collect());
+                let named = format!("0 0 * * {first}-{last}");
+                assert_eq!(weekdays(&named), expected, "{named}");
+                let numbered = format!("0 0 * * {from}-{to}");
+                assert_eq!(weekdays(&numbered), expected, "{numbered}");
+            }
+        }
+    }
+
+    #[test]
+    fn apscheduler_fields_read_sunday_ranges_the_same_way() {
+        let on = |dow: &str| {
+            let trigger = fields(CronFields::new().day_of_week(dow).hour("0"));
+            let mut cursor = utc("2026-01-05T00:00:00Z");
+            let mut days = Vec::new();
+            for _ in 0..3 {
+                cursor = trigger.next_after(cursor).expect("fires");
+                days.push(cursor.format("%a").to_string());
+            }
+            days
+        };
+        assert_eq!(on("sun-sun"), ["Sun", "Sun", "Sun"]);
+        assert_eq!(
+            on("6-6"),
+            ["Sun", "Sun", "Sun"],
+            "APScheduler's 6 is Sunday"
+        );
+        assert_eq!(on("sat-sun"), ["Sat", "Sun", "Sat"]);
+        assert_eq!(on("mon-sun"), ["Tue", "Wed", "Thu"]);
+    }
+}
+
 mod cron_fields {
     use super::*;
 

@@ -316,10 +316,7 @@ fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
         }));
     }
     for error in &acquired.errors {
-        let job_id = match error {
-            sched_core::Error::Decode { job_id, .. } => job_id.clone(),
-            _ => JobId::default(),
-        };
+        let job_id = error.job_id().cloned().unwrap_or_default();
         tracing::error!(%error, "stored job cannot be run; left in the store");
         inner.events.emit(Event::JobUnrunnable {
             job_id,
