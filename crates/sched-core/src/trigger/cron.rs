@@ -421,12 +421,49 @@ pub struct CronFields {
     second: Option<String>,
 }
 
+/// A value for a [`CronFields`] field: a string as APScheduler takes it (`"8"`,
+/// `"mon-fri"`, `"*/15"`, `"last fri"`), or a number (`8`).
+pub trait CronValue {
+    /// The value as the field's text.
+    fn into_cron_value(self) -> String;
+}
+
+impl CronValue for &str {
+    fn into_cron_value(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl CronValue for String {
+    fn into_cron_value(self) -> String {
+        self
+    }
+}
+
+impl CronValue for &String {
+    fn into_cron_value(self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! cron_numbers {
+    ($($ty:ty),*) => {$(
+        impl CronValue for $ty {
+            fn into_cron_value(self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+cron_numbers!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
 macro_rules! field_setters {
     ($($name:ident: $doc:literal),* $(,)?) => {$(
         #[doc = $doc]
         #[must_use]
-        pub fn $name(mut self, value: impl Into<String>) -> Self {
-            self.$name = Some(value.into());
+        pub fn $name(mut self, value: impl CronValue) -> Self {
+            self.$name = Some(value.into_cron_value());
             self
         }
     )*};
@@ -441,7 +478,7 @@ impl CronFields {
     field_setters! {
         year: "Four-digit year (`2027`, `2027-2030`).",
         month: "Month 1-12 or `jan`-`dec`.",
-        day: "Day of month 1-31, `L` for the last.",
+        day: "Day of month 1-31 (lists, ranges, steps), `last` (or `L`) for the last; or, as in APScheduler, a weekday of the month: `last fri`, `1st mon` ... `5th sun` (not together with `day_of_week`).",
         day_of_week: "Day of week: `mon`-`sun` or 0-6 with 0 = Monday (APScheduler's numbering).",
         hour: "Hour 0-23.",
         minute: "Minute 0-59.",
@@ -465,8 +502,26 @@ impl CronFields {
                 None => "*".to_owned(),
             });
         }
-        let [year, month, day, dow, hour, minute, second] =
+        let [year, month, mut day, mut dow, hour, minute, second] =
             <[String; 7]>::try_from(values).expect("seven fields");
+        // `last fri`, `2nd mon`: a weekday of the month, which croner writes in the
+        // day-of-week field.
+        if let Some(weekdays) = self
+            .day
+            .as_deref()
+            .map(weekday_of_month)
+            .transpose()?
+            .flatten()
+        {
+            if self.day_of_week.is_some() {
+                return Err(Error::InvalidCronField {
+                    field: "day",
+                    value: self.day.clone().unwrap_or_default(),
+                    reason: "a weekday of the month cannot be combined with day_of_week".into(),
+                });
+            }
+            (day, dow) = ("*".to_owned(), weekdays);
+        }
         let expression = format!("{second} {minute} {hour} {day} {month} {dow} {year}");
         CronTrigger::from_spec(CronSpec {
             expression,
@@ -523,6 +578,49 @@ const BUILDER_FIELDS: [(&str, (usize, &str)); 7] = [
     ("second", (0, "0")),
 ];
 
+/// APScheduler's weekday-of-the-month expressions in the `day` field, as croner's
+/// day-of-week items: `last fri` → `5L`, `2nd mon` → `1#2` (a comma list of them).
+/// `None`: plain days of the month. A list mixing both is refused.
+fn weekday_of_month(value: &str) -> Result<Option<String>> {
+    const ORDINALS: [&str; 5] = ["1st", "2nd", "3rd", "4th", "5th"];
+    let invalid = |reason: String| Error::InvalidCronField {
+        field: "day",
+        value: value.to_owned(),
+        reason,
+    };
+    let mut weekdays = Vec::new();
+    let mut days = 0;
+    for item in value.split(',') {
+        let words: Vec<&str> = item.split_whitespace().collect();
+        let [which, weekday] = words[..] else {
+            days += 1;
+            continue;
+        };
+        let Some(weekday) = day_index(weekday) else {
+            return Err(invalid(format!(
+                "{weekday:?} is not a weekday (mon, tue, wed, thu, fri, sat, sun)"
+            )));
+        };
+        let which = which.to_ascii_lowercase();
+        if which == "last" {
+            weekdays.push(format!("{weekday}L"));
+        } else if let Some(nth) = ORDINALS.iter().position(|o| *o == which) {
+            weekdays.push(format!("{weekday}#{}", nth + 1));
+        } else {
+            return Err(invalid(format!(
+                "{which:?} is not last, 1st, 2nd, 3rd, 4th or 5th"
+            )));
+        }
+    }
+    match (weekdays.is_empty(), days) {
+        (true, _) => Ok(None),
+        (false, 0) => Ok(Some(weekdays.join(","))),
+        (false, _) => Err(invalid(
+            "mixes days of the month with weekdays of the month (add one job for each)".into(),
+        )),
+    }
+}
+
 fn normalise_field(name: &'static str, value: &str) -> Result<String> {
     let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
     let invalid = |reason: String| Error::InvalidCronField {
@@ -532,6 +630,25 @@ fn normalise_field(name: &'static str, value: &str) -> Result<String> {
     };
     if compact.is_empty() {
         return Err(invalid("empty value".to_owned()));
+    }
+    if name == "day" {
+        if weekday_of_month(value)?.is_some() {
+            return Ok("*".to_owned()); // written in the day-of-week field by `build`
+        }
+        // `last` (APScheduler) is croner's `L`, alone or in a list.
+        let days: Vec<&str> = compact
+            .split(',')
+            .map(|item| {
+                if item.eq_ignore_ascii_case("last") {
+                    "L"
+                } else {
+                    item
+                }
+            })
+            .collect();
+        let days = days.join(",");
+        check_range(name, &days, (1, 31)).map_err(invalid)?;
+        return Ok(days);
     }
     if name != "day_of_week" {
         let range = match name {

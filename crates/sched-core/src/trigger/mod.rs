@@ -35,7 +35,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 pub use self::calendar::CalendarInterval;
-pub use self::cron::{CronFields, CronTrigger};
+pub use self::cron::{CronFields, CronTrigger, CronValue};
 use crate::error::{Error, Result};
 
 /// Bound on the rounds an `and` combination takes to find a common fire time.

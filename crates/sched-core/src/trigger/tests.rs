@@ -577,6 +577,71 @@ mod day_of_week_ranges {
 }
 
 mod cron_fields {
+
+    /// APScheduler's day expressions: `last`, `last fri`, `2nd fri`, and numbers as
+    /// numbers.
+    #[test]
+    fn apscheduler_day_expressions_and_numbers() {
+        let fires = |f: CronFields, n: usize| {
+            let trigger = fields(f);
+            let mut cursor = utc("2026-01-05T12:00:00Z");
+            (0..n)
+                .map(|_| {
+                    cursor = trigger.next_after(cursor).expect("fires");
+                    cursor.to_rfc3339()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fires(CronFields::new().day("last").hour(8), 2),
+            ["2026-01-31T08:00:00+00:00", "2026-02-28T08:00:00+00:00"]
+        );
+        assert_eq!(
+            fires(CronFields::new().day("1,last").hour(8), 2),
+            ["2026-01-31T08:00:00+00:00", "2026-02-01T08:00:00+00:00"]
+        );
+        assert_eq!(
+            fires(CronFields::new().day("last fri").hour(8), 2),
+            ["2026-01-30T08:00:00+00:00", "2026-02-27T08:00:00+00:00"]
+        );
+        assert_eq!(
+            fires(CronFields::new().day("2nd fri").hour(8), 2),
+            ["2026-01-09T08:00:00+00:00", "2026-02-13T08:00:00+00:00"]
+        );
+        assert_eq!(
+            fires(CronFields::new().day("1st mon, 3rd Mon").hour(8), 2),
+            ["2026-01-19T08:00:00+00:00", "2026-02-02T08:00:00+00:00"]
+        );
+        assert_eq!(
+            fires(CronFields::new().hour(8).minute(30_u8), 1),
+            fires(CronFields::new().hour("8").minute("30"), 1),
+            "numbers and strings alike"
+        );
+        let refused = |f: CronFields| f.build().expect_err("refused").to_string();
+        assert_eq!(
+            refused(CronFields::new().day("1, last fri")),
+            "invalid cron field day=\"1, last fri\": mixes days of the month with weekdays \
+             of the month (add one job for each)"
+        );
+        assert_eq!(
+            refused(CronFields::new().day("last fri").day_of_week("mon")),
+            "invalid cron field day=\"last fri\": a weekday of the month cannot be combined \
+             with day_of_week"
+        );
+        assert_eq!(
+            refused(CronFields::new().day("6th fri")),
+            "invalid cron field day=\"6th fri\": \"6th\" is not last, 1st, 2nd, 3rd, 4th or 5th"
+        );
+        assert_eq!(
+            refused(CronFields::new().day("2nd friday")),
+            "invalid cron field day=\"2nd friday\": \"friday\" is not a weekday \
+             (mon, tue, wed, thu, fri, sat, sun)"
+        );
+        assert_eq!(
+            refused(CronFields::new().hour(25)),
+            "invalid cron field hour=\"25\": hour 25 out of range 0-23"
+        );
+    }
     use super::*;
 
     #[test]
@@ -1968,16 +2033,30 @@ mod serde_form {
             cron,
             json!({"type": "cron", "expression": "0 9 * * mon-fri", "timezone": "Europe/Berlin"})
         );
+        // A zone that was never set is not stored (the scheduler's default may fill it).
         let built = serde_json::to_value(fields(CronFields::new().hour("8"))).expect("json");
         assert_eq!(
             built,
-            json!({"type": "cron", "expression": "0 0 8 * * * *", "and_days": true, "timezone": "UTC"})
+            json!({"type": "cron", "expression": "0 0 8 * * * *", "and_days": true})
         );
         let interval =
             serde_json::to_value(Trigger::interval(Duration::from_secs(3600))).expect("json");
         assert_eq!(
             interval,
-            json!({"type": "interval", "every": {"secs": 3600, "nanos": 0}, "timezone": "UTC"})
+            json!({"type": "interval", "every": {"secs": 3600, "nanos": 0}})
+        );
+        let utc_set = Trigger::interval(Duration::from_secs(3600)).timezone(Tz::UTC);
+        let json = serde_json::to_value(&utc_set).expect("json");
+        assert_eq!(
+            json,
+            json!({"type": "interval", "every": {"secs": 3600, "nanos": 0}, "timezone": "UTC"}),
+            "UTC set by the user is kept as set"
+        );
+        let back: Trigger = serde_json::from_value(json).expect("deserialises");
+        assert_eq!(
+            back.timezone,
+            Some(Tz::UTC),
+            "rows stored before keep their zone"
         );
         let date: Trigger =
             serde_json::from_value(json!({"type": "date", "at": "2026-05-01T08:00:00Z"}))
