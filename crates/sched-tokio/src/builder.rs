@@ -109,8 +109,9 @@ impl SchedulerBuilder {
         self
     }
 
-    /// The wall clock (default: the system clock). Tests pass a
-    /// [`TokioClock`](crate::TokioClock).
+    /// The wall clock (default: the system clock, which does not follow Tokio's paused
+    /// time). Tests on `tokio::time::pause()` pass a
+    /// [`TokioClock`](crate::TokioClock) (`TokioClock::new()`).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

@@ -30,6 +30,20 @@ pub struct TokioClock {
 }
 
 impl TokioClock {
+    /// The system's wall time now; from then on it follows `tokio::time::Instant`. The
+    /// clock for tests of your own jobs under `tokio::time::pause()` (the default
+    /// system clock does not follow Tokio's paused time).
+    ///
+    /// ```
+    /// let scheduler = sched_tokio::Scheduler::builder()
+    ///     .clock(sched_tokio::TokioClock::new())
+    ///     .build()?;
+    /// # Ok::<(), sched_tokio::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::starting_at(Utc::now())
+    }
+
     /// Wall time `start` now; then it follows `tokio::time::Instant`.
     pub fn starting_at(start: DateTime<Utc>) -> Self {
         Self {
@@ -55,5 +69,11 @@ impl Clock for TokioClock {
         let (base, at) = *self.state.lock();
         let elapsed = chrono::Duration::from_std(at.elapsed()).unwrap_or(chrono::Duration::MAX);
         base + elapsed
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
     }
 }

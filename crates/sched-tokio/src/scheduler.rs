@@ -35,21 +35,37 @@ use crate::task::{closure_task_name, IntoTask, Registry};
 /// The semantics — DST, misfires, coalescing, `max_instances`, several nodes — are in
 /// [`sched_core::_documentation`].
 ///
+/// **Testing your jobs on simulated time.** Under `tokio::time::pause()` (or
+/// `#[tokio::test(start_paused = true)]`) Tokio's clock skips ahead whenever every task
+/// waits, but the default wall clock is the system's, which does not: build the
+/// scheduler with [`TokioClock::new()`](crate::TokioClock::new), as below, and a day of
+/// schedule runs in milliseconds. `MemoryStore` works on paused time; `SqliteStore`
+/// refuses it with an error saying why (its database thread is invisible to Tokio).
+///
 /// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use sched_tokio::prelude::*;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), sched_tokio::Error> {
-/// let scheduler = Scheduler::builder().build()?;
+/// let scheduler = Scheduler::builder().clock(TokioClock::new()).build()?;
+/// let ticks = Arc::new(AtomicUsize::new(0));
+/// let counter = Arc::clone(&ticks);
 /// scheduler
-///     .add_job(JobSpec::interval(Duration::from_secs(10)).id("tick"), || async {
-///         println!("Tick!");
+///     .add_job(JobSpec::interval(Duration::from_secs(10)).id("tick"), move || {
+///         let counter = Arc::clone(&counter);
+///         async move {
+///             println!("Tick!");
+///             counter.fetch_add(1, Ordering::SeqCst);
+///         }
 ///     })
 ///     .await?;
 /// scheduler.start().await?;
-/// tokio::time::sleep(Duration::from_secs(35)).await; // three ticks (time is paused here)
+/// tokio::time::sleep(Duration::from_secs(35)).await; // simulated: no real wait
 /// scheduler.shutdown().await?;
+/// assert_eq!(ticks.load(Ordering::SeqCst), 3); // at 10, 20 and 30 s
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -60,6 +60,11 @@ impl SqlStoreBuilder<Sqlite> {
     /// [`sched_core::Error::Store`] if the file cannot be opened or migrated, or is in
     /// use by another process.
     pub async fn connect(self, url: &str) -> Result<SqliteStore> {
+        let started = (tokio::time::Instant::now(), std::time::Instant::now());
+        self.open(url).await.map_err(|error| paused(error, started))
+    }
+
+    async fn open(self, url: &str) -> Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(store_error)?
             .journal_mode(SqliteJournalMode::Wal)
@@ -106,6 +111,28 @@ impl SqlStoreBuilder<Sqlite> {
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A connection that timed out while Tokio's clock ran far ahead of the real one: the
+/// clock is paused (`tokio::time::pause()`, `start_paused`), and sqlx's SQLite thread,
+/// which Tokio does not see, looked idle to it, so it skipped ahead past the pool's
+/// timeout. Say so, instead of a bare timeout.
+fn paused(
+    error: Error,
+    (virtual_start, real_start): (tokio::time::Instant, std::time::Instant),
+) -> Error {
+    let timed_out = matches!(&error, Error::Store(e) if e.to_string().contains("timed out"));
+    let ahead = virtual_start.elapsed().saturating_sub(real_start.elapsed());
+    if !timed_out || ahead < Duration::from_secs(1) {
+        return error;
+    }
+    Error::Store(
+        "SqliteStore cannot run on Tokio's paused clock (tokio::time::pause, start_paused): \
+         its database thread is invisible to Tokio, which skips time ahead while a query runs, \
+         so every query times out. Test persistent jobs on the real clock (with a ManualClock \
+         or TokioClock for wall time), or with MemoryStore on paused time"
+            .into(),
+    )
+}
 
 /// A busy or locked database means another process has it open.
 fn in_use(url: &str, error: sqlx::Error) -> Error {
