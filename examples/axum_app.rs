@@ -50,9 +50,8 @@ pub async fn run(once: bool) -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        // Ctrl-C, or SIGTERM from a container runtime: stop serving, then the jobs.
+        .with_graceful_shutdown(sched_tokio::shutdown_signal())
         .await?;
     // The tutorial's atexit hook: stop the scheduler with the app.
     state.scheduler.shutdown().await?;

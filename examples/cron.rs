@@ -55,7 +55,7 @@ pub async fn run(once: bool) -> Result<Vec<(String, DateTime<Utc>)>, Box<dyn Err
     if once {
         tokio::time::sleep(Duration::from_secs(8 * 86_400)).await;
     } else {
-        tokio::signal::ctrl_c().await?;
+        sched_tokio::shutdown_signal().await; // Ctrl-C or SIGTERM
     }
     scheduler.shutdown().await?;
 

@@ -82,7 +82,7 @@ pub async fn run(once: bool) -> Result<Vec<String>, Box<dyn Error>> {
     } else {
         tokio::select! {
             () = wait => {}
-            _ = tokio::signal::ctrl_c() => {}
+            () = sched_tokio::shutdown_signal() => {}
         }
     }
     scheduler.shutdown().await?;

@@ -46,7 +46,7 @@ pub async fn run(once: bool) -> Result<Vec<Job>, Box<dyn Error>> {
         if once {
             tokio::time::sleep(Duration::from_secs(95)).await;
         } else {
-            let _ = tokio::signal::ctrl_c().await;
+            sched_tokio::shutdown_signal().await; // Ctrl-C or SIGTERM
         }
     };
     // Starts, waits for `stop`, shuts down: like BlockingScheduler.start().

@@ -111,7 +111,7 @@ async fn start(url: &str, wait: Duration) -> Result<Started, Box<dyn Error>> {
 
     tokio::select! {
         () = tokio::time::sleep(wait) => {}
-        _ = tokio::signal::ctrl_c() => {}
+        () = sched_tokio::shutdown_signal() => {}
     }
     let jobs = scheduler.get_jobs().await?;
     // As the tutorial prints them: `<Job (id=db_sync name=hourly_sync next_run_time=…)>`.

@@ -31,7 +31,7 @@ pub async fn run(once: bool) -> Result<Vec<String>, Box<dyn Error>> {
     if once {
         tokio::time::sleep(Duration::from_secs(35)).await;
     } else {
-        tokio::signal::ctrl_c().await?;
+        sched_tokio::shutdown_signal().await; // Ctrl-C or SIGTERM
     }
     scheduler.shutdown().await?;
     println!("Scheduler stopped.");

@@ -46,6 +46,7 @@ mod error;
 mod event;
 mod runtime;
 mod scheduler;
+mod signal;
 mod spec;
 mod task;
 
@@ -56,6 +57,7 @@ pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
 pub use crate::event::{AbandonedEvent, Event, EventMask, JobEvent, RunEvent, SkipEvent};
 pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
+pub use crate::signal::shutdown_signal;
 pub use crate::spec::JobSpec;
 pub use crate::task::{IntoTask, JobContext, JobResult};
 

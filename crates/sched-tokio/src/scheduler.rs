@@ -479,18 +479,16 @@ impl Scheduler {
         self.shutdown().await
     }
 
-    /// [`run_until`](Self::run_until) Ctrl-C.
+    /// [`run_until`](Self::run_until) the process is asked to stop: Ctrl-C, or
+    /// `SIGTERM` on Unix (what containers and Kubernetes send), see
+    /// [`shutdown_signal`](crate::shutdown_signal). Running jobs then finish (up to the
+    /// shutdown timeout) before it returns.
     ///
     /// # Errors
     ///
     /// As [`start`](Self::start) and [`shutdown`](Self::shutdown).
     pub async fn run_forever(&self) -> Result<()> {
-        self.run_until(async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await
+        self.run_until(crate::signal::shutdown_signal()).await
     }
 
     /// Stops claiming runs, waits for running jobs up to the shutdown timeout (then
