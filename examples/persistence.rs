@@ -96,8 +96,9 @@ async fn start(url: &str, wait: Duration) -> Result<Started, Box<dyn Error>> {
         count.fetch_add(1, Ordering::SeqCst);
         async move { println!("[{}] Syncing database...", ctx.scheduled.format("%H:%M:%S")) }
     });
-    // `replace_existing` avoids a duplicate job on restart. Like APScheduler's, it
-    // replaces the stored job, schedule included: the next sync is one hour from now.
+    // `replace_existing` avoids a duplicate job on restart. The trigger being unchanged,
+    // the stored schedule is kept: syncs missed while the process was down are caught up
+    // (coalesced into one, as `coalesce` says).
     scheduler
         .add_named_job(
             JobSpec::interval(Duration::from_secs(3600))

@@ -1,7 +1,7 @@
 //! A scheduler on a SQLite file stops; wall time moves past several fire times; a new
 //! scheduler on the same file catches up as each job's misfire and coalesce options
 //! say. Jobs keep their args, trigger, options and paused flag; re-adding them at
-//! start with `replace_existing` does not duplicate them; a run left `running` by a
+//! start with `replace_existing` does not duplicate them, and keeps their schedule; a run left `running` by a
 //! killed process is reported abandoned by the next one (and run again if asked).
 //!
 //! Wall time is a `ManualClock`; the Tokio clock is real (sqlx's SQLite I/O runs on a
@@ -275,22 +275,25 @@ async fn without_coalesce_each_missed_run_runs_in_order() {
     assert_eq!(job.next_run_time, Some(t0() + hours(7.0)));
 }
 
-/// Unlike APScheduler 3 (whose one instance runs the missed times one after another),
-/// `coalesce = false` with `max_instances = 1` starts only the oldest missed run and
-/// skips the rest as over the limit: reported, never silent.
+/// As in APScheduler 3, `coalesce = false` with `max_instances = 1` runs every missed
+/// time, one after another, oldest first: nothing is skipped.
 #[tokio::test]
-async fn without_coalesce_one_instance_runs_the_oldest_and_reports_the_rest() {
+async fn without_coalesce_one_instance_runs_each_missed_run_one_after_another() {
     let options = JobOptions::default().coalesce(false).max_instances(1);
     let (seen, job) = restart_after_downtime(options).await;
-    assert_eq!(executed(&seen, "sync"), vec![t0() + hours(2.0)]);
-    let skipped = skips(&seen);
-    assert_eq!(skipped.len(), 1, "{skipped:?}");
-    let (kind, runs) = skipped[0];
-    assert_eq!(kind, "max_instances");
-    assert_eq!(
-        (runs.first, runs.last, runs.count),
-        (t0() + hours(3.0), t0() + hours(6.0), 4)
-    );
+    let expected: Vec<_> = (2..=6).map(|h| t0() + hours(f64::from(h))).collect();
+    assert_eq!(executed(&seen, "sync"), expected, "in order");
+    assert!(skips(&seen).is_empty(), "{:?}", skips(&seen));
+    // One instance: each run is submitted after the one before it ended.
+    let order: Vec<bool> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobSubmitted(_) => Some(true),
+            Event::JobExecuted(_) => Some(false),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [true, false].repeat(5), "{seen:#?}");
     assert_eq!(job.next_run_time, Some(t0() + hours(7.0)));
 }
 
@@ -349,21 +352,36 @@ async fn re_adding_with_replace_existing_on_restart_does_not_duplicate() {
             .args(&serde_json::json!({ "full": false }))
             .unwrap()
     };
+    // Each start re-adds the job: never a duplicate, and (the trigger being unchanged)
+    // the stored schedule is kept, so the runs missed while down are caught up at start
+    // (coalesced into one: the default).
+    let mut next = t0() + hours(1.0);
     for start in 0..3 {
-        let process = Process::open(&db, &clock).await;
+        let mut process = Process::open(&db, &clock).await;
         process
             .scheduler
             .add_named_job(spec(), "tick")
             .await
             .unwrap();
-        process.scheduler.start().await.unwrap();
         let jobs = process.scheduler.get_jobs().await.unwrap();
         assert_eq!(jobs.len(), 1, "start {start}: {jobs:?}");
-        // Like APScheduler's, a replaced job is scheduled afresh: its next run is one
-        // period after this start, so runs missed while down are not caught up.
-        assert_eq!(jobs[0].next_run_time, Some(clock.now() + hours(1.0)));
+        assert_eq!(jobs[0].next_run_time, Some(next), "start {start}: kept");
+        process.scheduler.start().await.unwrap();
+        // Down since the last start (3 h 30 each time): the newest whole hour runs.
+        let catch_up = [None, Some(3.0), Some(7.0)][start].map(|h| t0() + hours(h));
+        if catch_up.is_some() {
+            process
+                .until("the catch-up run", |e| executed(e, "db_sync").len() == 1)
+                .await;
+        }
         let seen = process.stop().await;
-        assert!(executed(&seen, "db_sync").is_empty(), "{seen:#?}");
+        assert_eq!(
+            executed(&seen, "db_sync"),
+            catch_up.into_iter().collect::<Vec<_>>()
+        );
+        if let Some(ran) = catch_up {
+            next = ran + hours(1.0);
+        }
         clock.set(clock.now() + hours(3.5));
     }
     assert_eq!(db.job_ids().await, vec!["db_sync".to_owned()]);

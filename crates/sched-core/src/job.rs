@@ -357,6 +357,52 @@ impl Job {
         Ok(self)
     }
 
+    /// The job to store when this definition replaces `stored`, the job with the same id
+    /// (`replace_existing`): name, task, arguments, options and trigger are this one's.
+    /// When the trigger is unchanged as written ([`Trigger::same_schedule_as`]), the
+    /// stored schedule is kept — its anchor and next run time — so the runs that fell due
+    /// while nobody ran the job follow the misfire rules (a process re-adding its jobs at
+    /// every start catches up); when the trigger changed, the schedule restarts from the
+    /// new trigger at `now`. The paused flag is the stored one unless `paused` sets it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sched_core::job::Job;
+    /// use sched_core::trigger::Trigger;
+    ///
+    /// let added = "2026-01-01T00:00:00Z".parse().unwrap();
+    /// let hourly = || Job::new("db_sync", "hourly_sync", Trigger::interval(Duration::from_secs(3600)));
+    /// let stored = hourly().schedule(added)?; // next run 01:00
+    /// let restart = "2026-01-01T05:30:00Z".parse().unwrap();
+    /// let kept = hourly().replacing(&stored, None, restart)?;
+    /// assert_eq!(kept.next_run_time, stored.next_run_time, "01:00: caught up now");
+    /// let changed = Job::new("db_sync", "hourly_sync", Trigger::interval(Duration::from_secs(60)))
+    ///     .replacing(&stored, None, restart)?;
+    /// assert_eq!(changed.next_run_time, Some("2026-01-01T05:31:00Z".parse().unwrap()));
+    /// # Ok::<(), sched_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`schedule`](Self::schedule), for a changed trigger.
+    pub fn replacing(
+        mut self,
+        stored: &Job,
+        paused: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        let mut job = if self.trigger.same_schedule_as(&stored.trigger) {
+            self.validate()?;
+            self.trigger = stored.trigger.clone();
+            self.next_run_time = stored.next_run_time;
+            self
+        } else {
+            self.schedule(now)?
+        };
+        job.paused = paused.unwrap_or(stored.paused);
+        Ok(job)
+    }
+
     /// The first run time at or after `now` (see [`schedule`](Self::schedule)); for a
     /// date trigger, its date even if that has passed.
     pub fn first_run_time(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -770,13 +816,14 @@ mod tests {
             (utc("2026-01-01T13:00:00Z"), utc("2026-01-01T15:00:00Z"), 3)
         );
         assert_eq!(decision.next_run_time, Some(utc("2026-01-01T18:00:00Z")));
-        // One already running: one slot left.
+        // One already running: one slot left, and the backlog runs one at a time.
         let decision = job.decide(utc("2026-01-01T17:30:00Z"), 1).expect("due");
-        assert_eq!(decision.run, vec![utc("2026-01-01T16:00:00Z")]);
         assert_eq!(
-            decision.over_limit.map(|s| (s.first, s.count)),
-            Some((utc("2026-01-01T17:00:00Z"), 1))
+            decision.run,
+            vec![utc("2026-01-01T16:00:00Z"), utc("2026-01-01T17:00:00Z")]
         );
+        assert_eq!(decision.width, 1);
+        assert_eq!(decision.over_limit, None);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sched_core::job::{Job, JobOptions};
-use sched_core::policy::claim::{recover, Candidate, ClaimPlan, Planner, Row};
+use sched_core::job::JobOptions;
+use sched_core::policy::claim::{recover, Candidate, ClaimPlan, PlannedRun, Planner, Row};
 use sched_core::store::{AbandonedRun, AcquireRequest, Acquired, ClaimedRun, RunId};
 
 use crate::codec::{join, micros, split, AbandonedRow, JobRow, OccurrenceRow};
@@ -132,14 +132,14 @@ async fn record_runs<DB: Dialect>(
     inner: &Inner<DB>,
     conn: &mut DB::Connection,
     request: &AcquireRequest,
-    runs: Vec<(Arc<Job>, DateTime<Utc>)>,
+    runs: Vec<PlannedRun>,
 ) -> sqlx::Result<Vec<ClaimedRun>> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }
     let (ids, (secs, nanos)): (Vec<&str>, (Vec<i64>, Vec<i32>)) = runs
         .iter()
-        .map(|(job, at)| (job.id.as_str(), split(*at)))
+        .map(|run| (run.job.id.as_str(), split(run.scheduled)))
         .unzip();
     let lease = chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::MAX);
     let recorded: Vec<OccurrenceRow> = statement::<DB>(&inner.sql.record_runs)
@@ -157,10 +157,10 @@ async fn record_runs<DB: Dialect>(
         .collect();
     let mut claimed: Vec<ClaimedRun> = runs
         .into_iter()
-        .filter_map(|(job, scheduled)| {
-            let (s, ns) = split(scheduled);
-            let id = *by_occurrence.get(&(job.id.as_str(), s, ns))?;
-            Some(ClaimedRun::new(RunId(id), job, scheduled))
+        .filter_map(|run| {
+            let (s, ns) = split(run.scheduled);
+            let id = *by_occurrence.get(&(run.job.id.as_str(), s, ns))?;
+            Some(ClaimedRun::new(RunId(id), run.job, run.scheduled).catch_up(run.catch_up))
         })
         .collect();
     claimed.sort_by_key(|run| run.scheduled);

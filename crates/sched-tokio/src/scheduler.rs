@@ -206,7 +206,7 @@ impl Scheduler {
             &self.inner.config.defaults,
         )?;
         let previous = self.inner.env.registry.insert(&name, task.into_task().0);
-        let result = self.insert(job, spec.replace_existing).await;
+        let result = self.insert(job, spec.replace_existing, spec.paused).await;
         if result.is_err() {
             // A rejected add (a duplicate id, say) must leave the existing job's task.
             match previous {
@@ -229,14 +229,14 @@ impl Scheduler {
         }
         let spec = spec.into();
         let id = self.job_id(&spec);
-        let replace = spec.replace_existing;
+        let (replace, paused) = (spec.replace_existing, spec.paused);
         let job = spec.into_job(
             id,
             task,
             self.inner.config.timezone,
             &self.inner.config.defaults,
         )?;
-        self.insert(job, replace).await
+        self.insert(job, replace, paused).await
     }
 
     fn job_id(&self, spec: &JobSpec) -> JobId {
@@ -246,11 +246,34 @@ impl Scheduler {
         })
     }
 
-    async fn insert(&self, job: Job, replace_existing: bool) -> Result<JobId> {
+    /// Schedules and stores `job` (a new definition from a spec whose paused flag, if
+    /// set, is `paused`); replacing a stored one keeps its schedule when the trigger is
+    /// unchanged ([`Job::replacing`]).
+    async fn insert(
+        &self,
+        job: Job,
+        replace_existing: bool,
+        paused: Option<bool>,
+    ) -> Result<JobId> {
         self.ensure_open()?;
-        let job = job.schedule(self.inner.env.clock.now())?;
+        let now = self.inner.env.clock.now();
+        let store = &self.inner.env.store;
+        let stored = if replace_existing {
+            match store.get_job(&job.id).await {
+                Ok(stored) => Some(stored),
+                // A row that cannot be decoded is replaced outright.
+                Err(sched_core::Error::JobNotFound(_) | sched_core::Error::Decode { .. }) => None,
+                Err(error) => return Err(error.into()),
+            }
+        } else {
+            None
+        };
+        let job = match stored {
+            Some(stored) => job.replacing(&stored, paused, now)?,
+            None => job.schedule(now)?,
+        };
         let id = job.id.clone();
-        self.inner.env.store.add_job(job, replace_existing).await?;
+        store.add_job(job, replace_existing).await?;
         self.inner.events.emit(Event::JobAdded(self.job_event(&id)));
         self.inner.runtime.wake();
         Ok(id)

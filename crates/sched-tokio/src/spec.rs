@@ -32,7 +32,9 @@ pub struct JobSpec {
     pub(crate) options: Option<JobOptions>,
     pub(crate) replace_existing: bool,
     timezone: Option<Tz>,
-    pub(crate) paused: bool,
+    /// Set by `paused(..)`; otherwise a new job is not paused and a replaced one keeps
+    /// its paused flag.
+    pub(crate) paused: Option<bool>,
     /// Bounds and jitter, applied to the trigger once it is built (a date string is
     /// only read when the job's zone is known).
     start: Option<DateTime<Utc>>,
@@ -57,7 +59,7 @@ impl JobSpec {
             options: None,
             replace_existing: false,
             timezone: None,
-            paused: false,
+            paused: None,
             start: None,
             end: None,
             jitter: None,
@@ -135,8 +137,12 @@ impl JobSpec {
         self
     }
 
-    /// Overwrite a stored job with the same id instead of failing: startup code that
-    /// adds its jobs on every start never duplicates them.
+    /// Replace a stored job with the same id instead of failing: startup code that adds
+    /// its jobs on every start never duplicates them. The definition (name, task,
+    /// arguments, options) is this spec's; when the trigger is unchanged the stored
+    /// schedule is kept, so runs missed while the process was down are caught up as
+    /// `coalesce` and `misfire_grace_time` say; a changed trigger restarts the schedule
+    /// from now. A paused job stays paused unless [`paused`](Self::paused) is given.
     #[must_use]
     pub fn replace_existing(mut self, replace: bool) -> Self {
         self.replace_existing = replace;
@@ -150,10 +156,12 @@ impl JobSpec {
         self
     }
 
-    /// Add the job paused (it keeps its schedule, but does not run until resumed).
+    /// Add the job paused (it keeps its schedule, but does not run until resumed); when
+    /// it replaces a stored job, set its paused flag either way (without this call a
+    /// replaced job keeps its own).
     #[must_use]
     pub fn paused(mut self, paused: bool) -> Self {
-        self.paused = paused;
+        self.paused = Some(paused);
         self
     }
 
@@ -210,7 +218,7 @@ impl JobSpec {
         let mut job =
             Job::new(id, task, trigger).options(self.options.unwrap_or_else(|| defaults.clone()));
         job.args = self.args;
-        job.paused = self.paused;
+        job.paused = self.paused.unwrap_or(false);
         if let Some(name) = self.name {
             job.name = name;
         }

@@ -179,3 +179,65 @@ async fn a_job_prints_as_the_tutorial_shows_and_is_named_after_its_function() {
         "<Job (id=named name=Nightly next_run_time=2026-01-05 10:01:00 UTC paused)>"
     );
 }
+
+/// Runs missed while nobody ran the job, without coalescing: each runs, in order, one at
+/// a time (one instance), and one whose grace ran out while it waited its turn is missed.
+#[tokio::test(start_paused = true)]
+async fn a_backlog_without_coalesce_runs_in_order_each_within_its_grace() {
+    use std::sync::{Arc, Mutex};
+
+    let clock = TokioClock::starting_at(at("2026-01-05T00:00:00Z"));
+    let scheduler = Scheduler::builder()
+        .clock(clock.clone())
+        .event_capacity(1 << 12)
+        .build()
+        .unwrap();
+    let mut events = scheduler.subscribe();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&ran);
+    let clock_in_job = clock.clone();
+    let options = JobOptions::default()
+        .coalesce(false)
+        .misfire_grace_time(Duration::from_secs(25 * 60));
+    scheduler
+        .add_job(
+            JobSpec::interval(Duration::from_secs(600))
+                .id("report")
+                .options(options),
+            move |ctx: JobContext| {
+                let (log, clock) = (Arc::clone(&log), clock_in_job.clone());
+                async move {
+                    let started = sched_tokio::sched_core::clock::Clock::now(&clock);
+                    // Each run takes 20 minutes.
+                    tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+                    log.lock().unwrap().push((ctx.scheduled, started));
+                }
+            },
+        )
+        .await
+        .unwrap();
+    // Down from before the first run (00:10) until 01:15: wall time jumps ahead.
+    clock.jump(Duration::from_secs(75 * 60), true);
+    scheduler.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3 * 3600)).await;
+    // A 20-minute run every 10 minutes is always going: stop without waiting for it.
+    scheduler.shutdown_now().await.unwrap();
+
+    let min = |m: i64| at("2026-01-05T00:00:00Z") + chrono::Duration::minutes(m);
+    // 00:10..00:40 were past their 25 minutes of grace at 01:15; 00:50 ran at 01:15
+    // (until 01:35); 01:00 waited its turn until 01:35, past its grace (01:25): missed;
+    // 01:10 started at 01:35, the end of its grace, in time. Then the schedule goes on.
+    let ran = ran.lock().unwrap().clone();
+    assert_eq!(
+        &ran[..2],
+        &[(min(50), min(75)), (min(70), min(95))],
+        "{ran:?}"
+    );
+    let mut missed = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let Event::JobMissed(skip) = event {
+            missed.push((skip.runs.first, skip.runs.count));
+        }
+    }
+    assert_eq!(missed[..2], [(min(10), 4), (min(60), 1)], "{missed:?}");
+}

@@ -122,6 +122,11 @@ pub enum NextRun {
 pub struct JobPlan {
     /// Scheduled times to start (record under the node's lease), oldest first.
     pub runs: Vec<DateTime<Utc>>,
+    /// Catch-up: more [`runs`](Self::runs) than instances free. Then they run in order,
+    /// at most this many at once, each starting when one before it ends (see
+    /// [`ClaimedRun::catch_up`](crate::store::ClaimedRun::catch_up)). `None`: they
+    /// all start now.
+    pub catch_up: Option<u32>,
     /// Runs that will not start, to report.
     pub skipped: Vec<SkippedRuns>,
     /// What to write for the job.
@@ -132,18 +137,31 @@ impl JobPlan {
     fn moved(next: NextRun) -> Self {
         Self {
             runs: Vec::new(),
+            catch_up: None,
             skipped: Vec::new(),
             next,
         }
     }
 }
 
+/// A run a claim plans to record and start.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PlannedRun {
+    /// Its job (shared by the job's runs of one claim).
+    pub job: Arc<Job>,
+    /// The fire time it stands for.
+    pub scheduled: DateTime<Utc>,
+    /// Part of a catch-up backlog run this many at a time (see [`JobPlan::catch_up`]).
+    pub catch_up: Option<u32>,
+}
+
 /// The plan for a whole claim: what a store writes in its claim transaction.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct ClaimPlan {
-    /// Runs to record and start: the job and the scheduled time, oldest first per job.
-    pub runs: Vec<(Arc<Job>, DateTime<Utc>)>,
+    /// Runs to record and start, oldest first per job.
+    pub runs: Vec<PlannedRun>,
     /// Runs that will not start, to report.
     pub skipped: Vec<SkippedRuns>,
     /// New next run times.
@@ -287,8 +305,11 @@ impl Planner {
             None if self.parks && job.options.recover_abandoned && started => NextRun::Parked,
             None => NextRun::Finished,
         };
+        let catch_up = (runs.len() > decision.width)
+            .then(|| u32::try_from(decision.width.max(1)).unwrap_or(u32::MAX));
         JobPlan {
             runs,
+            catch_up,
             skipped,
             next,
         }
@@ -309,6 +330,7 @@ impl Planner {
             let job = candidate.job;
             let JobPlan {
                 runs,
+                catch_up,
                 skipped,
                 next,
             } = self.plan_job(candidate);
@@ -327,7 +349,11 @@ impl Planner {
                 }
             }
             plan.runs
-                .extend(runs.into_iter().map(|at| (Arc::clone(job), at)));
+                .extend(runs.into_iter().map(|scheduled| PlannedRun {
+                    job: Arc::clone(job),
+                    scheduled,
+                    catch_up,
+                }));
         }
         plan
     }

@@ -2,9 +2,12 @@
 //!
 //! A run is due at its scheduled time `t`. Started later than `t + misfire_grace_time`
 //! it is *missed*. Of the runs still in grace, `coalesce` keeps only the newest (the
-//! others are *coalesced* into it); then at most `max_instances - running` start, the
-//! rest are skipped as *over the limit*. Nothing is dropped without being reported in
-//! the [`Decision`].
+//! others are *coalesced* into it), which starts if an instance is free (else it is
+//! skipped as *over the limit*). Without coalescing every run still in grace starts, in
+//! order, if an instance is free: a backlog after downtime is caught up run by run, at
+//! most `max_instances - running` at a time (the runtime starts each when a place frees,
+//! and it is missed then if its grace has run out); with no instance free they are all
+//! over the limit. Nothing is dropped without being reported in the [`Decision`].
 
 use chrono::{DateTime, Utc};
 
@@ -51,8 +54,13 @@ impl Skipped {
 /// What to do with a job whose next run time has come.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decision {
-    /// Scheduled times to start now, oldest first.
+    /// Scheduled times to start, oldest first: now, or — a backlog without coalescing —
+    /// in order, at most [`width`](Self::width) at a time.
     pub run: Vec<DateTime<Utc>>,
+    /// How many of [`run`](Self::run) may execute at once: the instances free when the
+    /// decision was made. More runs than this are a catch-up backlog, each starting when
+    /// one before it ends.
+    pub width: usize,
     /// Runs later than their misfire grace: not started (a `JobMissed` event).
     pub missed: Option<Skipped>,
     /// Runs in grace merged into the newest by `coalesce`.
@@ -116,6 +124,7 @@ pub fn decide(
         let after = next(due);
         if after.is_none_or(|at| at > now) {
             decision.run.push(due);
+            decision.width = slots;
             decision.next_run_time = after;
             return decision;
         }
@@ -143,6 +152,7 @@ pub fn decide(
             Skipped::push(&mut decision.over_limit, at);
         }
     }
+    decision.width = slots;
     decision.next_run_time = match cursor {
         Some(at) if at > now => Some(at),
         Some(_) => next(now),
@@ -178,7 +188,8 @@ fn accept(decision: &mut Decision, coalesce: bool, slots: usize, at: DateTime<Ut
             Skipped::push(&mut decision.coalesced, previous);
         }
         decision.run.push(at);
-    } else if decision.run.len() < slots {
+    } else if slots > 0 {
+        // Caught up in order, `slots` at a time (see `Decision::width`).
         decision.run.push(at);
     } else {
         Skipped::push(&mut decision.over_limit, at);

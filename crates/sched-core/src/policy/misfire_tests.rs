@@ -63,7 +63,8 @@ fn due_times(due: Time, now: Time, next: impl Fn(Time) -> Option<Time>) -> Vec<T
 }
 
 /// The module doc taken literally: enumerate, split off the missed, keep the newest when
-/// coalescing, start the first free slots' worth, report the rest.
+/// coalescing (it starts if a slot is free); without coalescing all in grace start (a
+/// backlog `slots` at a time) if a slot is free; the rest is over the limit.
 fn reference(
     due: Time,
     now: Time,
@@ -105,12 +106,22 @@ fn reference_of(
         _ => (Vec::new(), in_grace),
     };
     let slots = options.max_instances.saturating_sub(running) as usize;
-    let (run, over_limit) = candidates.split_at(slots.min(candidates.len()));
+    // Without coalescing, a backlog starts at most MAX_WALKED runs.
+    let (run, over_limit) = if slots > 0 {
+        let started = candidates.len().min(MAX_WALKED as usize);
+        (
+            candidates[..started].to_vec(),
+            candidates[started..].to_vec(),
+        )
+    } else {
+        (Vec::new(), candidates)
+    };
     Decision {
-        run: run.to_vec(),
+        run,
+        width: slots,
         missed: span(&missed),
         coalesced: span(&coalesced),
-        over_limit: span(over_limit),
+        over_limit: span(&over_limit),
         next_run_time,
     }
 }
@@ -210,6 +221,7 @@ impl Row {
         };
         Decision {
             run: self.run.iter().map(|s| t0() + secs(*s)).collect(),
+            width: self.max_instances.saturating_sub(self.running) as usize,
             missed: span(self.missed),
             coalesced: span(self.coalesced),
             over_limit: span(self.over_limit),
@@ -247,12 +259,11 @@ const AFTER_DOWNTIME: &[Row] = &[
         .coalesced(0, 240, 5)
         .over(300, 300, 1),
     // Never missed, not coalescing: the oldest runs fill the free slots.
-    row(NO_GRACE, false, 1, 0).run(&[0]).over(60, 300, 5),
+    // Without coalescing, a backlog runs in order, a free slot at a time.
+    row(NO_GRACE, false, 1, 0).run(&[0, 60, 120, 180, 240, 300]),
     row(NO_GRACE, false, 1, 1).over(0, 300, 6),
-    row(NO_GRACE, false, 3, 0)
-        .run(&[0, 60, 120])
-        .over(180, 300, 3),
-    row(NO_GRACE, false, 3, 1).run(&[0, 60]).over(120, 300, 4),
+    row(NO_GRACE, false, 3, 0).run(&[0, 60, 120, 180, 240, 300]),
+    row(NO_GRACE, false, 3, 1).run(&[0, 60, 120, 180, 240, 300]),
     row(NO_GRACE, false, 3, 3).over(0, 300, 6),
     row(NO_GRACE, false, 3, 5).over(0, 300, 6),
     row(NO_GRACE, false, 10, 0).run(&[0, 60, 120, 180, 240, 300]),
@@ -278,9 +289,8 @@ const AFTER_DOWNTIME: &[Row] = &[
         .coalesced(240, 240, 1)
         .over(300, 300, 1),
     row(Some(100), false, 1, 0)
-        .run(&[240])
-        .missed(0, 180, 4)
-        .over(300, 300, 1),
+        .run(&[240, 300])
+        .missed(0, 180, 4),
     row(Some(100), false, 1, 1)
         .missed(0, 180, 4)
         .over(240, 300, 2),
@@ -291,9 +301,8 @@ const AFTER_DOWNTIME: &[Row] = &[
         .run(&[240, 300])
         .missed(0, 180, 4),
     row(Some(100), false, 3, 2)
-        .run(&[240])
-        .missed(0, 180, 4)
-        .over(300, 300, 1),
+        .run(&[240, 300])
+        .missed(0, 180, 4),
     row(Some(100), false, 3, 3)
         .missed(0, 180, 4)
         .over(240, 300, 2),
@@ -312,16 +321,12 @@ const AFTER_DOWNTIME: &[Row] = &[
     row(Some(29), true, 3, 3).missed(0, 300, 6),
     // Grace longer than the downtime: as if there were none.
     row(Some(3600), true, 1, 0).run(&[300]).coalesced(0, 240, 5),
-    row(Some(3600), false, 3, 0)
-        .run(&[0, 60, 120])
-        .over(180, 300, 3),
+    row(Some(3600), false, 3, 0).run(&[0, 60, 120, 180, 240, 300]),
     // A grace too long for chrono: never missed, never a panic.
     row(Some(u64::MAX), true, 1, 0)
         .run(&[300])
         .coalesced(0, 240, 5),
-    row(Some(u64::MAX), false, 3, 1)
-        .run(&[0, 60])
-        .over(120, 300, 4),
+    row(Some(u64::MAX), false, 3, 1).run(&[0, 60, 120, 180, 240, 300]),
 ];
 
 #[test]
@@ -456,6 +461,7 @@ fn cron_trigger_after_downtime() {
     let d = decide(t0(), now, &options(grace, true, 1), 0, next);
     let expected = Decision {
         run: vec![min(15)],
+        width: 1,
         missed: span(&[min(0), min(5), min(10)]),
         next_run_time: Some(min(20)),
         ..Decision::default()
@@ -463,13 +469,17 @@ fn cron_trigger_after_downtime() {
     assert_eq!(d, expected);
     assert_eq!(
         decide(t0(), now, &options(grace, false, 3), 0, next),
-        expected
+        Decision {
+            width: 3,
+            ..expected
+        }
     );
 
+    // Without coalescing, the whole backlog runs, three at a time.
     let d = decide(t0(), now, &options(None, false, 3), 0, next);
     let expected = Decision {
-        run: vec![min(0), min(5), min(10)],
-        over_limit: span(&[min(15)]),
+        run: vec![min(0), min(5), min(10), min(15)],
+        width: 3,
         next_run_time: Some(min(20)),
         ..Decision::default()
     };
@@ -478,6 +488,7 @@ fn cron_trigger_after_downtime() {
     let d = decide(t0(), now, &options(None, true, 1), 0, next);
     let expected = Decision {
         run: vec![min(15)],
+        width: 1,
         coalesced: span(&[min(0), min(5), min(10)]),
         next_run_time: Some(min(20)),
         ..Decision::default()
@@ -504,6 +515,7 @@ fn cron_across_spring_forward_runs_each_day_once() {
     let d = decide(due, now, &options(None, false, 3), 0, next);
     let expected = Decision {
         run: days.clone(),
+        width: 3,
         next_run_time: tomorrow,
         ..Decision::default()
     };
@@ -512,6 +524,7 @@ fn cron_across_spring_forward_runs_each_day_once() {
     let d = decide(due, now, &options(None, true, 1), 0, next);
     let expected = Decision {
         run: vec![days[2]],
+        width: 1,
         coalesced: span(&days[..2]),
         next_run_time: tomorrow,
         ..Decision::default()
@@ -606,7 +619,12 @@ fn week_of_downtime_on_one_second_interval() {
         let expected_run: Vec<Time> = match (coalesce, slots) {
             (_, 0) => vec![],
             (true, _) => vec![now],
-            (false, slots) => (0..slots).map(|i| first_in_grace + secs(i)).collect(),
+            // The whole backlog, up to the walking limit, `slots` at a time.
+            (false, _) => {
+                let in_grace = (now - first_in_grace).num_seconds() + 1;
+                let started = in_grace.min(MAX_WALKED as i64);
+                (0..started).map(|i| first_in_grace + secs(i)).collect()
+            }
         };
         assert_eq!(d.run, expected_run, "{context}");
     }
@@ -669,17 +687,23 @@ fn backlogs_around_the_walking_limit() {
 
 #[test]
 fn exactly_one_past_the_limit_is_not_counted_twice() {
-    // 10 001 in grace, three slots: 9 998 over the limit, each counted once.
+    // 10 001 in grace, three slots: the oldest 10 000 start (three at a time), the one
+    // past the limit is over it, counted once.
     let trigger = every(Duration::from_secs(1));
     let now = t0() + secs(MAX_WALKED as i64);
     let d = decide(t0(), now, &options(None, false, 3), 0, |t| {
         trigger.next_after(t)
     });
-    assert_eq!(d.run, vec![t0(), t0() + secs(1), t0() + secs(2)]);
+    assert_eq!(d.run.len() as u64, MAX_WALKED);
+    assert_eq!(
+        (d.run.first(), d.run.last()),
+        (Some(&t0()), Some(&(now - secs(1))))
+    );
+    assert_eq!(d.width, 3);
     let over = d.over_limit.expect("over the limit");
     assert_eq!(
         (over.first, over.last, over.count, over.more),
-        (t0() + secs(3), now, MAX_WALKED - 2, false)
+        (now, now, 1, false)
     );
 }
 

@@ -288,6 +288,7 @@ impl Inner {
                 job_id: job_id.unwrap_or_else(|| job.id.clone()),
                 job: Arc::clone(&job),
                 scheduled,
+                catch_up: plan.catch_up,
             });
         }
         match plan.next {

@@ -151,6 +151,11 @@ pub struct ClaimedRun {
     pub job: Arc<Job>,
     /// The fire time this run stands for.
     pub scheduled: DateTime<Utc>,
+    /// Part of a catch-up backlog (runs missed while nobody ran the job, without
+    /// coalescing): the runs of this job claimed with it run in the order claimed, at
+    /// most this many at once; this one starts when a run before it has ended, and is
+    /// missed if its grace has run out by then. `None`: it starts now.
+    pub catch_up: Option<u32>,
 }
 
 impl ClaimedRun {
@@ -161,7 +166,16 @@ impl ClaimedRun {
             job_id: job.id.clone(),
             job,
             scheduled,
+            catch_up: None,
         }
+    }
+
+    /// Marks it part of a catch-up backlog run `width` at a time (see
+    /// [`catch_up`](Self::catch_up)).
+    #[must_use]
+    pub fn catch_up(mut self, width: Option<u32>) -> Self {
+        self.catch_up = width;
+        self
     }
 }
 

@@ -293,6 +293,46 @@ impl Trigger {
         self
     }
 
+    /// Whether this trigger, as written, is `stored` (a trigger that was
+    /// [`anchored`](Self::anchored) when its job was added): equal once the anchors
+    /// anchoring filled in — an interval's start, a calendar interval's start date — are
+    /// taken from `stored` where this one has none. What a re-added job compares to
+    /// keep its schedule.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sched_core::trigger::Trigger;
+    ///
+    /// let hourly = Trigger::interval(Duration::from_secs(3600));
+    /// let stored = hourly.clone().anchored("2026-01-01T00:00:00Z".parse().unwrap());
+    /// assert!(hourly.same_schedule_as(&stored));
+    /// assert!(!Trigger::interval(Duration::from_secs(60)).same_schedule_as(&stored));
+    /// ```
+    pub fn same_schedule_as(&self, stored: &Trigger) -> bool {
+        self.clone().with_anchors_of(stored) == *stored
+    }
+
+    fn with_anchors_of(mut self, stored: &Trigger) -> Self {
+        match (&mut self.kind, &stored.kind) {
+            (TriggerKind::Interval { .. }, TriggerKind::Interval { .. }) => {
+                self.start = self.start.or(stored.start);
+            }
+            (TriggerKind::CalendarInterval(c), TriggerKind::CalendarInterval(s)) => {
+                c.start_date = c.start_date.or(s.start_date);
+            }
+            (TriggerKind::And { triggers }, TriggerKind::And { triggers: stored })
+            | (TriggerKind::Or { triggers }, TriggerKind::Or { triggers: stored })
+                if triggers.len() == stored.len() =>
+            {
+                for (trigger, stored) in triggers.iter_mut().zip(stored) {
+                    *trigger = trigger.clone().with_anchors_of(stored);
+                }
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// The first fire time strictly after `after`, or `None` when there is none: the
     /// trigger is done (past its end, a date already passed, a cron that can never
     /// match), or — rarely — a search gave up (see [`next_checked`](Self::next_checked)).

@@ -2,6 +2,7 @@
 //! group; each run is polled once there, and a run that does not end in that first poll
 //! goes on in a task of its own (see the [module docs](super)).
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -11,6 +12,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use sched_core::store::{ClaimedRun, Outcome, RunId};
+use tokio::sync::oneshot;
 
 use super::completions::{finish, Completion};
 use super::execute::{execute, panic_message};
@@ -30,11 +32,44 @@ const HAND_OFF: Duration = Duration::from_micros(200);
 /// A run's future, boxed so that it can move to a task of its own after its first poll.
 type RunFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A run to start: its slot in `Running`, the run, its task.
+/// A run to start: its slot in `Running`, the run, its task, its place in a catch-up
+/// backlog.
 struct Start {
     slot: usize,
     run: ClaimedRun,
     task: TaskFn,
+    chain: Chain,
+}
+
+/// A catch-up run's place in its job's backlog (see `ClaimedRun::catch_up`): it starts
+/// once `after` — the end of the run `width` places before it — fires (or is dropped),
+/// and its own end releases `then`, held until its `execute` is over.
+#[derive(Debug, Default)]
+pub(super) struct Chain {
+    pub(super) after: Option<oneshot::Receiver<()>>,
+    pub(super) then: Option<oneshot::Sender<()>>,
+}
+
+/// Links the catch-up runs of each job, in the order claimed, `width` at a time (one
+/// `Chain` per run); `None` when no run is part of a backlog (the common case).
+fn chains(runs: &[ClaimedRun]) -> Option<Vec<Chain>> {
+    if runs.iter().all(|run| run.catch_up.is_none()) {
+        return None;
+    }
+    let mut chains: Vec<Chain> = runs.iter().map(|_| Chain::default()).collect();
+    // Per job: the ends of its last `width` runs, oldest first.
+    let mut ends: HashMap<&str, VecDeque<oneshot::Receiver<()>>> = HashMap::new();
+    for (run, chain) in runs.iter().zip(&mut chains) {
+        let Some(width) = run.catch_up else { continue };
+        let queue = ends.entry(run.job_id.as_str()).or_default();
+        if queue.len() >= usize::try_from(width).unwrap_or(usize::MAX).max(1) {
+            chain.after = queue.pop_front();
+        }
+        let (then, end) = oneshot::channel();
+        chain.then = Some(then);
+        queue.push_back(end);
+    }
+    Some(chains)
 }
 
 type Group = Vec<Start>;
@@ -52,13 +87,15 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
         return;
     }
     let tasks = inner.env.registry.resolve(runs.iter().map(|run| &*run.job));
+    let mut chains = chains(&runs).map(Vec::into_iter);
     let mut group = Vec::with_capacity(runs.len().min(GROUP));
     for (run, task) in runs.into_iter().zip(tasks) {
+        let chain = chains.as_mut().and_then(Iterator::next).unwrap_or_default();
         let Some(task) = task else {
             unrunnable(inner, run);
             continue;
         };
-        group.push((run, task));
+        group.push((run, task, chain));
         if group.len() == GROUP {
             spawn_group(
                 inner,
@@ -76,21 +113,29 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
 ///
 /// The loop only reserves the slots: each run's future is built (and boxed) in the
 /// group's task, on the worker thread that runs it.
-fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
+fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn, Chain)>) {
     let mut running = inner.runtime.runs.lock();
     let mut flights = Vec::with_capacity(runs.len());
     let mut group: Group = Vec::with_capacity(runs.len());
-    for (run, task) in runs {
+    for (run, task, chain) in runs {
         let slot = running.reserve();
         flights.push((slot, run.run_id, run.job_id.clone(), run.scheduled));
-        group.push(Start { slot, run, task });
+        group.push(Start {
+            slot,
+            run,
+            task,
+            chain,
+        });
     }
     // Spawned under the lock, which is safe: a future dropped by a runtime that is
     // shutting down is an `execute` or a group not yet polled (no job code runs).
     let task = match group.pop() {
-        Some(Start { slot, run, task }) if group.is_empty() => {
-            tokio::spawn(execute(Arc::clone(inner), task, run, slot))
-        }
+        Some(Start {
+            slot,
+            run,
+            task,
+            chain,
+        }) if group.is_empty() => tokio::spawn(execute(Arc::clone(inner), task, run, slot, chain)),
         Some(last) => {
             group.push(last);
             tokio::spawn(start_group(Arc::clone(inner), group))
@@ -114,12 +159,18 @@ fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn)>) {
 async fn start_group(inner: Arc<Inner>, group: Group) {
     let began = std::time::Instant::now();
     let mut runs = group.into_iter();
-    while let Some(Start { slot, run, task }) = runs.next() {
+    while let Some(Start {
+        slot,
+        run,
+        task,
+        chain,
+    }) = runs.next()
+    {
         if inner.runtime.aborting.load(Ordering::SeqCst) {
             return; // shutdown took (and reported) the runs not started
         }
         let run_id = run.run_id;
-        let mut run: RunFuture = Box::pin(execute(Arc::clone(&inner), task, run, slot));
+        let mut run: RunFuture = Box::pin(execute(Arc::clone(&inner), task, run, slot, chain));
         let first = std::future::poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                 run.as_mut().poll(cx)
