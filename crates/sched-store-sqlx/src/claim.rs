@@ -9,11 +9,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sched_core::job::JobOptions;
 use sched_core::policy::claim::{recover, Candidate, ClaimPlan, PlannedRun, Planner, Row};
-use sched_core::store::{AbandonedRun, AcquireRequest, Acquired, ClaimedRun, RunId};
+use sched_core::store::{AbandonedRun, AcquireRequest, Acquired, ClaimedRun, RunId, SkippedRuns};
 
 use crate::codec::{join, micros, split, AbandonedRow, JobRow, OccurrenceRow};
 use crate::dialect::{statement, Dialect, List, StatementExt};
 use crate::store::Inner;
+use crate::store_error;
 
 /// Claims due runs in one transaction. Returns them with the ids of rows that could
 /// not be decoded.
@@ -53,6 +54,47 @@ pub(crate) async fn acquire<DB: Dialect>(
     tx.commit().await?;
     let quarantined = std::mem::take(&mut plan.quarantined);
     Ok((plan.acquired(claimed), quarantined))
+}
+
+/// "Run now": one run of `job_id` at `request.now`, whatever its schedule and paused
+/// flag, unless `max_instances` runs of it are executing (then a skip).
+pub(crate) async fn claim_now<DB: Dialect>(
+    inner: &Inner<DB>,
+    job_id: &str,
+    request: &AcquireRequest,
+) -> sched_core::Result<Acquired> {
+    let mut tx = inner
+        .pool
+        .begin_with(inner.sql.begin)
+        .await
+        .map_err(store_error)?;
+    let rows: Vec<JobRow> = statement::<DB>(&inner.sql.lock_jobs)
+        .list(List::Text(vec![job_id]))
+        .all(&mut tx)
+        .await
+        .map_err(store_error)?;
+    let job = match rows.first() {
+        Some(row) => Arc::new(row.decode()?),
+        None => return Err(sched_core::Error::JobNotFound(job_id.into())),
+    };
+    let running: Vec<OccurrenceRow> = statement::<DB>(&inner.sql.running_times)
+        .list(List::Text(vec![job_id]))
+        .all(&mut tx)
+        .await
+        .map_err(store_error)?;
+    let mut acquired = Acquired::default();
+    if u32::try_from(running.len()).unwrap_or(u32::MAX) >= job.options.max_instances {
+        acquired
+            .skipped
+            .push(SkippedRuns::max_instances(job.id.clone(), request.now));
+        return Ok(acquired);
+    }
+    let run = vec![PlannedRun::new(job, request.now)];
+    acquired.runs = record_runs(inner, &mut tx, request, run)
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(acquired)
 }
 
 /// Decodes each row on its own (an undecodable one is quarantined, the others go on)

@@ -314,6 +314,10 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         Ok(acquired)
     }
 
+    async fn claim_now(&self, job_id: &str, request: AcquireRequest) -> Result<Acquired> {
+        crate::claim::claim_now(&self.inner, job_id, &request).await
+    }
+
     async fn complete(
         &self,
         run_id: RunId,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::{Job, JobId};
-use sched_core::store::{JobStore, RunRecord};
+use sched_core::store::{AcquireRequest, JobStore, RunRecord};
 use sched_core::support::Mutex;
 use sched_core::trigger::Trigger;
 use tokio::sync::broadcast;
@@ -355,15 +355,37 @@ impl Scheduler {
         self.modify_job(id, |job| job.resume(now)).await
     }
 
-    /// Runs a job as soon as possible (then it follows its schedule again:
-    /// [`Job::run_now`]). A paused job runs once it is resumed.
+    /// Runs a job once, now — paused or not (an admin page's "Run now" button) — on this
+    /// node, leaving its schedule and its paused flag as they are. The run counts toward
+    /// `max_instances`: a job at its limit is skipped (`JobMaxInstances`), not queued.
+    ///
+    /// Before [`start`](Self::start), a job that is not paused is made due now instead
+    /// (it runs when a scheduler sharing the store claims it).
     ///
     /// # Errors
     ///
-    /// [`sched_core::Error::JobNotFound`] for an unknown id, a store error.
+    /// [`sched_core::Error::JobNotFound`] for an unknown id; [`Error::UnknownTask`] if
+    /// its task is not registered on this node; [`Error::NotRunning`] for a paused job
+    /// before `start`; [`Error::ShutDown`] after shutdown; a store error.
     pub async fn run_job_now(&self, id: &str) -> Result<Job> {
         let now = self.inner.env.clock.now();
-        self.modify_job(id, |job| job.run_now(now)).await
+        if !self.is_running()? {
+            let job = self.inner.env.store.get_job(id).await?;
+            if job.paused {
+                return Err(Error::NotRunning);
+            }
+            return self.modify_job(id, |job| job.run_now(now)).await;
+        }
+        let job = self.inner.env.store.get_job(id).await?;
+        let runnable = self.inner.env.registry.runnable(&self.inner.config.node);
+        if !runnable.allows(&job.task) {
+            return Err(Error::UnknownTask(job.task));
+        }
+        let request = AcquireRequest::new(self.inner.config.node.as_str(), now)
+            .lease(self.inner.config.lease);
+        let acquired = self.inner.env.store.claim_now(id, request).await?;
+        crate::runtime::dispatch(&self.inner, acquired, now);
+        Ok(job)
     }
 
     /// Removes a job. Runs already executing finish.
@@ -587,6 +609,15 @@ impl Scheduler {
     /// The current wall-clock time as this scheduler sees it.
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.env.clock.now()
+    }
+
+    /// Whether the runtime runs (`Err` after shutdown).
+    fn is_running(&self) -> Result<bool> {
+        match *self.inner.lifecycle.state() {
+            State::ShutDown => Err(Error::ShutDown),
+            State::Running(_) => Ok(true),
+            State::Idle => Ok(false),
+        }
     }
 
     fn ensure_open(&self) -> Result<()> {

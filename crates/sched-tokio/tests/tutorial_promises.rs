@@ -241,3 +241,59 @@ async fn a_backlog_without_coalesce_runs_in_order_each_within_its_grace() {
     }
     assert_eq!(missed[..2], [(min(10), 4), (min(60), 1)], "{missed:?}");
 }
+
+/// "Run now" on a paused job runs it once, now, and leaves it paused; its schedule is
+/// untouched, and at its limit a run-now is skipped with an event, not queued.
+#[tokio::test(start_paused = true)]
+async fn run_now_runs_a_paused_job_once_and_leaves_it_paused() {
+    let scheduler = berlin("2026-01-05T10:00:00Z");
+    let mut events = scheduler.subscribe();
+    scheduler
+        .add_job(
+            JobSpec::interval(Duration::from_secs(3600)).id("report"),
+            || tokio::time::sleep(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    scheduler.pause_job("report").await.unwrap();
+    scheduler.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let job = scheduler.run_job_now("report").await.unwrap();
+    assert!(job.paused);
+    assert_eq!(job.next_run_time, Some(at("2026-01-05T11:00:00Z")));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Still running (60 s): a second run-now finds its one instance taken.
+    scheduler.run_job_now("report").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2 * 3600)).await; // paused through 11:00, 12:00
+    let job = scheduler.get_job("report").await.unwrap();
+    assert!(job.paused, "still paused");
+    let (mut executed, mut skipped) = (Vec::new(), Vec::new());
+    while let Ok(event) = events.try_recv() {
+        match event {
+            Event::JobExecuted(run) => executed.push(run.scheduled),
+            Event::JobMaxInstances(skip) => skipped.push(skip.runs.first),
+            _ => {}
+        }
+    }
+    assert_eq!(executed, vec![at("2026-01-05T10:00:05Z")], "once, now");
+    assert_eq!(skipped, vec![at("2026-01-05T10:00:15Z")]);
+    // Resumed: nothing runs twice or out of turn; the schedule goes on.
+    scheduler.resume_job("report").await.unwrap();
+    let job = scheduler.get_job("report").await.unwrap();
+    assert_eq!(job.next_run_time, Some(at("2026-01-05T13:00:00Z")));
+    scheduler.shutdown().await.unwrap();
+    // Before start, a paused job cannot run now: it says so.
+    let idle = berlin("2026-01-05T10:00:00Z");
+    idle.add_job(
+        JobSpec::interval(Duration::from_secs(60))
+            .id("p")
+            .paused(true),
+        || async {},
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        idle.run_job_now("p").await,
+        Err(sched_tokio::Error::NotRunning)
+    ));
+}

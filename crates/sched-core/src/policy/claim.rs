@@ -156,6 +156,40 @@ pub struct PlannedRun {
     pub catch_up: Option<u32>,
 }
 
+impl PlannedRun {
+    /// A run of `job` standing for `scheduled`, started now (not part of a backlog).
+    pub fn new(job: Arc<Job>, scheduled: DateTime<Utc>) -> Self {
+        Self {
+            job,
+            scheduled,
+            catch_up: None,
+        }
+    }
+}
+
+impl SkippedRuns {
+    /// The runs `runs` of `job_id`, skipped for `reason`.
+    pub fn new(job_id: JobId, reason: SkipReason, runs: Skipped) -> Self {
+        Self {
+            job_id,
+            reason,
+            runs,
+        }
+    }
+
+    /// The single run of `job_id` at `at`, skipped because `max_instances` runs of it are
+    /// executing (what a claim of a job at its limit reports).
+    pub fn max_instances(job_id: JobId, at: DateTime<Utc>) -> Self {
+        let runs = Skipped {
+            first: at,
+            last: at,
+            count: 1,
+            more: false,
+        };
+        Self::new(job_id, SkipReason::MaxInstances, runs)
+    }
+}
+
 /// The plan for a whole claim: what a store writes in its claim transaction.
 #[derive(Debug, Default)]
 #[non_exhaustive]

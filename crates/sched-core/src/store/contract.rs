@@ -44,7 +44,10 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::json;
 
-use super::{AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkipReason};
+use super::{
+    AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkipReason,
+    SkippedRuns,
+};
 use crate::error::{Error, Result};
 use crate::job::{Job, JobOptions};
 use crate::policy::Skipped;
@@ -143,6 +146,7 @@ where
     no_coalesce_runs_each_in_order(make_store().await).await;
     date_trigger_finishes(make_store().await).await;
     a_trigger_whose_search_gives_up_keeps_its_job(make_store().await).await;
+    claim_now_runs_once_whatever_the_schedule(make_store().await).await;
     complete_unknown_run(make_store().await).await;
     release_frees_node_runs(make_store().await).await;
     running_counts(make_store().await).await;
@@ -1233,6 +1237,40 @@ pub async fn a_trigger_whose_search_gives_up_keeps_its_job(store: Arc<dyn JobSto
     assert_eq!(
         store.remove_job("unknown").await.expect("removable").id,
         "unknown"
+    );
+}
+
+/// "Run now" (`claim_now`) claims one run at `now` whatever the schedule and paused
+/// flag (both left as they are), counts toward `max_instances` (a skip at the limit),
+/// and names an unknown job.
+pub async fn claim_now_runs_once_whatever_the_schedule(store: Arc<dyn JobStore>) {
+    add(&store, &paused(hourly("report", t(3600)))).await;
+    let request = || AcquireRequest::new("n", t(10)).lease(LEASE);
+    let acquired = store
+        .claim_now("report", request())
+        .await
+        .expect("claim_now");
+    assert_eq!(run_times(&acquired, "report"), vec![t(10)], "one run, now");
+    assert!(acquired.skipped.is_empty());
+    let job = get(&store, "report").await;
+    assert!(job.paused, "still paused");
+    assert_eq!(job.next_run_time, Some(t(3600)), "schedule untouched");
+    assert_eq!(running(&store, "report").await, 1);
+    let again = store
+        .claim_now("report", request())
+        .await
+        .expect("claim_now");
+    assert!(again.runs.is_empty(), "its one instance is taken");
+    assert_eq!(
+        again.skipped,
+        vec![SkippedRuns::max_instances("report".into(), t(10))]
+    );
+    complete(&store, find_run(&acquired, "report").run_id).await;
+    assert_eq!(running(&store, "report").await, 0);
+    expect_job_not_found(
+        store.claim_now("nope", request()).await,
+        "nope",
+        "claim_now of an unknown job",
     );
 }
 

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable};
+use super::{
+    AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkippedRuns,
+};
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
 use crate::policy::claim::{Candidate, NextRun, Planner};
@@ -447,6 +449,32 @@ impl JobStore for MemoryStore {
         {
             acquired.runs.sort_by_key(|run| run.scheduled);
         }
+        Ok(acquired)
+    }
+
+    async fn claim_now(&self, job_id: &str, request: AcquireRequest) -> Result<Acquired> {
+        let mut inner = self.inner.lock();
+        let slot = inner
+            .job(job_id)
+            .and_then(|_| inner.slot_of(job_id))
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        let node = inner.node(&request.node);
+        let entry = &inner.slots[slot as usize];
+        let (job, id) = match (&entry.job, &entry.id) {
+            (Some(job), Some(id)) => (Arc::clone(job), id.clone()),
+            _ => return Err(Error::JobNotFound(job_id.into())),
+        };
+        let mut acquired = Acquired::default();
+        let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
+        if running >= job.options.max_instances {
+            let skip = SkippedRuns::max_instances(id, request.now);
+            acquired.skipped.push(skip);
+            return Ok(acquired);
+        }
+        let run_id = inner.start_run(slot, &node, request.now);
+        acquired
+            .runs
+            .push(ClaimedRun::new(run_id, job, request.now));
         Ok(acquired)
     }
 

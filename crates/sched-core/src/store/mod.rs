@@ -252,6 +252,12 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// `request.ahead`, also the next run of jobs due soon (see [`AcquireRequest::ahead`]).
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired>;
 
+    /// "Run now": claims one run of `job_id` at `request.now` under `request.node`'s
+    /// lease, whatever the job's schedule and paused flag, which stay as they are. It
+    /// counts toward `max_instances`: a job at its limit gets a `MaxInstances` skip in
+    /// the result instead of a run. [`Error::JobNotFound`] for an unknown id.
+    async fn claim_now(&self, job_id: &str, request: AcquireRequest) -> Result<Acquired>;
+
     /// Records how a claimed run ended and frees its instance slot.
     /// [`Error::RunNotFound`] if the run is unknown (already completed or released).
     async fn complete(

@@ -201,14 +201,21 @@ async fn claim(
                 let handled =
                     acquired.runs.len() + acquired.skipped.len() + acquired.finished.len();
                 full |= handled >= inner.config.batch;
-                report(inner, &acquired, request.now);
-                spawn_runs(inner, acquired.runs);
-                forget_finished(inner, &acquired.finished);
+                dispatch(inner, acquired, request.now);
             }
             Err(error) => failed = Some(error),
         }
     }
     failed.map_or(Ok(full), Err)
+}
+
+/// Carries out a claim made at `now`: reports what it skipped, finished or could not
+/// decode, starts its runs, then forgets the closures of finished jobs (after: a
+/// finished job's last run has just resolved its task).
+pub(crate) fn dispatch(inner: &Arc<Inner>, acquired: Acquired, now: DateTime<Utc>) {
+    report(inner, &acquired, now);
+    spawn_runs(inner, acquired.runs);
+    forget_finished(inner, &acquired.finished);
 }
 
 /// How long to sleep after a claim at `now` up to `horizon` that was not full.

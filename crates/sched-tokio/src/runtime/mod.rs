@@ -44,7 +44,7 @@ use sched_core::support::Mutex;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-pub(crate) use self::claim_loop::run;
+pub(crate) use self::claim_loop::{dispatch, run};
 use self::completions::Completions;
 use self::running::Running;
 pub(crate) use self::shutdown::drain;
