@@ -279,40 +279,39 @@ impl Planner {
     pub fn plan_job(&self, row: Candidate<'_>) -> JobPlan {
         let job = row.job;
         // Occurrences already claimed are passed over silently.
-        let due = match job.first_unclaimed(row.due, |at| row.claimed(at)) {
-            Ok(due) => due,
-            Err(last) => return self.decided(row, last, Decision::default()),
+        let (from, decision) = match job.first_unclaimed(row.due, |at| row.claimed(at)) {
+            Ok(due) => {
+                let moved = if due == row.due {
+                    NextRun::Unchanged
+                } else {
+                    NextRun::At(due)
+                };
+                if due > self.now
+                    && (due > self.horizon || row.running_count() >= job.options.max_instances)
+                {
+                    // Claimed ahead only within the horizon and with a free instance;
+                    // otherwise decided when due.
+                    return JobPlan::moved(moved);
+                }
+                // A run claimed ahead is decided at its own time: one run, not late.
+                let decision = super::decide(
+                    due,
+                    due.max(self.now),
+                    &job.options,
+                    row.running_count(),
+                    |t| job.next_fire_after(t),
+                );
+                (due, decision)
+            }
+            Err(last) => (last, Decision::default()),
         };
-        let moved = if due == row.due {
-            NextRun::Unchanged
-        } else {
-            NextRun::At(due)
-        };
-        if due > self.now
-            && (due > self.horizon || row.running_count() >= job.options.max_instances)
-        {
-            // Claimed ahead only within the horizon and with a free instance; otherwise
-            // decided when due.
-            return JobPlan::moved(moved);
-        }
-        // A run claimed ahead is decided at its own time: one run, not late.
-        let decision = super::decide(
-            due,
-            due.max(self.now),
-            &job.options,
-            row.running_count(),
-            |t| job.next_fire_after(t),
-        );
-        let skipped = [decision.missed, decision.coalesced, decision.over_limit];
-        let last = (decision.run.iter().copied())
-            .chain(skipped.iter().flatten().map(|s| s.last))
-            .fold(due, DateTime::max);
-        self.decided(row, last, decision)
+        self.decided(row, from, decision)
     }
 
-    /// Carries out `decision` for `row`, whose latest occurrence looked at is `last`.
+    /// Carries out `decision` for `row`, whose occurrences looked at are `from` and
+    /// those `decision` names.
     #[inline]
-    fn decided(&self, row: Candidate<'_>, last: DateTime<Utc>, decision: Decision) -> JobPlan {
+    fn decided(&self, row: Candidate<'_>, from: DateTime<Utc>, decision: Decision) -> JobPlan {
         let job = row.job;
         // Most claims skip nothing: no report to build then (this is the hot path).
         let skipped = if decision.missed.is_none()
@@ -324,21 +323,21 @@ impl Planner {
             skips(&job.id, &decision)
         };
         let started = !decision.run.is_empty();
+        let next = match decision.next_run_time {
+            Some(at) => NextRun::At(at),
+            // Its last runs may be executing on other nodes (not started again here):
+            // they can be abandoned and need recovering all the same.
+            // Only a trigger that is done ends a job (asked again: this is rare).
+            None if job.next_fire_checked(latest(from, &decision)).is_err() => NextRun::Unknown,
+            None if self.parks && job.options.recover_abandoned && started => NextRun::Parked,
+            None => NextRun::Finished,
+        };
         let mut runs = decision.run;
         // An occurrence still running is never started again (checked inline for the
         // one run of the common case).
         if runs.len() > 1 || runs.first().is_some_and(|at| row.claimed(*at)) {
             runs.retain(|at| !row.claimed(*at));
         }
-        let next = match decision.next_run_time {
-            Some(at) => NextRun::At(at),
-            // Its last runs may be executing on other nodes (not started again here):
-            // they can be abandoned and need recovering all the same.
-            // Only a trigger that is done ends a job (asked again: this is rare).
-            None if job.next_fire_checked(last).is_err() => NextRun::Unknown,
-            None if self.parks && job.options.recover_abandoned && started => NextRun::Parked,
-            None => NextRun::Finished,
-        };
         let catch_up = (runs.len() > decision.width)
             .then(|| u32::try_from(decision.width.max(1)).unwrap_or(u32::MAX));
         JobPlan {
@@ -436,6 +435,16 @@ pub fn recover(
 ) -> Option<DateTime<Utc>> {
     (options.recover_abandoned && !paused)
         .then(|| current.map_or(abandoned, |current| current.min(abandoned)))
+}
+
+/// The latest occurrence `decision` looked at, `from` when it names none (asked only
+/// when a job has no next run, so kept off the hot path).
+#[cold]
+fn latest(from: DateTime<Utc>, decision: &Decision) -> DateTime<Utc> {
+    let skipped = [decision.missed, decision.coalesced, decision.over_limit];
+    (decision.run.iter().copied())
+        .chain(skipped.iter().flatten().map(|s| s.last))
+        .fold(from, DateTime::max)
 }
 
 #[cfg(test)]

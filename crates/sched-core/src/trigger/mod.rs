@@ -367,6 +367,7 @@ impl Trigger {
 
     /// Like [`next_after`](Self::next_after), with `salt` choosing the jitter (jobs pass
     /// a hash of their id, so jobs with one schedule spread out).
+    #[inline]
     pub(crate) fn next_after_salted(
         &self,
         after: DateTime<Utc>,
@@ -376,10 +377,16 @@ impl Trigger {
     }
 
     /// [`next_checked`](Self::next_checked) with a jitter salt.
+    #[inline]
     pub(crate) fn next_checked_salted(&self, after: DateTime<Utc>, salt: u64) -> Searched {
-        let Some(jitter) = self.jitter else {
-            return self.next_unjittered(after);
-        };
+        match self.jitter {
+            None => self.next_unjittered(after),
+            Some(jitter) => self.next_jittered(after, salt, jitter),
+        }
+    }
+
+    /// The next fire time after `after`, each moved by its jitter offset.
+    fn next_jittered(&self, after: DateTime<Utc>, salt: u64, jitter: Duration) -> Searched {
         // Fire time b is moved to b + offset(b) < b + jitter: start from the first base
         // time whose moved time may still lie after `after`.
         let Ok(jitter) = chrono::Duration::from_std(jitter) else {

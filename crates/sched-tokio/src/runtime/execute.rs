@@ -18,27 +18,30 @@ use crate::event::{Event, RunEvent};
 use crate::scheduler::Inner;
 use crate::task::{JobContext, TaskFn};
 
-/// Runs one claimed run, from its start time to its recorded end. A catch-up run first
-/// waits for its place in its job's backlog (`chain`); its end (this future's end, or
-/// its drop at shutdown) gives the next one its place.
-pub(super) async fn execute(
+/// Runs one claimed run of a catch-up backlog: it first waits for its place in its
+/// job's backlog (`chain.after`); its end (this future's end, or its drop at shutdown)
+/// gives the next one its place. (A future of its own, so that the common run, in
+/// [`execute`], carries none of it.)
+pub(super) async fn execute_in_turn(
     inner: Arc<Inner>,
     task: TaskFn,
     run: ClaimedRun,
     slot: usize,
     chain: Chain,
 ) {
-    let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
-    let Chain {
-        after,
-        then: _place,
-    } = chain;
-    let mut started = wait_until_due(&inner, scheduled).await;
+    let Chain { after, then } = chain;
     if let Some(after) = after {
         // Ended or dropped alike: this run's turn.
-        let _ = Box::pin(after).await;
-        started = inner.env.clock.now();
+        let _ = after.await;
     }
+    execute(inner, task, run, slot).await;
+    drop(then);
+}
+
+/// Runs one claimed run, from its start time to its recorded end.
+pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
+    let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
+    let started = wait_until_due(&inner, scheduled).await;
     let (_permit, started) = match &inner.runtime.limit {
         Some(limit) => {
             let permit = Arc::clone(limit).acquire_owned().await.ok();

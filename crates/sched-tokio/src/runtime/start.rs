@@ -15,7 +15,7 @@ use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tokio::sync::oneshot;
 
 use super::completions::{finish, Completion};
-use super::execute::{execute, panic_message};
+use super::execute::{execute, execute_in_turn, panic_message};
 use super::running::InFlight;
 use crate::event::Event;
 use crate::scheduler::Inner;
@@ -38,35 +38,51 @@ struct Start {
     slot: usize,
     run: ClaimedRun,
     task: TaskFn,
-    chain: Chain,
+    chain: Option<Box<Chain>>,
 }
 
-/// A catch-up run's place in its job's backlog (see `ClaimedRun::catch_up`): it starts
-/// once `after` — the end of the run `width` places before it — fires (or is dropped),
-/// and its own end releases `then`, held until its `execute` is over.
-#[derive(Debug, Default)]
+/// A catch-up run's place in its job's backlog (see `ClaimedRun::catch_up`; boxed, as
+/// most runs have none): it starts once `after` — the end of the run `width` places
+/// before it — fires (or is dropped), and its own end drops `then`, held until its
+/// `execute` is over, which gives the next run its place.
+#[derive(Debug)]
 pub(super) struct Chain {
     pub(super) after: Option<oneshot::Receiver<()>>,
-    pub(super) then: Option<oneshot::Sender<()>>,
+    pub(super) then: oneshot::Sender<()>,
+}
+
+/// The future of one run: [`execute`], or [`execute_in_turn`] for a run of a backlog.
+#[inline]
+fn run_future(
+    inner: Arc<Inner>,
+    task: TaskFn,
+    run: ClaimedRun,
+    slot: usize,
+    chain: Option<Box<Chain>>,
+) -> RunFuture {
+    match chain {
+        None => Box::pin(execute(inner, task, run, slot)),
+        Some(chain) => Box::pin(execute_in_turn(inner, task, run, slot, *chain)),
+    }
 }
 
 /// Links the catch-up runs of each job, in the order claimed, `width` at a time (one
 /// `Chain` per run); `None` when no run is part of a backlog (the common case).
-fn chains(runs: &[ClaimedRun]) -> Option<Vec<Chain>> {
+fn chains(runs: &[ClaimedRun]) -> Option<Vec<Option<Box<Chain>>>> {
     if runs.iter().all(|run| run.catch_up.is_none()) {
         return None;
     }
-    let mut chains: Vec<Chain> = runs.iter().map(|_| Chain::default()).collect();
+    let mut chains: Vec<Option<Box<Chain>>> = runs.iter().map(|_| None).collect();
     // Per job: the ends of its last `width` runs, oldest first.
     let mut ends: HashMap<&str, VecDeque<oneshot::Receiver<()>>> = HashMap::new();
     for (run, chain) in runs.iter().zip(&mut chains) {
         let Some(width) = run.catch_up else { continue };
         let queue = ends.entry(run.job_id.as_str()).or_default();
-        if queue.len() >= usize::try_from(width).unwrap_or(usize::MAX).max(1) {
-            chain.after = queue.pop_front();
-        }
+        let after = (queue.len() >= usize::try_from(width).unwrap_or(usize::MAX).max(1))
+            .then(|| queue.pop_front())
+            .flatten();
         let (then, end) = oneshot::channel();
-        chain.then = Some(then);
+        *chain = Some(Box::new(Chain { after, then }));
         queue.push_back(end);
     }
     Some(chains)
@@ -90,7 +106,7 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
     let mut chains = chains(&runs).map(Vec::into_iter);
     let mut group = Vec::with_capacity(runs.len().min(GROUP));
     for (run, task) in runs.into_iter().zip(tasks) {
-        let chain = chains.as_mut().and_then(Iterator::next).unwrap_or_default();
+        let chain = chains.as_mut().and_then(Iterator::next).flatten();
         let Some(task) = task else {
             unrunnable(inner, run);
             continue;
@@ -113,7 +129,7 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
 ///
 /// The loop only reserves the slots: each run's future is built (and boxed) in the
 /// group's task, on the worker thread that runs it.
-fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn, Chain)>) {
+fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn, Option<Box<Chain>>)>) {
     let mut running = inner.runtime.runs.lock();
     let mut flights = Vec::with_capacity(runs.len());
     let mut group: Group = Vec::with_capacity(runs.len());
@@ -135,7 +151,12 @@ fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn, Chain)>) {
             run,
             task,
             chain,
-        }) if group.is_empty() => tokio::spawn(execute(Arc::clone(inner), task, run, slot, chain)),
+        }) if group.is_empty() => match chain {
+            None => tokio::spawn(execute(Arc::clone(inner), task, run, slot)),
+            Some(chain) => {
+                tokio::spawn(execute_in_turn(Arc::clone(inner), task, run, slot, *chain))
+            }
+        },
         Some(last) => {
             group.push(last);
             tokio::spawn(start_group(Arc::clone(inner), group))
@@ -170,7 +191,7 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
             return; // shutdown took (and reported) the runs not started
         }
         let run_id = run.run_id;
-        let mut run: RunFuture = Box::pin(execute(Arc::clone(&inner), task, run, slot, chain));
+        let mut run = run_future(Arc::clone(&inner), task, run, slot, chain);
         let first = std::future::poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                 run.as_mut().poll(cx)
@@ -189,6 +210,7 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
 /// polls it at once, so whatever it waits on wakes that task from then on (a job
 /// future that keeps only the first waker it was given would not be woken: that breaks
 /// the `Future` contract).
+#[inline]
 fn after_first_poll(
     inner: &Arc<Inner>,
     slot: usize,
