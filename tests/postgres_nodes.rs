@@ -432,6 +432,92 @@ async fn a_killed_nodes_run_is_reported_abandoned_and_recovered_once() {
     drop_schema(&url, &schema).await;
 }
 
+/// A node killed and started again at once under the same node id (a Kubernetes pod, a
+/// systemd unit with a fixed id) does not adopt the dead process's runs: their leases
+/// run out, and the occurrence is reported abandoned and run again, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_under_the_same_id_recovers_its_dead_processs_run() {
+    let Some(url) =
+        database_url("a_node_restarted_under_the_same_id_recovers_its_dead_processs_run")
+    else {
+        return;
+    };
+    let schema = unique_schema("same_id");
+    let store = adder(&url, &schema).await;
+    let ledger: Ledger = Arc::default();
+    let mut first = Node::spawn(
+        "pod-0",
+        real_time_config(&url, &schema, Duration::from_secs(30)),
+        Arc::clone(&ledger),
+    );
+    let at = Utc::now() + chrono::Duration::milliseconds(300);
+    let options = JobOptions::default().recover_abandoned(true);
+    store
+        .add_job(
+            tick_job("report".into(), Trigger::date(at), options, Utc::now()),
+            false,
+        )
+        .await
+        .unwrap();
+    wait_until(
+        "the first process starts the run",
+        Duration::from_secs(10),
+        || ledger.lock().unwrap().len() == 1,
+    )
+    .await;
+    let killed_at = Instant::now();
+    first.stop(true);
+    // Started again at once, within the dead process's lease, under the same id.
+    let second = Node::spawn(
+        "pod-0",
+        real_time_config(&url, &schema, Duration::from_millis(10)),
+        Arc::clone(&ledger),
+    );
+    wait_until(
+        "the restarted process re-runs the occurrence",
+        Duration::from_secs(15),
+        || {
+            ledger
+                .lock()
+                .unwrap()
+                .values()
+                .any(|nodes| nodes.len() == 2)
+        },
+    )
+    .await;
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(5),
+        "re-run within a lease (1.5 s) and a reap of the kill: {:?}",
+        killed_at.elapsed()
+    );
+    let abandoned: Vec<_> = second
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::JobAbandoned(run) => Some(run),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+    assert_eq!(
+        (
+            &*abandoned[0].job_id,
+            abandoned[0].node.as_str(),
+            abandoned[0].recovered
+        ),
+        ("report", "pod-0", true)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        ledger.lock().unwrap()[&("report".to_owned(), at)],
+        vec!["pod-0".to_owned(), "pod-0".to_owned()],
+        "run once by the dead process, once again after it"
+    );
+    let mut second = second;
+    second.stop(false);
+    drop_schema(&url, &schema).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_longer_than_the_lease_is_not_run_twice_while_its_node_lives() {
     let Some(url) =

@@ -191,6 +191,7 @@ async fn record_runs<DB: Dialect>(
         .arg(request.node.as_str())
         .arg(micros(request.now))
         .arg(micros(request.now + lease))
+        .arg(inner.holder.as_str())
         .all(conn)
         .await?;
     let by_occurrence: HashMap<(&str, i64, i32), i64> = recorded
@@ -210,7 +211,8 @@ async fn record_runs<DB: Dialect>(
 }
 
 /// Tells the store that `node` is alive until `now + lease`, and extends the leases of
-/// its running runs as far.
+/// the running runs this store instance claimed for it as far (not those of an earlier
+/// process with the same node id: they run out and are reaped).
 pub(crate) async fn heartbeat<DB: Dialect>(
     inner: &Inner<DB>,
     node: &str,
@@ -228,6 +230,7 @@ pub(crate) async fn heartbeat<DB: Dialect>(
     statement::<DB>(&inner.sql.renew)
         .arg(node)
         .arg(until)
+        .arg(inner.holder.as_str())
         .run(&mut tx)
         .await?;
     tx.commit().await

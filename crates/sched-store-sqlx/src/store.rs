@@ -62,9 +62,22 @@ pub(crate) struct Inner<DB: Database> {
     pub(crate) stale: Mutex<Vec<AbandonedRun>>,
     /// Rows that could not be decoded: reported once, then left alone by claims.
     pub(crate) quarantine: Mutex<HashSet<String>>,
+    /// This store instance, written on each run it claims (`runs.holder`): heartbeats
+    /// renew, and `release` drops, only its own runs, never those of an earlier
+    /// process that had the same node id.
+    pub(crate) holder: String,
     pub(crate) wakers: Arc<Mutex<Vec<Waker>>>,
     /// The `LISTEN` task (Postgres).
     pub(crate) listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// An id for one store instance, unique per process start (the process id, the time
+/// and a count of the instances made in this process).
+fn holder_id() -> String {
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let count = MADE.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}-{nanos:x}-{count:x}", std::process::id())
 }
 
 impl<DB: Database> Inner<DB> {
@@ -81,6 +94,7 @@ impl<DB: Database> Inner<DB> {
             completed: AtomicU64::new(1),
             stale: Mutex::default(),
             quarantine: Mutex::default(),
+            holder: holder_id(),
             wakers: Arc::default(),
             listener: Mutex::new(None),
         }
@@ -365,6 +379,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         let released = statement::<DB>(&self.inner.sql.release)
             .arg(node)
             .arg(micros(Utc::now()))
+            .arg(self.inner.holder.as_str())
             .run(&mut conn)
             .await
             .map_err(store_error)?;

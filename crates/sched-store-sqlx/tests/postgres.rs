@@ -37,6 +37,26 @@ async fn postgres_store_keeps_run_history() {
     drop_schemas(&url, "history").await;
 }
 
+/// Two processes on one schema with the same node id: the second (started after the
+/// first died) does not adopt the first one's runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_keeps_only_its_own_claims_alive() {
+    let Some(url) = database_url("postgres_store_keeps_only_its_own_claims_alive") else {
+        return;
+    };
+    let schema = common::unique_schema("holder");
+    let connect = || {
+        sched_store_sqlx::PostgresStore::builder()
+            .schema(&schema)
+            .max_connections(3)
+            .connect(&url)
+    };
+    let first = connect().await.expect("a store on the schema");
+    let second = connect().await.expect("a second store on the schema");
+    contract::only_the_claiming_instance_keeps_a_run(Arc::new(first), Arc::new(second)).await;
+    drop_schemas(&url, "holder").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_closes_cleanly() {
     let Some(url) = database_url("postgres_store_closes_cleanly") else {

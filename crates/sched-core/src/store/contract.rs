@@ -1360,6 +1360,55 @@ pub async fn release_frees_node_runs(store: Arc<dyn JobStore>) {
     );
 }
 
+/// For a store shared by processes: `first` and `second` are two instances of it (two
+/// processes) on the same data. A process started again under the node id of one that
+/// died (`second`, node "a") neither renews nor releases the runs the dead one claimed
+/// (`first`): their lease runs out and they are reaped, reported under "a". The
+/// instance that claimed a run renews it.
+pub async fn only_the_claiming_instance_keeps_a_run(
+    first: Arc<dyn JobStore>,
+    second: Arc<dyn JobStore>,
+) {
+    add(&first, &every("x", 60, t(0), JobOptions::default())).await;
+    let claimed = claim(&first, "a", t(1), 10).await;
+    assert_eq!(run_ids_of(&claimed), vec!["x"]);
+    let lease = chrono::Duration::from_std(LEASE).expect("a short lease");
+    // Its own instance renews it: not reaped at the first lease's end.
+    first
+        .heartbeat("a", t(1) + lease, LEASE)
+        .await
+        .expect("heartbeat");
+    let reaped = first
+        .reap_abandoned(t(1) + lease + nanos(1_000))
+        .await
+        .expect("reap");
+    assert!(reaped.is_empty(), "renewed by its claimer: {reaped:?}");
+    // The new process under the same id: its heartbeat and release leave the run be.
+    second
+        .heartbeat("a", t(1) + lease * 2, LEASE)
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        second.release("a").await.expect("release"),
+        0,
+        "not the new process's run to release"
+    );
+    assert_eq!(running(&second, "x").await, 1, "still running");
+    let reaped = second
+        .reap_abandoned(t(1) + lease * 2 + nanos(1_000))
+        .await
+        .expect("reap");
+    let reaped: Vec<(&str, &str, RunId)> = reaped
+        .iter()
+        .map(|run| (run.job_id.as_str(), run.node.as_str(), run.run_id))
+        .collect();
+    assert_eq!(
+        reaped,
+        vec![("x", "a", claimed.runs[0].run_id)],
+        "the dead process's run is reaped once its lease ends"
+    );
+}
+
 /// A claim with a `runnable` filter takes only jobs whose task it allows; the others
 /// stay due, untouched, for a node that has their task (`next_due` skips them too).
 pub async fn acquire_only_runnable_tasks(store: Arc<dyn JobStore>) {

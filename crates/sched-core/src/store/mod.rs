@@ -278,15 +278,19 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         results
     }
 
-    /// Drops every unfinished claim of `node` (a clean shutdown); returns how many.
+    /// Drops every unfinished claim of `node` made through this store instance (a clean
+    /// shutdown); returns how many. A store shared by processes leaves the claims of
+    /// another process with the same node id (one that died) to expire and be reaped.
     async fn release(&self, node: &str) -> Result<u64>;
 
     /// How many runs of `job_id` are executing (claimed, not completed) on any node.
     async fn running(&self, job_id: &str) -> Result<u32>;
 
     /// Tells the store that `node` is alive until `now + lease`, and extends the
-    /// leases of its running runs as far. A store shared by several nodes must
-    /// implement it; a single-process store may keep the default (nothing to do).
+    /// leases of the running runs it claimed through this store instance as far. A
+    /// store shared by several nodes must implement it, and must not renew the runs of
+    /// an earlier process that had the same node id (they would never be reaped); a
+    /// single-process store may keep the default (nothing to do).
     async fn heartbeat(&self, node: &str, now: DateTime<Utc>, lease: Duration) -> Result<()> {
         let _ = (node, now, lease);
         Ok(())

@@ -66,8 +66,8 @@ pub(crate) fn sql(schema: &str) -> Sql {
             "UPDATE {s}.jobs SET next_run_s = NULL, next_run_ns = NULL WHERE id = ANY($1)"
         )),
         record_runs: text(format!(
-            "INSERT INTO {s}.runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us) \
-             SELECT u.job_id, u.s, u.ns, $4, 'running', $5, $6 \
+            "INSERT INTO {s}.runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us, holder) \
+             SELECT u.job_id, u.s, u.ns, $4, 'running', $5, $6, $7 \
              FROM UNNEST($1::text[], $2::int8[], $3::int4[]) AS u(job_id, s, ns) \
              ON CONFLICT (job_id, sched_s, sched_ns) WHERE status <> 'abandoned' DO NOTHING \
              RETURNING id, job_id, sched_s, sched_ns"
@@ -85,7 +85,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
         )),
         release: text(format!(
             "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, error = 'released at shutdown' \
-             WHERE node = $1 AND status = 'running'"
+             WHERE node = $1 AND holder = $3 AND status = 'running'"
         )),
         forget_node: text(format!("DELETE FROM {s}.nodes WHERE id = $1")),
         running: text(format!(
@@ -99,7 +99,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
         // for it could deadlock with the batch that completes it.
         renew: text(format!(
             "UPDATE {s}.runs SET lease_us = $2 WHERE id IN (SELECT id FROM {s}.runs \
-             WHERE node = $1 AND status = 'running' FOR UPDATE SKIP LOCKED)"
+             WHERE node = $1 AND holder = $3 AND status = 'running' FOR UPDATE SKIP LOCKED)"
         )),
         prune: text(format!(
             "DELETE FROM {s}.runs WHERE finished_us IS NOT NULL AND finished_us < $1"

@@ -79,8 +79,8 @@ pub(crate) fn sql() -> Sql {
         ),
         // `WHERE true`: an upsert after `INSERT .. SELECT` needs it to parse.
         record_runs: text(format!(
-            "INSERT INTO runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us) \
-             SELECT u.job_id, u.s, u.ns, ?4, 'running', ?5, ?6 FROM {} AS u WHERE true \
+            "INSERT INTO runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us, holder) \
+             SELECT u.job_id, u.s, u.ns, ?4, 'running', ?5, ?6, ?7 FROM {} AS u WHERE true \
              ON CONFLICT (job_id, sched_s, sched_ns) WHERE status <> 'abandoned' DO NOTHING \
              RETURNING id, job_id, sched_s, sched_ns",
             zip3("job_id", "s", "ns")
@@ -102,7 +102,7 @@ pub(crate) fn sql() -> Sql {
         ),
         release: text(
             "UPDATE runs SET status = 'cancelled', finished_us = ?2, error = 'released at shutdown' \
-             WHERE node = ?1 AND status = 'running'"
+             WHERE node = ?1 AND holder = ?3 AND status = 'running'"
                 .to_owned(),
         ),
         forget_node: text("DELETE FROM nodes WHERE id = ?1".to_owned()),
@@ -115,7 +115,8 @@ pub(crate) fn sql() -> Sql {
                 .to_owned(),
         ),
         renew: text(
-            "UPDATE runs SET lease_us = ?2 WHERE node = ?1 AND status = 'running'".to_owned(),
+            "UPDATE runs SET lease_us = ?2 WHERE node = ?1 AND holder = ?3 AND status = 'running'"
+                .to_owned(),
         ),
         prune: text(
             "DELETE FROM runs WHERE finished_us IS NOT NULL AND finished_us < ?1".to_owned(),
