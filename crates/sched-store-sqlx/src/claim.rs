@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sched_core::clock::Clock;
 use sched_core::job::JobOptions;
 use sched_core::policy::claim::{recover, Candidate, ClaimPlan, PlannedRun, Planner, Row};
-use sched_core::store::{AbandonedRun, AcquireRequest, Acquired, ClaimedRun, RunId, SkippedRuns};
+use sched_core::store::{
+    AbandonedRun, AcquireRequest, Acquired, ClaimedRun, Renewal, RunId, SkippedRuns,
+};
 
-use crate::codec::{join, micros, split, AbandonedRow, JobRow, OccurrenceRow};
+use crate::codec::{join, micros, split, AbandonedRow, IdRow, JobRow, OccurrenceRow};
 use crate::dialect::{statement, Dialect, List, StatementExt};
 use crate::store::Inner;
 use crate::store_error;
@@ -210,30 +213,38 @@ async fn record_runs<DB: Dialect>(
     Ok(claimed)
 }
 
-/// Tells the store that `node` is alive until `now + lease`, and extends the leases of
+/// Tells the store that `node` is alive for `lease` more, and extends the leases of
 /// the running runs this store instance claimed for it as far (not those of an earlier
-/// process with the same node id: they run out and are reaped).
+/// process with the same node id: they run out and are reaped). The lease counts from
+/// the clock read once the transaction is open (a heartbeat that waited for a
+/// connection through an outage writes a lease from when it could write, not from when
+/// it began), and never moves backwards. Returns the runs renewed.
 pub(crate) async fn heartbeat<DB: Dialect>(
     inner: &Inner<DB>,
     node: &str,
-    now: DateTime<Utc>,
+    clock: &dyn Clock,
     lease: Duration,
-) -> sqlx::Result<()> {
-    let until = micros(now) + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+) -> sqlx::Result<Renewal> {
     let mut tx = inner.pool.begin().await?;
+    let now = clock.now();
+    let until = micros(now) + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
     statement::<DB>(&inner.sql.heartbeat)
         .arg(node)
         .arg(micros(now))
         .arg(until)
         .run(&mut tx)
         .await?;
-    statement::<DB>(&inner.sql.renew)
+    let renewed: Vec<IdRow> = statement::<DB>(&inner.sql.renew)
         .arg(node)
         .arg(until)
         .arg(inner.holder.as_str())
-        .run(&mut tx)
+        .all(&mut tx)
         .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(Renewal::new(
+        now,
+        renewed.into_iter().map(|row| RunId(row.id)).collect(),
+    ))
 }
 
 /// Marks the running runs whose lease ends before `lease_before` (µs) abandoned, with

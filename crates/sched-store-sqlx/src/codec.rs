@@ -124,6 +124,12 @@ impl AbandonedRow {
     }
 }
 
+/// A run's id.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct IdRow {
+    pub(crate) id: i64,
+}
+
 /// A completed run: its id and job.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CompletedRow {

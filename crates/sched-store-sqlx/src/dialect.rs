@@ -14,7 +14,7 @@ use std::pin::Pin;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 
 use crate::codec::{
-    AbandonedRow, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow, OccurrenceRow,
+    AbandonedRow, CompletedRow, CountRow, HistoryRow, IdRow, InstantRow, JobRow, OccurrenceRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -40,6 +40,7 @@ pub(crate) trait Dialect:
     + Decodes<CompletedRow>
     + Decodes<HistoryRow>
     + Decodes<CountRow>
+    + Decodes<IdRow>
 {
     /// Binds a list (`None`: SQL `NULL`): an array in Postgres (`= ANY($1)`,
     /// `UNNEST`), a JSON array in SQLite (`json_each(?1)`).

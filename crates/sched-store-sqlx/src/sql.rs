@@ -54,9 +54,10 @@ pub(crate) struct Sql {
     pub(crate) forget_node: Arc<str>,
     /// `$1` job id; `count` of its running runs.
     pub(crate) running: Arc<str>,
-    /// `$1` node, `$2` now (µs), `$3` lease end (µs).
+    /// `$1` node, `$2` now (µs), `$3` lease end (µs; never moves backwards).
     pub(crate) heartbeat: Arc<str>,
-    /// `$1` node, `$2` lease end (µs): renews its running runs.
+    /// `$1` node, `$2` lease end (µs), `$3` holder: renews the running runs this store
+    /// instance claimed (a lease never moves backwards); returns the `id` of each.
     pub(crate) renew: Arc<str>,
     /// `$1` horizon (µs): drops history finished before it.
     pub(crate) prune: Arc<str>,

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sched_core::clock::Clock;
 use sched_core::job::Job;
 use sched_core::store::{
-    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, RunId, RunRecord, Runnable,
+    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, Renewal, RunId, RunRecord, Runnable,
 };
 use sched_core::support::Mutex;
 use sched_core::{Error, Result};
@@ -401,11 +402,14 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         Ok(row.map_or(0, |row| u32::try_from(row.count).unwrap_or(u32::MAX)))
     }
 
-    async fn heartbeat(&self, node: &str, now: DateTime<Utc>, lease: Duration) -> Result<()> {
-        crate::claim::heartbeat(&self.inner, node, now, lease)
+    async fn heartbeat(&self, node: &str, clock: &dyn Clock, lease: Duration) -> Result<Renewal> {
+        let renewed = crate::claim::heartbeat(&self.inner, node, clock, lease)
             .await
             .map_err(store_error)?;
-        self.inner.prune(now).await
+        if let Err(error) = self.inner.prune(renewed.at).await {
+            tracing::warn!(%error, "pruning the run history failed; retried at the next heartbeat");
+        }
+        Ok(renewed)
     }
 
     async fn reap_abandoned(&self, now: DateTime<Utc>) -> Result<Vec<AbandonedRun>> {

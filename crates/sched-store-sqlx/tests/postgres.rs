@@ -37,6 +37,17 @@ async fn postgres_store_keeps_run_history() {
     drop_schemas(&url, "history").await;
 }
 
+/// A heartbeat that read its clock before a claim (it waited for a connection) does
+/// not shorten that claim's lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_never_moves_a_lease_backwards() {
+    let Some(url) = database_url("postgres_store_never_moves_a_lease_backwards") else {
+        return;
+    };
+    contract::a_lease_never_moves_backwards(Arc::new(pg_store(&url, "backwards").await)).await;
+    drop_schemas(&url, "backwards").await;
+}
+
 /// Two processes on one schema with the same node id: the second (started after the
 /// first died) does not adopt the first one's runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,12 @@ pub enum Event {
     JobMaxInstances(SkipEvent),
     /// A run whose node stopped heartbeating mid-run (reported by a surviving node).
     JobAbandoned(AbandonedEvent),
+    /// This node could not renew a run's lease before it ran out (the store was out of
+    /// reach), or found the run taken from it by another node's reaper: another node
+    /// may run the occurrence again. A run not started yet is not started; a run that
+    /// is executing goes on, but its outcome is recorded only if no other node took it
+    /// over (see `docs/stores.md`, "Leases").
+    JobLeaseLost(LeaseLostEvent),
     /// A stored job that this node cannot run (unknown task, undecodable row). The job
     /// is left in the store, untouched.
     JobUnrunnable {
@@ -130,6 +136,24 @@ pub struct AbandonedEvent {
     pub recovered: bool,
 }
 
+/// A run whose lease this node lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseLostEvent {
+    /// The job's id.
+    pub job_id: JobId,
+    /// The run's id in the store.
+    pub run_id: RunId,
+    /// The fire time it stands for.
+    pub scheduled: DateTime<Utc>,
+    /// This node.
+    pub node: String,
+    /// What happened: its lease ran out unrenewed, or another node reaped it.
+    pub reason: String,
+    /// When this node noticed.
+    pub at: DateTime<Utc>,
+}
+
 impl Event {
     /// The bit of this event's kind, to test against an [`EventMask`].
     pub fn mask(&self) -> EventMask {
@@ -150,6 +174,7 @@ impl Event {
             Event::JobUnrunnable { .. } => 1 << 13,
             Event::StoreError { .. } => 1 << 14,
             Event::JobAbandoned(_) => 1 << 15,
+            Event::JobLeaseLost(_) => 1 << 16,
         })
     }
 
@@ -163,6 +188,7 @@ impl Event {
             }
             Event::JobUnrunnable { job_id, .. } => Some(job_id),
             Event::JobAbandoned(e) => Some(&e.job_id),
+            Event::JobLeaseLost(e) => Some(&e.job_id),
             _ => None,
         }
     }
@@ -172,6 +198,7 @@ impl Event {
         match self {
             Event::JobError(e) => e.error.as_deref(),
             Event::JobUnrunnable { error, .. } | Event::StoreError { error } => Some(error),
+            Event::JobLeaseLost(e) => Some(&e.reason),
             _ => None,
         }
     }
@@ -215,8 +242,10 @@ impl EventMask {
     pub const STORE_ERROR: Self = Self(1 << 14);
     /// [`Event::JobAbandoned`].
     pub const JOB_ABANDONED: Self = Self(1 << 15);
+    /// [`Event::JobLeaseLost`].
+    pub const JOB_LEASE_LOST: Self = Self(1 << 16);
     /// Every kind.
-    pub const ALL: Self = Self((1 << 16) - 1);
+    pub const ALL: Self = Self((1 << 17) - 1);
 
     /// Whether `event`'s kind is in this set.
     pub fn matches(self, event: &Event) -> bool {

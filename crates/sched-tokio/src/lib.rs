@@ -55,7 +55,9 @@ pub use sched_core;
 pub use crate::builder::SchedulerBuilder;
 pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
-pub use crate::event::{AbandonedEvent, Event, EventMask, JobEvent, RunEvent, SkipEvent};
+pub use crate::event::{
+    AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, RunEvent, SkipEvent,
+};
 pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
 pub use crate::signal::shutdown_signal;
 pub use crate::spec::JobSpec;

@@ -48,6 +48,7 @@ use super::{
     AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkipReason,
     SkippedRuns,
 };
+use crate::clock::ManualClock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobOptions};
 use crate::policy::Skipped;
@@ -1360,6 +1361,42 @@ pub async fn release_frees_node_runs(store: Arc<dyn JobStore>) {
     );
 }
 
+/// For a store shared by processes: a heartbeat whose clock reading is older than a
+/// claim (it began before the claim and waited for the store) never shortens that
+/// claim's lease, and a heartbeat only renews the runs still running.
+pub async fn a_lease_never_moves_backwards(store: Arc<dyn JobStore>) {
+    add(&store, &every("x", 60, t(0), JobOptions::default())).await;
+    let claimed = claim(&store, "a", t(10), 10).await;
+    assert_eq!(run_ids_of(&claimed), vec!["x"]);
+    let lease = chrono::Duration::from_std(LEASE).expect("a short lease");
+    let renewed = store
+        .heartbeat("a", &ManualClock::new(t(5)), LEASE)
+        .await
+        .expect("heartbeat");
+    assert_eq!(renewed.runs, vec![claimed.runs[0].run_id]);
+    let reaped = store
+        .reap_abandoned(t(10) + lease - nanos(1_000_000))
+        .await
+        .expect("reap");
+    assert!(
+        reaped.is_empty(),
+        "a stale heartbeat moved the claim's lease back: {reaped:?}"
+    );
+    let reaped = store
+        .reap_abandoned(t(10) + lease + nanos(1_000))
+        .await
+        .expect("reap");
+    assert_eq!(reaped.len(), 1, "the claim's own lease ran out");
+    let renewed = store
+        .heartbeat("a", &ManualClock::new(t(10) + lease * 2), LEASE)
+        .await
+        .expect("heartbeat");
+    assert!(
+        renewed.runs.is_empty(),
+        "a reaped run is not renewed: {renewed:?}"
+    );
+}
+
 /// For a store shared by processes: `first` and `second` are two instances of it (two
 /// processes) on the same data. A process started again under the node id of one that
 /// died (`second`, node "a") neither renews nor releases the runs the dead one claimed
@@ -1374,20 +1411,30 @@ pub async fn only_the_claiming_instance_keeps_a_run(
     assert_eq!(run_ids_of(&claimed), vec!["x"]);
     let lease = chrono::Duration::from_std(LEASE).expect("a short lease");
     // Its own instance renews it: not reaped at the first lease's end.
-    first
-        .heartbeat("a", t(1) + lease, LEASE)
+    let renewed = first
+        .heartbeat("a", &ManualClock::new(t(1) + lease), LEASE)
         .await
         .expect("heartbeat");
+    assert_eq!(renewed.at, t(1) + lease, "renewed from the clock's reading");
+    assert_eq!(
+        renewed.runs,
+        vec![claimed.runs[0].run_id],
+        "its claimer renews it"
+    );
     let reaped = first
         .reap_abandoned(t(1) + lease + nanos(1_000))
         .await
         .expect("reap");
     assert!(reaped.is_empty(), "renewed by its claimer: {reaped:?}");
     // The new process under the same id: its heartbeat and release leave the run be.
-    second
-        .heartbeat("a", t(1) + lease * 2, LEASE)
+    let renewed = second
+        .heartbeat("a", &ManualClock::new(t(1) + lease * 2), LEASE)
         .await
         .expect("heartbeat");
+    assert!(
+        renewed.runs.is_empty(),
+        "not the new process's run: {renewed:?}"
+    );
     assert_eq!(
         second.release("a").await.expect("release"),
         0,

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryStore;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
 pub use crate::policy::claim::{SkipReason, SkippedRuns};
@@ -214,6 +215,10 @@ pub enum Outcome {
     /// The run waited (for a concurrency slot) past its misfire grace time and was not
     /// started.
     Missed,
+    /// Its lease ran out before it started (this node could not renew it): it was not
+    /// started, as another node may have taken it over. Recorded as
+    /// [`RunStatus::Abandoned`], unless another node's reaper got there first.
+    LeaseLost,
 }
 
 /// The contract of a job store. Object safe: use it as `Arc<dyn JobStore>`.
@@ -286,14 +291,22 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// How many runs of `job_id` are executing (claimed, not completed) on any node.
     async fn running(&self, job_id: &str) -> Result<u32>;
 
-    /// Tells the store that `node` is alive until `now + lease`, and extends the
-    /// leases of the running runs it claimed through this store instance as far. A
-    /// store shared by several nodes must implement it, and must not renew the runs of
-    /// an earlier process that had the same node id (they would never be reaped); a
-    /// single-process store may keep the default (nothing to do).
-    async fn heartbeat(&self, node: &str, now: DateTime<Utc>, lease: Duration) -> Result<()> {
-        let _ = (node, now, lease);
-        Ok(())
+    /// Tells the store that `node` is alive for `lease` more, and extends the leases of
+    /// the running runs it claimed through this store instance as far. Returns the
+    /// runs it renewed and the instant their leases count from.
+    ///
+    /// That instant is read from `clock` once the store can write (a connection in
+    /// hand), not when the call began: a heartbeat that waited out an outage for a
+    /// connection must not write a lease that has already run out. A lease never moves
+    /// backwards (a late heartbeat never shortens the lease of a run claimed after it
+    /// began).
+    ///
+    /// A store shared by several nodes must implement it, and must not renew the runs
+    /// of an earlier process that had the same node id (they would never be reaped); a
+    /// single-process store may keep the default (nothing to renew).
+    async fn heartbeat(&self, node: &str, clock: &dyn Clock, lease: Duration) -> Result<Renewal> {
+        let _ = (node, lease);
+        Ok(Renewal::new(clock.now(), Vec::new()))
     }
 
     /// Marks as abandoned the runs whose lease expired before `now` (their node
@@ -378,6 +391,7 @@ impl Outcome {
             Outcome::TimedOut => RunStatus::TimedOut,
             Outcome::Cancelled => RunStatus::Cancelled,
             Outcome::Missed => RunStatus::Missed,
+            Outcome::LeaseLost => RunStatus::Abandoned,
         }
     }
 
@@ -385,8 +399,29 @@ impl Outcome {
     pub fn error_text(&self) -> Option<&str> {
         match self {
             Outcome::Error(e) | Outcome::Panicked(e) => Some(e),
+            Outcome::LeaseLost => Some("its lease ran out before it started; not started"),
             _ => None,
         }
+    }
+}
+
+/// What a [`JobStore::heartbeat`] renewed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Renewal {
+    /// The instant the leases were renewed from (read once the store could write):
+    /// they now end at `at + lease`, or later.
+    pub at: DateTime<Utc>,
+    /// The running runs whose leases were renewed. A run this node still executes and
+    /// that is missing here (claimed before the heartbeat began) was taken from it:
+    /// another node's reaper found its lease run out.
+    pub runs: Vec<RunId>,
+}
+
+impl Renewal {
+    /// Leases of `runs` renewed from `at`.
+    pub fn new(at: DateTime<Utc>, runs: Vec<RunId>) -> Self {
+        Self { at, runs }
     }
 }
 

@@ -93,13 +93,14 @@ pub(crate) fn sql(schema: &str) -> Sql {
         )),
         heartbeat: text(format!(
             "INSERT INTO {s}.nodes (id, seen_us, lease_us) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET seen_us = EXCLUDED.seen_us, lease_us = EXCLUDED.lease_us"
+             ON CONFLICT (id) DO UPDATE SET seen_us = EXCLUDED.seen_us, \
+             lease_us = GREATEST({s}.nodes.lease_us, EXCLUDED.lease_us)"
         )),
         // SKIP LOCKED: a run being completed right now needs no renewal, and waiting
         // for it could deadlock with the batch that completes it.
         renew: text(format!(
-            "UPDATE {s}.runs SET lease_us = $2 WHERE id IN (SELECT id FROM {s}.runs \
-             WHERE node = $1 AND holder = $3 AND status = 'running' FOR UPDATE SKIP LOCKED)"
+            "UPDATE {s}.runs SET lease_us = GREATEST(lease_us, $2) WHERE id IN (SELECT id FROM {s}.runs \
+             WHERE node = $1 AND holder = $3 AND status = 'running' FOR UPDATE SKIP LOCKED) RETURNING id"
         )),
         prune: text(format!(
             "DELETE FROM {s}.runs WHERE finished_us IS NOT NULL AND finished_us < $1"

@@ -111,11 +111,13 @@ pub(crate) fn sql() -> Sql {
         ),
         heartbeat: text(
             "INSERT INTO nodes (id, seen_us, lease_us) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (id) DO UPDATE SET seen_us = excluded.seen_us, lease_us = excluded.lease_us"
+             ON CONFLICT (id) DO UPDATE SET seen_us = excluded.seen_us, \
+             lease_us = MAX(nodes.lease_us, excluded.lease_us)"
                 .to_owned(),
         ),
         renew: text(
-            "UPDATE runs SET lease_us = ?2 WHERE node = ?1 AND holder = ?3 AND status = 'running'"
+            "UPDATE runs SET lease_us = MAX(lease_us, ?2) \
+             WHERE node = ?1 AND holder = ?3 AND status = 'running' RETURNING id"
                 .to_owned(),
         ),
         prune: text(

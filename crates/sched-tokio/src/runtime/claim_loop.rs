@@ -49,6 +49,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             inner.runtime.wake.notify_one();
         }
     }));
+    let leased = inner.env.store.poll_interval().is_some();
+    inner.runtime.leases.set_leased(leased);
     let lease = tokio::spawn(super::lease::run(Arc::downgrade(&inner)));
     *inner.runtime.lease_task.lock() = Some(lease);
     report_unrunnable(&inner).await;
@@ -71,6 +73,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 sleep
             }
             Err(error) => {
+                inner.runtime.leases.store_failed();
                 tracing::warn!(%error, retry_in = ?backoff, "job store failed; retrying");
                 inner.events.emit(Event::StoreError {
                     error: error.to_string(),
@@ -158,6 +161,11 @@ async fn sleep_recording(inner: &Arc<Inner>, sleep: Option<Duration>) {
 async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Duration>> {
     // Runs that ended are recorded first, so their slots count before this claim.
     flush(inner).await;
+    if inner.runtime.leases.claiming_stopped() {
+        // This node's leases ran out unrenewed: the lease task wakes the loop once a
+        // heartbeat gets through.
+        return Ok(Some(inner.max_sleep()));
+    }
     let now = inner.env.clock.now();
     let runnable = inner.env.registry.runnable(&inner.config.node);
     let request = AcquireRequest::new(inner.config.node.as_str(), now)
@@ -214,7 +222,11 @@ async fn claim(
 /// finished job's last run has just resolved its task).
 pub(crate) fn dispatch(inner: &Arc<Inner>, acquired: Acquired, now: DateTime<Utc>) {
     report(inner, &acquired, now);
-    spawn_runs(inner, acquired.runs);
+    let lease = chrono::Duration::from_std(inner.config.lease).unwrap_or(chrono::Duration::MAX);
+    let lease_until = now
+        .checked_add_signed(lease)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    spawn_runs(inner, acquired.runs, lease_until);
     forget_finished(inner, &acquired.finished);
 }
 

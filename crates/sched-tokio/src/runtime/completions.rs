@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sched_core::store::{Outcome, RunId};
 use sched_core::support::Mutex;
 
+use super::running::InFlight;
 use crate::event::Event;
 use crate::scheduler::Inner;
 
@@ -112,7 +113,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
         completions.recycle(done);
         return true;
     }
-    free_slots(inner, &done);
+    let flights = free_slots(inner, &done);
     let batch: Vec<_> = done
         .iter()
         .map(|c| (c.run_id, c.outcome.clone(), c.finished))
@@ -120,9 +121,10 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     let results = inner.env.store.complete_many(batch).await;
     debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
     let mut recorded = true;
-    for (completion, result) in done.drain(..).zip(results) {
+    for ((completion, result), flight) in done.drain(..).zip(results).zip(flights) {
         match result {
-            Ok(()) | Err(sched_core::Error::RunNotFound(_)) => {}
+            Ok(()) => {}
+            Err(sched_core::Error::RunNotFound(_)) => fenced(inner, flight),
             Err(error) => {
                 inner.events.emit(Event::StoreError {
                     error: error.to_string(),
@@ -140,18 +142,44 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     recorded
 }
 
-/// Frees the slots of ended runs (a slot shutdown drained already stays free).
-fn free_slots(inner: &Inner, done: &[Completion]) {
+/// Frees the slots of ended runs (a slot shutdown drained already stays free); the
+/// runs freed, in the order of `done`.
+fn free_slots(inner: &Inner, done: &[Completion]) -> Vec<Option<InFlight>> {
     let mut running = inner.runtime.runs.lock();
-    for completion in done {
-        if let Some(slot) = completion.slot {
-            let freed = running.remove(slot);
+    done.iter()
+        .map(|completion| {
+            let freed = running.remove(completion.slot?);
             debug_assert!(
-                freed.is_none_or(|run_id| run_id == completion.run_id),
-                "slot {slot} held run {freed:?}, not the run {} that ended in it",
+                freed
+                    .as_ref()
+                    .is_none_or(|run| run.run_id == completion.run_id),
+                "slot {:?} held run {:?}, not the run {} that ended in it",
+                completion.slot,
+                freed.as_ref().map(|run| run.run_id),
                 completion.run_id
             );
-        }
+            freed
+        })
+        .collect()
+}
+
+/// A run whose end the store refused (it was no longer running there): on a store
+/// other nodes share, another node's reaper took it over after its lease ran out, and
+/// the re-run's record stands. Reported, unless its lease was reported lost already.
+fn fenced(inner: &Inner, flight: Option<InFlight>) {
+    if !inner.runtime.leases.leased() {
+        return;
+    }
+    if let Some(run) = flight.filter(|run| !run.lost) {
+        let now = inner.env.clock.now();
+        super::lease::lease_lost(
+            inner,
+            run.job_id,
+            run.run_id,
+            run.scheduled,
+            super::lease::NOT_RECORDED,
+            now,
+        );
     }
 }
 

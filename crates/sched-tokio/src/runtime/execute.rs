@@ -49,6 +49,12 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
         }
         None => (None, started),
     };
+    if inner.runtime.leases.leased() {
+        if let Some(reported) = lease_lost(&inner, slot, run_id, started) {
+            not_started(&inner, job_id, run_id, scheduled, started, slot, reported);
+            return;
+        }
+    }
     if past_grace(&job, scheduled, started) {
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
         return;
@@ -137,6 +143,50 @@ fn past_grace(job: &Job, scheduled: DateTime<Utc>, started: DateTime<Utc>) -> bo
         .is_some_and(|deadline| started > deadline)
 }
 
+/// Whether the run in `slot` lost its lease by `now` (a store other nodes share): a
+/// run whose lease ran out unrenewed may have been taken by another node, so it must
+/// not start here. `Some(true)` if that was reported already.
+fn lease_lost(inner: &Inner, slot: usize, run_id: RunId, now: DateTime<Utc>) -> Option<bool> {
+    let mut runs = inner.runtime.runs.lock();
+    let run = runs.get_mut(slot, run_id)?;
+    if run.lost {
+        return Some(true);
+    }
+    if run.lease_until <= now {
+        run.lost = true;
+        return Some(false);
+    }
+    None
+}
+
+/// Records a run whose lease ran out before it started (not started), and reports it
+/// unless it was `reported` already.
+fn not_started(
+    inner: &Arc<Inner>,
+    job_id: JobId,
+    run_id: RunId,
+    scheduled: DateTime<Utc>,
+    now: DateTime<Utc>,
+    slot: usize,
+    reported: bool,
+) {
+    if !reported {
+        super::lease::lease_lost(
+            inner,
+            job_id,
+            run_id,
+            scheduled,
+            super::lease::NOT_STARTED,
+            now,
+        );
+    }
+    finish(
+        inner,
+        Completion::new(slot, run_id, Outcome::LeaseLost, now),
+        None,
+    );
+}
+
 /// Reports and records a run that waited past its grace: missed, never started.
 fn missed_in_queue(
     inner: &Arc<Inner>,
@@ -202,6 +252,7 @@ pub(super) fn error_text(outcome: &Outcome) -> Option<String> {
         Outcome::TimedOut => Some("timed out".to_owned()),
         Outcome::Cancelled => Some("cancelled at shutdown".to_owned()),
         Outcome::Missed => Some("missed its grace time waiting for a slot".to_owned()),
+        Outcome::LeaseLost => Some(super::lease::NOT_STARTED.to_owned()),
         other => Some(format!("{other:?}")),
     }
 }

@@ -46,6 +46,7 @@ use tokio::task::JoinHandle;
 
 pub(crate) use self::claim_loop::{dispatch, run};
 use self::completions::Completions;
+use self::lease::Leases;
 use self::running::Running;
 pub(crate) use self::shutdown::drain;
 
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     /// The heartbeat/reaper task: it runs until shutdown has released this node's
     /// claims, so leases stay renewed while running jobs drain.
     lease_task: Mutex<Option<JoinHandle<()>>>,
+    /// This node's view of its leases (a store other nodes share).
+    leases: Leases,
 }
 
 impl Shared {
@@ -87,6 +90,7 @@ impl Shared {
             limit: max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
             wakeups: AtomicU64::new(0),
             lease_task: Mutex::new(None),
+            leases: Leases::default(),
         }
     }
 

@@ -13,6 +13,14 @@ pub(super) struct InFlight {
     pub(super) scheduled: DateTime<Utc>,
     /// The task the run is in (at first the task of its group, see `spawn_runs`).
     pub(super) task: AbortHandle,
+    /// Leases (a store other nodes share): until when its lease holds for sure — from
+    /// its claim, then from each heartbeat that renewed it.
+    pub(super) lease_until: DateTime<Utc>,
+    /// When it was put here (after its claim committed): a heartbeat that began after
+    /// this and did not renew it found it taken.
+    pub(super) since: DateTime<Utc>,
+    /// Its lease was lost (reported once; cleared if a later heartbeat renews it).
+    pub(super) lost: bool,
 }
 
 /// Runs in flight, each in a numbered slot, freed when its end is recorded.
@@ -58,13 +66,27 @@ impl Running {
         }
     }
 
-    /// Frees `slot`; `None` if it was already drained (aborted at shutdown).
-    pub(super) fn remove(&mut self, slot: usize) -> Option<RunId> {
+    /// Frees `slot`, returning its run; `None` if it was already drained (aborted at
+    /// shutdown).
+    pub(super) fn remove(&mut self, slot: usize) -> Option<InFlight> {
         let run = self.slots.get_mut(slot)?.take()?;
         debug_assert!(self.len > 0, "a filled slot is counted");
         self.free.push(slot);
         self.len -= 1;
-        Some(run.run_id)
+        Some(run)
+    }
+
+    /// The run in `slot`, if it is still `run_id`.
+    pub(super) fn get_mut(&mut self, slot: usize, run_id: RunId) -> Option<&mut InFlight> {
+        self.slots
+            .get_mut(slot)?
+            .as_mut()
+            .filter(|run| run.run_id == run_id)
+    }
+
+    /// Every run in flight.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut InFlight> {
+        self.slots.iter_mut().flatten()
     }
 
     pub(super) fn len(&self) -> usize {
@@ -98,6 +120,9 @@ mod tests {
             job_id: "job".into(),
             scheduled: DateTime::<Utc>::UNIX_EPOCH,
             task: task.clone(),
+            lease_until: DateTime::<Utc>::UNIX_EPOCH,
+            since: DateTime::<Utc>::UNIX_EPOCH,
+            lost: false,
         }
     }
 
@@ -110,8 +135,8 @@ mod tests {
         running.fill(a, flight(1, &task));
         running.fill(b, flight(2, &task));
         assert_eq!(running.len(), 2);
-        assert_eq!(running.remove(a), Some(RunId(1)));
-        assert_eq!(running.remove(a), None, "removed once");
+        assert_eq!(running.remove(a).map(|run| run.run_id), Some(RunId(1)));
+        assert!(running.remove(a).is_none(), "removed once");
         assert_eq!(running.len(), 1);
         let again = running.reserve();
         assert_eq!(again, a, "a freed slot is reused");
@@ -125,7 +150,7 @@ mod tests {
         let drained: Vec<i64> = running.drain().iter().map(|r| r.run_id.0).collect();
         assert_eq!(drained, [3, 2]);
         assert!(running.is_empty());
-        assert_eq!(running.remove(b), None, "a drained slot is gone");
+        assert!(running.remove(b).is_none(), "a drained slot is gone");
         task.abort();
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tokio::sync::oneshot;
 
@@ -98,7 +99,9 @@ type Group = Vec<Start>;
 /// the start would cost a spawn each, and Tokio wakes an idle worker thread for almost
 /// every one of them when a claim spawns a hundred runs in a row (measured: a dozen
 /// thread wake-ups per millisecond at 100,000 runs a second, a third of the CPU).
-pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
+///
+/// `lease_until` is when the claim's leases end (a store other nodes share).
+pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>, lease_until: DateTime<Utc>) {
     if runs.is_empty() {
         return;
     }
@@ -116,11 +119,12 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
             spawn_group(
                 inner,
                 std::mem::replace(&mut group, Vec::with_capacity(GROUP)),
+                lease_until,
             );
         }
     }
     if !group.is_empty() {
-        spawn_group(inner, group);
+        spawn_group(inner, group, lease_until);
     }
 }
 
@@ -129,7 +133,16 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>) {
 ///
 /// The loop only reserves the slots: each run's future is built (and boxed) in the
 /// group's task, on the worker thread that runs it.
-fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn, Option<Box<Chain>>)>) {
+fn spawn_group(
+    inner: &Arc<Inner>,
+    runs: Vec<(ClaimedRun, TaskFn, Option<Box<Chain>>)>,
+    lease_until: DateTime<Utc>,
+) {
+    let since = if inner.runtime.leases.leased() {
+        inner.env.clock.now()
+    } else {
+        lease_until
+    };
     let mut running = inner.runtime.runs.lock();
     let mut flights = Vec::with_capacity(runs.len());
     let mut group: Group = Vec::with_capacity(runs.len());
@@ -170,6 +183,9 @@ fn spawn_group(inner: &Arc<Inner>, runs: Vec<(ClaimedRun, TaskFn, Option<Box<Cha
             job_id,
             scheduled,
             task: task.clone(),
+            lease_until,
+            since,
+            lost: false,
         };
         running.fill(slot, run);
     }
