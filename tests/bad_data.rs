@@ -180,6 +180,27 @@ impl Db {
         }
     }
 
+    /// Runs `sql(jobs)` with `jobs` the qualified name of the jobs table (for SQLite,
+    /// only while no store has it open); the database's error if it refuses it.
+    async fn edit_jobs(&self, sql: impl Fn(&str) -> String) -> Result<u64, sqlx::Error> {
+        match self {
+            Db::Sqlite { url, .. } => {
+                let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+                let done = sqlx::query(AssertSqlSafe(sql("jobs"))).execute(&pool).await;
+                pool.close().await;
+                done.map(|done| done.rows_affected())
+            }
+            Db::Postgres { url, schema } => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let done = sqlx::query(AssertSqlSafe(sql(&format!("\"{schema}\".jobs"))))
+                    .execute(&pool)
+                    .await;
+                pool.close().await;
+                done.map(|done| done.rows_affected())
+            }
+        }
+    }
+
     async fn admin(&self, sql: String) -> u64 {
         let Db::Postgres { url, .. } = self else {
             panic!("admin statements are for Postgres");
@@ -447,6 +468,208 @@ async fn corrupt_rows_are_reported_and_left_in_place(db: &Db) {
     expected.push("good".to_owned());
     expected.sort();
     assert_eq!(db.job_ids().await, expected, "nothing deleted");
+}
+
+/// Bad values in a row's own columns, written by hand: each bad row is reported once
+/// (`JobUnrunnable`, naming the column and why), kept in the table and left alone; the
+/// good jobs keep their exact schedule; listing, history and lookups still work; a
+/// bad row is not removed by `remove_job` (a typed error, nothing deleted) and is by
+/// `purge_job`. SQLite stores any value in any column: wrong types too.
+async fn bad_values_affect_only_their_own_row(db: &Db) {
+    let clock = ManualClock::new(t0());
+    let open = db.open(&unique_schema("setup")).await;
+    let node = Node::manual(&clock, open.store());
+    // Good jobs: every 30 s and every 60 s from t0.
+    for (id, every) in [("good_30", 30), ("good_60", 60)] {
+        node.scheduler
+            .add_named_job(JobSpec::interval(Duration::from_secs(every)).id(id), "tick")
+            .await
+            .unwrap();
+    }
+    // Jobs to corrupt: due before the good ones.
+    let mut bad: Vec<&str> = vec!["bad_nanos", "half_null", "far_future", "far_past"];
+    let sqlite = matches!(db, Db::Sqlite { .. });
+    if sqlite {
+        bad.extend(["wrong_type_nanos", "wrong_type_paused", "wrong_type_args"]);
+    }
+    for id in &bad {
+        node.scheduler
+            .add_named_job(JobSpec::interval(Duration::from_secs(10)).id(*id), "tick")
+            .await
+            .unwrap();
+    }
+    drop(node);
+    open.close().await;
+    let due = t0().timestamp() + 10;
+    let edits = [
+        (
+            "bad_nanos",
+            format!("next_run_s = {due}, next_run_ns = 2000000000"),
+        ),
+        (
+            "half_null",
+            format!("next_run_s = {due}, next_run_ns = NULL"),
+        ),
+        (
+            "far_future",
+            "next_run_s = 1000000000000000, next_run_ns = 0".to_owned(),
+        ),
+        (
+            "far_past",
+            "next_run_s = -1000000000000000, next_run_ns = 0".to_owned(),
+        ),
+        (
+            "wrong_type_nanos",
+            format!("next_run_s = {due}, next_run_ns = 'soon'"),
+        ),
+        ("wrong_type_paused", "paused = 'maybe'".to_owned()),
+        ("wrong_type_args", "args = X'00ff'".to_owned()),
+    ];
+    for (id, set) in edits.iter().filter(|(id, _)| bad.contains(id)) {
+        let changed = db
+            .edit_jobs(|jobs| format!("UPDATE {jobs} SET {set} WHERE id = '{id}'"))
+            .await
+            .unwrap();
+        assert_eq!(changed, 1, "{id}");
+    }
+    if !sqlite {
+        // Postgres types its columns: a value of the wrong type is refused on write.
+        let refused = db
+            .edit_jobs(|jobs| {
+                format!("UPDATE {jobs} SET next_run_ns = 'soon' WHERE id = 'bad_nanos'")
+            })
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+    }
+
+    let open = db.open(&unique_schema("run")).await;
+    let mut node = Node::manual(&clock, open.store());
+    node.scheduler.start().await.unwrap();
+    for step in [30, 60, 90, 120] {
+        clock.set(t0() + secs(step));
+        node.until(
+            &format!("the good jobs fire at t0+{step}s"),
+            Duration::from_secs(10),
+            |e| {
+                executed(e, "good_30").contains(&(t0() + secs(step)))
+                    && (step % 60 != 0 || executed(e, "good_60").contains(&(t0() + secs(step))))
+            },
+        )
+        .await;
+    }
+    // Listing works, without the bad rows, and reports the ones no claim saw.
+    let listed: Vec<String> = node
+        .scheduler
+        .get_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id.into())
+        .collect();
+    assert_eq!(listed, ["good_30", "good_60"]);
+    clock.set(t0() + secs(150));
+    node.until("every bad row reported", Duration::from_secs(10), |e| {
+        let reported = unrunnable(e);
+        bad.iter()
+            .all(|id| reported.iter().any(|(job, _)| job == id))
+            && executed(e, "good_30").contains(&(t0() + secs(150)))
+    })
+    .await;
+    for id in ["bad_nanos", "far_future", "far_past"] {
+        let error = node.scheduler.get_job(id).await.expect_err(id).to_string();
+        assert!(
+            error.contains(id) && error.contains("not an instant"),
+            "{error}"
+        );
+    }
+    let error = node
+        .scheduler
+        .get_job("half_null")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("column next_run_ns: NULL"), "{error}");
+    if sqlite {
+        let error = node
+            .scheduler
+            .get_job("wrong_type_nanos")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("column next_run_ns"), "{error}");
+        let error = node
+            .scheduler
+            .get_job("wrong_type_paused")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("column paused"), "{error}");
+    }
+    assert!(
+        !node
+            .scheduler
+            .run_history(None, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the history reads"
+    );
+    // A bad row is not removed by remove_job (nothing deleted), and is by purge_job.
+    let refused = node.scheduler.remove_job("bad_nanos").await.unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            sched_tokio::Error::Core(sched_tokio::sched_core::Error::Decode { .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("purge_job"), "{refused}");
+    assert!(open.store().purge_job("far_past").await.unwrap());
+    assert!(!open.store().purge_job("far_past").await.unwrap(), "gone");
+
+    let seen = node.stop().await;
+    let reported = unrunnable(&seen);
+    for id in &bad {
+        let times: Vec<_> = reported.iter().filter(|(job, _)| job == id).collect();
+        assert_eq!(times.len(), 1, "{id} reported once: {times:?}");
+        assert!(times[0].1.contains("column"), "{:?}", times[0]);
+    }
+    assert!(store_errors(&seen).is_empty(), "{:?}", store_errors(&seen));
+    assert_eq!(
+        executed(&seen, "good_30"),
+        [30, 60, 90, 120, 150].map(|s| t0() + secs(s)),
+        "exactly on schedule"
+    );
+    assert_eq!(
+        executed(&seen, "good_60"),
+        [60, 120].map(|s| t0() + secs(s))
+    );
+    open.close().await;
+    let mut kept: Vec<String> = bad
+        .iter()
+        .filter(|id| **id != "far_past")
+        .map(|s| (*s).to_owned())
+        .chain(["good_30".to_owned(), "good_60".to_owned()])
+        .collect();
+    kept.sort();
+    assert_eq!(db.job_ids().await, kept, "nothing else deleted");
+}
+
+#[tokio::test]
+async fn sqlite_bad_values_affect_only_their_own_row() {
+    let db = Db::sqlite("badvalues");
+    bad_values_affect_only_their_own_row(&db).await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_bad_values_affect_only_their_own_row() {
+    let Some(url) = database_url("postgres_bad_values_affect_only_their_own_row") else {
+        return;
+    };
+    let db = Db::postgres(url, "badvalues");
+    bad_values_affect_only_their_own_row(&db).await;
+    db.cleanup().await;
 }
 
 /// A one-off job whose task this node does not have is reported and kept: a node

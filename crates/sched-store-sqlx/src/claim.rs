@@ -14,7 +14,7 @@ use sched_core::store::{
     AbandonedRun, AcquireRequest, Acquired, ClaimedRun, Renewal, RunId, SkippedRuns,
 };
 
-use crate::codec::{join, micros, split, AbandonedRow, IdRow, JobRow, OccurrenceRow};
+use crate::codec::{join, micros, split, undecodable, AbandonedRow, IdRow, JobRow, OccurrenceRow};
 use crate::dialect::{statement, Dialect, List, StatementExt};
 use crate::store::Inner;
 use crate::store_error;
@@ -31,24 +31,29 @@ pub(crate) async fn acquire<DB: Dialect>(
     // Due rows, and (claiming ahead) rows due up to the horizon.
     let (horizon_s, horizon_ns) = split(request.horizon());
     let mut tx = inner.pool.begin_with(sql.begin).await?;
-    let rows: Vec<JobRow> = statement::<DB>(&sql.claim)
+    // Each row decoded on its own: one with a bad value (a wrong type, a NULL) is
+    // quarantined and reported, the others claimed as if it were not there.
+    let rows: Vec<Result<JobRow, sched_core::Error>> = statement::<DB>(&sql.claim)
         .arg(horizon_s)
         .arg(horizon_ns)
         .list(List::text(&quarantined))
         .arg(i64::try_from(request.limit).unwrap_or(i64::MAX))
         .maybe_list(runnable.map(|r| List::text(&r.names)))
         .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
-        .all(&mut tx)
-        .await?;
+        .each::<JobRow>(&mut tx)
+        .await?
+        .into_iter()
+        .map(|row| row.map_err(|(id, error)| undecodable(id, &error)))
+        .collect();
     if rows.is_empty() {
         tx.rollback().await?;
         return Ok((Acquired::default(), Vec::new()));
     }
-    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
-    let running: Vec<OccurrenceRow> = statement::<DB>(&sql.running_times)
-        .list(List::Text(ids))
-        .all(&mut tx)
-        .await?;
+    let ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|row| row.as_ref().ok().map(|row| row.id.as_str()))
+        .collect();
+    let running = running_times(inner, &mut tx, ids).await?;
     let planner = Planner::new(request.now, request.horizon()).parking(true);
     let mut plan = plan(&rows, &running, &planner);
     write_plan(inner, &mut tx, &plan).await?;
@@ -71,18 +76,17 @@ pub(crate) async fn claim_now<DB: Dialect>(
         .begin_with(inner.sql.begin)
         .await
         .map_err(store_error)?;
-    let rows: Vec<JobRow> = statement::<DB>(&inner.sql.lock_jobs)
+    let rows = statement::<DB>(&inner.sql.lock_jobs)
         .list(List::Text(vec![job_id]))
-        .all(&mut tx)
+        .each::<JobRow>(&mut tx)
         .await
         .map_err(store_error)?;
-    let job = match rows.first() {
-        Some(row) => Arc::new(row.decode()?),
+    let job = match rows.into_iter().next() {
+        Some(Ok(row)) => Arc::new(row.decode()?),
+        Some(Err((id, error))) => return Err(undecodable(id, &error)),
         None => return Err(sched_core::Error::JobNotFound(job_id.into())),
     };
-    let running: Vec<OccurrenceRow> = statement::<DB>(&inner.sql.running_times)
-        .list(List::Text(vec![job_id]))
-        .all(&mut tx)
+    let running = running_times(inner, &mut tx, vec![job_id])
         .await
         .map_err(store_error)?;
     let mut acquired = Acquired::default();
@@ -100,9 +104,35 @@ pub(crate) async fn claim_now<DB: Dialect>(
     Ok(acquired)
 }
 
+/// The runs of `ids` executing on any node (a run row that cannot be decoded is
+/// logged and left out: it cannot hold a job back).
+async fn running_times<DB: Dialect>(
+    inner: &Inner<DB>,
+    conn: &mut DB::Connection,
+    ids: Vec<&str>,
+) -> sqlx::Result<Vec<OccurrenceRow>> {
+    let rows = statement::<DB>(&inner.sql.running_times)
+        .list(List::Text(ids))
+        .each::<OccurrenceRow>(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            row.map_err(|(_, error)| {
+                tracing::warn!(%error, "a running run's row cannot be decoded; not counted");
+            })
+            .ok()
+        })
+        .collect())
+}
+
 /// Decodes each row on its own (an undecodable one is quarantined, the others go on)
 /// and plans it with the scheduled times of its runs executing on any node.
-fn plan(rows: &[JobRow], running: &[OccurrenceRow], planner: &Planner) -> ClaimPlan {
+fn plan(
+    rows: &[Result<JobRow, sched_core::Error>],
+    running: &[OccurrenceRow],
+    planner: &Planner,
+) -> ClaimPlan {
     let mut times: HashMap<&str, Vec<DateTime<Utc>>> = HashMap::new();
     for run in running {
         if let Some(at) = join(run.sched_s, run.sched_ns) {
@@ -112,10 +142,18 @@ fn plan(rows: &[JobRow], running: &[OccurrenceRow], planner: &Planner) -> ClaimP
     let mut jobs = Vec::with_capacity(rows.len());
     let mut undecodable = Vec::new();
     for row in rows {
-        match row.decode() {
+        let decoded = match row {
+            Ok(row) => row.decode(),
+            Err(sched_core::Error::Decode { job_id, reason }) => Err(sched_core::Error::Decode {
+                job_id: job_id.clone(),
+                reason: reason.clone(),
+            }),
+            Err(other) => Err(sched_core::Error::Store(other.to_string().into())),
+        };
+        match decoded {
             Ok(job) => jobs.push(Arc::new(job)),
             Err(error) => undecodable.push(Row::Undecodable {
-                job_id: row.id.clone(),
+                job_id: error.job_id().map(ToString::to_string).unwrap_or_default(),
                 error,
             }),
         }
@@ -272,8 +310,11 @@ pub(crate) async fn abandon<DB: Dialect>(
     let ids: Vec<&str> = abandoned.iter().map(|run| run.job_id.as_str()).collect();
     let jobs: Vec<JobRow> = statement::<DB>(&inner.sql.lock_jobs)
         .list(List::Text(ids))
-        .all(&mut tx)
-        .await?;
+        .each::<JobRow>(&mut tx)
+        .await?
+        .into_iter()
+        .filter_map(Result::ok) // reported by claims, not recovered
+        .collect();
     let recovered = recover_all(&jobs, &mut abandoned);
     if !recovered.is_empty() {
         let times = recovered.iter().map(|(id, at)| (id.as_str(), *at));

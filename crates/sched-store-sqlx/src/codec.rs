@@ -67,10 +67,15 @@ impl JobRow {
             reason: format!("column {column}: {e}"),
         };
         let next_run_time = match (self.next_run_s, self.next_run_ns) {
-            (Some(s), Some(ns)) => {
-                Some(join(s, ns).ok_or_else(|| bad("next_run_time", &"out of range"))?)
-            }
-            _ => None,
+            (Some(s), Some(ns)) => Some(join(s, ns).ok_or_else(|| {
+                bad(
+                    "next_run_s/next_run_ns",
+                    &format_args!("({s} s, {ns} ns) is not an instant {INSTANT_RANGE}"),
+                )
+            })?),
+            (None, None) => None,
+            (Some(_), None) => return Err(bad("next_run_ns", &"NULL while next_run_s is set")),
+            (None, Some(_)) => return Err(bad("next_run_s", &"NULL while next_run_ns is set")),
         };
         let args = serde_json::from_str(&self.args).map_err(|e| bad("args", &e))?;
         let trigger = serde_json::from_str(&self.trigger).map_err(|e| bad("trigger", &e))?;
@@ -85,16 +90,47 @@ impl JobRow {
     }
 }
 
-/// An instant's two columns (a next run time).
+/// What a stored instant must be.
+const INSTANT_RANGE: &str =
+    "(nanoseconds must be 0 to 999,999,999, seconds within chrono's range of about ±262,000 years)";
+
+/// A job's next run time (its id and the instant's two columns).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct InstantRow {
+    pub(crate) id: String,
     pub(crate) next_run_s: i64,
     pub(crate) next_run_ns: i32,
 }
 
 impl InstantRow {
-    pub(crate) fn at(&self) -> Option<DateTime<Utc>> {
-        join(self.next_run_s, self.next_run_ns)
+    /// The instant, or the error that names the job whose row holds no instant.
+    pub(crate) fn at(&self) -> Result<DateTime<Utc>, Error> {
+        join(self.next_run_s, self.next_run_ns).ok_or_else(|| Error::Decode {
+            job_id: self.id.as_str().into(),
+            reason: format!(
+                "column next_run_s/next_run_ns: ({} s, {} ns) is not an instant {INSTANT_RANGE}",
+                self.next_run_s, self.next_run_ns
+            ),
+        })
+    }
+}
+
+/// The job id of an error about a row whose id column could not be read either.
+pub(crate) const UNREADABLE_ID: &str = "<unreadable id>";
+
+/// A row that did not decode as a whole (`id` its id column, if that could be read):
+/// [`Error::Decode`] naming the job and the column.
+pub(crate) fn undecodable(id: Option<String>, error: &sqlx::Error) -> Error {
+    let reason = match error {
+        sqlx::Error::ColumnDecode { index, source } => {
+            format!("column {}: {source}", index.trim_matches('"'))
+        }
+        sqlx::Error::ColumnNotFound(column) => format!("column {column}: missing"),
+        other => other.to_string(),
+    };
+    Error::Decode {
+        job_id: id.unwrap_or_else(|| UNREADABLE_ID.to_owned()).into(),
+        reason,
     }
 }
 

@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
 
 use crate::codec::{
     AbandonedRow, CompletedRow, CountRow, HistoryRow, IdRow, InstantRow, JobRow, OccurrenceRow,
@@ -21,6 +21,10 @@ use crate::codec::{
 pub(crate) type Statement<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A row decoded on its own: the value, or the row's id (if it could be read) and why
+/// it did not decode.
+pub(crate) type EachRow<R> = Result<R, (Option<String>, sqlx::Error)>;
 
 /// A database the stores run on: Postgres or SQLite.
 pub(crate) trait Dialect:
@@ -41,6 +45,7 @@ pub(crate) trait Dialect:
     + Decodes<HistoryRow>
     + Decodes<CountRow>
     + Decodes<IdRow>
+    + ReadsId
 {
     /// Binds a list (`None`: SQL `NULL`): an array in Postgres (`= ANY($1)`,
     /// `UNNEST`), a JSON array in SQLite (`json_each(?1)`).
@@ -207,6 +212,21 @@ where
     }
 }
 
+/// Reads the `id` column of a row that did not decode as a whole, to name it.
+pub(crate) trait ReadsId: Database {
+    fn id(row: &Self::Row) -> Option<String>;
+}
+
+impl<DB: Database> ReadsId for DB
+where
+    String: for<'r> Decode<'r, DB> + Type<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    fn id(row: &Self::Row) -> Option<String> {
+        row.try_get::<String, _>("id").ok()
+    }
+}
+
 /// Building and running statements in the store code: `statement.arg(x).rows(conn)`.
 pub(crate) trait StatementExt<'q, DB: Dialect>: Sized {
     /// Binds the next parameter.
@@ -222,6 +242,17 @@ pub(crate) trait StatementExt<'q, DB: Dialect>: Sized {
 
     /// Runs it; every row, decoded.
     fn all<'c, R>(self, conn: &'c mut DB::Connection) -> BoxFuture<'c, sqlx::Result<Vec<R>>>
+    where
+        'q: 'c,
+        DB: Decodes<R>,
+        R: Send + 'c;
+
+    /// Runs it; every row decoded on its own: one that does not decode is an error of
+    /// its own (with the `id` column, if that could be read), the others are kept.
+    fn each<'c, R>(
+        self,
+        conn: &'c mut DB::Connection,
+    ) -> BoxFuture<'c, sqlx::Result<Vec<EachRow<R>>>>
     where
         'q: 'c,
         DB: Decodes<R>,
@@ -264,6 +295,25 @@ impl<'q, DB: Dialect> StatementExt<'q, DB> for Statement<'q, DB> {
     {
         let rows = DB::rows(self, conn);
         Box::pin(async move { rows.await?.iter().map(DB::decode).collect() })
+    }
+
+    fn each<'c, R>(
+        self,
+        conn: &'c mut DB::Connection,
+    ) -> BoxFuture<'c, sqlx::Result<Vec<EachRow<R>>>>
+    where
+        'q: 'c,
+        DB: Decodes<R>,
+        R: Send + 'c,
+    {
+        let rows = DB::rows(self, conn);
+        Box::pin(async move {
+            Ok(rows
+                .await?
+                .iter()
+                .map(|row| DB::decode(row).map_err(|error| (DB::id(row), error)))
+                .collect())
+        })
     }
 
     fn first<'c, R>(self, conn: &'c mut DB::Connection) -> BoxFuture<'c, sqlx::Result<Option<R>>>

@@ -18,7 +18,7 @@ pub(crate) struct Sql {
     pub(crate) upsert: Arc<str>,
     /// As `insert`, for an existing job (`$1` the id).
     pub(crate) update: Arc<str>,
-    /// `$1` id; returns the job's columns.
+    /// `$1` id: deletes the job's row (decodable or not).
     pub(crate) delete: Arc<str>,
     pub(crate) delete_all: Arc<str>,
     /// `$1` id; the job's columns.
@@ -26,7 +26,7 @@ pub(crate) struct Sql {
     /// Every job's columns, in `list_jobs` order.
     pub(crate) list: Arc<str>,
     /// `$1` quarantined ids, `$2` task names (or `NULL`: any), `$3` task prefixes;
-    /// the earliest `next_run_s, next_run_ns` of an unpaused job.
+    /// the `id, next_run_s, next_run_ns` of the unpaused job due first.
     pub(crate) next_due: Arc<str>,
     /// `$1, $2` horizon (s, ns), `$3` quarantined ids, `$4` limit, `$5` task names (or
     /// `NULL`), `$6` task prefixes; due jobs' columns in next-run order, locked.

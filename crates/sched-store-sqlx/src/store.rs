@@ -19,12 +19,18 @@ use sched_core::support::Mutex;
 use sched_core::{Error, Result};
 use sqlx::{Database, Pool};
 
-use crate::codec::{micros, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow};
+use crate::codec::{
+    micros, undecodable, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow, UNREADABLE_ID,
+};
 use crate::dialect::{statement, Dialect, List, StatementExt};
 use crate::sql::Sql;
 use crate::store_error;
 
 pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// How many rows without a next run time `next_due` quarantines in one call before it
+/// gives up (each is reported; the next call goes on).
+const MAX_BAD_ROWS_SKIPPED: usize = 64;
 
 /// Jobs and runs in a SQL database: [`PostgresStore`](crate::PostgresStore) (several
 /// nodes sharing it) or [`SqliteStore`](crate::SqliteStore) (one process, one file).
@@ -63,6 +69,9 @@ pub(crate) struct Inner<DB: Database> {
     pub(crate) stale: Mutex<Vec<AbandonedRun>>,
     /// Rows that could not be decoded: reported once, then left alone by claims.
     pub(crate) quarantine: Mutex<HashSet<String>>,
+    /// Rows found undecodable outside a claim (listing, a lookup, the next due time),
+    /// reported by the next claim (`Acquired::errors`, then `JobUnrunnable`).
+    pub(crate) reports: Mutex<Vec<Error>>,
     /// This store instance, written on each run it claims (`runs.holder`): heartbeats
     /// renew, and `release` drops, only its own runs, never those of an earlier
     /// process that had the same node id.
@@ -95,6 +104,7 @@ impl<DB: Database> Inner<DB> {
             completed: AtomicU64::new(1),
             stale: Mutex::default(),
             quarantine: Mutex::default(),
+            reports: Mutex::default(),
             holder: holder_id(),
             wakers: Arc::default(),
             listener: Mutex::new(None),
@@ -103,6 +113,20 @@ impl<DB: Database> Inner<DB> {
 
     pub(crate) fn quarantined(&self) -> Vec<String> {
         self.quarantine.lock().iter().cloned().collect()
+    }
+
+    /// A row that cannot be decoded, found outside a claim: quarantined (claims and
+    /// the next due time leave it alone) and, the first time, queued to be reported by
+    /// the next claim. The row is left as it is.
+    pub(crate) fn found_undecodable(&self, error: Error) {
+        let Some(id) = error.job_id() else {
+            tracing::error!(%error, "a stored row cannot be decoded; left in the store");
+            return;
+        };
+        if self.quarantine.lock().insert(id.to_string()) {
+            tracing::error!(%error, "stored job cannot be decoded; left in the store");
+            self.reports.lock().push(error);
+        }
     }
 }
 
@@ -170,15 +194,27 @@ impl<DB: Dialect> Inner<DB> {
         }
     }
 
-    /// The job a statement taking its id returns; [`Error::JobNotFound`] if none.
-    async fn job_by_id(&self, sql: &Arc<str>, id: &str) -> Result<Job> {
+    /// The job with `id`; [`Error::JobNotFound`] if none, [`Error::Decode`] (and the
+    /// row reported) if its row cannot be decoded.
+    async fn job_by_id(&self, id: &str) -> Result<Job> {
         let mut conn = self.pool.acquire().await.map_err(store_error)?;
-        let row: Option<JobRow> = statement::<DB>(sql)
+        let rows = statement::<DB>(&self.sql.get)
             .arg(id)
-            .first(&mut conn)
+            .each::<JobRow>(&mut conn)
             .await
             .map_err(store_error)?;
-        row.ok_or_else(|| Error::JobNotFound(id.into()))?.decode()
+        let decoded = match rows.into_iter().next() {
+            None => return Err(Error::JobNotFound(id.into())),
+            Some(Ok(row)) => row.decode(),
+            Some(Err((row_id, error))) => Err(undecodable(row_id.or(Some(id.into())), &error)),
+        };
+        if let Err(Error::Decode { job_id, reason }) = &decoded {
+            self.found_undecodable(Error::Decode {
+                job_id: job_id.clone(),
+                reason: reason.clone(),
+            });
+        }
+        decoded
     }
 
     /// Every 1024 completed runs (where pruning is by count), deletes the history
@@ -266,13 +302,62 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
     }
 
     async fn remove_job(&self, id: &str) -> Result<Job> {
-        // A row that does not decode is removed all the same (and reported).
-        let removed = self.inner.job_by_id(&self.inner.sql.delete, id).await;
-        if matches!(&removed, Ok(_) | Err(Error::Decode { .. })) {
+        // Deleted only once it decodes: a row that does not is left as it is, with an
+        // error saying how to remove it (`purge_job`), never deleted and reported
+        // failed.
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with(self.inner.sql.begin)
+            .await
+            .map_err(store_error)?;
+        let rows = statement::<DB>(&self.inner.sql.lock_jobs)
+            .list(List::Text(vec![id]))
+            .each::<JobRow>(&mut tx)
+            .await
+            .map_err(store_error)?;
+        let job = match rows.into_iter().next() {
+            None => return Err(Error::JobNotFound(id.into())),
+            Some(Ok(row)) => row.decode(),
+            Some(Err((row_id, error))) => Err(undecodable(row_id.or(Some(id.into())), &error)),
+        };
+        let job = match job {
+            Ok(job) => job,
+            Err(Error::Decode { job_id, reason }) => {
+                tx.rollback().await.map_err(store_error)?;
+                return Err(Error::Decode {
+                    job_id,
+                    reason: format!(
+                        "{reason} (not removed: a job that cannot be read is removed with purge_job, or `schedctl remove --force`)"
+                    ),
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        statement::<DB>(&self.inner.sql.delete)
+            .arg(id)
+            .run(&mut tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        self.inner.unquarantine(id);
+        self.inner.changed().await;
+        Ok(job)
+    }
+
+    async fn purge_job(&self, id: &str) -> Result<bool> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let deleted = statement::<DB>(&self.inner.sql.delete)
+            .arg(id)
+            .run(&mut conn)
+            .await
+            .map_err(store_error)?;
+        drop(conn);
+        if deleted > 0 {
             self.inner.unquarantine(id);
             self.inner.changed().await;
         }
-        removed
+        Ok(deleted > 0)
     }
 
     async fn remove_all_jobs(&self) -> Result<u64> {
@@ -288,44 +373,70 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
     }
 
     async fn get_job(&self, id: &str) -> Result<Job> {
-        self.inner.job_by_id(&self.inner.sql.get, id).await
+        self.inner.job_by_id(id).await
     }
 
     async fn list_jobs(&self) -> Result<Vec<Job>> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
-        let rows: Vec<JobRow> = statement::<DB>(&self.inner.sql.list)
-            .all(&mut conn)
+        let rows = statement::<DB>(&self.inner.sql.list)
+            .each::<JobRow>(&mut conn)
             .await
             .map_err(store_error)?;
         let mut jobs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match row.decode() {
+        for row in rows {
+            // One corrupt row must not hide the others: it is quarantined and reported
+            // (by the next claim), and left in the table.
+            match row
+                .map_err(|(id, error)| undecodable(id, &error))
+                .and_then(|row| row.decode())
+            {
                 Ok(job) => jobs.push(job),
-                // One corrupt row must not hide the others: it is reported by claims.
-                Err(error) => tracing::warn!(%error, "skipping undecodable job in list"),
+                Err(error) => self.inner.found_undecodable(error),
             }
         }
         Ok(jobs)
     }
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
-        let quarantined = self.inner.quarantined();
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
-        let row: Option<InstantRow> = statement::<DB>(&self.inner.sql.next_due)
-            .list(List::text(&quarantined))
-            .maybe_list(runnable.map(|r| List::text(&r.names)))
-            .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
-            .first(&mut conn)
-            .await
-            .map_err(store_error)?;
-        Ok(row.and_then(|row| row.at()))
+        // A first row that holds no instant is quarantined (and reported), and the
+        // next one looked at: one bad row never hides the others' times.
+        for _ in 0..MAX_BAD_ROWS_SKIPPED {
+            let quarantined = self.inner.quarantined();
+            let rows = statement::<DB>(&self.inner.sql.next_due)
+                .list(List::text(&quarantined))
+                .maybe_list(runnable.map(|r| List::text(&r.names)))
+                .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
+                .each::<InstantRow>(&mut conn)
+                .await
+                .map_err(store_error)?;
+            let Some(row) = rows.into_iter().next() else {
+                return Ok(None);
+            };
+            match row
+                .map_err(|(id, error)| undecodable(id, &error))
+                .and_then(|row| row.at())
+            {
+                Ok(at) => return Ok(Some(at)),
+                Err(error) if error.job_id().is_some_and(|id| &**id != UNREADABLE_ID) => {
+                    self.inner.found_undecodable(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::Store(
+            format!("more than {MAX_BAD_ROWS_SKIPPED} rows in a row hold no next run time").into(),
+        ))
     }
 
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired> {
-        let (acquired, undecodable) = crate::claim::acquire(&self.inner, &request)
+        let (mut acquired, undecodable) = crate::claim::acquire(&self.inner, &request)
             .await
             .map_err(store_error)?;
         self.inner.quarantine.lock().extend(undecodable);
+        acquired
+            .errors
+            .extend(std::mem::take(&mut *self.inner.reports.lock()));
         Ok(acquired)
     }
 
@@ -433,13 +544,23 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
 
     async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
-        let rows: Vec<HistoryRow> = statement::<DB>(&self.inner.sql.history)
+        let rows = statement::<DB>(&self.inner.sql.history)
             .arg(job_id)
             .arg(i64::try_from(limit).unwrap_or(i64::MAX))
-            .all(&mut conn)
+            .each::<HistoryRow>(&mut conn)
             .await
             .map_err(store_error)?;
-        Ok(rows.into_iter().filter_map(HistoryRow::record).collect())
+        // A run row that does not decode is logged and skipped, never the whole page.
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match row {
+                Ok(row) => row.record(),
+                Err((_, error)) => {
+                    tracing::warn!(%error, "skipping a run in the history that cannot be decoded");
+                    None
+                }
+            })
+            .collect())
     }
 
     fn poll_interval(&self) -> Option<Duration> {

@@ -128,6 +128,7 @@ where
     replace_existing_overwrites(make_store().await).await;
     update_job_overwrites(make_store().await).await;
     remove_job_returns_job(make_store().await).await;
+    purge_job_removes_a_row(make_store().await).await;
     remove_all_jobs_counts(make_store().await).await;
     list_jobs_order(make_store().await).await;
     round_trip_triggers(make_store().await).await;
@@ -393,6 +394,16 @@ pub async fn update_job_overwrites(store: Arc<dyn JobStore>) {
         &claim(&store, "n", t(50), 10).await,
         "a claim before the new time",
     );
+}
+
+/// `purge_job` removes a job's row and says whether there was one.
+pub async fn purge_job_removes_a_row(store: Arc<dyn JobStore>) {
+    add(&store, &hourly("a", t(0))).await;
+    add(&store, &hourly("b", t(10))).await;
+    assert!(store.purge_job("a").await.expect("purge"), "a was there");
+    assert!(!store.purge_job("a").await.expect("purge"), "and is gone");
+    expect_job_not_found(store.get_job("a").await, "a", "get_job after purge_job");
+    assert_eq!(next_due(&store).await, Some(t(10)), "b is left");
 }
 
 /// `remove_job` returns the job and forgets it; removing again is `JobNotFound`.

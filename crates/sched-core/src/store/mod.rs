@@ -234,8 +234,20 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     async fn update_job(&self, job: Job) -> Result<()>;
 
     /// Removes a job and returns it; [`Error::JobNotFound`] if absent. Runs already
-    /// claimed go on and can still be completed.
+    /// claimed go on and can still be completed. A stored row that cannot be decoded
+    /// is not removed ([`Error::Decode`]; see [`purge_job`](Self::purge_job)).
     async fn remove_job(&self, id: &str) -> Result<Job>;
+
+    /// Removes the stored row of job `id` whatever it holds — a row that cannot be
+    /// decoded included, which [`remove_job`](Self::remove_job) refuses (with
+    /// [`Error::Decode`], deleting nothing); whether there was one.
+    async fn purge_job(&self, id: &str) -> Result<bool> {
+        match self.remove_job(id).await {
+            Ok(_) => Ok(true),
+            Err(Error::JobNotFound(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
 
     /// Removes every job; returns how many.
     async fn remove_all_jobs(&self) -> Result<u64>;

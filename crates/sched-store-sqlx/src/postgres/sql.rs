@@ -31,7 +31,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
             "UPDATE {s}.jobs SET name = $2, task = $3, args = $4, trigger = $5, options = $6, \
              next_run_s = $7, next_run_ns = $8, paused = $9 WHERE id = $1"
         )),
-        delete: text(format!("DELETE FROM {s}.jobs WHERE id = $1 RETURNING {COLUMNS}")),
+        delete: text(format!("DELETE FROM {s}.jobs WHERE id = $1")),
         delete_all: text(format!("DELETE FROM {s}.jobs")),
         get: text(format!("SELECT {COLUMNS} FROM {s}.jobs WHERE id = $1")),
         list: text(format!(
@@ -39,7 +39,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
              ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id"
         )),
         next_due: text(format!(
-            "SELECT next_run_s, next_run_ns FROM {s}.jobs \
+            "SELECT id, next_run_s, next_run_ns FROM {s}.jobs \
              WHERE NOT paused AND next_run_s IS NOT NULL AND id <> ALL($1) AND {} \
              ORDER BY next_run_s, next_run_ns LIMIT 1",
             runnable(2, 3)

@@ -41,7 +41,7 @@ pub(crate) fn sql() -> Sql {
              next_run_s = ?7, next_run_ns = ?8, paused = ?9 WHERE id = ?1"
                 .to_owned(),
         ),
-        delete: text(format!("DELETE FROM jobs WHERE id = ?1 RETURNING {COLUMNS}")),
+        delete: text("DELETE FROM jobs WHERE id = ?1".to_owned()),
         delete_all: text("DELETE FROM jobs".to_owned()),
         get: text(format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1")),
         list: text(format!(
@@ -49,7 +49,7 @@ pub(crate) fn sql() -> Sql {
              ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id"
         )),
         next_due: text(format!(
-            "SELECT next_run_s, next_run_ns FROM jobs WHERE paused = 0 AND next_run_s IS NOT NULL \
+            "SELECT id, next_run_s, next_run_ns FROM jobs WHERE paused = 0 AND next_run_s IS NOT NULL \
              AND id NOT IN (SELECT value FROM json_each(?1)) AND {} \
              ORDER BY next_run_s, next_run_ns LIMIT 1",
             runnable(2, 3)
