@@ -297,13 +297,19 @@ async fn nodes_claiming_ahead_fire_every_run_once_and_never_early() {
         .map(|i| Node::spawn(&format!("node-{i}"), config.clone(), Arc::clone(&ledger)))
         .collect();
     // 200 jobs every second, spread over one second, 4 runs each; max_instances 1.
+    // Lateness is not what this test is about: on a loaded machine a run may start a
+    // second or more late, so each run has a long grace and none is coalesced (every
+    // run must still start once, never early).
     let t0 = Utc::now() + chrono::Duration::seconds(1);
+    let options = JobOptions::default()
+        .coalesce(false)
+        .misfire_grace_time(Duration::from_secs(60));
     for i in 0..200i64 {
         let start = t0 + chrono::Duration::milliseconds(i * 5);
         let trigger = Trigger::interval(Duration::from_secs(1))
             .start(start)
             .end(start + chrono::Duration::seconds(3));
-        let job = tick_job(format!("job-{i:03}"), trigger, JobOptions::default(), t0);
+        let job = tick_job(format!("job-{i:03}"), trigger, options.clone(), t0);
         store.add_job(job, false).await.expect("add");
     }
     wait_until("every due run", Duration::from_secs(60), || {
@@ -344,7 +350,10 @@ async fn nodes_claiming_ahead_fire_every_run_once_and_never_early() {
 async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -650,18 +659,22 @@ async fn a_draining_node_keeps_its_leases() {
     let (store_a, store_b) = (connect().await.unwrap(), connect().await.unwrap());
     let starts = Arc::new(AtomicU32::new(0));
     let node = |store: PostgresStore, id: &str| {
+        // A lease of 1 s renewed every 100 ms: a heartbeat would have to be late by
+        // nine of its intervals for the run to be taken (a 300 ms lease was not enough
+        // on a loaded 2-core machine, where a heartbeat transaction can wait that long
+        // for a CPU: the run was then rightly taken over, which is not this test).
         let scheduler = Scheduler::builder()
             .store(Arc::new(store))
             .node_id(id)
-            .lease(Duration::from_millis(300))
-            .heartbeat_interval(Duration::from_millis(50))
-            .shutdown_timeout(Duration::from_secs(5))
+            .lease(Duration::from_secs(1))
+            .heartbeat_interval(Duration::from_millis(100))
+            .shutdown_timeout(Duration::from_secs(10))
             .build()
             .unwrap();
         let starts = Arc::clone(&starts);
         scheduler.register_task("slow", move || {
             starts.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(1500))
+            tokio::time::sleep(Duration::from_millis(3500))
         });
         scheduler
     };
@@ -678,7 +691,8 @@ async fn a_draining_node_keeps_its_leases() {
     let b = node(store_b, "node-b");
     let mut events = b.subscribe();
     b.start().await.unwrap();
-    // A drains for ~1.5 s, five leases long: only its heartbeats keep the run its own.
+    // A drains for ~3.5 s, over three leases long: only its heartbeats keep the run its
+    // own.
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
     let mut abandoned = 0;

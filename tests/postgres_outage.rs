@@ -110,21 +110,8 @@ impl Node {
     /// A node `id` on `schema` as `role`: task "hold" records its start in `ledger`
     /// and, on the nodes named in `holders`, runs until `release` is set; task
     /// `only_<id>` records its start and ends.
-    fn spawn(
-        id: &str,
-        url: String,
-        schema: &str,
-        lease: Duration,
-        ledger: &Ledger,
-        release: &Arc<AtomicBool>,
-        holds: bool,
-    ) -> Self {
-        Self::spawn_limited(id, url, schema, lease, ledger, release, holds, None)
-    }
-
-    /// As `spawn`, running at most `limit` jobs at once.
     #[allow(clippy::too_many_arguments)]
-    fn spawn_limited(
+    fn spawn(
         id: &str,
         url: String,
         schema: &str,
@@ -265,6 +252,73 @@ async fn add(store: &PostgresStore, id: &str, task: &str, at: DateTime<Utc>) {
     store.add_job(job, false).await.expect("add");
 }
 
+/// Two node roles "a" and "b" on a schema of their own, with a lease of 2 s.
+struct Setup {
+    url: String,
+    schema: String,
+    store: PostgresStore,
+    a: Role,
+    b: Role,
+    lease: Duration,
+    ledger: Ledger,
+    release: Arc<AtomicBool>,
+}
+
+impl Setup {
+    async fn new(url: String, prefix: &str) -> Self {
+        let schema = unique_schema(prefix);
+        let store = adder(&url, &schema).await;
+        let (a, b) = (
+            Role::create(&url, &format!("{schema}_a")).await,
+            Role::create(&url, &format!("{schema}_b")).await,
+        );
+        Setup {
+            url,
+            schema,
+            store,
+            a,
+            b,
+            lease: Duration::from_secs(2),
+            ledger: Arc::default(),
+            release: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Node `id` ("a" or "b", connecting as its role); its "hold" runs wait for
+    /// `release` if `holds`; at most `limit` runs at once.
+    fn node(&self, id: &str, holds: bool, limit: Option<usize>) -> Node {
+        let role = if id == "a" { &self.a } else { &self.b };
+        Node::spawn(
+            id,
+            role.url(),
+            &self.schema,
+            self.lease,
+            &self.ledger,
+            &self.release,
+            holds,
+            limit,
+        )
+    }
+
+    fn starts(&self, job: &str) -> Vec<String> {
+        starts(&self.ledger, job)
+    }
+
+    async fn runs_of(&self, job: &str) -> Vec<(String, String)> {
+        runs_of(&self.url, &self.schema, job).await
+    }
+
+    /// Stops the nodes cleanly, drops the roles and the schema.
+    async fn end(self, nodes: [Node; 2]) {
+        for mut node in nodes {
+            node.thread.stop().unwrap();
+        }
+        self.a.drop().await;
+        self.b.drop().await;
+        drop_schema(&self.url, &self.schema).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_off_past_its_lease_reports_its_run_lost_and_its_late_end_is_not_recorded() {
     let test =
@@ -272,33 +326,21 @@ async fn a_node_cut_off_past_its_lease_reports_its_run_lost_and_its_late_end_is_
     let Some(url) = database_url(test) else {
         return;
     };
-    let schema = unique_schema("cutoff");
-    let store = adder(&url, &schema).await;
-    let (role_a, role_b) = (
-        Role::create(&url, &format!("{schema}_a")).await,
-        Role::create(&url, &format!("{schema}_b")).await,
-    );
-    let lease = Duration::from_secs(2);
-    let (ledger, release): (Ledger, _) = (Arc::default(), Arc::new(AtomicBool::new(false)));
-    let mut a = Node::spawn("a", role_a.url(), &schema, lease, &ledger, &release, true);
-    add(
-        &store,
-        "long",
-        "hold",
-        Utc::now() + chrono::Duration::milliseconds(200),
-    )
-    .await;
+    let setup = Setup::new(url, "cutoff").await;
+    let a = setup.node("a", true, None);
+    let soon = || Utc::now() + chrono::Duration::milliseconds(200);
+    add(&setup.store, "long", "hold", soon()).await;
     wait_until("node a starts the run", Duration::from_secs(10), || {
-        starts(&ledger, "long") == ["a"]
+        setup.starts("long") == ["a"]
     })
     .await;
-    let mut b = Node::spawn("b", role_b.url(), &schema, lease, &ledger, &release, false);
+    let b = setup.node("b", false, None);
 
-    role_a.cut().await;
+    setup.a.cut().await;
     wait_until(
         "node b runs the occurrence again",
         Duration::from_secs(15),
-        || starts(&ledger, "long") == ["a", "b"],
+        || setup.starts("long") == ["a", "b"],
     )
     .await;
     wait_until(
@@ -320,25 +362,19 @@ async fn a_node_cut_off_past_its_lease_reports_its_run_lost_and_its_late_end_is_
     assert!(abandoned[0].recovered);
 
     // Back online, node a ends its run: the store keeps the re-run's record.
-    role_a.restore().await;
-    release.store(true, Ordering::SeqCst);
+    setup.a.restore().await;
+    setup.release.store(true, Ordering::SeqCst);
     // Claiming again: a job only node a can run is run.
-    add(
-        &store,
-        "after",
-        "only_a",
-        Utc::now() + chrono::Duration::milliseconds(100),
-    )
-    .await;
+    add(&setup.store, "after", "only_a", soon()).await;
     wait_until(
         "node a claims again once its heartbeat gets through",
         Duration::from_secs(10),
-        || starts(&ledger, "after") == ["a"],
+        || setup.starts("after") == ["a"],
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        runs_of(&url, &schema, "long").await,
+        setup.runs_of("long").await,
         [
             ("a".to_owned(), "abandoned".to_owned()),
             ("b".to_owned(), "success".to_owned())
@@ -346,11 +382,7 @@ async fn a_node_cut_off_past_its_lease_reports_its_run_lost_and_its_late_end_is_
         "a's late end is not recorded over b's re-run"
     );
     assert_eq!(a.lease_lost().len(), 1, "{:?}", a.lease_lost());
-    a.thread.stop().unwrap();
-    b.thread.stop().unwrap();
-    role_a.drop().await;
-    role_b.drop().await;
-    drop_schema(&url, &schema).await;
+    setup.end([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,46 +391,34 @@ async fn after_an_outage_a_node_reaps_nobody_until_the_others_had_a_lease_to_ren
     let Some(url) = database_url(test) else {
         return;
     };
-    let schema = unique_schema("outage");
-    let store = adder(&url, &schema).await;
-    let (role_a, role_b) = (
-        Role::create(&url, &format!("{schema}_a")).await,
-        Role::create(&url, &format!("{schema}_b")).await,
-    );
-    let lease = Duration::from_secs(2);
-    let (ledger, release): (Ledger, _) = (Arc::default(), Arc::new(AtomicBool::new(false)));
-    let mut b = Node::spawn("b", role_b.url(), &schema, lease, &ledger, &release, true);
-    add(
-        &store,
-        "long",
-        "hold",
-        Utc::now() + chrono::Duration::milliseconds(200),
-    )
-    .await;
+    let setup = Setup::new(url, "outage").await;
+    let b = setup.node("b", true, None);
+    let soon = Utc::now() + chrono::Duration::milliseconds(200);
+    add(&setup.store, "long", "hold", soon).await;
     wait_until("node b starts the run", Duration::from_secs(10), || {
-        starts(&ledger, "long") == ["b"]
+        setup.starts("long") == ["b"]
     })
     .await;
-    let mut a = Node::spawn("a", role_a.url(), &schema, lease, &ledger, &release, true);
+    let a = setup.node("a", true, None);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Both cut off for longer than the lease: every lease in the table runs out.
-    role_a.cut().await;
-    role_b.cut().await;
-    tokio::time::sleep(lease + Duration::from_millis(1500)).await;
+    setup.a.cut().await;
+    setup.b.cut().await;
+    tokio::time::sleep(setup.lease + Duration::from_millis(1500)).await;
     // Node a gets back first; node b a second later (within a lease of a).
-    role_a.restore().await;
+    setup.a.restore().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    role_b.restore().await;
+    setup.b.restore().await;
     // Node a would have reaped b's run at once; it waits a lease, b renews meanwhile.
-    tokio::time::sleep(lease * 2).await;
+    tokio::time::sleep(setup.lease * 2).await;
     assert!(a.abandoned().is_empty(), "{:?}", a.abandoned());
     assert!(b.abandoned().is_empty(), "{:?}", b.abandoned());
-    assert_eq!(starts(&ledger, "long"), ["b"], "started once");
-    release.store(true, Ordering::SeqCst);
+    assert_eq!(setup.starts("long"), ["b"], "started once");
+    setup.release.store(true, Ordering::SeqCst);
     let mut recorded = Vec::new();
     for _ in 0..100 {
-        recorded = runs_of(&url, &schema, "long").await;
+        recorded = setup.runs_of("long").await;
         if recorded.iter().all(|(_, status)| status != "running") {
             break;
         }
@@ -409,11 +429,7 @@ async fn after_an_outage_a_node_reaps_nobody_until_the_others_had_a_lease_to_ren
         [("b".to_owned(), "success".to_owned())],
         "b's run, renewed once b got back, ended as its own"
     );
-    a.thread.stop().unwrap();
-    b.thread.stop().unwrap();
-    role_a.drop().await;
-    role_b.drop().await;
-    drop_schema(&url, &schema).await;
+    setup.end([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,56 +438,35 @@ async fn a_run_whose_lease_ran_out_before_it_started_never_starts() {
     let Some(url) = database_url(test) else {
         return;
     };
-    let schema = unique_schema("unstarted");
-    let store = adder(&url, &schema).await;
-    let (role_a, role_b) = (
-        Role::create(&url, &format!("{schema}_a")).await,
-        Role::create(&url, &format!("{schema}_b")).await,
-    );
-    let lease = Duration::from_secs(2);
-    let (ledger, release): (Ledger, _) = (Arc::default(), Arc::new(AtomicBool::new(false)));
+    let setup = Setup::new(url, "unstarted").await;
     // One run at a time on node a: the second claimed run waits for the first.
-    let mut a = Node::spawn_limited(
-        "a",
-        role_a.url(),
-        &schema,
-        lease,
-        &ledger,
-        &release,
-        true,
-        Some(1),
-    );
+    let a = setup.node("a", true, Some(1));
     let at = Utc::now() + chrono::Duration::milliseconds(200);
-    add(&store, "first", "hold", at).await;
-    add(&store, "second", "hold", at).await;
+    add(&setup.store, "first", "hold", at).await;
+    add(&setup.store, "second", "hold", at).await;
     wait_until(
         "node a starts one run, holding the other",
         Duration::from_secs(10),
-        || starts(&ledger, "first").len() + starts(&ledger, "second").len() == 1,
+        || setup.starts("first").len() + setup.starts("second").len() == 1,
     )
     .await;
     // The run that did not start waits for a's only slot.
-    let waiting = if starts(&ledger, "first").is_empty() {
-        "first"
+    let (waiting, running) = if setup.starts("first").is_empty() {
+        ("first", "second")
     } else {
-        "second"
+        ("second", "first")
     };
-    let waiting_other = if waiting == "first" {
-        "second"
-    } else {
-        "first"
-    };
-    let mut b = Node::spawn("b", role_b.url(), &schema, lease, &ledger, &release, false);
-    role_a.cut().await;
+    let b = setup.node("b", false, None);
+    setup.a.cut().await;
     wait_until(
         "node b runs both occurrences",
         Duration::from_secs(15),
-        || starts(&ledger, waiting) == ["b"] && starts(&ledger, waiting_other) == ["a", "b"],
+        || setup.starts(waiting) == ["b"] && setup.starts(running) == ["a", "b"],
     )
     .await;
     // Node a's running job ends: the run that waited for its slot gets it, too late.
-    release.store(true, Ordering::SeqCst);
-    role_a.restore().await;
+    setup.release.store(true, Ordering::SeqCst);
+    setup.a.restore().await;
     wait_until(
         "node a records the run that waited as not started",
         Duration::from_secs(10),
@@ -480,20 +475,16 @@ async fn a_run_whose_lease_ran_out_before_it_started_never_starts() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        starts(&ledger, waiting),
+        setup.starts(waiting),
         ["b"],
         "never started on a after its lease ran out"
     );
     assert_eq!(
-        runs_of(&url, &schema, waiting).await,
+        setup.runs_of(waiting).await,
         [
             ("a".to_owned(), "abandoned".to_owned()),
             ("b".to_owned(), "success".to_owned())
         ]
     );
-    a.thread.stop().unwrap();
-    b.thread.stop().unwrap();
-    role_a.drop().await;
-    role_b.drop().await;
-    drop_schema(&url, &schema).await;
+    setup.end([a, b]).await;
 }

@@ -22,7 +22,7 @@ use sqlx::{Database, Pool};
 use crate::codec::{
     micros, undecodable, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow, UNREADABLE_ID,
 };
-use crate::dialect::{statement, Dialect, List, StatementExt};
+use crate::dialect::{statement, Dialect, EachRow, List, StatementExt};
 use crate::sql::Sql;
 use crate::store_error;
 
@@ -203,11 +203,7 @@ impl<DB: Dialect> Inner<DB> {
             .each::<JobRow>(&mut conn)
             .await
             .map_err(store_error)?;
-        let decoded = match rows.into_iter().next() {
-            None => return Err(Error::JobNotFound(id.into())),
-            Some(Ok(row)) => row.decode(),
-            Some(Err((row_id, error))) => Err(undecodable(row_id.or(Some(id.into())), &error)),
-        };
+        let decoded = only_job(rows, id);
         if let Err(Error::Decode { job_id, reason }) = &decoded {
             self.found_undecodable(Error::Decode {
                 job_id: job_id.clone(),
@@ -276,6 +272,16 @@ impl<DB: Dialect> Inner<DB> {
     }
 }
 
+/// The job of the row a lookup of `id` found: [`Error::JobNotFound`] if none,
+/// [`Error::Decode`] if it cannot be decoded.
+fn only_job(rows: Vec<EachRow<JobRow>>, id: &str) -> Result<Job> {
+    match rows.into_iter().next() {
+        None => Err(Error::JobNotFound(id.into())),
+        Some(Ok(row)) => row.decode(),
+        Some(Err((row_id, error))) => Err(undecodable(row_id.or(Some(id.into())), &error)),
+    }
+}
+
 #[async_trait]
 impl<DB: Dialect> JobStore for SqlStore<DB> {
     async fn add_job(&self, job: Job, replace_existing: bool) -> Result<()> {
@@ -316,12 +322,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             .each::<JobRow>(&mut tx)
             .await
             .map_err(store_error)?;
-        let job = match rows.into_iter().next() {
-            None => return Err(Error::JobNotFound(id.into())),
-            Some(Ok(row)) => row.decode(),
-            Some(Err((row_id, error))) => Err(undecodable(row_id.or(Some(id.into())), &error)),
-        };
-        let job = match job {
+        let job = match only_job(rows, id) {
             Ok(job) => job,
             Err(Error::Decode { job_id, reason }) => {
                 tx.rollback().await.map_err(store_error)?;
