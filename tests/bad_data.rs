@@ -624,8 +624,8 @@ async fn bad_values_affect_only_their_own_row(db: &Db) {
         "{refused:?}"
     );
     assert!(refused.to_string().contains("purge_job"), "{refused}");
-    assert!(open.store().purge_job("far_past").await.unwrap());
-    assert!(!open.store().purge_job("far_past").await.unwrap(), "gone");
+    assert!(node.scheduler.purge_job("far_past").await.unwrap());
+    assert!(!node.scheduler.purge_job("far_past").await.unwrap(), "gone");
 
     let seen = node.stop().await;
     let reported = unrunnable(&seen);

@@ -392,7 +392,9 @@ impl Scheduler {
     ///
     /// # Errors
     ///
-    /// [`sched_core::Error::JobNotFound`] for an unknown id, a store error.
+    /// [`sched_core::Error::JobNotFound`] for an unknown id; [`sched_core::Error::Decode`]
+    /// for a stored row that cannot be decoded, which is then left as it is (remove it
+    /// with [`purge_job`](Self::purge_job)); a store error.
     pub async fn remove_job(&self, id: &str) -> Result<Job> {
         let job = self.inner.env.store.remove_job(id).await?;
         self.forget(&job);
@@ -401,6 +403,24 @@ impl Scheduler {
             .emit(Event::JobRemoved(self.job_event(id)));
         self.inner.runtime.wake();
         Ok(job)
+    }
+
+    /// Removes job `id`'s stored row whatever it holds, one that cannot be decoded
+    /// included (reported by `JobUnrunnable`, refused by
+    /// [`remove_job`](Self::remove_job)); whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn purge_job(&self, id: &str) -> Result<bool> {
+        let purged = self.inner.env.store.purge_job(id).await?;
+        if purged {
+            self.inner
+                .events
+                .emit(Event::JobRemoved(self.job_event(id)));
+            self.inner.runtime.wake();
+        }
+        Ok(purged)
     }
 
     /// Removes every job; returns how many.
