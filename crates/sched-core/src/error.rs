@@ -99,6 +99,19 @@ pub enum Error {
         /// What it must be.
         rule: String,
     },
+    /// A store opened without running its migrations (`migrate(false)`, and
+    /// `schedctl`'s commands other than `migrate`) on a schema that does not exist or
+    /// lacks sched's tables. Nothing was created.
+    #[error(
+        "schema {schema:?} {problem}; nothing was created (check the name, or create \
+         the tables with migrations on: `schedctl migrate --schema {schema}`)"
+    )]
+    SchemaNotFound {
+        /// The schema asked for.
+        schema: String,
+        /// What is missing: `does not exist in the database`, or the tables it lacks.
+        problem: String,
+    },
     /// A failure inside a store backend (database error, lost connection, ...).
     #[error("job store error: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),

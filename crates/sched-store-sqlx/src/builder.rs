@@ -11,8 +11,10 @@ use std::time::Duration;
 pub struct SqlStoreBuilder<DB> {
     pub(crate) migrate: bool,
     pub(crate) retention: Option<Duration>,
-    /// Postgres only: the schema, `LISTEN`, the poll interval and the pool size.
+    /// Postgres only: the schema (and whether it may be `public`), `LISTEN`, the poll
+    /// interval and the pool size.
     pub(crate) schema: String,
+    pub(crate) allow_public: bool,
     pub(crate) listen: bool,
     pub(crate) poll_interval: Duration,
     pub(crate) max_connections: u32,
@@ -25,6 +27,7 @@ impl<DB> Default for SqlStoreBuilder<DB> {
             migrate: true,
             retention: Some(Duration::from_secs(7 * 86_400)),
             schema: "sched".into(),
+            allow_public: false,
             listen: true,
             poll_interval: Duration::from_secs(1),
             max_connections: 8,
@@ -39,6 +42,7 @@ impl<DB> Clone for SqlStoreBuilder<DB> {
             migrate: self.migrate,
             retention: self.retention,
             schema: self.schema.clone(),
+            allow_public: self.allow_public,
             listen: self.listen,
             poll_interval: self.poll_interval,
             max_connections: self.max_connections,
@@ -50,6 +54,12 @@ impl<DB> Clone for SqlStoreBuilder<DB> {
 impl<DB> SqlStoreBuilder<DB> {
     /// Run the embedded migrations on connect (default `true`; turn off if you run
     /// them yourself, e.g. with `schedctl migrate`).
+    ///
+    /// With `false` connecting creates nothing. On Postgres it checks instead that the
+    /// schema exists and holds sched's tables (`jobs`, `runs`, `nodes`), and fails with
+    /// [`sched_core::Error::SchemaNotFound`] if not: a mistyped schema name is an error,
+    /// not a new empty store. `schedctl` opens stores this way for every command but
+    /// `migrate`.
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
         self

@@ -73,22 +73,47 @@ pub(crate) fn invalid(
     }
 }
 
-/// Schema names are spliced into SQL: only plain identifiers are accepted.
+/// Schema names are spliced into SQL, so only plain identifiers are accepted, and only
+/// ones the migrations can live in; all of it is checked before any SQL runs.
+///
+/// - Upper-case letters are refused: Postgres folds an unquoted name to lower case, so
+///   the migrations (run with an unquoted `search_path`) would miss a mixed-case schema
+///   and leave it empty behind them.
+/// - Postgres's own schemas (`information_schema`, `pg_catalog` and every `pg_*`) are
+///   refused, and so is `public` unless `allow_public` (`allow_public_schema()`): there
+///   sched's `jobs`, `runs` and `nodes` would sit among the application's own tables.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn check_identifier(name: &str) -> sched_core::Result<()> {
+pub(crate) fn check_identifier(name: &str, allow_public: bool) -> sched_core::Result<()> {
     let mut chars = name.chars();
-    let valid = chars
+    let plain = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && name.len() <= 48;
-    if valid {
-        Ok(())
-    } else {
-        Err(invalid(
-            "schema",
-            format!("{name:?}"),
-            "letters, digits and _ (at most 48, not starting with a digit)",
+    let refused = |rule: String| Err(invalid("schema", format!("{name:?}"), rule));
+    if !plain {
+        refused("letters, digits and _ (at most 48, not starting with a digit)".into())
+    } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        refused(format!(
+            "upper-case letters are not allowed (Postgres folds unquoted names to lower case, \
+             so the migrations would miss a mixed-case schema): use lower-case letters, digits \
+             and _, e.g. {:?}",
+            name.to_ascii_lowercase()
         ))
+    } else if name.starts_with("pg_") || name == "information_schema" {
+        refused(
+            "a system schema of Postgres (information_schema and pg_* are reserved): \
+             choose a name of your own, e.g. \"sched\""
+                .into(),
+        )
+    } else if name == "public" && !allow_public {
+        refused(
+            "public is shared with the database's own tables, where sched's jobs, runs and \
+             nodes would sit among them: use a schema of your own (the default \"sched\"), \
+             or ask for public explicitly with allow_public_schema()"
+                .into(),
+        )
+    } else {
+        Ok(())
     }
 }

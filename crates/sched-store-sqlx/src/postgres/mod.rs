@@ -44,10 +44,24 @@ const MIN_POLL: Duration = Duration::from_millis(10);
 
 impl SqlStoreBuilder<Postgres> {
     /// The schema holding the tables (default `sched`); two applications sharing a
-    /// database use two schemas. Created if missing. Letters, digits and `_`, at most
-    /// 48, not starting with a digit.
+    /// database use two schemas. Created if missing when migrations run (with
+    /// [`migrate(false)`](SqlStoreBuilder::migrate) it must exist). Lower-case letters,
+    /// digits and `_`, at most 48, not starting with a digit; not one of Postgres's own
+    /// schemas (`information_schema`, `pg_catalog`, any `pg_*`), and not `public` unless
+    /// [`allow_public_schema`](Self::allow_public_schema) asks for it. A name outside
+    /// these rules fails `connect` and `build` with
+    /// [`sched_core::Error::InvalidConfiguration`] before any SQL runs.
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
+        self
+    }
+
+    /// Accept `schema("public")`. Refused without this: in `public` sched's tables
+    /// (`jobs`, `runs`, `nodes`) would sit among the database's own, where an
+    /// application's table of the same name breaks the migrations, or is taken for
+    /// sched's.
+    pub fn allow_public_schema(mut self) -> Self {
+        self.allow_public = true;
         self
     }
 
@@ -76,8 +90,10 @@ impl SqlStoreBuilder<Postgres> {
     /// # Errors
     ///
     /// [`sched_core::Error::InvalidConfiguration`] for a setting out of its range or a
-    /// bad schema name; [`sched_core::Error::Store`] if the database cannot be reached
-    /// or migrated.
+    /// bad schema name (before connecting); [`sched_core::Error::SchemaNotFound`] with
+    /// [`migrate(false)`](SqlStoreBuilder::migrate) if the schema or its tables are not
+    /// there; [`sched_core::Error::Store`] if the database cannot be reached or
+    /// migrated.
     pub async fn connect(self, url: &str) -> Result<PostgresStore> {
         self.validate()?;
         let pool = PgPoolOptions::new()
@@ -98,6 +114,8 @@ impl SqlStoreBuilder<Postgres> {
         self.validate()?;
         if self.migrate {
             migrate(&pool, &self.schema).await?;
+        } else {
+            check_tables(&pool, &self.schema).await?;
         }
         let mut inner = Inner::new(pool, sql::sql(&self.schema), self.schema.clone());
         inner.channel = format!("sched_{}", self.schema);
@@ -113,7 +131,7 @@ impl SqlStoreBuilder<Postgres> {
     }
 
     fn validate(&self) -> Result<()> {
-        crate::check_identifier(&self.schema)?;
+        crate::check_identifier(&self.schema, self.allow_public)?;
         if self.poll_interval < MIN_POLL {
             return Err(invalid(
                 "poll_interval",
@@ -165,6 +183,40 @@ async fn migrate(pool: &PgPool, schema: &str) -> Result<()> {
     let migrated = MIGRATOR.run(&scoped).await;
     scoped.close().await;
     migrated.map_err(|e| store_error(sqlx::Error::from(e)))
+}
+
+/// sched's tables, which a schema opened without migrations must hold.
+const TABLES: [&str; 3] = ["jobs", "runs", "nodes"];
+
+/// Without migrations nothing is created: the schema and its tables must be there
+/// already, or the store would fail at its first query (or, worse, a mistyped schema
+/// would look like an empty store).
+async fn check_tables(pool: &PgPool, schema: &str) -> Result<()> {
+    let (exists, missing): (bool, Vec<String>) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1), \
+         ARRAY(SELECT t FROM unnest($2::text[]) WITH ORDINALITY AS u(t, i) \
+               WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
+                                 WHERE schemaname = $1 AND tablename = u.t) \
+               ORDER BY i)",
+    )
+    .bind(schema)
+    .bind(&TABLES[..])
+    .fetch_one(pool)
+    .await
+    .map_err(store_error)?;
+    let problem = if !exists {
+        "does not exist in the database".to_owned()
+    } else if missing.len() == TABLES.len() {
+        format!("holds no sched tables ({})", TABLES.join(", "))
+    } else if missing.is_empty() {
+        return Ok(());
+    } else {
+        format!("lacks sched's tables {}", missing.join(", "))
+    };
+    Err(sched_core::Error::SchemaNotFound {
+        schema: schema.to_owned(),
+        problem,
+    })
 }
 
 impl SqlStore<Postgres> {
