@@ -6,7 +6,7 @@
 //! schedctl pause    ID --url URL [--schema S]                   pause a stored job
 //! schedctl resume   ID --url URL [--schema S]                   resume it (next run from now)
 //! schedctl run      ID --url URL [--schema S]                   make it due now
-//! schedctl remove   ID --url URL [--schema S]                   delete it
+//! schedctl remove   ID --url URL [--schema S] [--force]         delete it (--force: even unreadable)
 //! schedctl history [ID] --url URL [--schema S] [-n N]           recent runs
 //! schedctl migrate  --url URL [--schema S]                      create / upgrade the tables
 //! ```
@@ -104,6 +104,10 @@ enum Command {
     Remove {
         /// The job's id.
         id: String,
+        /// Delete the row even if it cannot be read (a corrupt row, one written by a
+        /// newer version), which a plain `remove` refuses, deleting nothing.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         store: StoreArgs,
     },

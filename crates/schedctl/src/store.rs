@@ -46,13 +46,32 @@ async fn dispatch(command: Command) -> Result<Vec<String>, Failure> {
             change(&args, &id, |job| job.resume(Utc::now())).await
         }
         Command::Run { id, store: args } => change(&args, &id, |job| job.run_now(Utc::now())).await,
-        Command::Remove { id, store: args } => {
+        Command::Remove {
+            id,
+            force: false,
+            store: args,
+        } => {
             let job = open(&args, Open::Existing)
                 .await?
                 .remove_job(&id)
                 .await
                 .map_err(usage)?;
             Ok(vec![format!("removed {}", job.id)])
+        }
+        Command::Remove {
+            id,
+            force: true,
+            store: args,
+        } => {
+            let purged = open(&args, Open::Existing)
+                .await?
+                .purge_job(&id)
+                .await
+                .map_err(store_failure)?;
+            if !purged {
+                return Err(usage(sched_core::Error::JobNotFound(id.as_str().into())));
+            }
+            Ok(vec![format!("removed {id}")])
         }
         Command::History {
             id,

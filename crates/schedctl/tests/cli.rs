@@ -376,3 +376,62 @@ async fn commands_other_than_migrate_create_no_sqlite_file_or_table() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A row that cannot be read: `jobs` lists the others, `remove` deletes nothing and
+/// says how to remove it, `remove --force` deletes it; the other row is untouched.
+#[tokio::test]
+async fn a_corrupt_row_is_removed_only_with_force() {
+    let dir = std::env::temp_dir().join(format!("schedctl-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("jobs.sqlite");
+    let _ = std::fs::remove_file(&path);
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let migrated = schedctl(&["migrate", "--url", &url]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    let mut file = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    for (id, trigger) in [
+        (
+            "good",
+            r#"{"type":"interval","every":{"secs":60,"nanos":0}}"#,
+        ),
+        ("corrupt", r#"{"type": "interval", "every": "#),
+    ] {
+        sqlx::query(
+            "INSERT INTO jobs (id, name, task, args, trigger, options, next_run_s, next_run_ns, paused) \
+             VALUES (?1, ?1, 'tick', 'null', ?2, '{}', 1767225600, 0, 0)",
+        )
+        .bind(id)
+        .bind(trigger)
+        .execute(&mut file)
+        .await
+        .expect("insert");
+    }
+    file.close().await.expect("closes");
+
+    let refused = fails(
+        &["remove", "corrupt", "--url", &url],
+        1,
+        &["corrupt", "column trigger", "not removed"],
+    );
+    assert!(refused.contains("--force"), "{refused}");
+    let removed = schedctl(&["remove", "corrupt", "--force", "--url", &url]);
+    assert!(removed.status.success(), "{removed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&removed.stdout),
+        "removed corrupt\n"
+    );
+    fails(
+        &["remove", "corrupt", "--force", "--url", &url],
+        2,
+        &["corrupt"],
+    );
+
+    let mut file = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM jobs ORDER BY id")
+        .fetch_all(&mut file)
+        .await
+        .expect("reads");
+    assert_eq!(ids, ["good"], "only the corrupt row was deleted");
+    file.close().await.expect("closes");
+    let _ = std::fs::remove_dir_all(&dir);
+}
