@@ -113,7 +113,9 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
         completions.recycle(done);
         return true;
     }
-    let flights = free_slots(inner, &done);
+    // The runs freed are kept only where a refused completion is reported (a store
+    // other nodes share): elsewhere they are dropped as their slots are freed.
+    let mut flights = free_slots(inner, &done, inner.runtime.leases.leased());
     let batch: Vec<_> = done
         .iter()
         .map(|c| (c.run_id, c.outcome.clone(), c.finished))
@@ -121,10 +123,12 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     let results = inner.env.store.complete_many(batch).await;
     debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
     let mut recorded = true;
-    for ((completion, result), flight) in done.drain(..).zip(results).zip(flights) {
+    for (index, (completion, result)) in done.drain(..).zip(results).enumerate() {
         match result {
             Ok(()) => {}
-            Err(sched_core::Error::RunNotFound(_)) => fenced(inner, flight),
+            Err(sched_core::Error::RunNotFound(_)) => {
+                fenced(inner, flights.get_mut(index).and_then(Option::take));
+            }
             Err(error) => {
                 inner.events.emit(Event::StoreError {
                     error: error.to_string(),
@@ -142,25 +146,27 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     recorded
 }
 
-/// Frees the slots of ended runs (a slot shutdown drained already stays free); the
-/// runs freed, in the order of `done`.
-fn free_slots(inner: &Inner, done: &[Completion]) -> Vec<Option<InFlight>> {
+/// Frees the slots of ended runs (a slot shutdown drained already stays free); with
+/// `keep`, the runs freed, in the order of `done` (otherwise none).
+fn free_slots(inner: &Inner, done: &[Completion], keep: bool) -> Vec<Option<InFlight>> {
+    let mut kept = Vec::with_capacity(if keep { done.len() } else { 0 });
     let mut running = inner.runtime.runs.lock();
-    done.iter()
-        .map(|completion| {
-            let freed = running.remove(completion.slot?);
-            debug_assert!(
-                freed
-                    .as_ref()
-                    .is_none_or(|run| run.run_id == completion.run_id),
-                "slot {:?} held run {:?}, not the run {} that ended in it",
-                completion.slot,
-                freed.as_ref().map(|run| run.run_id),
-                completion.run_id
-            );
+    for completion in done {
+        let freed = completion.slot.and_then(|slot| running.remove(slot));
+        debug_assert!(
             freed
-        })
-        .collect()
+                .as_ref()
+                .is_none_or(|run| run.run_id == completion.run_id),
+            "slot {:?} held run {:?}, not the run {} that ended in it",
+            completion.slot,
+            freed.as_ref().map(|run| run.run_id),
+            completion.run_id
+        );
+        if keep {
+            kept.push(freed);
+        }
+    }
+    kept
 }
 
 /// A run whose end the store refused (it was no longer running there): on a store
