@@ -1,8 +1,10 @@
 //! The one error type of `sched-core`: every bad input names what is wrong.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
-use crate::job::JobId;
+use crate::job::{JobId, Nested};
 
 /// Everything that can go wrong while building triggers and jobs or talking to a store.
 ///
@@ -39,9 +41,36 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
-    /// An interval or calendar interval of zero length (or too long to represent).
+    /// An interval or calendar interval of zero length, or one so long that its run
+    /// times lie past the last instant a date-time can hold.
     #[error("invalid interval: {0}")]
     InvalidInterval(String),
+    /// A jitter that cannot be kept: wider than the interval it moves (a moved run
+    /// would overtake the next, which would then be dropped), or so long that it moves
+    /// the first run past the last instant a date-time can hold.
+    #[error("invalid jitter {jitter:?}: {reason}")]
+    InvalidJitter {
+        /// The jitter given.
+        jitter: Duration,
+        /// Why it was rejected, and what would be accepted.
+        reason: String,
+    },
+    /// Job arguments or a trigger nested deeper in JSON than a store can read back
+    /// (serde_json refuses to parse more than
+    /// [`MAX_JSON_DEPTH`](crate::job::MAX_JSON_DEPTH) levels of arrays and objects).
+    #[error(
+        "too deeply nested {what}: {depth} levels of JSON arrays and objects, more than \
+         the {limit} a store can read back; {}",
+        what.remedy()
+    )]
+    NestedTooDeep {
+        /// What is nested too deeply.
+        what: Nested,
+        /// Its depth: the arrays and objects around its innermost value.
+        depth: usize,
+        /// The deepest a store reads back, [`MAX_JSON_DEPTH`](crate::job::MAX_JSON_DEPTH).
+        limit: usize,
+    },
     /// A trigger whose `end` lies before its `start`.
     #[error("end {end} lies before start {start}")]
     EndBeforeStart {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::policy::{decide, Decision};
 use crate::support::Attachment;
-use crate::trigger::{Trigger, TriggerKind};
+use crate::trigger::{just_before, Trigger};
 
 /// A job's id: unique within a store. Cheap to clone (shared), compared and hashed
 /// as the string it holds, and compared with `&str` and `String` directly.
@@ -148,16 +148,82 @@ impl<'de> Deserialize<'de> for JobId {
     }
 }
 
+/// The deepest JSON a store reads back: arrays and objects nested at most this many
+/// levels (`[[1]]` is 2). serde_json, with which the SQL stores read a job's arguments
+/// and trigger back, refuses to parse deeper (its recursion limit of 128 stops at the
+/// 128th level), so [`Job::validate`] and [`Trigger::validate`] refuse deeper values
+/// ([`Error::NestedTooDeep`]) instead of letting a store accept a job it cannot read.
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// What is nested too deeply in [`Error::NestedTooDeep`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Nested {
+    /// The job's arguments.
+    Args,
+    /// The trigger (`and`/`or` combinations inside each other).
+    Trigger,
+}
+
+impl Nested {
+    /// What to do about it, for the error message.
+    pub(crate) fn remedy(self) -> &'static str {
+        match self {
+            Nested::Args => "flatten them, or pass a key to data kept elsewhere",
+            Nested::Trigger => "nest fewer and/or combinations inside each other",
+        }
+    }
+}
+
+impl fmt::Display for Nested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Nested::Args => "job arguments",
+            Nested::Trigger => "trigger",
+        })
+    }
+}
+
+/// The arrays and objects around the innermost value of `value` (a scalar is 0,
+/// `[[1]]` is 2), counted as serde_json's parser counts them. Without recursion, so
+/// that any depth is measured.
+pub(crate) fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let inner = depth + 1;
+        match value {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|v| (v, inner))),
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|v| (v, inner))),
+            _ => continue,
+        }
+        deepest = deepest.max(inner);
+    }
+    deepest
+}
+
 /// Per-job execution options, with scheduler-wide defaults.
 ///
 /// The defaults never drop a run silently: unlimited misfire grace, coalescing on,
 /// one instance at a time (a run that would overlap is skipped with an event).
+///
+/// Deserialising checks what [`validate`](Self::validate) checks, so stored options
+/// that `add_job` would refuse (`max_instances` 0 written by hand) do not decode: a
+/// store reports the row as unrunnable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(try_from = "StoredOptions")]
 #[non_exhaustive]
 pub struct JobOptions {
     /// A run that starts later than its scheduled time plus this is missed.
     /// `None`: never too late.
+    ///
+    /// Zero is allowed and means *exactly on time or not at all*: a run is missed
+    /// (`JobMissed`) unless it is decided and started at its scheduled instant, to the
+    /// nanosecond. The runtime wakes up through Tokio's timer, which fires a little after
+    /// that instant (a millisecond or more; more under load, or while the run waits for a
+    /// `max_concurrency` slot), so on the system clock practically every run is missed,
+    /// claimed ahead or not; only a paused test clock lands exactly on time. To skip
+    /// runs that would start late, give a small grace instead (a second, say).
     pub misfire_grace_time: Option<Duration>,
     /// Several overdue runs run once (the newest), instead of each in turn.
     pub coalesce: bool,
@@ -181,8 +247,62 @@ impl Default for JobOptions {
     }
 }
 
+/// [`JobOptions`] as it is deserialised, before its rules are checked (fields left
+/// out take the defaults).
+#[derive(Deserialize)]
+#[serde(default)]
+struct StoredOptions {
+    misfire_grace_time: Option<Duration>,
+    coalesce: bool,
+    max_instances: u32,
+    timeout: Option<Duration>,
+    recover_abandoned: bool,
+}
+
+impl Default for StoredOptions {
+    fn default() -> Self {
+        let JobOptions {
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            timeout,
+            recover_abandoned,
+        } = JobOptions::default();
+        Self {
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            timeout,
+            recover_abandoned,
+        }
+    }
+}
+
+impl TryFrom<StoredOptions> for JobOptions {
+    type Error = Error;
+
+    fn try_from(stored: StoredOptions) -> Result<Self> {
+        let StoredOptions {
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            timeout,
+            recover_abandoned,
+        } = stored;
+        let options = Self {
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            timeout,
+            recover_abandoned,
+        };
+        options.validate()?;
+        Ok(options)
+    }
+}
+
 impl JobOptions {
-    /// Sets [`misfire_grace_time`](Self::misfire_grace_time).
+    /// Sets [`misfire_grace_time`](Self::misfire_grace_time) (zero: see there).
     #[must_use]
     pub fn misfire_grace_time(mut self, grace: Duration) -> Self {
         self.misfire_grace_time = Some(grace);
@@ -324,12 +444,14 @@ impl Job {
         self
     }
 
-    /// Checks the id, the trigger and the options.
+    /// Checks the id, the arguments, the trigger and the options: everything a store
+    /// needs to keep the job and read it back (every store's `add_job` calls it).
     ///
     /// # Errors
     ///
     /// [`Error::EmptyJobId`], [`Error::InvalidOptions`] for an empty task name or bad
-    /// options, or the trigger's error (see [`Trigger::validate`]).
+    /// options, [`Error::NestedTooDeep`] for arguments nested deeper than
+    /// [`MAX_JSON_DEPTH`], or the trigger's error (see [`Trigger::validate`]).
     pub fn validate(&self) -> Result<()> {
         if self.id.trim().is_empty() {
             return Err(Error::EmptyJobId);
@@ -340,6 +462,14 @@ impl Job {
                 self.id, self.task
             )));
         }
+        let depth = json_depth(&self.args);
+        if depth > MAX_JSON_DEPTH {
+            return Err(Error::NestedTooDeep {
+                what: Nested::Args,
+                depth,
+                limit: MAX_JSON_DEPTH,
+            });
+        }
         self.trigger.validate()?;
         self.options.validate()
     }
@@ -349,9 +479,12 @@ impl Job {
     ///
     /// # Errors
     ///
-    /// As [`validate`](Self::validate).
+    /// As [`validate`](Self::validate); and [`Error::InvalidInterval`] or
+    /// [`Error::InvalidJitter`] when the first run time would lie past the last instant
+    /// a date-time can hold (an interval of a million years, a jitter that long).
     pub fn schedule(mut self, now: DateTime<Utc>) -> Result<Self> {
         self.validate()?;
+        self.trigger.check_first_run(now)?;
         self.trigger = self.trigger.anchored(now);
         self.next_run_time = self.first_run_time(now);
         Ok(self)
@@ -410,14 +543,7 @@ impl Job {
         // that jitter and bounds apply to it as to every later fire time: answering the
         // bare date made `decide` find the jittered date after it, a second occurrence
         // of a one-off job.
-        let from = match self.trigger.kind {
-            TriggerKind::Date { at } => at.min(now),
-            _ => now,
-        };
-        let just_before = from
-            .checked_sub_signed(chrono::Duration::nanoseconds(1))
-            .unwrap_or(from);
-        self.next_fire_after(just_before)
+        self.next_fire_after(just_before(self.trigger.search_from(now)))
     }
 
     /// This job's fire time strictly after `after` (jitter salted by the id).
@@ -466,9 +592,11 @@ impl Job {
     /// # Errors
     ///
     /// The trigger's own validation error (an end before its start, a zero interval,
-    /// ...); the job is then left unchanged.
+    /// ...), or a first run time past the range of a date-time (as for
+    /// [`schedule`](Self::schedule)); the job is then left unchanged.
     pub fn reschedule(&mut self, trigger: Trigger, now: DateTime<Utc>) -> Result<()> {
         trigger.validate()?;
+        trigger.check_first_run(now)?;
         self.trigger = trigger.anchored(now);
         self.next_run_time = self.first_run_time(now);
         Ok(())
@@ -647,7 +775,8 @@ mod tests {
         assert!(matches!(job.validate(), Err(Error::InvalidInterval(_))));
         assert_eq!(
             message(job.schedule(now())),
-            "invalid interval: an interval of zero length would fire forever"
+            "invalid interval: an interval of zero length would fire forever, back to back: \
+             use a period of at least 1ns"
         );
     }
 

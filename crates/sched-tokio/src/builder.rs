@@ -76,6 +76,9 @@ impl Default for SchedulerBuilder {
 const MIN_LEASE: Duration = Duration::from_millis(10);
 /// The shortest heartbeat interval and wall-clock check.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
+/// The longest wait a setting may ask for (100 years): a timer `now + wait` must exist
+/// (`Instant + Duration::MAX` overflows), and longer means "never" in all but name.
+const MAX_WAIT: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 impl SchedulerBuilder {
     /// Where jobs live (default: a fresh [`MemoryStore`]).
@@ -97,13 +100,15 @@ impl SchedulerBuilder {
     }
 
     /// Most runs executing at once on this node, over all jobs (default: unlimited;
-    /// at least 1).
+    /// at least 1: [`build`](Self::build) refuses 0, with which no job would ever run).
+    /// A run that waits for a slot past its misfire grace is missed, not started late.
     pub fn max_concurrency(mut self, limit: usize) -> Self {
         self.max_concurrency = Some(limit);
         self
     }
 
-    /// How long `shutdown` waits for running jobs before aborting them (default 30 s).
+    /// How long `shutdown` waits for running jobs before aborting them (default 30 s, at
+    /// most 100 years).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -137,8 +142,9 @@ impl SchedulerBuilder {
     }
 
     /// How long this node's claims stay valid without a heartbeat (default 10 s, at
-    /// least 10 ms): when a node dies, its running runs are reported abandoned this long
-    /// after its last heartbeat. Only stores shared between processes use it.
+    /// least 10 ms, at most 100 years): when a node dies, its running runs are reported
+    /// abandoned this long after its last heartbeat. Only stores shared between
+    /// processes use it.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -157,7 +163,8 @@ impl SchedulerBuilder {
     }
 
     /// The longest the runtime sleeps without re-reading the wall clock, so that a
-    /// clock step (NTP, suspend/resume) is noticed (default 30 s, at least 1 ms).
+    /// clock step (NTP, suspend/resume) is noticed (default 30 s, at least 1 ms, at most
+    /// 100 years).
     pub fn wall_clock_check(mut self, every: Duration) -> Self {
         self.wall_clock_check = every;
         self
@@ -196,7 +203,8 @@ impl SchedulerBuilder {
     ///
     /// [`sched_core::Error::InvalidConfiguration`] naming a setting out of its range
     /// (a heartbeat interval not shorter than the lease, a claim-ahead longer than half
-    /// the lease, a zero batch or event capacity, ...); [`sched_core::Error::InvalidOptions`]
+    /// the lease, a zero batch, event capacity or `max_concurrency`, a wait over 100
+    /// years, ...); [`sched_core::Error::InvalidOptions`]
     /// for job defaults that cannot work.
     ///
     /// ```
@@ -262,6 +270,18 @@ impl SchedulerBuilder {
         }
         if self.lease < MIN_LEASE {
             return invalid("lease", format!("{:?}", self.lease), "at least 10ms".into());
+        }
+        let waits = [
+            ("shutdown_timeout", self.shutdown_timeout),
+            ("wall_clock_check", self.wall_clock_check),
+            ("lease", self.lease),
+        ];
+        if let Some((setting, wait)) = waits.into_iter().find(|(_, wait)| *wait > MAX_WAIT) {
+            let rule = format!(
+                "at most 100 years ({MAX_WAIT:?}), the longest a timer is set for \
+                 (to wait for ever, use a long one)"
+            );
+            return invalid(setting, format!("{wait:?}"), rule);
         }
         let heartbeat = self.heartbeat();
         if heartbeat < MIN_PERIOD {
@@ -357,6 +377,23 @@ mod tests {
             refused(b().heartbeat_interval(Duration::ZERO)),
             "invalid configuration: heartbeat_interval = 0ns: at least 1ms"
         );
+        // `Instant::now() + wait` must exist: nothing longer than 100 years.
+        let rule = "at most 100 years (3153600000s), the longest a timer is set for \
+                    (to wait for ever, use a long one)";
+        assert_eq!(
+            refused(b().shutdown_timeout(Duration::MAX)),
+            format!(
+                "invalid configuration: shutdown_timeout = 18446744073709551615.999999999s: {rule}"
+            )
+        );
+        assert_eq!(
+            refused(b().wall_clock_check(Duration::from_secs(u64::MAX))),
+            format!("invalid configuration: wall_clock_check = 18446744073709551615s: {rule}")
+        );
+        assert_eq!(
+            refused(b().lease(ms(3_153_600_001_000))),
+            format!("invalid configuration: lease = 3153600001s: {rule}")
+        );
     }
 
     #[test]
@@ -381,6 +418,13 @@ mod tests {
             .event_capacity(1)
             .claim_batch(1)
             .wall_clock_check(ms(1))
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        let built = SchedulerBuilder::default()
+            .shutdown_timeout(century)
+            .wall_clock_check(century)
+            .lease(century)
             .build();
         assert!(built.is_ok(), "{built:?}");
     }

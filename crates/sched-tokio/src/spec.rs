@@ -120,6 +120,9 @@ impl JobSpec {
     }
 
     /// Arguments for the task, read with [`JobContext::args`](crate::JobContext::args).
+    /// Stores keep them as JSON text, so `add_job` refuses arguments nested deeper than
+    /// [`MAX_JSON_DEPTH`](sched_core::job::MAX_JSON_DEPTH) (127) levels of arrays and
+    /// objects, which they could not read back ([`sched_core::Error::NestedTooDeep`]).
     ///
     /// # Errors
     ///
@@ -180,7 +183,11 @@ impl JobSpec {
     }
 
     /// Delay each run by a deterministic amount below `jitter` (on any trigger, a date
-    /// string's included).
+    /// string's included). On an interval it may be as wide as the interval, not wider:
+    /// `add_job` refuses a wider one ([`sched_core::Error::InvalidJitter`]), which would
+    /// reorder runs and drop some. On other triggers it is not checked against the gaps
+    /// between fire times: keep it below the shortest (see
+    /// [`Trigger::jitter`](sched_core::trigger::Trigger::jitter)).
     #[must_use]
     pub fn jitter(mut self, jitter: Duration) -> Self {
         self.jitter = Some(jitter);

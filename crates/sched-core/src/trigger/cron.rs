@@ -476,7 +476,7 @@ impl CronFields {
     }
 
     field_setters! {
-        year: "Four-digit year (`2027`, `2027-2030`).",
+        year: "Four-digit year (`2027`, `2027-2030`), 1 to 4999 (the years croner searches).",
         month: "Month 1-12 or `jan`-`dec`.",
         day: "Day of month 1-31 (lists, ranges, steps), `last` (or `L`) for the last; or, as in APScheduler, a weekday of the month: `last fri`, `1st mon` ... `5th sun` (not together with `day_of_week`).",
         day_of_week: "Day of week: `mon`-`sun` or 0-6 with 0 = Monday (APScheduler's numbering).",
@@ -652,7 +652,9 @@ fn normalise_field(name: &'static str, value: &str) -> Result<String> {
     }
     if name != "day_of_week" {
         let range = match name {
-            "year" => (YEAR_LOWER_LIMIT as u64, YEAR_UPPER_LIMIT as u64),
+            // croner stops searching once it reaches its last year, so that year
+            // would never fire (but at its first instant): it is not accepted.
+            "year" => (YEAR_LOWER_LIMIT as u64, YEAR_UPPER_LIMIT as u64 - 1),
             "month" => (1, 12),
             "day" => (1, 31),
             "hour" => (0, 23),

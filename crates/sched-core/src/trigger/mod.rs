@@ -37,12 +37,27 @@ use serde::{Deserialize, Serialize};
 pub use self::calendar::CalendarInterval;
 pub use self::cron::{CronFields, CronTrigger, CronValue};
 use crate::error::{Error, Result};
+use crate::job::{json_depth, Nested, MAX_JSON_DEPTH};
 
 /// Bound on the rounds an `and` combination takes to find a common fire time.
 const MAX_AND_ROUNDS: usize = 10_000;
 
+/// The longest jitter: offsets are computed in `i64` nanoseconds (about 292 years), so
+/// a longer one would not move fire times as far as it says.
+const MAX_JITTER: Duration = Duration::from_nanos(i64::MAX as u64);
+
+/// Bound on the fire times a jittered search walks inside one jitter window (see
+/// [`Trigger::next_checked`]).
+const MAX_JITTER_WALK: usize = 10_000;
+
 /// When a job fires: a [`TriggerKind`] with start/end bounds, jitter and a time zone.
+///
+/// Deserialising checks what [`validate`](Self::validate) checks (but the JSON depth,
+/// which the parser bounds itself): a stored trigger that `add_job` would refuse — a
+/// zero interval written by hand, say — does not decode, so a store reports its row as
+/// unrunnable instead of running it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredTrigger")]
 pub struct Trigger {
     /// What kind of schedule this is.
     #[serde(flatten)]
@@ -62,6 +77,44 @@ pub struct Trigger {
     /// zone takes when its job is added (see [`or_timezone`](Self::or_timezone)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<Tz>,
+}
+
+/// [`Trigger`] as it is deserialised, before its rules are checked.
+#[derive(Deserialize)]
+struct StoredTrigger {
+    #[serde(flatten)]
+    kind: TriggerKind,
+    #[serde(default)]
+    start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    jitter: Option<Duration>,
+    #[serde(default)]
+    timezone: Option<Tz>,
+}
+
+impl TryFrom<StoredTrigger> for Trigger {
+    type Error = Error;
+
+    fn try_from(stored: StoredTrigger) -> Result<Self> {
+        let StoredTrigger {
+            kind,
+            start,
+            end,
+            jitter,
+            timezone,
+        } = stored;
+        let trigger = Self {
+            kind,
+            start,
+            end,
+            jitter,
+            timezone,
+        };
+        trigger.check_rules()?;
+        Ok(trigger)
+    }
 }
 
 /// The schedule itself, without bounds.
@@ -228,32 +281,65 @@ impl Trigger {
     }
 
     /// Delays each fire time by a deterministic amount in `[0, jitter)`.
+    ///
+    /// On an interval the jitter may be as wide as the interval, not wider
+    /// ([`validate`](Self::validate) refuses it, [`Error::InvalidJitter`]): each run
+    /// stays before the next one's unmoved time, so none is reordered or dropped. The
+    /// gaps between the fire times of a cron, calendar, date or `and`/`or` trigger vary
+    /// (DST changes them too), so there it is not checked: a jitter wider than the gap
+    /// between two fire times can move the earlier one past the later one, which is then
+    /// dropped. Keep it below the shortest gap.
     #[must_use]
     pub fn jitter(mut self, jitter: Duration) -> Self {
         self.jitter = Some(jitter).filter(|j| !j.is_zero());
         self
     }
 
-    /// Checks what the constructors cannot: bounds in order, non-zero periods,
-    /// non-empty combinations (recursively).
+    /// Checks what the constructors cannot: bounds in order, non-zero periods that a
+    /// date-time can hold, a jitter no wider than its interval, non-empty combinations
+    /// (recursively), and a JSON form no deeper than a store can read back.
     ///
     /// # Errors
     ///
-    /// [`Error::EndBeforeStart`], [`Error::InvalidInterval`] or
-    /// [`Error::EmptyCombination`], for the first problem found.
+    /// [`Error::EndBeforeStart`], [`Error::InvalidInterval`], [`Error::InvalidJitter`],
+    /// [`Error::EmptyCombination`] or [`Error::NestedTooDeep`], for the first problem
+    /// found.
     pub fn validate(&self) -> Result<()> {
+        self.check_rules()?;
+        // Serialising a trigger cannot fail (no map keys, zones as names): 0 is unreached.
+        let depth = serde_json::to_value(self).map_or(0, |json| json_depth(&json));
+        if depth > MAX_JSON_DEPTH {
+            return Err(Error::NestedTooDeep {
+                what: Nested::Trigger,
+                depth,
+                limit: MAX_JSON_DEPTH,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`validate`](Self::validate) but the JSON depth: what a stored trigger must keep
+    /// too (checked when one is deserialised, where the parser bounds the depth).
+    fn check_rules(&self) -> Result<()> {
         if let (Some(start), Some(end)) = (self.start, self.end) {
             if end < start {
                 return Err(Error::EndBeforeStart { start, end });
             }
         }
-        match &self.kind {
-            TriggerKind::Interval { every } if every.is_zero() => Err(Error::InvalidInterval(
-                "an interval of zero length would fire forever".into(),
-            )),
-            TriggerKind::Interval { every } if chrono::Duration::from_std(*every).is_err() => {
-                Err(Error::InvalidInterval(format!("{every:?} is too long")))
+        match self.jitter {
+            Some(jitter) if jitter > MAX_JITTER => {
+                return Err(Error::InvalidJitter {
+                    jitter,
+                    reason: format!(
+                        "longer than the longest jitter ({MAX_JITTER:?}, about 292 years: \
+                         offsets are counted in 64-bit nanoseconds): use a shorter jitter"
+                    ),
+                });
             }
+            _ => {}
+        }
+        match &self.kind {
+            TriggerKind::Interval { every } => self.check_interval(*every),
             TriggerKind::CalendarInterval(c) => c.validate(),
             TriggerKind::And { triggers } if triggers.is_empty() => {
                 Err(Error::EmptyCombination("and"))
@@ -262,9 +348,104 @@ impl Trigger {
                 Err(Error::EmptyCombination("or"))
             }
             TriggerKind::And { triggers } | TriggerKind::Or { triggers } => {
-                triggers.iter().try_for_each(Trigger::validate)
+                triggers.iter().try_for_each(Trigger::check_rules)
             }
+            // A fire time is searched for strictly after an instant: none lies before
+            // the first one.
+            TriggerKind::Date { at } if *at == DateTime::<Utc>::MIN_UTC => {
+                Err(Error::InvalidDateTime {
+                    value: at.to_string(),
+                    reason: "the first instant a date-time can hold never comes (nothing \
+                             lies before it): use a later date"
+                        .into(),
+                })
+            }
+            TriggerKind::Cron(_) | TriggerKind::Date { .. } => Ok(()),
+        }
+    }
+
+    fn check_interval(&self, every: Duration) -> Result<()> {
+        if every.is_zero() {
+            return Err(Error::InvalidInterval(
+                "an interval of zero length would fire forever, back to back: \
+                 use a period of at least 1ns"
+                    .into(),
+            ));
+        }
+        if chrono::Duration::from_std(every).is_err() {
+            return Err(Error::InvalidInterval(format!(
+                "{every:?} is longer than a date-time can hold (at most {:?}): \
+                 use a shorter interval",
+                longest_span()
+            )));
+        }
+        // Offsets lie in [0, jitter): with jitter <= every each moved run still comes
+        // before the next unmoved one, so the order holds and no fire time is dropped.
+        match self.jitter {
+            Some(jitter) if jitter > every => Err(Error::InvalidJitter {
+                jitter,
+                reason: format!(
+                    "wider than the interval ({every:?}), so a run moved late could fall \
+                     after the next one, which would then be dropped: use a jitter of at \
+                     most the interval"
+                ),
+            }),
             _ => Ok(()),
+        }
+    }
+
+    /// Checks, when a job is added at `now`, that its first run time exists: that an
+    /// interval's next run after `now`, and a fire time moved by the most its jitter
+    /// allows, both lie within the range of a date-time (recursively).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInterval`] or [`Error::InvalidJitter`] naming the value, the
+    /// first run and the last instant a date-time can hold.
+    pub(crate) fn check_first_run(&self, now: DateTime<Utc>) -> Result<()> {
+        let after = just_before(self.search_from(now));
+        match &self.kind {
+            // `interval_next` ignores the end bound: `None` is past chrono's range.
+            TriggerKind::Interval { every }
+                if interval_next(*every, self.start, after).is_none() =>
+            {
+                return Err(Error::InvalidInterval(format!(
+                    "with a period of {every:?} the first run after {now} would lie past the \
+                     last instant a date-time can hold ({}): use a shorter interval",
+                    DateTime::<Utc>::MAX_UTC
+                )));
+            }
+            TriggerKind::And { triggers } | TriggerKind::Or { triggers } => {
+                triggers.iter().try_for_each(|t| t.check_first_run(now))?;
+            }
+            _ => {}
+        }
+        let (Some(jitter), Ok(Some(first))) = (self.jitter, self.next_unjittered(after)) else {
+            return Ok(());
+        };
+        let span = chrono::Duration::from_std(jitter).unwrap_or(chrono::Duration::MAX);
+        if first.checked_add_signed(span).is_some() {
+            return Ok(());
+        }
+        let room = (DateTime::<Utc>::MAX_UTC - first)
+            .to_std()
+            .unwrap_or_default();
+        Err(Error::InvalidJitter {
+            jitter,
+            reason: format!(
+                "it could move the first run ({first}) past the last instant a date-time \
+                 can hold ({}): use a jitter of at most {room:?}",
+                DateTime::<Utc>::MAX_UTC
+            ),
+        })
+    }
+
+    /// Where a job's first run time is searched from, at `now`: a date that has passed
+    /// keeps its date (the misfire rules then decide), so its search starts there.
+    pub(crate) fn search_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self.kind {
+            TriggerKind::Date { at } => at.min(now),
+            _ => now,
         }
     }
 
@@ -342,8 +523,11 @@ impl Trigger {
 
     /// Like [`next_after`](Self::next_after), telling a trigger that is done
     /// (`Ok(None)`) from a search that gave up without an answer (`Err`): an `and` whose
-    /// triggers did not coincide within 10,000 rounds, or a cron whose candidate times
-    /// all fell into DST transitions for 200,000 steps. Only a trigger that is done ends
+    /// triggers did not coincide within 10,000 rounds, a cron whose candidate times
+    /// all fell into DST transitions for 200,000 steps, or a jitter so much wider than
+    /// the gaps between fire times that 10,000 of them were walked without an answer
+    /// (what `validate` refuses on an interval; on a cron, a jitter of years over one
+    /// firing every second). Only a trigger that is done ends
     /// a job; one whose search gave up is kept, unscheduled, and reported.
     ///
     /// ```
@@ -398,7 +582,12 @@ impl Trigger {
         let Some(mut base) = self.next_unjittered(from)? else {
             return Ok(None);
         };
-        loop {
+        // Bases whose moved time may lie after `after` all lie in (after - jitter,
+        // after]: at most two when the jitter is no wider than the gap between them (as
+        // `validate` requires of intervals). A cron's jitter is not checked against its
+        // gaps, and an unvalidated trigger can be anything: give up rather than walk
+        // billions (1 s apart over a jitter of a century, say).
+        for _ in 0..MAX_JITTER_WALK {
             // A base within `jitter` of chrono's end has no moved time: the trigger is done.
             let Some(moved) = base.checked_add_signed(jitter_offset(base, salt, jitter)) else {
                 return Ok(None);
@@ -411,6 +600,7 @@ impl Trigger {
             };
             base = next;
         }
+        Err(SearchLimit)
     }
 
     fn next_unjittered(&self, after: DateTime<Utc>) -> Searched {
@@ -518,6 +708,17 @@ fn interval_step(
     let period = i64::try_from(period).ok()?;
     let left = period - elapsed.rem_euclid(period);
     after.checked_add_signed(chrono::Duration::nanoseconds(left))
+}
+
+/// The longest span chrono adds to a date-time (`TimeDelta::MAX`, about 292 million years).
+fn longest_span() -> Duration {
+    chrono::Duration::MAX.to_std().unwrap_or(Duration::MAX)
+}
+
+/// The instant one nanosecond before `at` (or `at`, at the start of chrono's range).
+pub(crate) fn just_before(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.checked_sub_signed(chrono::Duration::nanoseconds(1))
+        .unwrap_or(at)
 }
 
 fn nanos(duration: chrono::Duration) -> i128 {

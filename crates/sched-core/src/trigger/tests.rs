@@ -1892,7 +1892,8 @@ mod errors {
             .expect_err("zero");
         assert_eq!(
             zero.to_string(),
-            "invalid interval: an interval of zero length would fire forever"
+            "invalid interval: an interval of zero length would fire forever, back to back: \
+             use a period of at least 1ns"
         );
         let reversed = Trigger::interval(Duration::from_secs(60))
             .start(utc("2026-02-01T00:00:00Z"))
