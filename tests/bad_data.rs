@@ -323,12 +323,15 @@ fn store_errors(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
-const BAD: [&str; 5] = [
+const BAD: [&str; 8] = [
     "bad_trigger_json",
     "future_trigger",
     "bad_args",
     "bad_options",
     "unknown_task",
+    "zero_interval",
+    "wide_jitter",
+    "no_instances",
 ];
 
 fn corrupt_rows() -> Vec<RawRow> {
@@ -369,6 +372,31 @@ fn corrupt_rows() -> Vec<RawRow> {
         ),
         // Decodes fine, but no node has this task.
         row("unknown_task", "retired_task", "[1, 2]", &trigger, &options),
+        // Well-formed, but what add_job refuses: it would fire back to back, drop
+        // fire times, or never run.
+        row(
+            "zero_interval",
+            "tick",
+            "null",
+            r#"{"type":"interval","every":{"secs":0,"nanos":0},"start":"2026-01-01T00:00:30Z"}"#,
+            &options,
+        ),
+        row(
+            "wide_jitter",
+            "tick",
+            "null",
+            r#"{"type":"interval","every":{"secs":1,"nanos":0},"jitter":{"secs":10,"nanos":0},"start":"2026-01-01T00:00:30Z"}"#,
+            &options,
+        ),
+        row(
+            "no_instances",
+            "tick",
+            "null",
+            &trigger,
+            &serde_json::to_string(&JobOptions::default())
+                .unwrap()
+                .replace(r#""max_instances":1"#, r#""max_instances":0"#),
+        ),
     ]
 }
 
@@ -423,12 +451,18 @@ async fn corrupt_rows_are_reported_and_left_in_place(db: &Db) {
     assert!(column("bad_args").contains("column args"));
     assert!(column("bad_options").contains("column options"));
     assert!(column("unknown_task").contains("retired_task"));
+    assert!(column("zero_interval").contains("column trigger"));
+    assert!(column("wide_jitter").contains("column trigger"));
+    assert!(column("no_instances").contains("column options"));
     // An undecodable row is reported once, not at every wake-up.
     for id in [
         "bad_trigger_json",
         "future_trigger",
         "bad_args",
         "bad_options",
+        "zero_interval",
+        "wide_jitter",
+        "no_instances",
     ] {
         let times = reported.iter().filter(|(j, _)| j == id).count();
         assert_eq!(times, 1, "{id} reported {times} times");
