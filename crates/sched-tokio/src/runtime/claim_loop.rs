@@ -159,14 +159,24 @@ async fn sleep_recording(inner: &Arc<Inner>, sleep: Option<Duration>) {
 
 /// Claims and dispatches what is due; returns how long to sleep (`None`: until woken).
 async fn step(inner: &Arc<Inner>, behind: bool) -> sched_core::Result<Option<Duration>> {
-    // Runs that ended are recorded first, so their slots count before this claim.
-    flush(inner).await;
-    if inner.runtime.leases.claiming_stopped() {
+    // Runs that ended are recorded first, so their slots count before this claim (not
+    // recorded: this node's own ended runs would count as running, so no claim).
+    if !flush(inner).await {
+        return Err(sched_core::Error::Store(
+            "recording the ends of runs failed; claiming after they are recorded".into(),
+        ));
+    }
+    let leases = &inner.runtime.leases;
+    if leases.claiming_stopped() {
         // This node's leases ran out unrenewed: the lease task wakes the loop once a
         // heartbeat gets through.
         return Ok(Some(inner.max_sleep()));
     }
     let now = inner.env.clock.now();
+    if let Some(wait) = leases.claim_wait(now) {
+        // Back from a store failure: the other nodes record their ended runs first.
+        return Ok(Some(wait.min(inner.max_sleep())));
+    }
     let runnable = inner.env.registry.runnable(&inner.config.node);
     let request = AcquireRequest::new(inner.config.node.as_str(), now)
         .limit(inner.config.batch)

@@ -56,6 +56,13 @@ struct State {
     /// No reaping before this: a full lease after the first heartbeat that got through
     /// following an outage. `None` while the outage lasts.
     reap_from: Option<DateTime<Utc>>,
+    /// A store call failed (not set at start): after it, claims wait for `claim_from`.
+    failed: bool,
+    /// No claims before this: half a heartbeat interval after the first heartbeat that
+    /// got through following a failure, so that the other nodes, reconnecting too, record
+    /// the ends of runs that finished during the outage before this node's claims count
+    /// them as running (and skip their jobs' next runs at `max_instances`).
+    claim_from: Option<DateTime<Utc>>,
 }
 
 impl Default for State {
@@ -66,6 +73,8 @@ impl Default for State {
             renewed_until: None,
             outage: true,
             reap_from: None,
+            failed: false,
+            claim_from: None,
         }
     }
 }
@@ -90,7 +99,15 @@ impl Leases {
     pub(crate) fn store_failed(&self) {
         let mut state = self.state.lock();
         state.outage = true;
+        state.failed = true;
         state.reap_from = None;
+    }
+
+    /// How long the claim loop waits before claiming after a store failure (see
+    /// `State::claim_from`); `None`: it may claim now.
+    pub(crate) fn claim_wait(&self, now: DateTime<Utc>) -> Option<Duration> {
+        let from = self.state.lock().claim_from?;
+        (from - now).to_std().ok().filter(|wait| !wait.is_zero())
     }
 
     fn may_reap(&self, now: DateTime<Utc>) -> bool {
@@ -134,20 +151,7 @@ async fn heartbeat(inner: &Arc<Inner>) {
         .env
         .store
         .heartbeat(&inner.config.node, &*inner.env.clock, inner.config.lease);
-    tokio::pin!(beat);
-    let result = loop {
-        let wait = deadline(inner).map(|at| {
-            (at - inner.env.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-        });
-        tokio::select! {
-            biased;
-            result = &mut beat => break result,
-            () = sleep_for(wait) => expire(inner, inner.env.clock.now()),
-        }
-    };
-    match result {
+    match watched(inner, beat).await {
         Ok(renewal) => renewed(inner, began, &renewal),
         Err(error) => {
             inner.runtime.leases.store_failed();
@@ -155,6 +159,24 @@ async fn heartbeat(inner: &Arc<Inner>) {
             inner.events.emit(Event::StoreError {
                 error: error.to_string(),
             });
+        }
+    }
+}
+
+/// Awaits a store call while watching the leases: one that waits (for a connection,
+/// through an outage) must not keep this task from reporting leases as they run out.
+async fn watched<T>(inner: &Inner, call: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(call);
+    loop {
+        let wait = deadline(inner).map(|at| {
+            (at - inner.env.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        });
+        tokio::select! {
+            biased;
+            result = &mut call => return result,
+            () = sleep_for(wait) => expire(inner, inner.env.clock.now()),
         }
     }
 }
@@ -244,6 +266,11 @@ fn renewed(inner: &Inner, began: DateTime<Utc>, renewal: &Renewal) {
         if was_out {
             state.reap_from = Some(now.checked_add_signed(lease).unwrap_or(now));
         }
+        if std::mem::replace(&mut state.failed, false) {
+            let beat = chrono::Duration::from_std(inner.config.heartbeat / 2)
+                .unwrap_or(chrono::Duration::zero());
+            state.claim_from = Some(now.checked_add_signed(beat).unwrap_or(now));
+        }
         was_out
     };
     let resumed = leases.stopped.swap(false, Ordering::SeqCst);
@@ -281,7 +308,13 @@ pub(super) fn lease_lost(
 }
 
 async fn reap(inner: &Arc<Inner>) {
-    match inner.env.store.reap_abandoned(inner.env.clock.now()).await {
+    let call = inner.env.store.reap_abandoned(inner.env.clock.now());
+    let result = if inner.runtime.leases.leased() {
+        watched(inner, call).await
+    } else {
+        call.await
+    };
+    match result {
         Ok(runs) => {
             let recovered = runs.iter().any(|run| run.recovered);
             for run in runs {
