@@ -1,131 +1,85 @@
-//! `schedctl`: the command line of sched.
+//! `schedctl`: the command line of sched, an operator's tool for its schedules and
+//! stores.
 //!
 //! ```text
 //! schedctl next '<EXPR>' [--tz ZONE] [--after RFC3339] [-n N]   preview a cron schedule
-//! schedctl jobs     --url URL [--schema S]                      list stored jobs
-//! schedctl pause    ID --url URL [--schema S]                   pause a stored job
-//! schedctl resume   ID --url URL [--schema S]                   resume it (next run from now)
-//! schedctl run      ID --url URL [--schema S]                   make it due now
-//! schedctl remove   ID --url URL [--schema S] [--force]         delete it (--force: even unreadable)
-//! schedctl history [ID] --url URL [--schema S] [-n N]           recent runs
-//! schedctl migrate  --url URL [--schema S]                      create / upgrade the tables
+//! schedctl next --every 90m [--start RFC3339]                    … an interval
+//! schedctl next --calendar 2w [--at 09:30] [--tz ZONE]           … a calendar interval
+//! schedctl next --trigger '<JSON>' | --trigger @FILE             … any trigger (and/or too)
+//! schedctl next --job ID --url URL                               … a stored job
+//! schedctl jobs     --url URL [--schema S]                       list stored jobs
+//! schedctl pause    ID --url URL [--schema S]                    pause a stored job
+//! schedctl resume   ID --url URL [--schema S]                    resume it (next run from now)
+//! schedctl run      ID --url URL [--schema S]                    make it due now
+//! schedctl remove   ID --url URL [--schema S] [--force]          delete it (--force: even unreadable)
+//! schedctl history [ID] --url URL [--schema S] [-n N]            recent runs
+//! schedctl migrate  --url URL [--schema S]                       create / upgrade the tables
+//! schedctl completions <bash|zsh|fish|elvish|powershell>         a shell completion script
 //! ```
-//! `next` prints one RFC 3339 line per fire time, with the zone's offset, at most
-//! 10,000 of them. Store commands take `sqlite://…` or `postgres://…` URLs (a SQLite
-//! file in use by a running scheduler is refused: SQLite allows one process per file).
-//! Only `migrate` creates anything: every other command opens an existing store and
-//! fails, naming it, if the schema (or file) does not hold sched's tables. A Postgres
-//! store in `public` needs `--allow-public-schema`; `--connect-timeout` (default 3s)
-//! bounds the wait for the database, and a refused connection fails at once.
 //!
-//! Bad input (an expression, zone, instant, count, duration, URL, schema name or job
-//! id, or a schema that does not exist) is one line on stderr and exit code 2; a store
-//! failure, one line naming its cause and exit code 1.
+//! Install it with `cargo install --path crates/schedctl`; `schedctl --help` and
+//! `schedctl <command> --help` show examples.
+//!
+//! # Output
+//!
+//! `next` prints one RFC 3339 line per fire time, with the zone's offset, at most
+//! 10,000 of them; `jobs` and `history` print a table (a header row, columns padded to
+//! their widest cell, nothing at all when there are no rows); the other commands one
+//! line saying what was done. With `--json` (anywhere on the line) every command prints
+//! one JSON document instead: `next` an array of `{"at", "utc", "dst"?}` objects
+//! (`dst` notes a daylight-saving change at or around the fire time), `jobs` an array
+//! of jobs in the serde form stores keep, `history` an array of runs, and `pause`,
+//! `resume`, `run`, `remove` and `migrate` an object naming the `action` and the job
+//! as it now is. `completions` prints its script either way.
+//!
+//! # Schedules
+//!
+//! `next` takes one schedule: a cron expression, `--every DURATION` (an interval of
+//! absolute time, `--start` its first fire), `--calendar PERIOD` (every N days, weeks,
+//! months or years at `--at`, in `--tz`), `--trigger` with a trigger's JSON (the form
+//! stores keep, so `and`/`or` combinations too), or `--job ID` with a store, whose
+//! trigger, zone and next run time are read from it. Fire times come from sched-core's
+//! trigger API, the scheduler's own.
+//!
+//! # Stores
+//!
+//! Store commands take `sqlite://…` or `postgres://…` URLs, from `--url` or
+//! `SCHED_STORE_URL` (a SQLite file in use by a running scheduler is refused: SQLite
+//! allows one process per file). Only `migrate` creates anything: every other command
+//! opens an existing store and fails, naming it, if the schema (or file) does not hold
+//! sched's tables. A Postgres store in `public` needs `--allow-public-schema`;
+//! `--connect-timeout` (default 3s) bounds the wait for the database, and a refused
+//! connection fails at once.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done (`--help` and `--version` too) |
+//! | 1 | the store failed: it cannot be reached, a query failed, a row cannot be read; or stdout was closed |
+//! | 2 | bad input: an argument, expression, zone, instant, count, duration, trigger, URL, schema name or job id, or a schema that does not exist; nothing was changed |
+//!
+//! Either failure is one line on stderr naming its cause (with `--json` too) and
+//! nothing on stdout. A `next` whose search gives up (an `and` whose triggers never
+//! coincide) prints the fire times it found, says so in one line on stderr and exits 0.
 
+mod cli;
+mod next;
+mod output;
 mod store;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use clap::{Parser, Subcommand};
-use sched_core::trigger::{parse_timezone, Trigger};
+use chrono::Utc;
+use clap::{CommandFactory, Parser};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "schedctl",
-    version,
-    about = "Preview and control sched schedules"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// Where the jobs are.
-#[derive(Debug, clap::Args)]
-pub(crate) struct StoreArgs {
-    /// `sqlite://jobs.sqlite` or `postgres://user@host/db`.
-    #[arg(long, env = "SCHED_STORE_URL")]
-    pub(crate) url: String,
-    /// Postgres schema of the scheduler's tables (lower-case letters, digits and _).
-    #[arg(long, default_value = "sched")]
-    pub(crate) schema: String,
-    /// Accept `--schema public` (refused otherwise: sched's tables would sit among the
-    /// database's own).
-    #[arg(long)]
-    pub(crate) allow_public_schema: bool,
-    /// How long to wait for Postgres to answer (e.g. 500ms, 3s, 1m).
-    #[arg(long, default_value = "3s", value_parser = duration, value_name = "DURATION")]
-    pub(crate) connect_timeout: Duration,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Print the next fire times of a cron expression.
-    Next {
-        /// Crontab expression: 5 fields, 6 with leading seconds, or an @alias.
-        expr: String,
-        /// IANA time zone the expression is read in.
-        #[arg(long, default_value = "UTC")]
-        tz: String,
-        /// Print fire times strictly after this RFC 3339 instant (default: now).
-        #[arg(long)]
-        after: Option<String>,
-        /// How many fire times to print (1 to 10000).
-        #[arg(short = 'n', default_value_t = 5, value_parser = count)]
-        count: usize,
-    },
-    /// List the stored jobs: id, name, task, next run, paused.
-    Jobs(StoreArgs),
-    /// Pause a stored job.
-    Pause {
-        /// The job's id.
-        id: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Resume a paused job; its next run is computed from now.
-    Resume {
-        /// The job's id.
-        id: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Make a job due now (a running scheduler starts it at its next look).
-    Run {
-        /// The job's id.
-        id: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Delete a stored job.
-    Remove {
-        /// The job's id.
-        id: String,
-        /// Delete the row even if it cannot be read (a corrupt row, one written by a
-        /// newer version), which a plain `remove` refuses, deleting nothing.
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Recent runs, newest first.
-    History {
-        /// Only this job's runs.
-        id: Option<String>,
-        #[command(flatten)]
-        store: StoreArgs,
-        /// How many runs.
-        #[arg(short = 'n', default_value_t = 20)]
-        count: usize,
-    },
-    /// Create or upgrade the store's tables.
-    Migrate(StoreArgs),
-}
+use crate::cli::{Cli, Command, NextArgs};
+use crate::next::Source;
+use crate::output::Report;
 
 /// A command's failure: bad input (exit 2) or a failing store (exit 1).
+#[derive(Debug)]
 pub(crate) enum Failure {
     Usage(String),
     Store(String),
@@ -137,32 +91,77 @@ fn main() -> ExitCode {
         Err(error) => return parse_error(&error),
     };
     let result = match cli.command {
-        Command::Next {
-            expr,
-            tz,
-            after,
-            count,
-        } => next(&expr, &tz, after.as_deref(), count).map_err(Failure::Usage),
+        Command::Completions { shell } => return completions(shell),
+        Command::Next(args) => next(&args),
         other => store::run(other),
     };
-    match result {
-        Ok(lines) => {
-            let mut out = io::stdout().lock();
-            for line in lines {
-                if writeln!(out, "{line}").is_err() {
-                    return ExitCode::FAILURE; // stdout closed (e.g. piped to head)
-                }
-            }
-            ExitCode::SUCCESS
-        }
+    let report = match result {
+        Ok(report) => report,
         Err(Failure::Usage(message)) => {
             eprintln!("schedctl: {}", one_line(&message));
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
         Err(Failure::Store(message)) => {
             eprintln!("schedctl: {}", one_line(&message));
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
+    };
+    let text = if cli.json {
+        report.json()
+    } else {
+        report.text()
+    };
+    if print(text.as_bytes()).is_err() {
+        return ExitCode::FAILURE; // stdout closed (e.g. piped to head)
+    }
+    if let Report::FireTimes(fired) = &report {
+        match (fired.gave_up, fired.times.len()) {
+            (Some(limit), 0) => eprintln!("schedctl: {limit}"),
+            (Some(limit), n) => eprintln!("schedctl: after {n} fire times, {limit}"),
+            (None, _) => {}
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn print(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// `next`: a trigger from the arguments, or a stored job.
+fn next(args: &NextArgs) -> Result<Report, Failure> {
+    let source = next::source(args)?;
+    let after = args
+        .after
+        .as_deref()
+        .map(|after| next::instant("--after", after))
+        .transpose()?;
+    let fired = match source {
+        Source::Trigger(trigger) => {
+            next::of_trigger(&trigger, after.unwrap_or_else(Utc::now), args.count)
+        }
+        Source::Job(id) => {
+            let Some(url) = &args.url else {
+                return Err(Failure::Usage(
+                    "--job needs the store: give --url (or set SCHED_STORE_URL)".into(),
+                ));
+            };
+            let job = store::job(url, &args.store, &id)?;
+            next::of_job(&job, after, Utc::now(), args.count)
+        }
+    };
+    Ok(Report::FireTimes(fired))
+}
+
+/// `completions`: the script clap_complete writes for `shell`.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "schedctl", &mut script);
+    match print(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
     }
 }
 
@@ -188,7 +187,7 @@ fn parse_error(error: &clap::Error) -> ExitCode {
     let message = match error.kind() {
         // Only the whole help would follow: say what is missing instead.
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
-            "a command is required: next, jobs, pause, resume, run, remove, history or migrate"
+            "a command is required: next, jobs, pause, resume, run, remove, history, migrate or completions"
                 .to_owned()
         }
         _ => {
@@ -206,69 +205,4 @@ fn parse_error(error: &clap::Error) -> ExitCode {
         None => eprintln!("schedctl: {message} (see schedctl --help)"),
     }
     ExitCode::from(2)
-}
-
-/// The most fire times `next` prints: a preview, and a bound on what it holds.
-const MAX_COUNT: usize = 10_000;
-
-/// `-n` of `next`: 1 to [`MAX_COUNT`].
-fn count(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(count) if (1..=MAX_COUNT).contains(&count) => Ok(count),
-        Ok(0) => Err(format!("at least 1 fire time (1 to {MAX_COUNT})")),
-        Ok(_) => Err(format!("at most {MAX_COUNT} fire times")),
-        Err(_) if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() => {
-            Err(format!("at most {MAX_COUNT} fire times"))
-        }
-        Err(_) => Err(format!(
-            "expected a number of fire times from 1 to {MAX_COUNT}"
-        )),
-    }
-}
-
-/// The longest `--connect-timeout`.
-const MAX_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// `--connect-timeout`: a whole number of `ms`, `s` or `m`, from 1ms to 10m.
-fn duration(value: &str) -> Result<Duration, String> {
-    let expected = || "expected a duration such as 500ms, 3s or 1m (1ms to 10m)".to_owned();
-    let digits = value.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = value.split_at(digits);
-    let number: u64 = number.parse().map_err(|_| expected())?;
-    let millis = match unit {
-        "ms" => Some(number),
-        "s" => number.checked_mul(1_000),
-        "m" => number.checked_mul(60_000),
-        _ => return Err(expected()),
-    };
-    match millis.map(Duration::from_millis) {
-        Some(timeout) if !timeout.is_zero() && timeout <= MAX_TIMEOUT => Ok(timeout),
-        _ => Err(expected()),
-    }
-}
-
-/// The next `count` fire times of `expr` in zone `tz` after `after`, formatted.
-fn next(expr: &str, tz: &str, after: Option<&str>, count: usize) -> Result<Vec<String>, String> {
-    let tz = parse_timezone(tz).map_err(|e| e.to_string())?;
-    let trigger = Trigger::cron(expr).map_err(|e| e.to_string())?.timezone(tz);
-    let mut cursor = match after {
-        Some(after) => DateTime::parse_from_rfc3339(after)
-            .map_err(|e| {
-                format!("invalid --after {after:?}: {e} (expected RFC 3339, e.g. 2026-03-07T12:00:00-05:00)")
-            })?
-            .with_timezone(&Utc),
-        None => Utc::now(),
-    };
-    let mut lines = Vec::with_capacity(count);
-    while lines.len() < count {
-        let Some(at) = trigger.next_after(cursor) else {
-            break;
-        };
-        lines.push(
-            at.with_timezone(&tz)
-                .to_rfc3339_opts(SecondsFormat::Secs, false),
-        );
-        cursor = at;
-    }
-    Ok(lines)
 }

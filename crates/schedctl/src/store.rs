@@ -1,17 +1,20 @@
-//! The store commands: open the store a URL names, act on it, print lines.
+//! The store commands: open the store a URL names, act on it, report what it holds or
+//! what was done.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use sched_core::job::Job;
 use sched_core::store::JobStore;
 use sched_store_sqlx::{PostgresStore, SqliteStore};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::Connection;
 
-use crate::{Command, Failure, StoreArgs};
+use crate::cli::{Command, StoreArgs, StoreOptions};
+use crate::output::{Action, Report};
+use crate::Failure;
 
 /// How a command opens its store: only `migrate` creates or changes tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,47 +26,72 @@ enum Open {
 }
 
 /// Runs a store command on a small Tokio runtime.
-pub(crate) fn run(command: Command) -> Result<Vec<String>, Failure> {
+pub(crate) fn run(command: Command) -> Result<Report, Failure> {
+    block_on(dispatch(command))
+}
+
+/// The stored job `id`, for `next --job`.
+pub(crate) fn job(url: &str, options: &StoreOptions, id: &str) -> Result<Job, Failure> {
+    block_on(async {
+        open(url, options, Open::Existing)
+            .await?
+            .get_job(id)
+            .await
+            .map_err(usage)
+    })
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Store(format!("cannot start a runtime: {e}")))?;
-    runtime.block_on(dispatch(command))
+    runtime.block_on(work)
 }
 
-async fn dispatch(command: Command) -> Result<Vec<String>, Failure> {
+async fn dispatch(command: Command) -> Result<Report, Failure> {
     match command {
         Command::Jobs(args) => {
-            let jobs = open(&args, Open::Existing)
+            let jobs = open_args(&args, Open::Existing)
                 .await?
                 .list_jobs()
                 .await
                 .map_err(store_failure)?;
-            Ok(jobs.iter().map(job_line).collect())
+            Ok(Report::Jobs(jobs))
         }
-        Command::Pause { id, store: args } => change(&args, &id, Job::pause).await,
+        Command::Pause { id, store: args } => {
+            let job = change(&args, &id, Job::pause).await?;
+            Ok(Report::Done(Box::new(Action::Paused(job))))
+        }
         Command::Resume { id, store: args } => {
-            change(&args, &id, |job| job.resume(Utc::now())).await
+            let job = change(&args, &id, |job| job.resume(Utc::now())).await?;
+            Ok(Report::Done(Box::new(Action::Resumed(job))))
         }
-        Command::Run { id, store: args } => change(&args, &id, |job| job.run_now(Utc::now())).await,
+        Command::Run { id, store: args } => {
+            let job = change(&args, &id, |job| job.run_now(Utc::now())).await?;
+            Ok(Report::Done(Box::new(Action::MadeDue(job))))
+        }
         Command::Remove {
             id,
             force: false,
             store: args,
         } => {
-            let job = open(&args, Open::Existing)
+            let job = open_args(&args, Open::Existing)
                 .await?
                 .remove_job(&id)
                 .await
                 .map_err(usage)?;
-            Ok(vec![format!("removed {}", job.id)])
+            Ok(Report::Done(Box::new(Action::Removed {
+                id,
+                job: Some(job),
+            })))
         }
         Command::Remove {
             id,
             force: true,
             store: args,
         } => {
-            let purged = open(&args, Open::Existing)
+            let purged = open_args(&args, Open::Existing)
                 .await?
                 .purge_job(&id)
                 .await
@@ -71,67 +99,58 @@ async fn dispatch(command: Command) -> Result<Vec<String>, Failure> {
             if !purged {
                 return Err(usage(sched_core::Error::JobNotFound(id.as_str().into())));
             }
-            Ok(vec![format!("removed {id}")])
+            Ok(Report::Done(Box::new(Action::Removed { id, job: None })))
         }
         Command::History {
             id,
             store: args,
             count,
         } => {
-            let runs = open(&args, Open::Existing)
+            let runs = open_args(&args, Open::Existing)
                 .await?
                 .run_history(id.as_deref(), count)
                 .await
                 .map_err(store_failure)?;
-            Ok(runs
-                .iter()
-                .map(|r| {
-                    let finished = r.finished.map(rfc3339).unwrap_or_else(|| "-".into());
-                    let error = r.error.as_deref().unwrap_or("");
-                    format!(
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{error}",
-                        r.run_id,
-                        r.job_id,
-                        rfc3339(r.scheduled),
-                        finished,
-                        r.node,
-                        r.status
-                    )
-                })
-                .collect())
+            Ok(Report::Runs(runs))
         }
         Command::Migrate(args) => {
-            open(&args, Open::Migrate).await?;
-            Ok(vec![format!("migrated {}", redact(&args.url))])
+            open_args(&args, Open::Migrate).await?;
+            let schema = (!args.url.starts_with("sqlite:")).then(|| args.options.schema.clone());
+            Ok(Report::Done(Box::new(Action::Migrated {
+                store: redact(&args.url),
+                schema,
+            })))
         }
-        Command::Next { .. } => Err(Failure::Usage("`next` needs no store".into())),
+        Command::Next(_) | Command::Completions { .. } => {
+            Err(Failure::Usage("this command needs no store".into()))
+        }
     }
 }
 
 /// Applies `change` to the stored job `id` (the same state changes as the scheduler's
-/// `pause_job`, `resume_job` and `run_job_now`) and prints it.
-async fn change(
-    args: &StoreArgs,
-    id: &str,
-    change: impl FnOnce(&mut Job),
-) -> Result<Vec<String>, Failure> {
-    let store = open(args, Open::Existing).await?;
+/// `pause_job`, `resume_job` and `run_job_now`) and returns it as stored.
+async fn change(args: &StoreArgs, id: &str, change: impl FnOnce(&mut Job)) -> Result<Job, Failure> {
+    let store = open_args(args, Open::Existing).await?;
     let mut job = store.get_job(id).await.map_err(usage)?;
     change(&mut job);
     store.update_job(job.clone()).await.map_err(store_failure)?;
-    Ok(vec![job_line(&job)])
+    Ok(job)
+}
+
+async fn open_args(args: &StoreArgs, how: Open) -> Result<Arc<dyn JobStore>, Failure> {
+    open(&args.url, &args.options, how).await
 }
 
 /// Opens the store the URL names: with `Open::Existing`, as it is (creating nothing).
-async fn open(args: &StoreArgs, how: Open) -> Result<Arc<dyn JobStore>, Failure> {
-    if args.url.starts_with("sqlite:") {
-        Ok(Arc::new(open_sqlite(&args.url, how).await?))
-    } else if args.url.starts_with("postgres:") || args.url.starts_with("postgresql:") {
-        Ok(Arc::new(open_postgres(args, how).await?))
+async fn open(url: &str, options: &StoreOptions, how: Open) -> Result<Arc<dyn JobStore>, Failure> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(open_sqlite(url, how).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(open_postgres(url, options, how).await?))
     } else {
         Err(Failure::Usage(format!(
             "unsupported store URL {:?}: expected sqlite://… or postgres://…",
-            redact(&args.url)
+            redact(url)
         )))
     }
 }
@@ -193,9 +212,13 @@ fn without_create(url: &str) -> String {
     }
 }
 
-async fn open_postgres(args: &StoreArgs, how: Open) -> Result<PostgresStore, Failure> {
-    let shown = redact(&args.url);
-    let options = PgConnectOptions::from_str(&args.url)
+async fn open_postgres(
+    url: &str,
+    args: &StoreOptions,
+    how: Open,
+) -> Result<PostgresStore, Failure> {
+    let shown = redact(url);
+    let options = PgConnectOptions::from_str(url)
         .map_err(|e| Failure::Usage(format!("invalid store URL {shown:?}: {e}")))?;
     let pool = PgPoolOptions::new()
         .max_connections(2)
@@ -249,16 +272,6 @@ fn lower_first(text: &str) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-fn job_line(job: &Job) -> String {
-    let next = job.next_run_time.map(rfc3339).unwrap_or_else(|| "-".into());
-    let paused = if job.paused { "paused" } else { "active" };
-    format!("{}\t{}\t{}\t{next}\t{paused}", job.id, job.name, job.task)
-}
-
-fn rfc3339(at: chrono::DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// The URL without its password, for messages.

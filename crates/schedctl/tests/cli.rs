@@ -435,3 +435,242 @@ async fn a_corrupt_row_is_removed_only_with_force() {
     file.close().await.expect("closes");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every subcommand, as `--help` names it.
+const COMMANDS: [&str; 9] = [
+    "next",
+    "jobs",
+    "pause",
+    "resume",
+    "run",
+    "remove",
+    "history",
+    "migrate",
+    "completions",
+];
+
+fn help(args: &[&str]) -> String {
+    let out = schedctl(args);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{args:?}: {out:?}"
+    );
+    String::from_utf8(out.stdout).expect("utf-8 help")
+}
+
+/// `--help` shows examples and the exit codes, on the top level (in full) and on
+/// every subcommand (in short); `-h` the short form.
+#[test]
+fn every_help_page_has_examples_and_exit_codes() {
+    let top = help(&["--help"]);
+    for needle in [
+        "Examples:\n  schedctl next",
+        "Exit codes:\n  0  done\n  1  the store failed",
+        "  2  bad input",
+        "SCHED_STORE_URL",
+    ] {
+        assert!(top.contains(needle), "--help should say {needle:?}:\n{top}");
+    }
+    for command in COMMANDS {
+        assert!(
+            top.contains(&format!("\n  {command} ")),
+            "--help lists {command}"
+        );
+        for flag in ["--help", "-h"] {
+            let page = help(&[command, flag]);
+            assert!(
+                page.contains(&format!("Examples:\n  schedctl {command}")),
+                "{command} {flag}:\n{page}"
+            );
+            assert!(
+                page.contains("Exit codes: 0 done, 1 store failure, 2 bad input"),
+                "{command} {flag}:\n{page}"
+            );
+        }
+    }
+    let short = help(&["-h"]);
+    assert!(
+        short.contains("Exit codes: 0 done, 1 store failure, 2 bad input"),
+        "{short}"
+    );
+}
+
+/// The `next` examples of the help pages that need no store or file run as printed.
+#[test]
+fn the_next_examples_in_help_run() {
+    let mut ran = 0;
+    for page in [help(&["--help"]), help(&["next", "--help"])] {
+        for example in page
+            .lines()
+            .filter_map(|l| l.strip_prefix("  schedctl next "))
+        {
+            if example.contains("--job") || example.contains('@') && !example.contains("@hourly") {
+                continue; // a store, a file
+            }
+            let line = format!("\"$SCHEDCTL\" next {example}");
+            let out = Command::new("sh")
+                .args(["-c", &line])
+                .env("SCHEDCTL", env!("CARGO_BIN_EXE_schedctl"))
+                .output()
+                .expect("sh runs");
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{line}: {out:?}"
+            );
+            assert!(!out.stdout.is_empty(), "{line}: prints fire times");
+            ran += 1;
+        }
+    }
+    assert!(ran >= 8, "ran {ran} examples");
+}
+
+/// `completions` prints a script for every shell clap_complete knows; bash's parses,
+/// and completes subcommands, flags and shells.
+#[test]
+fn completion_scripts_complete_schedctl() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        for args in [
+            &["completions", shell][..],
+            &["--json", "completions", shell],
+        ] {
+            let out = schedctl(args);
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{args:?}: {out:?}"
+            );
+            let script = String::from_utf8_lossy(&out.stdout);
+            // Flags without their dashes: fish writes `-l json`.
+            for word in ["schedctl", "every", "json", "migrate", "completions"] {
+                assert!(script.contains(word), "{shell} script names {word}");
+            }
+        }
+    }
+    fails(
+        &["completions", "tcsh"],
+        2,
+        &["'tcsh'", "bash, elvish, fish"],
+    );
+    fails(&["completions"], 2, &["<SHELL>"]);
+
+    let script = schedctl(&["completions", "bash"]);
+    let dir = std::env::temp_dir().join(format!("schedctl-completions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("schedctl.bash");
+    std::fs::write(&path, &script.stdout).expect("writes the script");
+    // `_schedctl` is called as bash calls a completion function: command, word, previous.
+    let complete = |words: &[&str]| {
+        let words_list = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let current = words.last().copied().unwrap_or("");
+        let previous = words[words.len() - 2];
+        let body = format!(
+            "source '{}'; COMP_WORDS=({words_list}); COMP_CWORD={}; \
+             _schedctl schedctl '{current}' '{previous}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display(),
+            words.len() - 1
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "-c", &body])
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{body}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(complete(&["schedctl", "pa"]), "pause\n");
+    assert_eq!(complete(&["schedctl", "next", "--ev"]), "--every\n");
+    assert!(complete(&["schedctl", "completions", ""]).contains("powershell\n"));
+    assert!(complete(&["schedctl", "jobs", "--sch"]).contains("--schema"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With `--json` failures are what they are without it: one line on stderr, nothing
+/// on stdout, the same exit code.
+#[test]
+fn json_failures_stay_one_line_with_their_exit_codes() {
+    fails(
+        &["--json", "jobs", "--url", CLOSED],
+        1,
+        &["connection refused"],
+    );
+    fails(
+        &["jobs", "--url", CLOSED, "--json"],
+        1,
+        &["connection refused"],
+    );
+    fails(&["--json", "next", "* * *"], 2, &["expected 5 fields"]);
+    fails(&["--json", "next", "--frobnicate"], 2, &["'--frobnicate'"]);
+    fails(
+        &["--json", "pause", "a", "--url", "mysql://x"],
+        2,
+        &["unsupported store URL"],
+    );
+    fails(&["--json"], 2, &["a command is required"]);
+}
+
+/// The Postgres store through every command with `--json` and as tables, and
+/// `next --job` reading the job's trigger and zone from it.
+#[tokio::test]
+async fn a_postgres_store_as_tables_and_json() {
+    let Some(url) = database_url("a_postgres_store_as_tables_and_json") else {
+        return;
+    };
+    let schema = unique_schema("ctl_json");
+    let store = ["--url", url.as_str(), "--schema", schema.as_str()];
+    let run = |command: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend(store);
+        let out = schedctl(&args);
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{args:?}: {out:?}"
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let migrated: serde_json::Value =
+        serde_json::from_str(&run(&["migrate", "--json"])).expect("json");
+    assert_eq!(migrated["action"], "migrate");
+    assert_eq!(migrated["schema"], schema.as_str());
+
+    let added = sched_store_sqlx::PostgresStore::builder()
+        .schema(&schema)
+        .connect(&url)
+        .await
+        .expect("connects");
+    let now = "2026-03-05T10:00:00Z".parse().expect("instant");
+    let trigger = sched_core::trigger::Trigger::cron("30 2 * * *")
+        .expect("cron")
+        .timezone(chrono_tz::America::New_York);
+    let job = sched_core::job::Job::new("nightly", "report", trigger)
+        .schedule(now)
+        .expect("valid");
+    sched_core::store::JobStore::add_job(&added, job.clone(), false)
+        .await
+        .expect("adds");
+    added.close().await;
+
+    let table = run(&["jobs"]);
+    assert_eq!(
+        table,
+        "ID       NAME    TASK    TRIGGER                                NEXT RUN              STATE\n\
+         nightly  report  report  cron \"30 2 * * *\" in America/New_York  2026-03-06T07:30:00Z  active\n"
+    );
+    let listed: Vec<sched_core::job::Job> =
+        serde_json::from_str(&run(&["jobs", "--json"])).expect("jobs");
+    assert_eq!(listed, vec![job]);
+    assert_eq!(
+        run(&["next", "--job", "nightly", "-n", "3"]),
+        "2026-03-06T02:30:00-05:00\n2026-03-07T02:30:00-05:00\n2026-03-08T03:00:00-04:00\n"
+    );
+    let paused: serde_json::Value =
+        serde_json::from_str(&run(&["pause", "nightly", "--json"])).expect("json");
+    assert_eq!(
+        (&paused["action"], &paused["job"]["paused"]),
+        (&"pause".into(), &true.into())
+    );
+    assert_eq!(run(&["history", "--json"]), "[]\n");
+    assert_eq!(run(&["remove", "nightly"]), "removed nightly\n");
+    drop_schemas(&url, "ctl_json").await;
+}
