@@ -240,9 +240,9 @@ pub(crate) struct NextArgs {
     /// No fire time after this RFC 3339 instant (cron, --every, --calendar).
     #[arg(long, value_name = "RFC3339", conflicts_with_all = ["trigger", "job"])]
     pub(crate) end: Option<String>,
-    /// IANA time zone: the one a cron expression or calendar interval is read in
-    /// (default UTC); for --trigger, the zone of a trigger that names none, as a
-    /// scheduler's default zone.
+    /// IANA time zone fire times are shown in, and a cron expression or calendar
+    /// interval read in (default UTC); for --trigger, the zone of a trigger that names
+    /// none, as a scheduler's default zone.
     #[arg(long, value_name = "ZONE", conflicts_with = "job")]
     pub(crate) tz: Option<String>,
     /// Print fire times strictly after this RFC 3339 instant (default: now; with
