@@ -94,15 +94,14 @@ pub(crate) enum Source {
 
 /// The schedule the arguments name (a stored job is only named: it is read later).
 pub(crate) fn source(args: &NextArgs) -> Result<Source, Failure> {
-    let usage = |message: String| Failure::Usage(message);
     let tz = args
         .tz
         .as_deref()
         .map(parse_timezone)
         .transpose()
-        .map_err(|e| usage(e.to_string()))?;
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let trigger = if let Some(expr) = &args.expr {
-        Trigger::cron(expr).map_err(|e| usage(e.to_string()))?
+        Trigger::cron(expr).map_err(|e| Failure::Usage(e.to_string()))?
     } else if let Some(every) = args.every {
         Trigger::interval(every)
     } else if let Some(period) = args.calendar {
@@ -121,7 +120,7 @@ pub(crate) fn source(args: &NextArgs) -> Result<Source, Failure> {
     } else if let Some(id) = &args.job {
         return Ok(Source::Job(id.clone()));
     } else {
-        return Err(usage(
+        return Err(Failure::Usage(
             "a schedule is required: <EXPR>, --every, --calendar, --trigger or --job \
              (usage: schedctl next [OPTIONS] [EXPR])"
                 .into(),
