@@ -47,8 +47,3 @@ pub fn builder(simulated: bool) -> SchedulerBuilder {
 pub fn hms(scheduler: &Scheduler) -> String {
     scheduler.now().format("%H:%M:%S").to_string()
 }
-
-/// README.md's Rust example, compiled and run as a doc test so it stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;

@@ -1,9 +1,9 @@
 //! Firing benchmark: sched's in-memory scheduler next to tokio-cron-scheduler.
 //!
 //! ```sh
-//! cargo bench -p sched-bench --bench firing                      # the full matrix
-//! cargo bench -p sched-bench --bench firing -- --jobs 1000 --mode spread --seconds 3 --only sched
-//! cargo bench -p sched-bench --bench firing -- --help
+//! cargo bench -p sched-bench --features benches --bench firing                      # the full matrix
+//! cargo bench -p sched-bench --features benches --bench firing -- --jobs 1000 --mode spread --seconds 3 --only sched
+//! cargo bench -p sched-bench --features benches --bench firing -- --help
 //! ```
 //!
 //! Every case runs in a child process of its own (this binary re-executed with

@@ -1,7 +1,7 @@
 //! # sched-bench
 //!
 //! Measurement helpers for the side-by-side benchmarks in `benches/` (run with
-//! `cargo bench -p sched-bench --bench firing -- --help`; results live in
+//! `cargo bench -p sched-bench --features benches --bench firing -- --help`; results live in
 //! `docs/BENCHMARKS.md`).
 //!
 //! The helpers are built so that measuring costs next to nothing inside a job body:

@@ -5,6 +5,29 @@ use sched_core::job::Job;
 use sched_core::store::{AbandonedRun, RunId, RunRecord, RunStatus};
 use sched_core::Error;
 
+/// A row type and its `sqlx::FromRow` (what `#[derive(sqlx::FromRow)]` would write:
+/// each field read by its name), without sqlx's proc-macro crate, which would build
+/// the database drivers (and SQLite's C library) a second time for the compiler.
+macro_rules! row {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident { $($field_vis:vis $field:ident: $ty:ty),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name { $($field_vis $field: $ty),* }
+
+        impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for $name
+        where
+            &'r str: sqlx::ColumnIndex<R>,
+            $($ty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,)*
+        {
+            fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+                Ok(Self { $($field: row.try_get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+
 /// An instant as stored: whole seconds since the epoch and nanoseconds (exact, and
 /// ordered by the pair, from before 1970 to far beyond 2262).
 pub(crate) fn split(at: DateTime<Utc>) -> (i64, i32) {
@@ -26,18 +49,20 @@ pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// A job's columns (`COLUMNS` in each dialect's `sql.rs`, by name).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct JobRow {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) task: String,
-    pub(crate) args: String,
-    pub(crate) trigger: String,
-    pub(crate) options: String,
-    pub(crate) next_run_s: Option<i64>,
-    pub(crate) next_run_ns: Option<i32>,
-    pub(crate) paused: bool,
+row! {
+    /// A job's columns (`COLUMNS` in each dialect's `sql.rs`, by name).
+    #[derive(Debug, Clone)]
+    pub(crate) struct JobRow {
+        pub(crate) id: String,
+        pub(crate) name: String,
+        pub(crate) task: String,
+        pub(crate) args: String,
+        pub(crate) trigger: String,
+        pub(crate) options: String,
+        pub(crate) next_run_s: Option<i64>,
+        pub(crate) next_run_ns: Option<i32>,
+        pub(crate) paused: bool,
+    }
 }
 
 impl JobRow {
@@ -94,12 +119,14 @@ impl JobRow {
 const INSTANT_RANGE: &str =
     "(nanoseconds must be 0 to 999,999,999, seconds within chrono's range of about ±262,000 years)";
 
-/// A job's next run time (its id and the instant's two columns).
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct InstantRow {
-    pub(crate) id: String,
-    pub(crate) next_run_s: i64,
-    pub(crate) next_run_ns: i32,
+row! {
+    /// A job's next run time (its id and the instant's two columns).
+    #[derive(Debug)]
+    pub(crate) struct InstantRow {
+        pub(crate) id: String,
+        pub(crate) next_run_s: i64,
+        pub(crate) next_run_ns: i32,
+    }
 }
 
 impl InstantRow {
@@ -134,23 +161,27 @@ pub(crate) fn undecodable(id: Option<String>, error: &sqlx::Error) -> Error {
     }
 }
 
-/// An occurrence of a job: a run's job and scheduled time (with its id once recorded).
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct OccurrenceRow {
-    pub(crate) id: i64,
-    pub(crate) job_id: String,
-    pub(crate) sched_s: i64,
-    pub(crate) sched_ns: i32,
+row! {
+    /// An occurrence of a job: a run's job and scheduled time (with its id once recorded).
+    #[derive(Debug)]
+    pub(crate) struct OccurrenceRow {
+        pub(crate) id: i64,
+        pub(crate) job_id: String,
+        pub(crate) sched_s: i64,
+        pub(crate) sched_ns: i32,
+    }
 }
 
-/// A run that was just marked abandoned.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct AbandonedRow {
-    pub(crate) id: i64,
-    pub(crate) job_id: String,
-    pub(crate) sched_s: i64,
-    pub(crate) sched_ns: i32,
-    pub(crate) node: String,
+row! {
+    /// A run that was just marked abandoned.
+    #[derive(Debug)]
+    pub(crate) struct AbandonedRow {
+        pub(crate) id: i64,
+        pub(crate) job_id: String,
+        pub(crate) sched_s: i64,
+        pub(crate) sched_ns: i32,
+        pub(crate) node: String,
+    }
 }
 
 impl AbandonedRow {
@@ -160,31 +191,37 @@ impl AbandonedRow {
     }
 }
 
-/// A run's id.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct IdRow {
-    pub(crate) id: i64,
+row! {
+    /// A run's id.
+    #[derive(Debug)]
+    pub(crate) struct IdRow {
+        pub(crate) id: i64,
+    }
 }
 
-/// A completed run: its id and job.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct CompletedRow {
-    pub(crate) id: i64,
-    pub(crate) job_id: String,
+row! {
+    /// A completed run: its id and job.
+    #[derive(Debug)]
+    pub(crate) struct CompletedRow {
+        pub(crate) id: i64,
+        pub(crate) job_id: String,
+    }
 }
 
-/// A run of the history.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct HistoryRow {
-    id: i64,
-    job_id: String,
-    sched_s: i64,
-    sched_ns: i32,
-    started_us: i64,
-    finished_us: Option<i64>,
-    node: String,
-    status: String,
-    error: Option<String>,
+row! {
+    /// A run of the history.
+    #[derive(Debug)]
+    pub(crate) struct HistoryRow {
+        id: i64,
+        job_id: String,
+        sched_s: i64,
+        sched_ns: i32,
+        started_us: i64,
+        finished_us: Option<i64>,
+        node: String,
+        status: String,
+        error: Option<String>,
+    }
 }
 
 impl HistoryRow {
@@ -208,8 +245,10 @@ impl HistoryRow {
     }
 }
 
-/// A count.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct CountRow {
-    pub(crate) count: i64,
+row! {
+    /// A count.
+    #[derive(Debug)]
+    pub(crate) struct CountRow {
+        pub(crate) count: i64,
+    }
 }

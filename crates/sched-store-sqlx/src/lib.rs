@@ -11,7 +11,7 @@
 //!   table makes a second claim of one occurrence impossible at the database.
 //!
 //! Both are a [`SqlStore`] — one implementation of the store contract, with each
-//! database's statements — embed their migrations (`sqlx::migrate!`) and run them on
+//! database's statements — embed their migrations and run them on
 //! connect unless told not to, and pass sched-core's `JobStore` contract suite. Jobs
 //! keep their task name, JSON arguments, trigger, options, next run time and paused
 //! flag across restarts; runs missed while the process was down follow the job's
@@ -33,6 +33,7 @@ mod builder;
 mod claim;
 mod codec;
 mod dialect;
+mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sql;

@@ -9,52 +9,62 @@ use sched_core::store::{contract, JobStore};
 
 use common::{database_url, drop_schemas, pg_store};
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_contract() {
-    let Some(url) = database_url("postgres_store_passes_the_contract") else {
-        return;
-    };
+    let url = database_url("postgres_store_passes_the_contract");
     contract::run_all(|| async { Arc::new(pg_store(&url, "contract").await) as Arc<dyn JobStore> })
         .await;
     drop_schemas(&url, "contract").await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_claims_ten_thousand_jobs_once_each() {
-    let Some(url) = database_url("postgres_store_claims_ten_thousand_jobs_once_each") else {
-        return;
-    };
+    let url = database_url("postgres_store_claims_ten_thousand_jobs_once_each");
     contract::claims_each_due_job_once(Arc::new(pg_store(&url, "tenk").await), 10_000).await;
     drop_schemas(&url, "tenk").await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_keeps_run_history() {
-    let Some(url) = database_url("postgres_store_keeps_run_history") else {
-        return;
-    };
+    let url = database_url("postgres_store_keeps_run_history");
     contract::run_history_records_outcomes(Arc::new(pg_store(&url, "history").await)).await;
     drop_schemas(&url, "history").await;
 }
 
 /// A heartbeat that read its clock before a claim (it waited for a connection) does
 /// not shorten that claim's lease.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_never_moves_a_lease_backwards() {
-    let Some(url) = database_url("postgres_store_never_moves_a_lease_backwards") else {
-        return;
-    };
+    let url = database_url("postgres_store_never_moves_a_lease_backwards");
     contract::a_lease_never_moves_backwards(Arc::new(pg_store(&url, "backwards").await)).await;
     drop_schemas(&url, "backwards").await;
 }
 
 /// Two processes on one schema with the same node id: the second (started after the
 /// first died) does not adopt the first one's runs.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_keeps_only_its_own_claims_alive() {
-    let Some(url) = database_url("postgres_store_keeps_only_its_own_claims_alive") else {
-        return;
-    };
+    let url = database_url("postgres_store_keeps_only_its_own_claims_alive");
     let schema = common::unique_schema("holder");
     let connect = || {
         sched_store_sqlx::PostgresStore::builder()
@@ -68,11 +78,13 @@ async fn postgres_store_keeps_only_its_own_claims_alive() {
     drop_schemas(&url, "holder").await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_closes_cleanly() {
-    let Some(url) = database_url("postgres_store_closes_cleanly") else {
-        return;
-    };
+    let url = database_url("postgres_store_closes_cleanly");
     let store = pg_store(&url, "close").await;
     let closing = tokio::time::timeout(std::time::Duration::from_secs(5), store.close()).await;
     assert!(

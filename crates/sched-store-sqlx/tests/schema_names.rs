@@ -166,11 +166,13 @@ async fn sched_tables_in_public(pool: &PgPool) -> Vec<String> {
     .expect("reads pg_tables")
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_names_create_nothing_in_the_database() {
-    let Some(url) = database_url("refused_names_create_nothing_in_the_database") else {
-        return;
-    };
+    let url = database_url("refused_names_create_nothing_in_the_database");
     let pool = PgPool::connect(&url).await.expect("connects");
     let unique = unique_schema("names");
     let mixed = format!("Mixed_{unique}");
@@ -202,13 +204,13 @@ async fn refused_names_create_nothing_in_the_database() {
     pool.close().await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_migrations_a_missing_schema_is_an_error_and_stays_missing() {
-    let Some(url) =
-        database_url("without_migrations_a_missing_schema_is_an_error_and_stays_missing")
-    else {
-        return;
-    };
+    let url = database_url("without_migrations_a_missing_schema_is_an_error_and_stays_missing");
     let pool = PgPool::connect(&url).await.expect("connects");
     let schema = unique_schema("absent");
     let opened = PostgresStore::builder()
@@ -230,12 +232,13 @@ async fn without_migrations_a_missing_schema_is_an_error_and_stays_missing() {
     pool.close().await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_migrations_a_schema_lacking_the_tables_is_an_error() {
-    let Some(url) = database_url("without_migrations_a_schema_lacking_the_tables_is_an_error")
-    else {
-        return;
-    };
+    let url = database_url("without_migrations_a_schema_lacking_the_tables_is_an_error");
     let pool = PgPool::connect(&url).await.expect("connects");
     let schema = unique_schema("bare");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
@@ -285,11 +288,13 @@ async fn without_migrations_a_schema_lacking_the_tables_is_an_error() {
     drop_schemas(&url, "bare").await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_migrations_a_migrated_schema_opens() {
-    let Some(url) = database_url("without_migrations_a_migrated_schema_opens") else {
-        return;
-    };
+    let url = database_url("without_migrations_a_migrated_schema_opens");
     let schema = unique_schema("ready");
     let migrated = PostgresStore::builder()
         .schema(&schema)
@@ -311,11 +316,13 @@ async fn without_migrations_a_migrated_schema_opens() {
 
 /// `public`, asked for, passes the name check; opened without migrations it is checked
 /// like any schema, and nothing is created in it.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_asked_for_is_checked_like_any_schema() {
-    let Some(url) = database_url("public_asked_for_is_checked_like_any_schema") else {
-        return;
-    };
+    let url = database_url("public_asked_for_is_checked_like_any_schema");
     let pool = PgPool::connect(&url).await.expect("connects");
     let before = sched_tables_in_public(&pool).await;
     let opened = PostgresStore::builder()

@@ -233,11 +233,13 @@ async fn schemas_named(pool: &PgPool, name: &str) -> Vec<String> {
         .expect("reads pg_namespace")
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn commands_other_than_migrate_create_no_schema() {
-    let Some(url) = database_url("commands_other_than_migrate_create_no_schema") else {
-        return;
-    };
+    let url = database_url("commands_other_than_migrate_create_no_schema");
     let pool = PgPool::connect(&url).await.expect("connects");
     let schema = unique_schema("ctl_typo");
     let does_not_exist = format!("schema \"{schema}\" does not exist");
@@ -272,12 +274,13 @@ async fn commands_other_than_migrate_create_no_schema() {
     pool.close().await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn a_schema_without_sched_tables_is_refused_and_left_as_it_was() {
-    let Some(url) = database_url("a_schema_without_sched_tables_is_refused_and_left_as_it_was")
-    else {
-        return;
-    };
+    let url = database_url("a_schema_without_sched_tables_is_refused_and_left_as_it_was");
     let pool = PgPool::connect(&url).await.expect("connects");
     let schema = unique_schema("ctl_bare");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
@@ -301,11 +304,13 @@ async fn a_schema_without_sched_tables_is_refused_and_left_as_it_was() {
     drop_schemas(&url, "ctl_bare").await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn migrate_creates_what_the_other_commands_read() {
-    let Some(url) = database_url("migrate_creates_what_the_other_commands_read") else {
-        return;
-    };
+    let url = database_url("migrate_creates_what_the_other_commands_read");
     let schema = unique_schema("ctl_migrated");
     let store = ["--url", &url, "--schema", &schema];
     let run = |command: &[&str]| {
@@ -325,11 +330,13 @@ async fn migrate_creates_what_the_other_commands_read() {
     drop_schemas(&url, "ctl_migrated").await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn an_unknown_database_is_a_store_failure() {
-    let Some(url) = database_url("an_unknown_database_is_a_store_failure") else {
-        return;
-    };
+    let url = database_url("an_unknown_database_is_a_store_failure");
     let (base, _) = url.split_once('?').unwrap_or((&url, ""));
     let (server, _) = base.rsplit_once('/').expect("a database in the URL");
     let unknown = format!("{server}/sched_no_such_database");

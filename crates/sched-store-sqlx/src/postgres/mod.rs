@@ -20,8 +20,6 @@ use crate::builder::SqlStoreBuilder;
 use crate::store::{Inner, SqlStore};
 use crate::{invalid, store_error};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 /// Jobs and runs in a Postgres schema, shared by every node that connects to it.
 ///
 /// ```no_run
@@ -180,7 +178,7 @@ async fn migrate(pool: &PgPool, schema: &str) -> Result<()> {
         .connect_with(options)
         .await
         .map_err(store_error)?;
-    let migrated = MIGRATOR.run(&scoped).await;
+    let migrated = crate::migrations::postgres().run(&scoped).await;
     scoped.close().await;
     migrated.map_err(|e| store_error(sqlx::Error::from(e)))
 }

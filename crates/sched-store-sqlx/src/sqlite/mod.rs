@@ -84,7 +84,7 @@ impl SqlStoreBuilder<Sqlite> {
             .await
             .map_err(|e| in_use(url, e))?;
         if self.migrate {
-            MIGRATOR
+            crate::migrations::sqlite()
                 .run(&pool)
                 .await
                 .map_err(|e| in_use(url, sqlx::Error::from(e)))?;
@@ -109,8 +109,6 @@ impl SqlStoreBuilder<Sqlite> {
         })
     }
 }
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A connection that timed out while Tokio's clock ran far ahead of the real one: the
 /// clock is paused (`tokio::time::pause()`, `start_paused`), and sqlx's SQLite thread,

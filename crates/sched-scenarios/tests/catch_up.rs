@@ -249,20 +249,24 @@ async fn sqlite_restart_without_coalesce_runs_each_run_in_grace() {
     without_coalesce_each_run_in_grace_runs(Db::sqlite()).await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_with_coalesce_runs_one_catch_up_run() {
-    let Some(url) = database_url("postgres_restart_with_coalesce_runs_one_catch_up_run") else {
-        return;
-    };
+    let url = database_url("postgres_restart_with_coalesce_runs_one_catch_up_run");
     let schema = unique_schema("catchup");
     coalesce_runs_one_catch_up_run(Db::Postgres { url, schema }).await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_without_coalesce_runs_each_run_in_grace() {
-    let Some(url) = database_url("postgres_restart_without_coalesce_runs_each_run_in_grace") else {
-        return;
-    };
+    let url = database_url("postgres_restart_without_coalesce_runs_each_run_in_grace");
     let schema = unique_schema("catchup");
     without_coalesce_each_run_in_grace_runs(Db::Postgres { url, schema }).await;
 }
@@ -317,13 +321,15 @@ async fn a_changed_trigger_restarts_and_a_paused_job_stays_paused() {
 
 /// Two nodes on one Postgres: the backlog of a job with one instance runs each missed
 /// time once, one after another, whichever node holds it — never two at once.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_backlog_runs_one_at_a_time_across_nodes() {
     use std::sync::Mutex;
 
-    let Some(url) = database_url("postgres_a_backlog_runs_one_at_a_time_across_nodes") else {
-        return;
-    };
+    let url = database_url("postgres_a_backlog_runs_one_at_a_time_across_nodes");
     let db = Db::Postgres {
         url,
         schema: unique_schema("catchup"),

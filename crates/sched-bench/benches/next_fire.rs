@@ -1,6 +1,6 @@
 //! Cost of "next fire time strictly after t" for typical triggers.
 //!
-//! `cargo bench -p sched-core --bench next_fire`
+//! `cargo bench -p sched-bench --features benches --bench next_fire`
 
 use std::hint::black_box;
 use std::time::Duration;

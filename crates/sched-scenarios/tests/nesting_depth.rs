@@ -109,11 +109,13 @@ async fn sqlite_keeps_what_it_reads_back_and_refuses_deeper() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn postgres_keeps_what_it_reads_back_and_refuses_deeper() {
-    let Some(url) = database_url("postgres_keeps_what_it_reads_back_and_refuses_deeper") else {
-        return;
-    };
+    let url = database_url("postgres_keeps_what_it_reads_back_and_refuses_deeper");
     let schema = unique_schema("depth");
     let connect = || async {
         PostgresStore::builder()

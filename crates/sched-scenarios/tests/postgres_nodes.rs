@@ -157,11 +157,13 @@ fn tick_job(id: String, trigger: Trigger, options: JobOptions, now: DateTime<Utc
         .expect("valid job")
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_nodes_fire_every_due_run_exactly_once() {
-    let Some(url) = database_url("four_nodes_fire_every_due_run_exactly_once") else {
-        return;
-    };
+    let url = database_url("four_nodes_fire_every_due_run_exactly_once");
     let schema = unique_schema("four");
     let speed = 5;
     let clock = FastClock {
@@ -283,11 +285,13 @@ fn real_time_config(url: &str, schema: &str, task_time: Duration) -> NodeConfig 
 }
 
 /// Two nodes claiming 300 ms ahead: every due run starts once, none early, none skipped.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_claiming_ahead_fire_every_run_once_and_never_early() {
-    let Some(url) = database_url("nodes_claiming_ahead_fire_every_run_once_and_never_early") else {
-        return;
-    };
+    let url = database_url("nodes_claiming_ahead_fire_every_run_once_and_never_early");
     let schema = unique_schema("ahead");
     let mut config = real_time_config(&url, &schema, Duration::ZERO);
     config.lease = Duration::from_secs(10);
@@ -368,12 +372,13 @@ async fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool
     }
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_run_is_reported_abandoned_and_recovered_once() {
-    let Some(url) = database_url("a_killed_nodes_run_is_reported_abandoned_and_recovered_once")
-    else {
-        return;
-    };
+    let url = database_url("a_killed_nodes_run_is_reported_abandoned_and_recovered_once");
     let schema = unique_schema("kill");
     let store = adder(&url, &schema).await;
     let ledger: Ledger = Arc::default();
@@ -454,13 +459,13 @@ async fn a_killed_nodes_run_is_reported_abandoned_and_recovered_once() {
 /// A node killed and started again at once under the same node id (a Kubernetes pod, a
 /// systemd unit with a fixed id) does not adopt the dead process's runs: their leases
 /// run out, and the occurrence is reported abandoned and run again, once.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_under_the_same_id_recovers_its_dead_processs_run() {
-    let Some(url) =
-        database_url("a_node_restarted_under_the_same_id_recovers_its_dead_processs_run")
-    else {
-        return;
-    };
+    let url = database_url("a_node_restarted_under_the_same_id_recovers_its_dead_processs_run");
     let schema = unique_schema("same_id");
     let store = adder(&url, &schema).await;
     let ledger: Ledger = Arc::default();
@@ -537,13 +542,13 @@ async fn a_node_restarted_under_the_same_id_recovers_its_dead_processs_run() {
     drop_schema(&url, &schema).await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_longer_than_the_lease_is_not_run_twice_while_its_node_lives() {
-    let Some(url) =
-        database_url("a_run_longer_than_the_lease_is_not_run_twice_while_its_node_lives")
-    else {
-        return;
-    };
+    let url = database_url("a_run_longer_than_the_lease_is_not_run_twice_while_its_node_lives");
     let schema = unique_schema("lease");
     let store = adder(&url, &schema).await;
     let ledger: Ledger = Arc::default();
@@ -596,11 +601,13 @@ async fn a_run_longer_than_the_lease_is_not_run_twice_while_its_node_lives() {
     drop_schema(&url, &schema).await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_never_blocks_a_job_with_max_instances_forever() {
-    let Some(url) = database_url("a_crash_never_blocks_a_job_with_max_instances_forever") else {
-        return;
-    };
+    let url = database_url("a_crash_never_blocks_a_job_with_max_instances_forever");
     let schema = unique_schema("block");
     let store = adder(&url, &schema).await;
     let ledger: Ledger = Arc::default();
@@ -654,11 +661,13 @@ async fn a_crash_never_blocks_a_job_with_max_instances_forever() {
 
 /// A node shutting down keeps heartbeating while its running jobs drain: another node
 /// must not see them as abandoned and run them again.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_draining_node_keeps_its_leases() {
-    let Some(url) = database_url("a_draining_node_keeps_its_leases") else {
-        return;
-    };
+    let url = database_url("a_draining_node_keeps_its_leases");
     let schema = unique_schema("drain");
     let connect = || {
         PostgresStore::builder()

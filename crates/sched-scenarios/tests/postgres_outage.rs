@@ -319,13 +319,15 @@ impl Setup {
     }
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_off_past_its_lease_reports_its_run_lost_and_its_late_end_is_not_recorded() {
     let test =
         "a_node_cut_off_past_its_lease_reports_its_run_lost_and_its_late_end_is_not_recorded";
-    let Some(url) = database_url(test) else {
-        return;
-    };
+    let url = database_url(test);
     let setup = Setup::new(url, "cutoff").await;
     let a = setup.node("a", true, None);
     let soon = || Utc::now() + chrono::Duration::milliseconds(200);
@@ -385,12 +387,14 @@ async fn a_node_cut_off_past_its_lease_reports_its_run_lost_and_its_late_end_is_
     setup.end([a, b]).await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_outage_a_node_reaps_nobody_until_the_others_had_a_lease_to_renew() {
     let test = "after_an_outage_a_node_reaps_nobody_until_the_others_had_a_lease_to_renew";
-    let Some(url) = database_url(test) else {
-        return;
-    };
+    let url = database_url(test);
     let setup = Setup::new(url, "outage").await;
     let b = setup.node("b", true, None);
     let soon = Utc::now() + chrono::Duration::milliseconds(200);
@@ -432,12 +436,14 @@ async fn after_an_outage_a_node_reaps_nobody_until_the_others_had_a_lease_to_ren
     setup.end([a, b]).await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_lease_ran_out_before_it_started_never_starts() {
     let test = "a_run_whose_lease_ran_out_before_it_started_never_starts";
-    let Some(url) = database_url(test) else {
-        return;
-    };
+    let url = database_url(test);
     let setup = Setup::new(url, "unstarted").await;
     // One run at a time on node a: the second claimed run waits for the first.
     let a = setup.node("a", true, Some(1));

@@ -696,11 +696,13 @@ async fn sqlite_bad_values_affect_only_their_own_row() {
     db.cleanup().await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn postgres_bad_values_affect_only_their_own_row() {
-    let Some(url) = database_url("postgres_bad_values_affect_only_their_own_row") else {
-        return;
-    };
+    let url = database_url("postgres_bad_values_affect_only_their_own_row");
     let db = Db::postgres(url, "badvalues");
     bad_values_affect_only_their_own_row(&db).await;
     db.cleanup().await;
@@ -741,11 +743,13 @@ async fn sqlite_corrupt_rows_are_reported_and_left_in_place() {
     db.cleanup().await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn postgres_corrupt_rows_are_reported_and_left_in_place() {
-    let Some(url) = database_url("postgres_corrupt_rows_are_reported_and_left_in_place") else {
-        return;
-    };
+    let url = database_url("postgres_corrupt_rows_are_reported_and_left_in_place");
     let db = Db::postgres(url, "corrupt");
     corrupt_rows_are_reported_and_left_in_place(&db).await;
     db.cleanup().await;
@@ -758,11 +762,13 @@ async fn sqlite_a_one_off_job_with_an_unknown_task_is_kept() {
     db.cleanup().await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn postgres_a_one_off_job_with_an_unknown_task_is_kept() {
-    let Some(url) = database_url("postgres_a_one_off_job_with_an_unknown_task_is_kept") else {
-        return;
-    };
+    let url = database_url("postgres_a_one_off_job_with_an_unknown_task_is_kept");
     let db = Db::postgres(url, "oneoff");
     a_one_off_job_with_an_unknown_task_is_kept(&db).await;
     db.cleanup().await;
@@ -770,11 +776,13 @@ async fn postgres_a_one_off_job_with_an_unknown_task_is_kept() {
 
 /// The store's connections are terminated (repeatedly, for half a second) while a job
 /// fires every 100 ms: the scheduler goes on, and the job keeps firing.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_lost_connection_does_not_stop_the_scheduler() {
-    let Some(url) = database_url("postgres_a_lost_connection_does_not_stop_the_scheduler") else {
-        return;
-    };
+    let url = database_url("postgres_a_lost_connection_does_not_stop_the_scheduler");
     let db = Db::postgres(url, "lost");
     let app = unique_schema("lost");
     let open = db.open(&app).await;
@@ -832,12 +840,13 @@ async fn postgres_a_lost_connection_does_not_stop_the_scheduler() {
 /// A run whose outcome cannot be written (the store is down when it ends) must not
 /// block its job for good: with `max_instances = 1`, the next runs still start once
 /// the store is back.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_run_whose_completion_failed_does_not_block_its_job() {
-    let Some(url) = database_url("postgres_a_run_whose_completion_failed_does_not_block_its_job")
-    else {
-        return;
-    };
+    let url = database_url("postgres_a_run_whose_completion_failed_does_not_block_its_job");
     let db = Db::postgres(url, "zombie");
     let Db::Postgres { schema, .. } = &db else {
         unreachable!()
