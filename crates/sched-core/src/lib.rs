@@ -29,6 +29,8 @@
 //! # Ok::<(), sched_core::Error>(())
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod _documentation;
 pub mod clock;
 mod error;
@@ -39,3 +41,8 @@ pub mod support;
 pub mod trigger;
 
 pub use crate::error::{Error, Result};
+
+/// This crate's README.md, whose Rust example is compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -29,6 +29,8 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod builder;
 mod claim;
 mod codec;
@@ -43,8 +45,10 @@ mod store;
 
 pub use crate::builder::SqlStoreBuilder;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use crate::store::SqlStore;
 
@@ -118,3 +122,8 @@ pub(crate) fn check_identifier(name: &str, allow_public: bool) -> sched_core::Re
         Ok(())
     }
 }
+
+/// This crate's README.md, whose Rust example is compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -12,7 +12,7 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), sched_tokio::Error> {
 //! let scheduler = Scheduler::builder()
-//!     .timezone(chrono_tz::UTC)
+//!     .timezone(sched_tokio::chrono_tz::UTC)
 //!     .job_defaults(JobOptions::default().coalesce(true).max_instances(1))
 //!     .build()?;
 //!
@@ -21,7 +21,7 @@
 //! // Weekdays at 08:00 in Sydney, with an id to manage it by.
 //! scheduler
 //!     .add_job(
-//!         JobSpec::cron("0 8 * * mon-fri")?.id("digest").timezone(chrono_tz::Australia::Sydney),
+//!         JobSpec::cron("0 8 * * mon-fri")?.id("digest").timezone(sched_tokio::chrono_tz::Australia::Sydney),
 //!         |ctx: JobContext| async move { println!("digest for {}", ctx.scheduled) },
 //!     )
 //!     .await?;
@@ -40,6 +40,8 @@
 //! [`Event`] and [`EventMask`]. Triggers, job options and stores come from
 //! [`sched_core`], re-exported in [`prelude`].
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod builder;
 mod clock;
 mod error;
@@ -51,6 +53,15 @@ mod spec;
 mod task;
 
 pub use sched_core;
+
+/// The date and time types of sched's API (`DateTime<Utc>` in a [`JobContext`], in
+/// events and in triggers), re-exported so that one dependency line is enough.
+pub use chrono;
+/// IANA time zones (`chrono_tz::Europe::Berlin`) for
+/// [`SchedulerBuilder::timezone`] and [`JobSpec::timezone`], re-exported.
+pub use chrono_tz;
+/// JSON values: job arguments ([`JobContext::raw_args`]) and stored options.
+pub use serde_json;
 
 pub use crate::builder::SchedulerBuilder;
 pub use crate::clock::TokioClock;
@@ -70,7 +81,14 @@ pub mod prelude {
     pub use sched_core::store::{JobStore, MemoryStore, Outcome};
     pub use sched_core::trigger::{CalendarInterval, CronFields, Trigger};
 
+    pub use chrono_tz::Tz;
+
     pub use crate::{
         Event, EventMask, JobContext, JobSpec, Scheduler, SchedulerBuilder, TokioClock,
     };
 }
+
+/// This crate's README.md, whose Rust example is compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

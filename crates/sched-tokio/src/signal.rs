@@ -16,11 +16,14 @@
 ///
 /// With axum, stop the server and then the scheduler on the same signal:
 ///
-/// ```ignore
+/// ```no_run
+/// # async fn demo(scheduler: sched_tokio::Scheduler, app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// axum::serve(listener, app)
 ///     .with_graceful_shutdown(sched_tokio::shutdown_signal())
 ///     .await?;
 /// scheduler.shutdown().await?; // waits for the running jobs
+/// # Ok(()) }
 /// ```
 pub async fn shutdown_signal() {
     let interrupt = async {

@@ -9,6 +9,7 @@
 //! [`contract`] (feature `contract-tests`) is the test suite every store must pass.
 
 #[cfg(any(test, doc, feature = "contract-tests"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "contract-tests")))]
 pub mod contract;
 mod memory;
 
