@@ -237,6 +237,10 @@ async fn schemas_named(pool: &PgPool, name: &str) -> Vec<String> {
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
 )]
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn commands_other_than_migrate_create_no_schema() {
     let url = database_url("commands_other_than_migrate_create_no_schema");
@@ -278,6 +282,10 @@ async fn commands_other_than_migrate_create_no_schema() {
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
 )]
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn a_schema_without_sched_tables_is_refused_and_left_as_it_was() {
     let url = database_url("a_schema_without_sched_tables_is_refused_and_left_as_it_was");
@@ -308,6 +316,10 @@ async fn a_schema_without_sched_tables_is_refused_and_left_as_it_was() {
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
 )]
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn migrate_creates_what_the_other_commands_read() {
     let url = database_url("migrate_creates_what_the_other_commands_read");
@@ -330,6 +342,10 @@ async fn migrate_creates_what_the_other_commands_read() {
     drop_schemas(&url, "ctl_migrated").await;
 }
 
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[cfg_attr(
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
@@ -619,11 +635,13 @@ fn json_failures_stay_one_line_with_their_exit_codes() {
 
 /// The Postgres store through every command with `--json` and as tables, and
 /// `next --job` reading the job's trigger and zone from it.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
 #[tokio::test]
 async fn a_postgres_store_as_tables_and_json() {
-    let Some(url) = database_url("a_postgres_store_as_tables_and_json") else {
-        return;
-    };
+    let url = database_url("a_postgres_store_as_tables_and_json");
     let schema = unique_schema("ctl_json");
     let store = ["--url", url.as_str(), "--schema", schema.as_str()];
     let run = |command: &[&str]| {
