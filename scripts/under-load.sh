@@ -2,9 +2,9 @@
 # Runs a test binary N times while two busy loops keep both cores of a 2-core machine
 # busy (what `stress --cpu 2` does), and reports how many runs failed.
 #
-#   cargo test -p sched-examples --test postgres_nodes --no-run   # prints the binary
+#   cargo test -p sched-scenarios --test scenarios --no-run   # prints the binary
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-#     scripts/under-load.sh 20 target/debug/deps/postgres_nodes-<hash> [test filters…]
+#     scripts/under-load.sh 20 target/debug/deps/scenarios-<hash> postgres_nodes::
 #
 # The logs of failed runs are kept in $TMPDIR/under-load-<n>.log.
 set -u

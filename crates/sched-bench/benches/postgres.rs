@@ -12,7 +12,7 @@
 //!   `UPDATE` per transaction), in a database of its own;
 //! - `drain`: a backlog of jobs all due at once, drained by 1 node and by 4 nodes
 //!   (each a thread with its own runtime and its own pool, as in
-//!   `tests/postgres_nodes.rs`); firings per second and duplicates;
+//!   `crates/sched-scenarios/tests/scenarios/postgres_nodes.rs`); firings per second and duplicates;
 //! - `firing`: 10,000 jobs every second on one node (start times spread over the
 //!   second, or all at one instant); delay = wall clock in the job body minus
 //!   `JobContext::scheduled`;

@@ -1,5 +1,5 @@
 //! A service that schedules one slow job and runs until it is asked to stop: what the
-//! signal test (`tests/signals.rs`) sends SIGTERM to. It prints each step on a line.
+//! signal test (`tests/scenarios/signals.rs`) sends SIGTERM to. It prints each step on a line.
 
 use std::time::Duration;
 

@@ -237,10 +237,6 @@ async fn schemas_named(pool: &PgPool, name: &str) -> Vec<String> {
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
 )]
-#[cfg_attr(
-    not(sched_postgres_tests),
-    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
-)]
 #[tokio::test]
 async fn commands_other_than_migrate_create_no_schema() {
     let url = database_url("commands_other_than_migrate_create_no_schema");
@@ -282,10 +278,6 @@ async fn commands_other_than_migrate_create_no_schema() {
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
 )]
-#[cfg_attr(
-    not(sched_postgres_tests),
-    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
-)]
 #[tokio::test]
 async fn a_schema_without_sched_tables_is_refused_and_left_as_it_was() {
     let url = database_url("a_schema_without_sched_tables_is_refused_and_left_as_it_was");
@@ -316,10 +308,6 @@ async fn a_schema_without_sched_tables_is_refused_and_left_as_it_was() {
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
 )]
-#[cfg_attr(
-    not(sched_postgres_tests),
-    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
-)]
 #[tokio::test]
 async fn migrate_creates_what_the_other_commands_read() {
     let url = database_url("migrate_creates_what_the_other_commands_read");
@@ -342,10 +330,6 @@ async fn migrate_creates_what_the_other_commands_read() {
     drop_schemas(&url, "ctl_migrated").await;
 }
 
-#[cfg_attr(
-    not(sched_postgres_tests),
-    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
-)]
 #[cfg_attr(
     not(sched_postgres_tests),
     ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"

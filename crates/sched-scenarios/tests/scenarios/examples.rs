@@ -6,31 +6,31 @@
 use chrono::{Datelike, Timelike, Weekday};
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/quickstart.rs"]
+#[path = "../../../../examples/quickstart.rs"]
 mod quickstart;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/interval.rs"]
+#[path = "../../../../examples/interval.rs"]
 mod interval;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/cron.rs"]
+#[path = "../../../../examples/cron.rs"]
 mod cron;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/date.rs"]
+#[path = "../../../../examples/date.rs"]
 mod date;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/listeners.rs"]
+#[path = "../../../../examples/listeners.rs"]
 mod listeners;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/axum_app.rs"]
+#[path = "../../../../examples/axum_app.rs"]
 mod axum_app;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../examples/persistence.rs"]
+#[path = "../../../../examples/persistence.rs"]
 mod persistence;
 
 #[tokio::test(start_paused = true)]

@@ -1,13 +1,11 @@
 //! `PostgresStore` against a real Postgres (`DATABASE_URL`), each store in its own
 //! schema so tests run in parallel.
 
-mod common;
-
 use std::sync::Arc;
 
 use sched_core::store::{contract, JobStore};
 
-use common::{database_url, drop_schemas, pg_store};
+use crate::common::{database_url, drop_schemas, pg_store};
 
 #[cfg_attr(
     not(sched_postgres_tests),
@@ -65,7 +63,7 @@ async fn postgres_store_never_moves_a_lease_backwards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_keeps_only_its_own_claims_alive() {
     let url = database_url("postgres_store_keeps_only_its_own_claims_alive");
-    let schema = common::unique_schema("holder");
+    let schema = crate::common::unique_schema("holder");
     let connect = || {
         sched_store_sqlx::PostgresStore::builder()
             .schema(&schema)

@@ -3,8 +3,6 @@
 //! SQL runs, and a store opened without migrations creates nothing: a schema that is
 //! not there is an error, not a new empty store.
 
-mod common;
-
 use sched_core::store::JobStore;
 use sched_core::Error;
 use sched_store_sqlx::{PostgresStore, PostgresStoreBuilder};
@@ -13,7 +11,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use common::{database_url, drop_schemas, unique_schema};
+use crate::common::{database_url, drop_schemas, unique_schema};
 
 /// Nothing listens there: a name refused before any SQL is refused without a server.
 const NOWHERE: &str = "postgres://nobody@127.0.0.1:1/none";

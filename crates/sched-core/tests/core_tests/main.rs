@@ -1,0 +1,4 @@
+//! sched-core's integration tests, one binary.
+
+mod memory_store;
+mod validation;

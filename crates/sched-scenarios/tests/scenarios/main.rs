@@ -1,0 +1,14 @@
+//! sched's cross-crate scenarios, one test binary (each `tests/*.rs` file would be a
+//! binary of its own, compiled and linked again with sqlx, Tokio and sched).
+
+mod bad_data;
+mod catch_up;
+mod compose_file;
+mod examples;
+mod nesting_depth;
+mod postgres_nodes;
+mod postgres_outage;
+mod readme;
+mod signals;
+mod sqlite_paused;
+mod sqlite_restart;

@@ -1,0 +1,7 @@
+//! The stores' tests, one binary (a binary per file would compile and link sqlx and
+//! Tokio again for each).
+
+mod common;
+mod postgres;
+mod schema_names;
+mod sqlite;
