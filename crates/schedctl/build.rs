@@ -1,16 +1,4 @@
-//! Whether this package's Postgres tests run: with `DATABASE_URL` set (or
-//! `SCHED_REQUIRE_POSTGRES=1`, as in CI, where a missing database must fail) they are
-//! compiled as ordinary tests; without, as `#[ignore]`d ones, so `cargo test` prints
-//! each as `ignored, needs Postgres: …` with the command that runs them, and counts
-//! them in its summary, instead of passing them silently.
+//! Decides whether the Postgres tests run: the file sched-store-sqlx's build script
+//! includes too (this one is not packaged; see `exclude` in Cargo.toml).
 
-fn main() {
-    println!("cargo::rerun-if-env-changed=DATABASE_URL");
-    println!("cargo::rerun-if-env-changed=SCHED_REQUIRE_POSTGRES");
-    println!("cargo::rustc-check-cfg=cfg(sched_postgres_tests)");
-    let url = std::env::var_os("DATABASE_URL").is_some_and(|url| !url.is_empty());
-    let required = std::env::var_os("SCHED_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
-    if url || required {
-        println!("cargo::rustc-cfg=sched_postgres_tests");
-    }
-}
+include!("../sched-store-sqlx/build/postgres_tests.rs");
