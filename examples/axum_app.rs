@@ -6,9 +6,9 @@
 //! - `DELETE /jobs/{id}`
 //!
 //! ```text
-//! cargo run --example axum_app             # serves on 127.0.0.1:5000 (PORT to change)
+//! cargo run --example axum_app --features axum             # serves on 127.0.0.1:5000 (PORT to change)
 //! curl http://127.0.0.1:5000/jobs
-//! cargo run --example axum_app -- --once   # starts, prints the jobs, shuts down
+//! cargo run --example axum_app --features axum -- --once   # starts, prints the jobs, shuts down
 //! ```
 
 use std::collections::VecDeque;
