@@ -1,12 +1,9 @@
 //! What a command prints: the same [`Report`] as lines and aligned tables, or as JSON.
 
-use std::time::Duration;
-
 use chrono::{DateTime, SecondsFormat, Utc};
-use chrono_tz::Tz;
 use sched_core::job::Job;
 use sched_core::store::RunRecord;
-use sched_core::trigger::{Trigger, TriggerKind};
+use sched_core::trigger::Trigger;
 use serde_json::{json, Value};
 
 use crate::next::FireTimes;
@@ -253,82 +250,9 @@ fn escaped(cell: &str) -> String {
         .collect()
 }
 
-/// A trigger in a few words: `cron "0 9 * * mon-fri" in Europe/Paris`, `every 1h30m`,
-/// `every 2w at 09:30:00`, `or(cron "0 9 * * *", every 6h)`.
+/// A trigger in a few words (see [`Trigger::describe`]).
 pub(crate) fn describe(trigger: &Trigger) -> String {
-    describe_in(trigger, chrono_tz::UTC)
-}
-
-/// [`describe`], naming the zone where it is not `outer` (the zone of the combination
-/// around it) and matters (not for an interval or a date, which are instants).
-fn describe_in(trigger: &Trigger, outer: Tz) -> String {
-    let zone = trigger.zone();
-    let mut text = match &trigger.kind {
-        TriggerKind::Interval { every } => format!("every {}", span(*every)),
-        TriggerKind::Cron(cron) => format!("cron {:?}", cron.expression()),
-        TriggerKind::Date { at } => format!("once at {}", rfc3339(*at)),
-        TriggerKind::CalendarInterval(c) => {
-            let parts: Vec<String> = [
-                (c.years, "y"),
-                (c.months, "mo"),
-                (c.weeks, "w"),
-                (c.days, "d"),
-            ]
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, unit)| format!("{n}{unit}"))
-            .collect();
-            format!("every {} at {}", parts.concat(), c.at.format("%H:%M:%S"))
-        }
-        TriggerKind::And { triggers } => combination("and", triggers, zone),
-        TriggerKind::Or { triggers } => combination("or", triggers, zone),
-        _ => "another kind of trigger (see --json)".to_owned(),
-    };
-    let instants = matches!(
-        trigger.kind,
-        TriggerKind::Interval { .. } | TriggerKind::Date { .. }
-    );
-    if zone != outer && !instants {
-        text.push_str(&format!(" in {zone}"));
-    }
-    if let Some(jitter) = trigger.jitter {
-        text.push_str(&format!(" (jitter {})", span(jitter)));
-    }
-    text
-}
-
-fn combination(name: &str, triggers: &[Trigger], zone: Tz) -> String {
-    let parts: Vec<String> = triggers.iter().map(|t| describe_in(t, zone)).collect();
-    format!("{name}({})", parts.join(", "))
-}
-
-/// `1h30m`, `45s`, `1500ms`, `1d`: the largest units that add up to it exactly.
-fn span(duration: Duration) -> String {
-    if duration.subsec_nanos() != 0 {
-        return if duration.subsec_nanos().is_multiple_of(1_000_000) {
-            format!("{}ms", duration.as_millis())
-        } else {
-            format!("{duration:?}")
-        };
-    }
-    let mut left = duration.as_secs();
-    if left == 0 {
-        return "0s".into();
-    }
-    let mut text = String::new();
-    for (unit, seconds) in [
-        ("w", 604_800),
-        ("d", 86_400),
-        ("h", 3_600),
-        ("m", 60),
-        ("s", 1),
-    ] {
-        if left >= seconds {
-            text.push_str(&format!("{}{unit}", left / seconds));
-            left %= seconds;
-        }
-    }
-    text
+    trigger.describe()
 }
 
 #[cfg(test)]
@@ -361,28 +285,5 @@ mod tests {
             [vec!["x\ny".into(), "line one\nline\ttwo".into()]].into_iter(),
         );
         assert_eq!(text, "ID    ERROR\nx\\ny  line one\\nline\\ttwo\n");
-    }
-
-    #[test]
-    fn spans_use_the_largest_units() {
-        assert_eq!(span(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(span(Duration::from_secs(8 * 86_400)), "1w1d");
-        assert_eq!(span(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(span(Duration::from_nanos(10)), "10ns");
-    }
-
-    #[test]
-    fn triggers_are_described_in_a_few_words() -> Result<(), sched_core::Error> {
-        let paris = chrono_tz::Europe::Paris;
-        let trigger = Trigger::or([
-            Trigger::cron("0 9 * * mon-fri")?,
-            Trigger::interval(Duration::from_secs(21_600)),
-        ])
-        .timezone(paris);
-        assert_eq!(
-            describe(&trigger),
-            "or(cron \"0 9 * * mon-fri\", every 6h) in Europe/Paris"
-        );
-        Ok(())
     }
 }

@@ -27,6 +27,7 @@
 mod calendar;
 mod cron;
 mod wall;
+mod words;
 
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::calendar::CalendarInterval;
 pub use self::cron::{CronFields, CronTrigger, CronValue};
+pub use self::words::{span, FireTime, Upcoming};
 use crate::error::{Error, Result};
 use crate::job::{json_depth, Nested, MAX_JSON_DEPTH};
 
