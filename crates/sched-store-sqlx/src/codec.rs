@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sched_core::job::Job;
-use sched_core::store::{AbandonedRun, RunId, RunRecord, RunStatus};
+use sched_core::store::{AbandonedRun, NodeInfo, RunId, RunRecord, RunStatus};
 use sched_core::Error;
 
 /// A row type and its `sqlx::FromRow` (what `#[derive(sqlx::FromRow)]` would write:
@@ -242,6 +242,29 @@ impl HistoryRow {
             status,
         );
         Some(record.ended(self.finished_us.map(from_micros), self.error))
+    }
+}
+
+row! {
+    /// A node of the `nodes` table, with the runs it holds.
+    #[derive(Debug)]
+    pub(crate) struct NodeRow {
+        id: String,
+        seen_us: i64,
+        lease_us: i64,
+        running: i64,
+    }
+}
+
+impl NodeRow {
+    /// The node as [`JobStore::nodes`](sched_core::store::JobStore::nodes) reports it.
+    pub(crate) fn info(self) -> NodeInfo {
+        NodeInfo::new(
+            self.id,
+            from_micros(self.seen_us),
+            from_micros(self.lease_us),
+            u64::try_from(self.running).unwrap_or(0),
+        )
     }
 }
 

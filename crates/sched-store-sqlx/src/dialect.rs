@@ -14,7 +14,8 @@ use std::pin::Pin;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
 
 use crate::codec::{
-    AbandonedRow, CompletedRow, CountRow, HistoryRow, IdRow, InstantRow, JobRow, OccurrenceRow,
+    AbandonedRow, CompletedRow, CountRow, HistoryRow, IdRow, InstantRow, JobRow, NodeRow,
+    OccurrenceRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -45,6 +46,7 @@ pub(crate) trait Dialect:
     + Decodes<HistoryRow>
     + Decodes<CountRow>
     + Decodes<IdRow>
+    + Decodes<NodeRow>
     + ReadsId
 {
     /// Binds a list (`None`: SQL `NULL`): an array in Postgres (`= ANY($1)`,

@@ -66,8 +66,16 @@ pub(crate) struct Sql {
     pub(crate) abandon: Arc<str>,
     /// `$1` job ids; their columns, locked.
     pub(crate) lock_jobs: Arc<str>,
-    /// `$1` job id (or `NULL`: all), `$2` limit; the history, newest first.
+    /// `$1` job id, `$2` limit, `$3` status, `$4` node, `$5` below this run id (each
+    /// `NULL`: any); the history, newest first.
     pub(crate) history: Arc<str>,
+    /// `$1` search text (`NULL`: all; in the id, name or task, any case), `$2` limit,
+    /// `$3` offset; jobs' columns in `list` order.
+    pub(crate) job_page: Arc<str>,
+    /// `$1` search text as in `job_page`; `count` of the jobs it matches.
+    pub(crate) job_count: Arc<str>,
+    /// `id, seen_us, lease_us, running` of every node, by id.
+    pub(crate) nodes: Arc<str>,
     /// `$1` channel: tells other nodes that jobs changed (`None`: no other nodes).
     pub(crate) notify: Option<Arc<str>>,
 }

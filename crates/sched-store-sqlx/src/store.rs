@@ -13,14 +13,16 @@ use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::Job;
 use sched_core::store::{
-    AbandonedRun, AcquireRequest, Acquired, JobStore, Outcome, Renewal, RunId, RunRecord, Runnable,
+    AbandonedRun, AcquireRequest, Acquired, JobPage, JobQuery, JobStore, NodeInfo, Outcome,
+    Renewal, RunId, RunQuery, RunRecord, RunStatus, Runnable, MAX_PAGE,
 };
 use sched_core::support::Mutex;
 use sched_core::{Error, Result};
 use sqlx::{Database, Pool};
 
 use crate::codec::{
-    micros, undecodable, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow, UNREADABLE_ID,
+    micros, undecodable, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow, NodeRow,
+    UNREADABLE_ID,
 };
 use crate::dialect::{statement, Dialect, EachRow, List, StatementExt};
 use crate::sql::Sql;
@@ -544,10 +546,64 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
     }
 
     async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
+        let mut query = RunQuery::new();
+        query.job_id = job_id.map(str::to_owned);
+        query.limit = limit;
+        self.query_runs(&query).await
+    }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+
+    async fn query_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let search = query.search.as_deref();
+        let total = statement::<DB>(&self.inner.sql.job_count)
+            .arg(search)
+            .all::<CountRow>(&mut conn)
+            .await
+            .map_err(store_error)?
+            .first()
+            .map_or(0, |row| usize::try_from(row.count).unwrap_or(0));
+        let rows = statement::<DB>(&self.inner.sql.job_page)
+            .arg(search)
+            .arg(i64::try_from(query.limit.min(MAX_PAGE)).unwrap_or(i64::MAX))
+            .arg(i64::try_from(query.offset).unwrap_or(i64::MAX))
+            .each::<JobRow>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            // As in `list_jobs`: a corrupt row is reported and left, never hides a page.
+            match row
+                .map_err(|(id, error)| undecodable(id, &error))
+                .and_then(|row| row.decode())
+            {
+                Ok(job) => jobs.push(job),
+                Err(error) => self.inner.found_undecodable(error),
+            }
+        }
+        Ok(JobPage::new(jobs, total))
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeInfo>> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let rows = statement::<DB>(&self.inner.sql.nodes)
+            .all::<NodeRow>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(rows.into_iter().map(NodeRow::info).collect())
+    }
+
+    async fn query_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
         let rows = statement::<DB>(&self.inner.sql.history)
-            .arg(job_id)
-            .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+            .arg(query.job_id.as_deref())
+            .arg(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .arg(query.status.map(RunStatus::as_str))
+            .arg(query.node.as_deref())
+            .arg(query.before.map(|run| run.0))
             .each::<HistoryRow>(&mut conn)
             .await
             .map_err(store_error)?;

@@ -45,8 +45,8 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::json;
 
 use super::{
-    AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkipReason,
-    SkippedRuns,
+    AcquireRequest, Acquired, ClaimedRun, JobPage, JobQuery, JobStore, Outcome, RunId, RunQuery,
+    RunStatus, Runnable, SkipReason, SkippedRuns,
 };
 use crate::clock::ManualClock;
 use crate::error::{Error, Result};
@@ -112,6 +112,101 @@ pub async fn run_history_records_outcomes(store: Arc<dyn JobStore>) {
         1,
         "limit applies"
     );
+    assert!(store.keeps_history(), "a store with a history says so");
+    let errors = store
+        .query_runs(&RunQuery::new().status(RunStatus::Error))
+        .await
+        .unwrap();
+    assert_eq!(errors.len(), 1, "filtered by status: {errors:?}");
+    assert_eq!(errors[0].error.as_deref(), Some("boom"));
+    let older = store
+        .query_runs(&RunQuery::new().job("sync").before(errors[0].run_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        older.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [RunStatus::Success],
+        "the next page: runs older than the last one shown"
+    );
+    let by_node = |node: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .query_runs(&RunQuery::new().node(node))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        (by_node("n1").await, by_node("n2").await),
+        (2, 0),
+        "filtered by node"
+    );
+}
+
+/// `query_jobs` pages `list_jobs`' order, searching ids, names and tasks in any case,
+/// and counts every match.
+pub async fn query_jobs_pages_and_searches(store: Arc<dyn JobStore>) {
+    let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    for i in 0..25u32 {
+        let trigger = Trigger::interval(Duration::from_secs(60))
+            .start(t0 + chrono::Duration::seconds(i.into()));
+        let name = if i % 5 == 0 { "Nightly-Report" } else { "sync" };
+        let job = Job::new(format!("job-{i:02}"), TASK, trigger)
+            .name(name)
+            .schedule(t0)
+            .unwrap();
+        store.add_job(job, false).await.unwrap();
+    }
+    let ids = |page: &JobPage| {
+        page.jobs
+            .iter()
+            .map(|j| j.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let first = store.query_jobs(&JobQuery::new().limit(10)).await.unwrap();
+    assert_eq!(first.total, 25);
+    assert_eq!(ids(&first).first().map(String::as_str), Some("job-00"));
+    assert_eq!(first.jobs.len(), 10);
+    let last = store
+        .query_jobs(&JobQuery::new().offset(20).limit(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&last),
+        ["job-20", "job-21", "job-22", "job-23", "job-24"],
+        "the last page, in next-run order"
+    );
+    let found = store
+        .query_jobs(&JobQuery::new().search("nightly"))
+        .await
+        .unwrap();
+    assert_eq!(found.total, 5, "search in names, any case");
+    assert_eq!(
+        ids(&found),
+        ["job-00", "job-05", "job-10", "job-15", "job-20"]
+    );
+    let by_id = store
+        .query_jobs(&JobQuery::new().search("JOB-1"))
+        .await
+        .unwrap();
+    assert_eq!(by_id.total, 10, "search in ids");
+    let by_task = store
+        .query_jobs(&JobQuery::new().search("contract_"))
+        .await
+        .unwrap();
+    assert_eq!(by_task.total, 25, "search in tasks");
+    let none = store
+        .query_jobs(&JobQuery::new().search("%"))
+        .await
+        .unwrap();
+    assert_eq!(none.total, 0, "search text is literal, not a pattern");
+    let beyond = store
+        .query_jobs(&JobQuery::new().offset(100))
+        .await
+        .unwrap();
+    assert_eq!((beyond.jobs.len(), beyond.total), (0, 25));
 }
 
 /// Runs every check of the contract, each on a fresh store from `make_store`.
@@ -131,6 +226,7 @@ where
     purge_job_removes_a_row(make_store().await).await;
     remove_all_jobs_counts(make_store().await).await;
     list_jobs_order(make_store().await).await;
+    query_jobs_pages_and_searches(make_store().await).await;
     round_trip_triggers(make_store().await).await;
     round_trip_args_and_options(make_store().await).await;
     round_trip_ids(make_store().await).await;
@@ -1406,6 +1502,36 @@ pub async fn a_lease_never_moves_backwards(store: Arc<dyn JobStore>) {
         renewed.runs.is_empty(),
         "a reaped run is not renewed: {renewed:?}"
     );
+}
+
+/// For a store shared by processes: `nodes` lists each node that heartbeats, by id,
+/// with its last heartbeat, the end of its lease and the runs it holds.
+pub async fn nodes_report_heartbeats(store: Arc<dyn JobStore>) {
+    assert!(
+        store.nodes().await.expect("nodes").is_empty(),
+        "no node yet"
+    );
+    add(&store, &every("x", 60, t(0), JobOptions::default())).await;
+    add(&store, &every("y", 60, t(0), JobOptions::default())).await;
+    let claimed = claim(&store, "b", t(1), 10).await;
+    assert_eq!(claimed.runs.len(), 2);
+    for node in ["b", "a"] {
+        store
+            .heartbeat(node, &ManualClock::new(t(2)), LEASE)
+            .await
+            .expect("heartbeat");
+    }
+    let lease = chrono::Duration::from_std(LEASE).expect("a short lease");
+    let nodes = store.nodes().await.expect("nodes");
+    let seen: Vec<(&str, DateTime<Utc>, DateTime<Utc>, u64)> = nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.last_seen, n.lease_until, n.running))
+        .collect();
+    assert_eq!(
+        seen,
+        [("a", t(2), t(2) + lease, 0), ("b", t(2), t(2) + lease, 2)]
+    );
+    assert!(nodes[0].alive(t(2) + lease) && !nodes[0].alive(t(3) + lease));
 }
 
 /// For a store shared by processes: `first` and `second` are two instances of it (two

@@ -12,6 +12,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "contract-tests")))]
 pub mod contract;
 mod memory;
+mod query;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryStore;
+pub use self::query::{JobPage, JobQuery, NodeInfo, RunQuery, MAX_PAGE};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -351,6 +353,48 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// status from a newer version) is left out and logged.
     async fn run_history(&self, job_id: Option<&str>, limit: usize) -> Result<Vec<RunRecord>> {
         let _ = (job_id, limit);
+        Ok(Vec::new())
+    }
+
+    /// Whether [`run_history`](Self::run_history) answers from a history the store
+    /// keeps (`false`, the default: it returns nothing, and a dashboard keeps its own).
+    fn keeps_history(&self) -> bool {
+        false
+    }
+
+    /// A page of the run history, newest first (see [`RunQuery`]). The default filters
+    /// [`run_history`](Self::run_history); a SQL store answers with one indexed query.
+    async fn query_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
+        let limit = query.limit;
+        let simple = query.status.is_none() && query.node.is_none() && query.before.is_none();
+        if simple {
+            return self.run_history(query.job_id.as_deref(), limit).await;
+        }
+        let mut runs = self
+            .run_history(query.job_id.as_deref(), usize::MAX)
+            .await?;
+        runs.retain(|run| query.matches(run));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    /// A page of jobs (see [`JobQuery`]). The default filters
+    /// [`list_jobs`](Self::list_jobs); a SQL store pages in the database.
+    async fn query_jobs(&self, query: &JobQuery) -> Result<JobPage> {
+        let mut jobs = self.list_jobs().await?;
+        jobs.retain(|job| query.matches(job));
+        let total = jobs.len();
+        let page = jobs
+            .into_iter()
+            .skip(query.offset)
+            .take(query.limit.min(MAX_PAGE))
+            .collect();
+        Ok(JobPage::new(page, total))
+    }
+
+    /// The nodes that heartbeat into this store, by id (a single-process store has
+    /// none: the default).
+    async fn nodes(&self) -> Result<Vec<NodeInfo>> {
         Ok(Vec::new())
     }
 }

@@ -16,6 +16,8 @@ fn runnable(names: u8, prefixes: u8) -> String {
 pub(crate) fn sql(schema: &str) -> Sql {
     let s = format!("\"{schema}\"");
     let text = |sql: String| Arc::<str>::from(sql);
+    let search = "($1::text IS NULL OR strpos(lower(id), lower($1)) > 0 \
+                  OR strpos(lower(name), lower($1)) > 0 OR strpos(lower(task), lower($1)) > 0)";
     Sql {
         begin: "BEGIN",
         insert: text(format!(
@@ -115,7 +117,22 @@ pub(crate) fn sql(schema: &str) -> Sql {
         )),
         history: text(format!(
             "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM {s}.runs \
-             WHERE ($1::text IS NULL OR job_id = $1) ORDER BY id DESC LIMIT $2"
+             WHERE ($1::text IS NULL OR job_id = $1) AND ($3::text IS NULL OR status = $3) \
+               AND ($4::text IS NULL OR node = $4) AND ($5::int8 IS NULL OR id < $5) \
+             ORDER BY id DESC LIMIT $2"
+        )),
+        job_page: text(format!(
+            "SELECT {COLUMNS} FROM {s}.jobs WHERE {search} \
+             ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id \
+             LIMIT $2 OFFSET $3"
+        )),
+        job_count: text(format!(
+            "SELECT count(*) AS count FROM {s}.jobs WHERE {search}"
+        )),
+        nodes: text(format!(
+            "SELECT n.id, n.seen_us, n.lease_us, \
+             (SELECT count(*) FROM {s}.runs r WHERE r.node = n.id AND r.status = 'running') AS running \
+             FROM {s}.nodes n ORDER BY n.id"
         )),
         notify: Some(text("SELECT pg_notify($1, '')".to_owned())),
     }

@@ -5,6 +5,11 @@ use std::sync::Arc;
 
 use crate::sql::{Sql, COLUMNS};
 
+/// `?1` search text (`NULL`: every job) in the id, name or task, any case (ASCII:
+/// SQLite's `lower`).
+const SEARCH: &str = "(?1 IS NULL OR instr(lower(id), lower(?1)) > 0 \
+                      OR instr(lower(name), lower(?1)) > 0 OR instr(lower(task), lower(?1)) > 0)";
+
 /// Which tasks a node runs: `?a` names (`NULL`: any), `?b` name prefixes.
 fn runnable(names: u8, prefixes: u8) -> String {
     format!(
@@ -134,7 +139,21 @@ pub(crate) fn sql() -> Sql {
         )),
         history: text(
             "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM runs \
-             WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id DESC LIMIT ?2"
+             WHERE (?1 IS NULL OR job_id = ?1) AND (?3 IS NULL OR status = ?3) \
+               AND (?4 IS NULL OR node = ?4) AND (?5 IS NULL OR id < ?5) \
+             ORDER BY id DESC LIMIT ?2"
+                .to_owned(),
+        ),
+        job_page: text(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE {SEARCH} \
+             ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id \
+             LIMIT ?2 OFFSET ?3"
+        )),
+        job_count: text(format!("SELECT count(*) AS count FROM jobs WHERE {SEARCH}")),
+        nodes: text(
+            "SELECT n.id, n.seen_us, n.lease_us, \
+             (SELECT count(*) FROM runs r WHERE r.node = n.id AND r.status = 'running') AS running \
+             FROM nodes n ORDER BY n.id"
                 .to_owned(),
         ),
         notify: None,

@@ -41,6 +41,18 @@ async fn postgres_store_keeps_run_history() {
     drop_schemas(&url, "history").await;
 }
 
+/// The nodes that heartbeat, with the runs they hold (the dashboard's nodes page).
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_lists_its_nodes() {
+    let url = database_url("postgres_store_lists_its_nodes");
+    contract::nodes_report_heartbeats(Arc::new(pg_store(&url, "nodes").await)).await;
+    drop_schemas(&url, "nodes").await;
+}
+
 /// A heartbeat that read its clock before a claim (it waited for a connection) does
 /// not shorten that claim's lease.
 #[cfg_attr(
