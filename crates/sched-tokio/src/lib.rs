@@ -46,6 +46,7 @@ mod builder;
 mod clock;
 mod error;
 mod event;
+mod relay;
 mod runtime;
 mod scheduler;
 mod signal;
@@ -67,7 +68,7 @@ pub use crate::builder::SchedulerBuilder;
 pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
 pub use crate::event::{
-    AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, RunEvent, SkipEvent,
+    AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, MissedEvents, RunEvent, SkipEvent,
 };
 pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
 pub use crate::signal::shutdown_signal;
