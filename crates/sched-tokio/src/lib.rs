@@ -37,8 +37,10 @@
 //! ```
 //!
 //! Main types: [`Scheduler`] (and [`SchedulerBuilder`]), [`JobSpec`], [`JobContext`],
-//! [`Event`] and [`EventMask`]. Triggers, job options and stores come from
-//! [`sched_core`], re-exported in [`prelude`].
+//! [`Event`] and [`EventMask`]. With several nodes on one store,
+//! [`SchedulerBuilder::event_relay`] brings every node's events to each node's
+//! subscribers. Triggers, job options and stores come from [`sched_core`],
+//! re-exported in [`prelude`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

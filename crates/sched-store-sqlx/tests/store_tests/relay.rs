@@ -2,12 +2,13 @@
 //! on one schema of a real Postgres, each with a store of its own. A test `LISTEN`s
 //! on the relay's channel beside them, to see the notifications themselves.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sched_store_sqlx::{PostgresEventRelay, PostgresStore};
 use sched_tokio::prelude::*;
 use sched_tokio::sched_core::relay::EventRelay;
+use sched_tokio::sched_core::support::Mutex;
 use sched_tokio::MissedEvents;
 use sqlx::postgres::PgListener;
 
@@ -40,7 +41,7 @@ impl Node {
         tokio::spawn(async move {
             loop {
                 match receiver.recv().await {
-                    Ok(event) => seen.lock().unwrap().push(event),
+                    Ok(event) => seen.lock().push(event),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         panic!("test subscriber lagged by {n}")
                     }
@@ -57,7 +58,7 @@ impl Node {
     }
 
     fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap().clone()
+        self.events.lock().clone()
     }
 
     /// Waits (up to 30 s) until `done` holds for this node's events.
@@ -82,7 +83,7 @@ async fn sniff(url: &str, channel: &str) -> Arc<Mutex<Vec<String>>> {
     let seen = Arc::clone(&payloads);
     tokio::spawn(async move {
         while let Ok(notification) = listener.recv().await {
-            seen.lock().unwrap().push(notification.payload().to_owned());
+            seen.lock().push(notification.payload().to_owned());
         }
     });
     payloads
@@ -182,7 +183,7 @@ async fn postgres_relay_carries_runs_and_errors_to_the_other_node() {
         .iter()
         .filter_map(Event::node)
         .all(|n| n == "node-a"));
-    let payloads = payloads.lock().unwrap().clone();
+    let payloads = payloads.lock().clone();
     assert!(!payloads.is_empty());
     for payload in &payloads {
         assert!(
@@ -240,7 +241,7 @@ async fn postgres_relay_sends_a_burst_in_few_notifications() {
         !on_b.iter().any(|e| matches!(e, Event::EventsMissed(_))),
         "{on_b:?}"
     );
-    let notifications = payloads.lock().unwrap().len();
+    let notifications = payloads.lock().len();
     assert!(
         notifications > 0 && notifications * 5 < 800,
         "{notifications} notifications for 800 events"
@@ -360,7 +361,7 @@ async fn postgres_relay_is_opt_in() {
     b.scheduler.shutdown().await.expect("clean");
     // Anything sent would have arrived by now (the sniffer saw nothing in all that time).
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(payloads.lock().unwrap().is_empty());
+    assert!(payloads.lock().is_empty());
     assert!(executed_from(&b.events(), "node-a").next().is_none());
     drop_schema(&url, &schema).await;
 }
