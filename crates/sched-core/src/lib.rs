@@ -12,8 +12,10 @@
 //! - **Where do jobs live?** [`store::JobStore`], the async contract every store
 //!   implements, and [`store::MemoryStore`].
 //!
-//! Plus the [`job::Job`] model and an injectable [`clock::Clock`]. The semantics —
-//! DST, misfires, claims, leases, events — are specified in [`_documentation`].
+//! Plus the [`job::Job`] model, an injectable [`clock::Clock`], and
+//! [`relay::EventRelay`], which carries events between the nodes sharing a store. The
+//! semantics — DST, misfires, claims, leases, events — are specified in
+//! [`_documentation`].
 //!
 //! ```
 //! use chrono::{DateTime, Utc};
@@ -36,6 +38,7 @@ pub mod clock;
 mod error;
 pub mod job;
 pub mod policy;
+pub mod relay;
 pub mod store;
 pub mod support;
 pub mod trigger;

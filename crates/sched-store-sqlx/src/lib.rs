@@ -46,7 +46,7 @@ mod store;
 pub use crate::builder::SqlStoreBuilder;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use crate::postgres::{PostgresStore, PostgresStoreBuilder};
+pub use crate::postgres::{PostgresEventRelay, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::sqlite::{SqliteStore, SqliteStoreBuilder};

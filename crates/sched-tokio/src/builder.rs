@@ -8,9 +8,12 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use sched_core::clock::{Clock, SystemClock};
 use sched_core::job::JobOptions;
+use sched_core::relay::EventRelay;
 use sched_core::store::{JobStore, MemoryStore};
 
 use crate::error::Result;
+use crate::event::EventMask;
+use crate::relay::Relay;
 use crate::scheduler::{Env, Inner, Scheduler};
 
 /// The settings a running scheduler reads.
@@ -49,6 +52,8 @@ pub struct SchedulerBuilder {
     heartbeat: Option<Duration>,
     wall_clock_check: Duration,
     claim_ahead: Duration,
+    relay: Option<Arc<dyn EventRelay>>,
+    relayed: EventMask,
 }
 
 impl Default for SchedulerBuilder {
@@ -68,6 +73,8 @@ impl Default for SchedulerBuilder {
             heartbeat: None,
             wall_clock_check: Duration::from_secs(30),
             claim_ahead: Duration::ZERO,
+            relay: None,
+            relayed: EventMask::RELAYED,
         }
     }
 }
@@ -197,6 +204,71 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Relays events between the nodes sharing the store (opt-in; default none): this
+    /// node's events of the [`relayed_events`](Self::relayed_events) kinds go out
+    /// through `relay`, and the other nodes' come in, so that
+    /// [`subscribe`](Scheduler::subscribe), listeners and a dashboard on any node see
+    /// what every node did. [`Event::node`](crate::Event::node) tells where an event
+    /// comes from.
+    ///
+    /// Relaying never slows scheduling: an event is queued without waiting (the queue
+    /// holds [`event_capacity`](Self::event_capacity) events; a full one drops them,
+    /// counted) and sent in batches, at most one publish per 50 ms unless a batch is
+    /// full, from a task of its own; shutdown waits up to 5 s for the queue to be sent.
+    /// Events a node missed — dropped by a full queue, lost in a failed publish, sent
+    /// while its relay reconnected — are reported on it as [`Event::EventsMissed`],
+    /// with the sending node and the count when known. With a relay, events are built
+    /// even when nobody subscribes on this node.
+    ///
+    /// With Postgres, `PostgresStore::event_relay()` (sched-store-sqlx) relays through
+    /// `LISTEN/NOTIFY`: `Scheduler::builder().store(Arc::new(store.clone()))
+    /// .event_relay(store.event_relay())`. Here two nodes in one process, through a
+    /// [`MemoryRelay`](sched_core::relay::MemoryRelay):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use sched_tokio::prelude::*;
+    /// use sched_tokio::sched_core::relay::MemoryRelay;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), sched_tokio::Error> {
+    /// let relay = Arc::new(MemoryRelay::new());
+    /// let node = |id: &str| {
+    ///     Scheduler::builder().node_id(id).clock(TokioClock::new()).event_relay(relay.clone()).build()
+    /// };
+    /// let (a, b) = (node("node-a")?, node("node-b")?);
+    /// let mut on_b = b.subscribe();
+    /// a.start().await?;
+    /// b.start().await?;
+    /// a.add_job(JobSpec::interval(Duration::from_secs(10)).id("tick"), || async {}).await?;
+    /// loop {
+    ///     // node b hears of the run on node a
+    ///     if let Event::JobExecuted(run) = on_b.recv().await.expect("open") {
+    ///         assert_eq!((run.job_id.as_str(), run.node.as_str()), ("tick", "node-a"));
+    ///         break;
+    ///     }
+    /// }
+    /// a.shutdown().await?;
+    /// b.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Event::EventsMissed`]: crate::Event::EventsMissed
+    pub fn event_relay(mut self, relay: Arc<dyn EventRelay>) -> Self {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// The kinds of event this node relays (default [`EventMask::RELAYED`], every kind
+    /// a relay carries: job added, modified, removed, and every run event); kinds
+    /// outside it are never relayed (scheduler lifecycle, store errors, unrunnable
+    /// jobs). Leaving out `JOB_SUBMITTED` halves what a busy node sends.
+    pub fn relayed_events(mut self, mask: EventMask) -> Self {
+        self.relayed = mask;
+        self
+    }
+
     /// Builds the scheduler (not started).
     ///
     /// # Errors
@@ -235,11 +307,26 @@ impl SchedulerBuilder {
             wall_clock_check: self.wall_clock_check,
             claim_ahead: self.claim_ahead,
         };
+        let relay = match self.relay {
+            Some(relay) => Some(relay_for(
+                relay,
+                self.relayed,
+                &config.node,
+                self.event_capacity,
+            )?),
+            None => None,
+        };
         let env = Env::new(
             self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             self.clock,
         );
-        let inner = Inner::new(config, env, self.event_capacity, self.max_concurrency);
+        let inner = Inner::new(
+            config,
+            env,
+            self.event_capacity,
+            self.max_concurrency,
+            relay,
+        );
         Ok(Scheduler {
             inner: Arc::new(inner),
         })
@@ -308,6 +395,34 @@ impl SchedulerBuilder {
     }
 }
 
+/// The relay's side of a scheduler, if its payloads have room for this node's events.
+fn relay_for(
+    relay: Arc<dyn EventRelay>,
+    mask: EventMask,
+    node: &str,
+    capacity: usize,
+) -> Result<Relay> {
+    let max = relay.max_payload();
+    let invalid = |setting, value, rule| sched_core::Error::InvalidConfiguration {
+        setting,
+        value,
+        rule,
+    };
+    if max < crate::relay::MIN_PAYLOAD {
+        let rule = format!(
+            "a relay whose payloads hold at least {} bytes",
+            crate::relay::MIN_PAYLOAD
+        );
+        return Err(invalid("event_relay", format!("{relay:?} ({max} bytes)"), rule).into());
+    }
+    if !Relay::node_fits(node, max) {
+        let rule =
+            format!("short enough to leave half of a relayed payload ({max} bytes) for events");
+        return Err(invalid("node_id", format!("{} bytes", node.len()), rule).into());
+    }
+    Ok(Relay::new(relay, mask, node, capacity))
+}
+
 fn generated_node_id() -> String {
     let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
     format!("node-{}-{:x}", std::process::id(), nanos)
@@ -321,6 +436,7 @@ impl fmt::Debug for SchedulerBuilder {
             .field("lease", &self.lease)
             .field("heartbeat", &self.heartbeat)
             .field("claim_ahead", &self.claim_ahead)
+            .field("event_relay", &self.relay)
             .finish_non_exhaustive()
     }
 }

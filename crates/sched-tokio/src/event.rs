@@ -11,6 +11,8 @@ use sched_core::policy::Skipped;
 use sched_core::store::RunId;
 use tokio::sync::broadcast;
 
+use crate::relay::Relay;
+
 /// Something the scheduler did. Receive them with
 /// [`Scheduler::subscribe`](crate::Scheduler::subscribe) or
 /// [`Scheduler::add_listener`](crate::Scheduler::add_listener).
@@ -76,6 +78,10 @@ pub enum Event {
         /// The error text.
         error: String,
     },
+    /// Events relayed from other nodes that this node did not receive (see
+    /// [`SchedulerBuilder::event_relay`](crate::SchedulerBuilder::event_relay)): a
+    /// dashboard can say "12 events from node-b missed".
+    EventsMissed(MissedEvents),
 }
 
 /// A job-level event.
@@ -86,6 +92,9 @@ pub struct JobEvent {
     pub job_id: JobId,
     /// When.
     pub at: DateTime<Utc>,
+    /// The node whose scheduler made the change (this node's id, or another node's for
+    /// an event relayed from it).
+    pub node: String,
 }
 
 /// One run of a job.
@@ -104,8 +113,12 @@ pub struct RunEvent {
     /// How long it ran (set on executed and error events; `None` for a run aborted at
     /// shutdown).
     pub duration: Option<Duration>,
-    /// The error text (set on error events).
+    /// The error text (set on error events). Relayed from another node, a text too
+    /// long for one notification is cut, ending in `[... truncated from N bytes]`.
     pub error: Option<String>,
+    /// The node that ran it (this node's id, or another node's for an event relayed
+    /// from it).
+    pub node: String,
 }
 
 /// Runs of one job that did not start.
@@ -118,6 +131,9 @@ pub struct SkipEvent {
     pub runs: Skipped,
     /// When the decision was made.
     pub at: DateTime<Utc>,
+    /// The node that decided (this node's id, or another node's for an event relayed
+    /// from it).
+    pub node: String,
 }
 
 /// A run abandoned by a node that died.
@@ -134,6 +150,9 @@ pub struct AbandonedEvent {
     pub node: String,
     /// Whether the occurrence will run again elsewhere (`recover_abandoned`).
     pub recovered: bool,
+    /// The node that found it abandoned and reported it (this node's id, or another
+    /// node's for an event relayed from it).
+    pub reported_by: String,
 }
 
 /// A run whose lease this node lost.
@@ -150,6 +169,20 @@ pub struct LeaseLostEvent {
     pub node: String,
     /// What happened: its lease ran out unrenewed, or another node reaped it.
     pub reason: String,
+    /// When this node noticed.
+    pub at: DateTime<Utc>,
+}
+
+/// Relayed events this node missed ([`Event::EventsMissed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MissedEvents {
+    /// The node whose events were missed; `None` when this node's relay could not
+    /// receive for a while (its connection dropped): which nodes sent what meanwhile
+    /// is told, with counts, by the next events each of them relays.
+    pub node: Option<String>,
+    /// How many (`None`: not known, as when `node` is `None`).
+    pub missed: Option<u64>,
     /// When this node noticed.
     pub at: DateTime<Utc>,
 }
@@ -175,7 +208,27 @@ impl Event {
             Event::StoreError { .. } => 1 << 14,
             Event::JobAbandoned(_) => 1 << 15,
             Event::JobLeaseLost(_) => 1 << 16,
+            Event::EventsMissed(_) => 1 << 17,
         })
+    }
+
+    /// The node this event comes from, for the events a relay carries: the node that
+    /// ran, skipped, changed or reaped the job (this node's id for its own events), and
+    /// for [`Event::EventsMissed`] the node whose events were missed. `None` for the
+    /// events that only ever concern this node (scheduler lifecycle, store errors,
+    /// unrunnable jobs).
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Event::JobAdded(e) | Event::JobModified(e) | Event::JobRemoved(e) => Some(&e.node),
+            Event::JobSubmitted(e) | Event::JobExecuted(e) | Event::JobError(e) => Some(&e.node),
+            Event::JobMissed(e) | Event::JobCoalesced(e) | Event::JobMaxInstances(e) => {
+                Some(&e.node)
+            }
+            Event::JobAbandoned(e) => Some(&e.reported_by),
+            Event::JobLeaseLost(e) => Some(&e.node),
+            Event::EventsMissed(e) => e.node.as_deref(),
+            _ => None,
+        }
     }
 
     /// The job this event is about, if any.
@@ -244,12 +297,36 @@ impl EventMask {
     pub const JOB_ABANDONED: Self = Self(1 << 15);
     /// [`Event::JobLeaseLost`].
     pub const JOB_LEASE_LOST: Self = Self(1 << 16);
+    /// [`Event::EventsMissed`].
+    pub const EVENTS_MISSED: Self = Self(1 << 17);
     /// Every kind.
-    pub const ALL: Self = Self((1 << 17) - 1);
+    pub const ALL: Self = Self((1 << 18) - 1);
+    /// The kinds an event relay carries to the other nodes (the default of
+    /// [`SchedulerBuilder::relayed_events`](crate::SchedulerBuilder::relayed_events)):
+    /// job added, modified, removed, and every run event (submitted, executed, error,
+    /// missed, coalesced, max instances, abandoned, lease lost).
+    pub const RELAYED: Self = Self(
+        Self::JOB_ADDED.0
+            | Self::JOB_MODIFIED.0
+            | Self::JOB_REMOVED.0
+            | Self::JOB_SUBMITTED.0
+            | Self::JOB_EXECUTED.0
+            | Self::JOB_ERROR.0
+            | Self::JOB_MISSED.0
+            | Self::JOB_COALESCED.0
+            | Self::JOB_MAX_INSTANCES.0
+            | Self::JOB_ABANDONED.0
+            | Self::JOB_LEASE_LOST.0,
+    );
 
     /// Whether `event`'s kind is in this set.
     pub fn matches(self, event: &Event) -> bool {
         self.0 & event.mask().0 != 0
+    }
+
+    /// The kinds in both sets.
+    pub(crate) fn intersect(self, other: Self) -> Self {
+        Self(self.0 & other.0)
     }
 }
 
@@ -278,14 +355,22 @@ pub(crate) struct Events {
     sender: broadcast::Sender<Event>,
     /// Someone may hold a receiver (see [`emit`](Self::emit)).
     listened: AtomicBool,
+    /// Where this node's events go to other nodes, and theirs come from.
+    relay: Option<Relay>,
 }
 
 impl Events {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, relay: Option<Relay>) -> Self {
         Self {
             sender: broadcast::channel(capacity).0,
             listened: AtomicBool::new(false),
+            relay,
         }
+    }
+
+    /// The event relay, if the scheduler has one.
+    pub(crate) fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
     }
 
     /// A receiver of every event from now on.
@@ -294,24 +379,34 @@ impl Events {
         self.sender.subscribe()
     }
 
-    /// Sends `event` to whoever listens.
+    /// Sends this node's `event` to whoever listens, and to the relay.
     pub(crate) fn emit(&self, event: Event) {
+        if let Some(relay) = &self.relay {
+            relay.offer(&event);
+        }
+        self.emit_relayed(event);
+    }
+
+    /// Sends `event`, relayed from another node (or about the relay), to whoever
+    /// listens here: never back to the relay.
+    pub(crate) fn emit_relayed(&self, event: Event) {
         // Sending locks the channel, even with no receiver: with nobody listening,
         // runs skip it (two sends per run would contend between worker threads).
-        if self.listened() {
+        if self.listened.load(Ordering::Relaxed) {
             let _ = self.sender.send(event);
         }
     }
 
-    /// Whether anyone listens (so building an event is worth it).
+    /// Whether anyone listens, here or through the relay (so building an event is
+    /// worth it).
     pub(crate) fn listened(&self) -> bool {
-        self.listened.load(Ordering::Relaxed)
+        self.relay.is_some() || self.listened.load(Ordering::Relaxed)
     }
 
     /// Notices that the last receiver is gone (called by the runtime loop, once per
     /// claim; `subscribe` sets the flag at once).
     pub(crate) fn refresh_listened(&self) {
-        if self.listened() && self.sender.receiver_count() == 0 {
+        if self.listened.load(Ordering::Relaxed) && self.sender.receiver_count() == 0 {
             self.listened.store(false, Ordering::Relaxed);
         }
     }

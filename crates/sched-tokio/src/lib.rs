@@ -37,8 +37,10 @@
 //! ```
 //!
 //! Main types: [`Scheduler`] (and [`SchedulerBuilder`]), [`JobSpec`], [`JobContext`],
-//! [`Event`] and [`EventMask`]. Triggers, job options and stores come from
-//! [`sched_core`], re-exported in [`prelude`].
+//! [`Event`] and [`EventMask`]. With several nodes on one store,
+//! [`SchedulerBuilder::event_relay`] brings every node's events to each node's
+//! subscribers. Triggers, job options and stores come from [`sched_core`],
+//! re-exported in [`prelude`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -46,6 +48,7 @@ mod builder;
 mod clock;
 mod error;
 mod event;
+mod relay;
 mod runtime;
 mod scheduler;
 mod signal;
@@ -67,7 +70,7 @@ pub use crate::builder::SchedulerBuilder;
 pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
 pub use crate::event::{
-    AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, RunEvent, SkipEvent,
+    AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, MissedEvents, RunEvent, SkipEvent,
 };
 pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
 pub use crate::signal::shutdown_signal;

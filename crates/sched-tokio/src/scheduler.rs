@@ -89,11 +89,12 @@ impl Inner {
         env: Env,
         event_capacity: usize,
         max_concurrency: Option<usize>,
+        relay: Option<crate::relay::Relay>,
     ) -> Self {
         Self {
             config,
             env,
-            events: Events::new(event_capacity),
+            events: Events::new(event_capacity, relay),
             lifecycle: Lifecycle::default(),
             runtime: Shared::new(max_concurrency),
         }
@@ -524,6 +525,7 @@ impl Scheduler {
             State::Idle => {}
         }
         let inner = Arc::clone(&self.inner);
+        crate::relay::start(&inner);
         *state = State::Running(tokio::spawn(crate::runtime::run(inner)));
         drop(state);
         self.inner.events.emit(Event::SchedulerStarted {
@@ -602,6 +604,7 @@ impl Scheduler {
         self.inner.events.emit(Event::SchedulerShutdown {
             at: self.inner.env.clock.now(),
         });
+        crate::relay::stop(&self.inner).await;
         match (aborted, wait) {
             (0, _) | (_, None) => Ok(()),
             (n, Some(_)) => Err(Error::ShutdownTimedOut(n)),
@@ -651,6 +654,7 @@ impl Scheduler {
         JobEvent {
             job_id: id.into(),
             at: self.inner.env.clock.now(),
+            node: self.inner.config.node.clone(),
         }
     }
 }

@@ -5,10 +5,14 @@
 //! under a unique (job, scheduled time) key, commit. Changes to jobs `NOTIFY` the
 //! other nodes (never from the claim transaction: a notification takes a cluster-wide
 //! lock at commit), which `LISTEN` for them (`listen.rs`); a bounded poll is the
-//! fall-back.
+//! fall-back. Opt-in, `relay.rs` carries the schedulers' events between the nodes on
+//! a channel of its own.
 
 mod listen;
+mod relay;
 mod sql;
+
+pub use self::relay::PostgresEventRelay;
 
 use std::time::Duration;
 

@@ -3,5 +3,6 @@
 
 mod common;
 mod postgres;
+mod relay;
 mod schema_names;
 mod sqlite;

@@ -319,6 +319,7 @@ fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
             job_id: skipped.job_id.clone(),
             runs: skipped.runs,
             at: now,
+            node: inner.config.node.clone(),
         };
         let (first, count) = (skipped.runs.first, skipped.runs.count);
         match skipped.reason {
@@ -342,6 +343,7 @@ fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
         inner.events.emit(Event::JobRemoved(crate::event::JobEvent {
             job_id: job_id.clone(),
             at: now,
+            node: inner.config.node.clone(),
         }));
     }
     for error in &acquired.errors {

@@ -67,6 +67,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
         started,
         duration,
         error,
+        node: inner.config.node.clone(),
     };
     // Events are built only for listeners: most services run without one.
     if inner.events.listened() {
@@ -206,6 +207,7 @@ fn missed_in_queue(
             more: false,
         },
         at: now,
+        node: inner.config.node.clone(),
     });
     finish(
         inner,

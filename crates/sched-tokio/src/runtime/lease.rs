@@ -326,6 +326,7 @@ async fn reap(inner: &Arc<Inner>) {
                     scheduled: run.scheduled,
                     node: run.node,
                     recovered: run.recovered,
+                    reported_by: inner.config.node.clone(),
                 }));
             }
             if recovered {

@@ -116,6 +116,7 @@ async fn cancel(inner: &Arc<Inner>, runs: &[InFlight]) {
             started: run.scheduled.min(now),
             duration: None,
             error: error_text(&Outcome::Cancelled),
+            node: inner.config.node.clone(),
         }));
     }
     if !runs.is_empty() {

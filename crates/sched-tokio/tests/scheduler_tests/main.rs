@@ -2,6 +2,7 @@
 //! link Tokio and sched again for each).
 
 mod rejected_input;
+mod relay;
 mod scheduler;
 mod tracing_spans;
 mod tutorial_promises;

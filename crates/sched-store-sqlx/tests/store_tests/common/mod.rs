@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use sched_store_sqlx::PostgresStore;
-pub use sched_test_support::{database_url, drop_schemas, unique_schema};
+pub use sched_test_support::{database_url, drop_schema, drop_schemas, unique_schema};
 
 /// A store on a fresh schema.
 pub async fn pg_store(url: &str, prefix: &str) -> PostgresStore {
