@@ -1,13 +1,17 @@
-//! The tutorial's Flask app, in Axum: background jobs next to HTTP routes.
+//! The tutorial's Flask app, in Axum: background jobs next to HTTP routes, and the
+//! admin dashboard of `sched-web` nested under `/admin`.
 //!
-//! - `GET /`: status and the five most recent job runs
-//! - `GET /jobs`: every job with its next run time
-//! - `POST /jobs/{id}/pause`, `POST /jobs/{id}/resume`, `POST /jobs/{id}/run`
-//! - `DELETE /jobs/{id}`
+//! - `GET /`: status and the five most recent job runs (the tutorial's own route)
+//! - `/admin`: the dashboard (jobs, a job's history, live runs, nodes) and its JSON
+//!   API under `/admin/api/` (`/admin/api/openapi.json` describes it)
+//!
+//! With `ADMIN_TOKEN` set, `/admin` asks for `Authorization: Bearer <token>`: the
+//! router has no authentication of its own, a layer in front of it does.
 //!
 //! ```text
 //! cargo run --example axum_app --features axum             # serves on 127.0.0.1:5000 (PORT to change)
-//! curl http://127.0.0.1:5000/jobs
+//! open http://127.0.0.1:5000/admin
+//! curl http://127.0.0.1:5000/admin/api/jobs
 //! cargo run --example axum_app --features axum -- --once   # starts, prints the jobs, shuts down
 //! ```
 
@@ -16,10 +20,11 @@ use std::error::Error;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::{Json, Router};
 use sched_tokio::prelude::*;
 use serde_json::{json, Value};
@@ -49,6 +54,7 @@ pub async fn run(once: bool) -> Result<(), Box<dyn Error>> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "5000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    println!("dashboard on http://{}/admin", listener.local_addr()?);
     axum::serve(listener, app(state.clone()))
         // Ctrl-C, or SIGTERM from a container runtime: stop serving, then the jobs.
         .with_graceful_shutdown(sched_tokio::shutdown_signal())
@@ -103,66 +109,63 @@ pub async fn setup(builder: SchedulerBuilder) -> Result<AppState, Box<dyn Error>
     Ok(state)
 }
 
-/// The routes.
+/// The routes: the tutorial's status page, and the dashboard under `/admin` (behind a
+/// bearer token when `ADMIN_TOKEN` is set).
 pub fn app(state: AppState) -> Router {
+    app_with_token(state, std::env::var("ADMIN_TOKEN").ok())
+}
+
+/// [`app`], with the dashboard behind `Authorization: Bearer <token>` when `token` is
+/// given.
+pub fn app_with_token(state: AppState, token: Option<String>) -> Router {
+    let mut admin = sched_web::router(state.scheduler.clone());
+    if let Some(token) = token {
+        let expected = format!("Bearer {token}");
+        admin = admin.layer(middleware::from_fn(move |request: Request, next: Next| {
+            let allowed = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .is_some_and(|value| value.as_bytes() == expected.as_bytes());
+            async move {
+                if allowed {
+                    next.run(request).await
+                } else {
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::WWW_AUTHENTICATE, "Bearer")],
+                        "the dashboard needs Authorization: Bearer <ADMIN_TOKEN>",
+                    )
+                        .into_response()
+                }
+            }
+        }));
+    }
     Router::new()
         .route("/", get(index))
         .route("/jobs", get(list_jobs))
-        .route("/jobs/{id}", delete(remove_job))
-        .route("/jobs/{id}/pause", post(pause_job))
-        .route("/jobs/{id}/resume", post(resume_job))
-        .route("/jobs/{id}/run", post(run_job_now))
         .with_state(state)
+        .nest("/admin", admin)
 }
 
 async fn index(State(state): State<AppState>) -> Json<Value> {
     let log = state.log.lock().expect("run log");
     let recent: Vec<&String> = log.iter().rev().take(5).rev().collect();
-    Json(json!({ "status": "running", "recent_jobs": recent }))
+    Json(json!({ "status": "running", "recent_jobs": recent, "admin": "/admin" }))
 }
 
+/// The tutorial's `/jobs`: every job with its next run time.
 async fn list_jobs(State(state): State<AppState>) -> Json<Value> {
     let jobs = state.scheduler.get_jobs().await.unwrap_or_default();
-    Json(Value::Array(jobs.iter().map(job_json).collect()))
-}
-
-fn job_json(job: &Job) -> Value {
-    json!({
-        "id": job.id,
-        "name": job.name,
-        "next_run": job.next_run_time.map(|t| t.to_rfc3339()),
-        "paused": job.paused,
-    })
-}
-
-async fn pause_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    respond(state.scheduler.pause_job(&id).await)
-}
-
-async fn resume_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    respond(state.scheduler.resume_job(&id).await)
-}
-
-async fn run_job_now(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    respond(state.scheduler.run_job_now(&id).await)
-}
-
-async fn remove_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    respond(state.scheduler.remove_job(&id).await)
-}
-
-/// A job as JSON, or a JSON error: 404 for an unknown id, 409 after shutdown, 500 else.
-fn respond(result: Result<Job, sched_tokio::Error>) -> Response {
-    use sched_tokio::sched_core::Error as Core;
-    match result {
-        Ok(job) => Json(job_json(&job)).into_response(),
-        Err(error) => {
-            let status = match &error {
-                sched_tokio::Error::Core(Core::JobNotFound(_)) => StatusCode::NOT_FOUND,
-                sched_tokio::Error::ShutDown => StatusCode::CONFLICT,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            (status, Json(json!({ "error": error.to_string() }))).into_response()
-        }
-    }
+    Json(Value::Array(
+        jobs.iter()
+            .map(|job| {
+                json!({
+                    "id": job.id,
+                    "name": job.name,
+                    "next_run": job.next_run_time.map(|t| t.to_rfc3339()),
+                    "paused": job.paused,
+                })
+            })
+            .collect(),
+    ))
 }

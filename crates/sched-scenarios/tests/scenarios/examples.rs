@@ -146,7 +146,7 @@ async fn axum_app_answers_its_routes() {
     // Run now: the job runs at once and shows up in the recent runs on `/`.
     let mut events = state.scheduler.subscribe();
     let ran = http
-        .post(format!("{base}/jobs/health/run"))
+        .post(format!("{base}/admin/api/jobs/health/run"))
         .send()
         .await
         .unwrap();
@@ -168,25 +168,25 @@ async fn axum_app_answers_its_routes() {
     );
 
     let paused: serde_json::Value = http
-        .post(format!("{base}/jobs/digest/pause"))
+        .post(format!("{base}/admin/api/jobs/digest/pause"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(paused["paused"], true);
+    assert_eq!(paused["job"]["paused"], true);
     let resumed: serde_json::Value = http
-        .post(format!("{base}/jobs/digest/resume"))
+        .post(format!("{base}/admin/api/jobs/digest/resume"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(resumed["paused"], false);
+    assert_eq!(resumed["job"]["paused"], false);
     assert_eq!(
-        http.delete(format!("{base}/jobs/cleanup"))
+        http.delete(format!("{base}/admin/api/jobs/cleanup"))
             .send()
             .await
             .unwrap()
@@ -194,13 +194,14 @@ async fn axum_app_answers_its_routes() {
         200
     );
     let missing = http
-        .delete(format!("{base}/jobs/cleanup"))
+        .delete(format!("{base}/admin/api/jobs/cleanup"))
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
     let body: serde_json::Value = missing.json().await.unwrap();
-    assert_eq!(body["error"], "no job with id \"cleanup\"");
+    assert_eq!(body["error"], "not_found");
+    assert_eq!(body["message"], "no job with id \"cleanup\"");
     let jobs: serde_json::Value = http
         .get(format!("{base}/jobs"))
         .send()
@@ -210,6 +211,26 @@ async fn axum_app_answers_its_routes() {
         .await
         .unwrap();
     assert_eq!(jobs.as_array().unwrap().len(), 2);
+
+    // The dashboard's jobs page, behind a bearer token when one is set.
+    let page = http.get(format!("{base}/admin")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("health_check_external_apis"));
+    let locked = axum_app::app_with_token(state.clone(), Some("s3cret".into()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let locked_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, locked).await });
+    let refused = http.get(format!("{locked_base}/admin/api/jobs")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let allowed = http
+        .get(format!("{locked_base}/admin/api/jobs"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    let open = http.get(format!("{locked_base}/")).send().await.unwrap();
+    assert_eq!(open.status(), 200, "only the dashboard is locked");
     state.scheduler.shutdown().await.unwrap();
 }
 
