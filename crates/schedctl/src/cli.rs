@@ -191,6 +191,26 @@ list with a note on stderr, exit code 0."
         #[arg(short = 'n', default_value_t = 20)]
         count: usize,
     },
+    /// Serve the dashboard of a store (jobs, history, live runs, nodes, and the JSON
+    /// API) without running any job.
+    #[command(after_help = page!(
+        "schedctl serve --url sqlite://jobs.sqlite",
+        "schedctl serve --url postgres://sched@db.internal/app --listen 127.0.0.1:8080 --read-only";
+        "Actions change the stored jobs, which the nodes running them pick up (a run now
+makes the job due now). There is no authentication: listen on a loopback address,
+or put a proxy with authentication in front. Stops on Ctrl-C or SIGTERM. With
+--json, the first line is {\"listening\": URL}."
+    ))]
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Show the jobs, change none (no buttons; state-changing requests get 403).
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Create or upgrade the store's tables.
     #[command(after_help = page!(
         "schedctl migrate --url 'sqlite://jobs.sqlite?mode=rwc'",

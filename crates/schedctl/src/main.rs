@@ -93,6 +93,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Completions { shell } => return completions(shell),
         Command::Next(args) => next(&args),
+        Command::Serve {
+            store,
+            listen,
+            read_only,
+        } => {
+            return match store::serve(&store, listen, read_only, cli.json) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(Failure::Usage(message)) => {
+                    eprintln!("schedctl: {}", one_line(&message));
+                    ExitCode::from(2)
+                }
+                Err(Failure::Store(message)) => {
+                    eprintln!("schedctl: {}", one_line(&message));
+                    ExitCode::FAILURE
+                }
+            }
+        }
         other => store::run(other),
     };
     let report = match result {

@@ -41,6 +41,45 @@ pub(crate) fn job(url: &str, options: &StoreOptions, id: &str) -> Result<Job, Fa
     })
 }
 
+/// `serve`: the dashboard of the store at `args.url` on `listen`, until Ctrl-C or
+/// SIGTERM. Prints where it listens (a sentence, or with `json` a JSON line).
+pub(crate) fn serve(
+    args: &StoreArgs,
+    listen: std::net::SocketAddr,
+    read_only: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    block_on(async {
+        let store = open_args(args, Open::Existing).await?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Failure::Store(format!("cannot listen on {listen}: {e}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Failure::Store(format!("cannot listen on {listen}: {e}")))?;
+        let url = format!("http://{address}/");
+        let router = sched_web::Admin::for_store(store)
+            .read_only(read_only)
+            .title(format!("sched · {}", redact(&args.url)))
+            .router();
+        let line = if json {
+            serde_json::json!({ "listening": url, "store": redact(&args.url), "read_only": read_only })
+                .to_string()
+        } else {
+            format!(
+                "serving the dashboard of {} on {url}{} (Ctrl-C to stop)",
+                redact(&args.url),
+                if read_only { ", read-only" } else { "" }
+            )
+        };
+        println!("{line}");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(sched_tokio::shutdown_signal())
+            .await
+            .map_err(|e| Failure::Store(format!("serving failed: {e}")))
+    })
+}
+
 fn block_on<T>(work: impl std::future::Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -121,7 +160,7 @@ async fn dispatch(command: Command) -> Result<Report, Failure> {
                 schema,
             })))
         }
-        Command::Next(_) | Command::Completions { .. } => {
+        Command::Next(_) | Command::Completions { .. } | Command::Serve { .. } => {
             Err(Failure::Usage("this command needs no store".into()))
         }
     }

@@ -444,7 +444,7 @@ async fn a_corrupt_row_is_removed_only_with_force() {
 }
 
 /// Every subcommand, as `--help` names it.
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 10] = [
     "next",
     "jobs",
     "pause",
@@ -454,6 +454,7 @@ const COMMANDS: [&str; 9] = [
     "history",
     "migrate",
     "completions",
+    "serve",
 ];
 
 fn help(args: &[&str]) -> String {

@@ -448,3 +448,93 @@ async fn a_file_in_use_by_a_scheduler_is_refused() {
     }
     holder.close().await;
 }
+
+/// One HTTP/1.1 request to `address`; the status line's code and the body.
+fn http(address: &str, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connects");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request sent");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("reply");
+    let code = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (code, body)
+}
+
+/// `serve`: the dashboard of a store, with no scheduler: it lists the stored jobs,
+/// its actions change them, `--read-only` refuses them, and SIGTERM stops it cleanly.
+#[tokio::test]
+async fn serve_shows_and_changes_a_store_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let now = Utc::now();
+    let store = seeded("serve", vec![hourly("alpha", now)]).await;
+    for read_only in [false, true] {
+        let mut args = vec![
+            "serve",
+            "--url",
+            store.url.as_str(),
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+        ];
+        if read_only {
+            args.push("--read-only");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_schedctl"))
+            .args(&args)
+            .env_remove("SCHED_STORE_URL")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("schedctl serve starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the first line");
+        let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(first["read_only"], read_only);
+        let url = first["listening"].as_str().expect("listening").to_owned();
+        let address = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+
+        let (code, body) = http(&address, "GET", "/api/jobs");
+        assert_eq!(code, 200, "{body}");
+        let jobs: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(jobs["jobs"][0]["id"], "alpha");
+        let (code, page) = http(&address, "GET", "/");
+        assert_eq!(code, 200);
+        assert!(
+            page.contains("store only") && page.contains("alpha"),
+            "{page}"
+        );
+        let (code, body) = http(&address, "POST", "/api/jobs/alpha/pause");
+        if read_only {
+            assert_eq!(code, 403, "{body}");
+        } else {
+            assert_eq!(code, 200, "{body}");
+            let (_, body) = http(&address, "GET", "/api/jobs/alpha");
+            assert!(body.contains("\"paused\":true"), "{body}");
+            let (code, _) = http(&address, "POST", "/api/jobs/alpha/resume");
+            assert_eq!(code, 200);
+        }
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = child.wait().expect("exits");
+        assert!(status.success(), "a clean stop on SIGTERM: {status:?}");
+    }
+}
