@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sched_core::job::Job;
@@ -105,8 +107,7 @@ pub(crate) struct JobList {
 pub(crate) struct JobDetail {
     /// The job.
     pub(crate) job: JobSummary,
-    /// Its arguments (the stored JSON).
-    #[schema(value_type = Object)]
+    /// Its arguments (the stored JSON: any value, `null` when none were given).
     pub(crate) args: serde_json::Value,
     /// Its options (misfire grace, coalesce, max instances, timeout …).
     #[schema(value_type = Object)]
@@ -202,8 +203,13 @@ pub(crate) fn clamp_limit(limit: Option<u64>) -> Result<usize, ApiError> {
 
 impl JobsParams {
     pub(crate) fn query(&self) -> Result<JobQuery, ApiError> {
-        let offset = usize::try_from(self.offset.unwrap_or(0))
-            .map_err(|_| ApiError::bad_request("offset too large"))?;
+        // At most the largest `int64`, as the document says (the `format` of an
+        // integer bounds it too).
+        let offset = self.offset.unwrap_or(0);
+        let offset = i64::try_from(offset)
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| ApiError::bad_request(format!("offset {offset}: too large")))?;
         Ok(JobQuery::new()
             .search(self.q.clone().unwrap_or_default())
             .offset(offset)
@@ -301,12 +307,55 @@ pub(crate) fn node_view(node: &NodeInfo, now: DateTime<Utc>) -> NodeView {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// Axum's [`Query`], its rejection answered as the API's JSON error (Axum's own is
+/// plain text, which the document does not describe).
+#[derive(Debug)]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
+/// Axum's [`Path`], its rejection (a segment that is not UTF-8 once decoded) answered
+/// as the API's JSON error.
+#[derive(Debug)]
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Self(value))
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::BAD_REQUEST => ApiError::bad_request(rejection.body_text()),
+                status => ApiError::new(status, "internal", rejection.body_text()),
+            })
+    }
+}
+
 /// Lists jobs, paged and searched.
 #[utoipa::path(get, path = "/api/jobs", params(JobsParams), tag = "jobs",
     responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn list_jobs(
     State(shared): State<Arc<Shared>>,
-    Query(params): Query<JobsParams>,
+    ApiQuery(params): ApiQuery<JobsParams>,
 ) -> ApiResult<JobList> {
     let query = params.query()?;
     let page = shared.source.jobs(&query).await?;
@@ -328,7 +377,7 @@ pub(crate) async fn list_jobs(
     responses((status = 200, body = JobDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn get_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<JobDetail> {
     let job = shared.source.job(&id).await?;
     let runs = shared
@@ -349,7 +398,7 @@ pub(crate) async fn get_job(
     responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn list_runs(
     State(shared): State<Arc<Shared>>,
-    Query(params): Query<RunsParams>,
+    ApiQuery(params): ApiQuery<RunsParams>,
 ) -> ApiResult<RunList> {
     let query = params.query()?;
     let runs = shared.source.runs(&query).await?;
@@ -388,7 +437,7 @@ async fn acted(shared: &Shared, action: &str, job: Job) -> ApiResult<ActionResul
     responses((status = 200, body = ActionResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn pause_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ActionResult> {
     let job = shared.source.pause(&id).await?;
     acted(&shared, "paused", job).await
@@ -400,7 +449,7 @@ pub(crate) async fn pause_job(
     responses((status = 200, body = ActionResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn resume_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ActionResult> {
     let job = shared.source.resume(&id).await?;
     acted(&shared, "resumed", job).await
@@ -412,7 +461,7 @@ pub(crate) async fn resume_job(
     responses((status = 200, body = ActionResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn run_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ActionResult> {
     let job = shared.source.run_now(&id).await?;
     acted(&shared, "run", job).await
@@ -424,7 +473,7 @@ pub(crate) async fn run_job(
     responses((status = 200, body = ActionResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn remove_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ActionResult> {
     let job = shared.source.remove(&id).await?;
     Ok(Json(ActionResult {
@@ -440,7 +489,7 @@ pub(crate) async fn remove_job(
     responses((status = 200, body = ActionResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn reschedule_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<ActionResult> {
     let trigger = parse_trigger(&body)?;

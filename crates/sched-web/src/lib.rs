@@ -187,3 +187,8 @@ fn js(body: &'static str) -> impl IntoResponse {
         body,
     )
 }
+
+/// This crate's README.md, whose Rust example is compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

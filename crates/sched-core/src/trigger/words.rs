@@ -208,7 +208,7 @@ fn combination(name: &str, triggers: &[Trigger], zone: Tz) -> String {
 /// ```
 pub fn span(duration: Duration) -> String {
     if duration.subsec_nanos() != 0 {
-        return if duration.subsec_nanos().is_multiple_of(1_000_000) {
+        return if duration.subsec_nanos() % 1_000_000 == 0 {
             format!("{}ms", duration.as_millis())
         } else {
             format!("{duration:?}")
