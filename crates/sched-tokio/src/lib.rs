@@ -39,6 +39,14 @@
 //! Main types: [`Scheduler`] (and [`SchedulerBuilder`]), [`JobSpec`], [`JobContext`],
 //! [`Event`] and [`EventMask`]. Triggers, job options and stores come from
 //! [`sched_core`], re-exported in [`prelude`].
+//!
+//! ## Feature flags
+//!
+//! - `metrics` (off by default): runs started, succeeded, failed, missed, coalesced and
+//!   skipped, start delays, durations, runs in flight, jobs, store errors and claim
+//!   latency through the [`metrics`](https://docs.rs/metrics) facade, for any recorder
+//!   (Prometheus, StatsD, OpenTelemetry, …). The names and what each counts:
+//!   `sched_tokio::metrics`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -46,6 +54,9 @@ mod builder;
 mod clock;
 mod error;
 mod event;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod runtime;
 mod scheduler;
 mod signal;
