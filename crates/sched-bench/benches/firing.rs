@@ -4,6 +4,7 @@
 //! cargo bench -p sched-bench --features benches --bench firing                      # the full matrix
 //! cargo bench -p sched-bench --features benches --bench firing -- --jobs 1000 --mode spread --seconds 3 --only sched
 //! cargo bench -p sched-bench --features benches --bench firing -- --help
+//! cargo bench -p sched-bench --features benches,metrics --bench firing -- --recorder prometheus
 //! ```
 //!
 //! Every case runs in a child process of its own (this binary re-executed with
@@ -42,6 +43,10 @@ options:
   --cap S                 kill a case after S seconds (default warmup+seconds+drain+90)
   --sched-trigger interval|cron   sched's trigger in --mode same (default interval)
   --what firing|idle|all  firing matrix, idle wake-ups test, or both (default all)
+  --recorder none|prometheus  a metrics recorder in each case's process (default none;
+                          prometheus: built with --features benches,metrics, which
+                          turns on sched-tokio's `metrics`; rendered every 5 s, as a
+                          scrape would)
 ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +74,7 @@ struct Args {
     firing: bool,
     idle: bool,
     child: bool,
+    prometheus: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -84,6 +90,7 @@ fn parse_args() -> Result<Args, String> {
         firing: true,
         idle: true,
         child: false,
+        prometheus: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -128,6 +135,16 @@ fn parse_args() -> Result<Args, String> {
                     "interval" => false,
                     "cron" => true,
                     other => return Err(format!("unknown trigger {other:?}")),
+                }
+            }
+            "--recorder" => {
+                args.prometheus = match value()?.as_str() {
+                    "none" => false,
+                    "prometheus" if cfg!(feature = "metrics") => true,
+                    "prometheus" => {
+                        return Err("--recorder prometheus needs --features benches,metrics".into())
+                    }
+                    other => return Err(format!("unknown recorder {other:?}")),
                 }
             }
             "--seconds" => args.seconds = number(value()?)?.max(1),
@@ -193,6 +210,19 @@ fn parent(args: &Args) {
         "Window: warm-up {} s, measure {} s, drain {} s.",
         args.warmup, args.seconds, args.drain
     );
+    println!(
+        "sched-tokio feature metrics: {}; recorder: {}.",
+        if cfg!(feature = "metrics") {
+            "on"
+        } else {
+            "off"
+        },
+        if args.prometheus {
+            "prometheus, rendered every 5 s"
+        } else {
+            "none"
+        }
+    );
     if !firing.is_empty() {
         print_firing(&firing);
         print_ratios(&firing);
@@ -224,6 +254,14 @@ fn run_case(
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--drain", &args.drain.to_string()])
         .args(["--what", if idle { "idle" } else { "firing" }])
+        .args([
+            "--recorder",
+            if args.prometheus {
+                "prometheus"
+            } else {
+                "none"
+            },
+        ])
         .args([
             "--sched-trigger",
             if args.sched_cron { "cron" } else { "interval" },
@@ -527,6 +565,9 @@ mod child {
     pub(super) fn run(args: &Args) {
         let which = args.only[0];
         let jobs = args.jobs[0];
+        if args.prometheus {
+            install_prometheus();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -551,6 +592,30 @@ mod child {
         }
         // Leave at once: tearing down 100,000 jobs measures nothing we report.
         std::process::exit(0);
+    }
+
+    /// Installs a Prometheus recorder before the scheduler is built (it registers its
+    /// metrics then), and renders it every 5 s on a thread of its own, as a scrape
+    /// would: its CPU time counts with the scheduler's.
+    #[cfg(feature = "metrics")]
+    fn install_prometheus() {
+        let handle = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
+        {
+            Ok(handle) => handle,
+            Err(e) => {
+                phase(format!("error: installing the Prometheus recorder: {e}"));
+                std::process::exit(1);
+            }
+        };
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(5));
+            std::hint::black_box(handle.render());
+        });
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    fn install_prometheus() {
+        unreachable!("--recorder prometheus is refused without the metrics feature");
     }
 
     /// The scheduler under test, started and warming up; the handle reports wake-ups.

@@ -41,6 +41,14 @@
 //! [`SchedulerBuilder::event_relay`] brings every node's events to each node's
 //! subscribers. Triggers, job options and stores come from [`sched_core`],
 //! re-exported in [`prelude`].
+//!
+//! ## Feature flags
+//!
+//! - `metrics` (off by default): runs started, succeeded, failed, missed, coalesced and
+//!   skipped, start delays, durations, runs in flight, jobs, store errors and claim
+//!   latency through the [`metrics`](https://docs.rs/metrics) facade, for any recorder
+//!   (Prometheus, StatsD, OpenTelemetry, …). The names and what each counts:
+//!   `sched_tokio::metrics`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -49,6 +57,9 @@ mod clock;
 mod error;
 mod event;
 mod relay;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod runtime;
 mod scheduler;
 mod signal;

@@ -19,7 +19,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use crate::builder::{Config, SchedulerBuilder};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventMask, Events, JobEvent};
-use crate::runtime::Shared;
+use crate::runtime::{Metrics, Shared};
 use crate::spec::JobSpec;
 use crate::task::{closure_task_name, IntoTask, Registry};
 
@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) events: Events,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) runtime: Shared,
+    /// The handles of the scheduler's metrics (nothing without the `metrics` feature).
+    pub(crate) metrics: Metrics,
 }
 
 impl Inner {
@@ -97,7 +99,16 @@ impl Inner {
             events: Events::new(event_capacity, relay),
             lifecycle: Lifecycle::default(),
             runtime: Shared::new(max_concurrency),
+            metrics: Metrics::new(),
         }
+    }
+
+    /// Reports a failed store call: a `StoreError` event, counted.
+    pub(crate) fn store_error(&self, error: &dyn std::fmt::Display) {
+        self.metrics.store_error();
+        self.events.emit(Event::StoreError {
+            error: error.to_string(),
+        });
     }
 
     /// The longest the runtime may sleep: the wall-clock check, and for a store other
@@ -269,12 +280,16 @@ impl Scheduler {
         } else {
             None
         };
+        let new = stored.is_none();
         let job = match stored {
             Some(stored) => job.replacing(&stored, paused, now)?,
             None => job.schedule(now)?,
         };
         let id = job.id.clone();
         store.add_job(job, replace_existing).await?;
+        if new {
+            self.inner.metrics.jobs_changed(1);
+        }
         self.inner.events.emit(Event::JobAdded(self.job_event(&id)));
         self.inner.runtime.wake();
         Ok(id)
@@ -398,6 +413,7 @@ impl Scheduler {
     /// with [`purge_job`](Self::purge_job)); a store error.
     pub async fn remove_job(&self, id: &str) -> Result<Job> {
         let job = self.inner.env.store.remove_job(id).await?;
+        self.inner.metrics.jobs_changed(-1);
         self.forget(&job);
         self.inner
             .events
@@ -416,6 +432,7 @@ impl Scheduler {
     pub async fn purge_job(&self, id: &str) -> Result<bool> {
         let purged = self.inner.env.store.purge_job(id).await?;
         if purged {
+            self.inner.metrics.jobs_changed(-1);
             self.inner
                 .events
                 .emit(Event::JobRemoved(self.job_event(id)));
@@ -432,6 +449,7 @@ impl Scheduler {
     pub async fn remove_all_jobs(&self) -> Result<u64> {
         let jobs = self.inner.env.store.list_jobs().await?;
         let count = self.inner.env.store.remove_all_jobs().await?;
+        self.inner.metrics.jobs_cleared();
         for job in &jobs {
             self.forget(job);
             self.inner
@@ -596,9 +614,7 @@ impl Scheduler {
         let _ = handle.await; // the loop ends at its next await point
         let aborted = crate::runtime::drain(&self.inner, wait).await;
         if let Err(e) = self.inner.env.store.release(&self.inner.config.node).await {
-            self.inner.events.emit(Event::StoreError {
-                error: e.to_string(),
-            });
+            self.inner.store_error(&e);
         }
         self.inner.runtime.stop_lease_task();
         self.inner.events.emit(Event::SchedulerShutdown {

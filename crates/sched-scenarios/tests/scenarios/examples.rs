@@ -1,5 +1,6 @@
 //! Every example runs to completion (on Tokio's paused clock) and does what the
-//! tutorial says; the Axum example answers its routes to a real HTTP client.
+//! tutorial says; the Axum and metrics examples answer their routes to a real HTTP
+//! client.
 
 #![allow(missing_docs)]
 
@@ -32,6 +33,10 @@ mod axum_app;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../../examples/persistence.rs"]
 mod persistence;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../../examples/metrics.rs"]
+mod metrics_example;
 
 #[tokio::test(start_paused = true)]
 async fn quickstart_ticks_every_ten_seconds() {
@@ -255,4 +260,73 @@ async fn persistence_keeps_one_job_across_a_restart() {
             "next sync in an hour: {in_secs} s"
         );
     }
+}
+
+/// A sample of a Prometheus text scrape, by series (`name{labels}`).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_example_counts_its_runs() {
+    let text = metrics_example::run(true).await.expect("example runs");
+    let count = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}: {text}"));
+    // 31 s, every 5 s: heartbeat 6 runs, flaky 6 (every other one fails), slow_report
+    // 3 (at 5, 15 and 25; the runs at 10, 20 and 30 overlap it; shutdown waits for the
+    // last).
+    assert_eq!(count("sched_runs_started_total"), 15.0);
+    assert_eq!(count("sched_runs_succeeded_total"), 12.0);
+    assert_eq!(count("sched_runs_failed_total{reason=\"error\"}"), 3.0);
+    assert_eq!(count("sched_runs_skipped_max_instances_total"), 3.0);
+    assert_eq!(count("sched_run_duration_seconds_count"), 15.0);
+    assert_eq!(
+        count("sched_run_duration_seconds_sum"),
+        21.0,
+        "slow_report: 3 × 7 s"
+    );
+    assert_eq!(count("sched_runs_running"), 0.0);
+    assert_eq!(count("sched_jobs"), 3.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_example_serves_the_prometheus_text_on_http() {
+    let builder = sched_tokio::Scheduler::builder()
+        .clock(sched_tokio::TokioClock::starting_at(chrono::Utc::now()));
+    let (scheduler, prometheus) = metrics_example::setup(builder)
+        .await
+        .expect("scheduler starts");
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await; // the runs at 5 s
+    scheduler.shutdown().await.expect("shuts down");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, metrics_example::app(prometheus)).await });
+
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let kind = response.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap();
+    assert!(kind.starts_with("text/plain"), "{kind}");
+    let text = response.text().await.unwrap();
+    // heartbeat and flaky succeed at 5 s; slow_report, 7 s long, waited for.
+    assert_eq!(
+        sample(&text, "sched_runs_started_total"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "sched_runs_succeeded_total"),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE sched_run_start_delay_seconds summary"),
+        "{text}"
+    );
+    assert!(text.contains("# HELP sched_runs_failed_total"), "{text}");
 }

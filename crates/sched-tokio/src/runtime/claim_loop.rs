@@ -75,9 +75,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             Err(error) => {
                 inner.runtime.leases.store_failed();
                 tracing::warn!(%error, retry_in = ?backoff, "job store failed; retrying");
-                inner.events.emit(Event::StoreError {
-                    error: error.to_string(),
-                });
+                inner.store_error(&error);
                 let sleep = Some(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 sleep
@@ -203,12 +201,12 @@ async fn claim(
     let store = &inner.env.store;
     let claims = if behind && store.poll_interval().is_some() {
         let (first, second) = tokio::join!(
-            store.acquire(request.clone()),
-            store.acquire(request.clone())
+            inner.metrics.claim(store.acquire(request.clone())),
+            inner.metrics.claim(store.acquire(request.clone()))
         );
         vec![first, second]
     } else {
-        vec![store.acquire(request.clone()).await]
+        vec![inner.metrics.claim(store.acquire(request.clone())).await]
     };
     inner.events.refresh_listened();
     let mut failed = None;
@@ -298,6 +296,7 @@ async fn report_unrunnable(inner: &Arc<Inner>) {
     let Ok(jobs) = inner.env.store.list_jobs().await else {
         return; // the loop reports store errors
     };
+    inner.metrics.jobs_counted(jobs.len());
     let runnable = inner.env.registry.runnable(&inner.config.node);
     for job in jobs.iter().filter(|job| !runnable.allows(&job.task)) {
         let error = format!(
@@ -322,6 +321,7 @@ fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
             node: inner.config.node.clone(),
         };
         let (first, count) = (skipped.runs.first, skipped.runs.count);
+        inner.metrics.skipped(skipped.reason, count);
         match skipped.reason {
             SkipReason::Missed => {
                 tracing::warn!(job_id = %skipped.job_id, %first, count, "runs missed their misfire grace time");
@@ -337,6 +337,10 @@ fn report(inner: &Inner, acquired: &Acquired, now: DateTime<Utc>) {
             }
             _ => {}
         }
+    }
+    if !acquired.finished.is_empty() {
+        let finished = i64::try_from(acquired.finished.len()).unwrap_or(i64::MAX);
+        inner.metrics.jobs_changed(-finished);
     }
     for job_id in &acquired.finished {
         // Keep the closure registered: its last run may still be about to start.

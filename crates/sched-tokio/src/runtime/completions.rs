@@ -130,9 +130,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
                 fenced(inner, flights.get_mut(index).and_then(Option::take));
             }
             Err(error) => {
-                inner.events.emit(Event::StoreError {
-                    error: error.to_string(),
-                });
+                inner.store_error(&error);
                 // Its slot is already free: retry only the store write.
                 recorded = false;
                 let _ = completions.push(Completion {

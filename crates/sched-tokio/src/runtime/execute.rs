@@ -59,6 +59,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
         return;
     }
+    let meter = inner.metrics.run_started(scheduled, started);
     // Only what the end of the run needs is kept across it (the future stays small).
     let event = |duration, error| RunEvent {
         job_id: job_id.clone(),
@@ -79,6 +80,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     let ctx = JobContext::new(job_id.clone(), run_id, scheduled, job);
     let outcome = run_in_span(&task, ctx, timeout, span).await;
     let finished = inner.env.clock.now();
+    meter.ended(&outcome, started, finished);
     let ended = inner.events.listened().then(|| {
         let duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
         match &outcome {
@@ -197,6 +199,7 @@ fn missed_in_queue(
     now: DateTime<Utc>,
     slot: usize,
 ) {
+    inner.metrics.missed_in_queue();
     tracing::warn!(job_id = %job_id, run_id = %run_id, %scheduled, "run missed its grace time before it could start (waiting for a concurrency slot, or behind slow runs started before it)");
     let missed = Event::JobMissed(crate::event::SkipEvent {
         job_id,

@@ -156,9 +156,7 @@ async fn heartbeat(inner: &Arc<Inner>) {
         Err(error) => {
             inner.runtime.leases.store_failed();
             tracing::warn!(%error, "heartbeat failed; retrying");
-            inner.events.emit(Event::StoreError {
-                error: error.to_string(),
-            });
+            inner.store_error(&error);
         }
     }
 }
@@ -317,6 +315,7 @@ async fn reap(inner: &Arc<Inner>) {
     match result {
         Ok(runs) => {
             let recovered = runs.iter().any(|run| run.recovered);
+            inner.metrics.abandoned(runs.len());
             for run in runs {
                 tracing::warn!(job_id = %run.job_id, run_id = %run.run_id, node = %run.node,
                     recovered = run.recovered, "run abandoned by a node that stopped heartbeating");
@@ -336,9 +335,7 @@ async fn reap(inner: &Arc<Inner>) {
         Err(error) => {
             inner.runtime.leases.store_failed();
             tracing::warn!(%error, "looking for abandoned runs failed; retrying");
-            inner.events.emit(Event::StoreError {
-                error: error.to_string(),
-            });
+            inner.store_error(&error);
         }
     }
 }

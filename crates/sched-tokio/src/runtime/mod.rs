@@ -23,8 +23,9 @@
 //! 5. [`shutdown`] — waits for the runs in flight up to the shutdown timeout, then
 //!    aborts the rest and records them as cancelled.
 //!
-//! Beside them, [`lease`] heartbeats and reaps on its own timer, and [`running`] is the
-//! slab of runs in flight on this node (to wait for or abort at shutdown).
+//! Beside them, [`lease`] heartbeats and reaps on its own timer, [`running`] is the
+//! slab of runs in flight on this node (to wait for or abort at shutdown), and
+//! [`metrics`] holds what the steps count (feature `metrics`).
 //!
 //! [`Shared`] is the state these steps share; its fields are private to this module
 //! and its steps.
@@ -33,6 +34,7 @@ mod claim_loop;
 mod completions;
 mod execute;
 mod lease;
+mod metrics;
 mod running;
 mod shutdown;
 mod start;
@@ -47,6 +49,7 @@ use tokio::task::JoinHandle;
 pub(crate) use self::claim_loop::{dispatch, run};
 use self::completions::Completions;
 use self::lease::Leases;
+pub(crate) use self::metrics::Metrics;
 use self::running::Running;
 pub(crate) use self::shutdown::drain;
 

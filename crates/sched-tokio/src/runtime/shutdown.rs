@@ -79,9 +79,7 @@ async fn take_in_flight(inner: &Arc<Inner>) -> Vec<InFlight> {
         for result in inner.env.store.complete_many(batch).await {
             match result {
                 Ok(()) | Err(sched_core::Error::RunNotFound(_)) => {}
-                Err(error) => inner.events.emit(Event::StoreError {
-                    error: error.to_string(),
-                }),
+                Err(error) => inner.store_error(&error),
             }
         }
     }
@@ -104,9 +102,7 @@ async fn cancel(inner: &Arc<Inner>, runs: &[InFlight]) {
             .complete(run.run_id, Outcome::Cancelled, now)
             .await;
         if let Err(error) = recorded {
-            inner.events.emit(Event::StoreError {
-                error: error.to_string(),
-            });
+            inner.store_error(&error);
         }
         // Its start time is not kept: an aborted run reports its scheduled time.
         inner.events.emit(Event::JobError(RunEvent {
