@@ -56,10 +56,10 @@ mod builder;
 mod clock;
 mod error;
 mod event;
-mod relay;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+mod relay;
 mod runtime;
 mod scheduler;
 mod signal;

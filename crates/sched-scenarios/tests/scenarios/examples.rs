@@ -220,12 +220,20 @@ async fn axum_app_answers_its_routes() {
     // The dashboard's jobs page, behind a bearer token when one is set.
     let page = http.get(format!("{base}/admin")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("health_check_external_apis"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("health_check_external_apis"));
     let locked = axum_app::app_with_token(state.clone(), Some("s3cret".into()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let locked_base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, locked).await });
-    let refused = http.get(format!("{locked_base}/admin/api/jobs")).send().await.unwrap();
+    let refused = http
+        .get(format!("{locked_base}/admin/api/jobs"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     let allowed = http
         .get(format!("{locked_base}/admin/api/jobs"))
