@@ -84,9 +84,26 @@ pub(crate) struct RunView {
     pub(crate) node: String,
     /// `running`, `success`, `error`, `panicked`, `timed_out`, `cancelled`, `missed`
     /// or `abandoned`.
+    #[schema(value_type = StatusName, inline)]
     pub(crate) status: String,
     /// The error text of a failed run.
     pub(crate) error: Option<String>,
+}
+
+/// A run's status as the API writes it: the document's enum (the handlers take and
+/// give the word, [`RunStatus::as_str`]; a test keeps the two lists equal).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+pub(crate) enum StatusName {
+    Running,
+    Success,
+    Error,
+    Panicked,
+    TimedOut,
+    Cancelled,
+    Missed,
+    Abandoned,
 }
 
 /// A page of jobs.
@@ -181,6 +198,7 @@ pub(crate) struct RunsParams {
     /// Only this job's runs.
     pub(crate) job: Option<String>,
     /// Only runs in this status.
+    #[param(value_type = Option<StatusName>, inline)]
     pub(crate) status: Option<String>,
     /// Only this node's runs.
     pub(crate) node: Option<String>,
@@ -400,6 +418,12 @@ pub(crate) async fn list_runs(
     State(shared): State<Arc<Shared>>,
     ApiQuery(params): ApiQuery<RunsParams>,
 ) -> ApiResult<RunList> {
+    // The pages' filter form sends empty fields; the API takes a status or none.
+    if params.status.as_deref() == Some("") {
+        return Err(ApiError::bad_request(
+            "status \"\": leave it out, or give one of the statuses",
+        ));
+    }
     let query = params.query()?;
     let runs = shared.source.runs(&query).await?;
     let next_before = (runs.len() == query.limit)
@@ -499,4 +523,34 @@ pub(crate) async fn reschedule_job(
 
 pub(crate) fn parse_trigger(body: &[u8]) -> Result<Trigger, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid trigger: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documents_statuses_are_the_stores() {
+        let documented: Vec<String> = [
+            StatusName::Running,
+            StatusName::Success,
+            StatusName::Error,
+            StatusName::Panicked,
+            StatusName::TimedOut,
+            StatusName::Cancelled,
+            StatusName::Missed,
+            StatusName::Abandoned,
+        ]
+        .iter()
+        .map(|name| {
+            serde_json::to_value(name)
+                .expect("a word")
+                .as_str()
+                .expect("a string")
+                .to_owned()
+        })
+        .collect();
+        let stored: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(documented, stored);
+    }
 }

@@ -19,6 +19,11 @@ use crate::Shared;
 pub(crate) const STYLE: &str = include_str!("../assets/style.css");
 pub(crate) const LIVE_JS: &str = include_str!("../assets/live.js");
 
+/// An instant as a page shows it: to the second, UTC (the API keeps every digit).
+fn shown(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// Text made safe for HTML content and attribute values.
 pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -168,7 +173,7 @@ fn outcome_cell(last: Option<&RunRecord>) -> String {
             format!(
                 "<span title=\"{title}\">{}</span> <time>{}</time>",
                 status_badge(run.status),
-                esc(&api::instant(run.finished.unwrap_or(run.started)))
+                esc(&shown(run.finished.unwrap_or(run.started)))
             )
         }
         None => "<span class=\"muted\">no run yet</span>".to_owned(),
@@ -250,7 +255,7 @@ async fn jobs_body(
         let last = shared.source.last_outcome(job.id.as_str()).await?;
         let next = match (job.paused, job.next_run_time) {
             (true, _) => "<span class=\"muted\">paused</span>".to_owned(),
-            (false, Some(at)) => format!("<time>{}</time>", esc(&api::instant(at))),
+            (false, Some(at)) => format!("<time>{}</time>", esc(&shown(at))),
             (false, None) => "<span class=\"muted\">none</span>".to_owned(),
         };
         let state = if job.paused { "paused" } else { "scheduled" };
@@ -466,8 +471,8 @@ fn run_row(base: &str, run: &RunRecord) -> String {
         b = esc(base),
         link = esc(&url(run.job_id.as_str())),
         job = esc(run.job_id.as_str()),
-        sched = esc(&view.scheduled),
-        started = esc(&view.started),
+        sched = esc(&shown(run.scheduled)),
+        started = esc(&shown(run.started)),
         duration = view
             .duration_seconds
             .map(|s| format!("{s:.3} s"))

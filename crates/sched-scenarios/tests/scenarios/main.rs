@@ -4,6 +4,7 @@
 mod bad_data;
 mod catch_up;
 mod compose_file;
+mod dashboard;
 mod examples;
 mod nesting_depth;
 mod postgres_nodes;
