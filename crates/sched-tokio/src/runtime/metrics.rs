@@ -82,7 +82,7 @@ mod on {
             started: DateTime<Utc>,
         ) -> RunMeter<'_> {
             self.started.increment(1);
-            self.start_delay.record(seconds(started - scheduled));
+            self.start_delay.record(Elapsed(scheduled, started));
             self.running.increment(1.0);
             RunMeter {
                 metrics: self,
@@ -161,7 +161,7 @@ mod on {
             self.ended = true;
             let m = self.metrics;
             m.running.decrement(1.0);
-            m.duration.record(seconds(finished - started));
+            m.duration.record(Elapsed(started, finished));
             match outcome {
                 Outcome::Success => m.succeeded.increment(1),
                 Outcome::Panicked(_) => m.panicked.increment(1),
@@ -187,8 +187,16 @@ mod on {
         }
     }
 
-    fn seconds(delta: chrono::TimeDelta) -> f64 {
-        delta.to_std().map_or(0.0, |d| d.as_secs_f64())
+    /// The seconds from `.0` to `.1` (zero if negative), computed only by a live
+    /// handle: `Histogram::record` converts its value after its no-op check, so with no
+    /// recorder installed a run does no time arithmetic for its metrics.
+    struct Elapsed(DateTime<Utc>, DateTime<Utc>);
+
+    impl metrics::IntoF64 for Elapsed {
+        #[inline]
+        fn into_f64(self) -> f64 {
+            (self.1 - self.0).to_std().map_or(0.0, |d| d.as_secs_f64())
+        }
     }
 
     /// Units and help texts (a recorder that renders them, as Prometheus does).
