@@ -21,7 +21,10 @@
 //! - `restart`: Postgres restarts under two nodes; time until every job fires again;
 //! - `explain`: `EXPLAIN (ANALYZE, BUFFERS)` of the claim query on 1,000,000 jobs;
 //! - `profile`: the claim transaction's statements replayed by hand and timed one by
-//!   one on a backlog, with the completion of each run (and a batched variant).
+//!   one on a backlog, with the completion of each run (and a batched variant);
+//! - `cancel`: two nodes; a run on node a that waits for its cancellation token is
+//!   cancelled from node b (`cancel_run`: the store's `UPDATE` and `NOTIFY`), then from
+//!   a itself; the time of the call, and until a reports the run cancelled.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -43,7 +46,9 @@ postgres: PostgresStore throughput, latency and failure handling
 
 options:
   --url URL               database (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
-  --what LIST             comma list of pgbench,drain,firing,kill,restart,explain,profile (default all)
+  --what LIST             comma list of pgbench,drain,firing,kill,restart,explain,profile,cancel
+                          (default all)
+  --cancels N             cancel: runs cancelled from each node (default 200)
   --drain-jobs N          backlog size (default 20000)
   --drain-nodes LIST      node counts for the backlog (default 1,4)
   --drain-trigger interval|date   backlog jobs: interval 1 h (rescheduled) or one-off (deleted)
@@ -68,6 +73,7 @@ struct Args {
     pgbench_seconds: u64,
     explain_rows: i64,
     cluster: Option<(String, String)>,
+    cancels: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -76,7 +82,7 @@ fn parse_args() -> Result<Args, String> {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into()),
-        what: "pgbench,drain,firing,kill,restart,explain,profile"
+        what: "pgbench,drain,firing,kill,restart,explain,profile,cancel"
             .split(',')
             .map(str::to_owned)
             .collect(),
@@ -89,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         pgbench_seconds: 15,
         explain_rows: 1_000_000,
         cluster: None,
+        cancels: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -130,6 +137,7 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => args.seconds = number(value()?)?,
             "--pgbench-seconds" => args.pgbench_seconds = number(value()?)?,
             "--explain-rows" => args.explain_rows = number(value()?)? as i64,
+            "--cancels" => args.cancels = number(value()?)? as usize,
             "--cluster" => {
                 let v = value()?;
                 let (ver, name) = v.split_once('/').ok_or("--cluster VER/NAME")?;
@@ -202,6 +210,9 @@ async fn run(args: Args) {
                 firing(&args, &admin, n, true, ahead).await;
             }
         }
+    }
+    if wants("cancel") {
+        cancel(&args, &admin).await;
     }
     if wants("kill") {
         kill(&args, &admin).await;
@@ -1516,4 +1527,108 @@ async fn complete_batched(admin: &PgPool, s: &str, batches: &[Vec<i64>]) {
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64()
     );
+}
+
+// ---------------------------------------------------------------------------------
+// cancel
+
+/// A node of the cancel case; with `hold`, it runs task `hold` (waits for its token).
+async fn cancel_node(url: &str, schema: &str, id: &str, hold: bool) -> Scheduler {
+    let store = PostgresStore::builder()
+        .schema(schema)
+        .poll_interval(Duration::from_millis(100))
+        .max_connections(4)
+        .connect(url)
+        .await
+        .expect("cancel node store");
+    let scheduler = Scheduler::builder()
+        .node_id(id)
+        .store(Arc::new(store))
+        .event_capacity(1 << 16)
+        .build()
+        .expect("cancel node");
+    if hold {
+        scheduler.register_task("hold", |ctx: JobContext| async move {
+            ctx.cancelled().await;
+        });
+    }
+    scheduler.start().await.expect("cancel node starts");
+    scheduler
+}
+
+/// Waits for the first event `pick` accepts.
+async fn next_event<T>(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Some(found) = pick(&event) {
+                        return found;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(error) => panic!("events: {error}"),
+            }
+        }
+    })
+    .await
+    .expect("the event came")
+}
+
+async fn cancel(args: &Args, admin: &PgPool) {
+    let schema = unique_schema("bench_cancel");
+    create_schema(&args.url, &schema).await;
+    let a = cancel_node(&args.url, &schema, "node-a", true).await;
+    let b = cancel_node(&args.url, &schema, "node-b", false).await;
+    let mut events = a.subscribe();
+    println!(
+        "\n## cancel: a run on node a, waiting for its token, cancelled from b, then from a\n"
+    );
+    println!("| cancelled from | runs | cancel_run returns p50 | p99 | run reported cancelled p50 | p99 | max |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (from, label) in [
+        (&b, "node b (store UPDATE + NOTIFY)"),
+        (&a, "node a (its own run)"),
+    ] {
+        let (call, ended) = (Histogram::new(), Histogram::new());
+        for i in 0..args.cancels {
+            let id = format!("c-{label:.6}-{i}");
+            a.add_named_job(JobSpec::date(a.now()).id(id.as_str()), "hold")
+                .await
+                .expect("job added");
+            let run = next_event(&mut events, |e| match e {
+                Event::JobSubmitted(run) if *run.job_id == *id => Some(run.run_id),
+                _ => None,
+            })
+            .await;
+            let began = Instant::now();
+            assert!(
+                from.cancel_run(run).await.expect("cancel_run"),
+                "it was running"
+            );
+            call.record_micros(began.elapsed().as_micros() as i64);
+            next_event(&mut events, |e| match e {
+                Event::JobError(ended) if ended.run_id == run => Some(()),
+                _ => None,
+            })
+            .await;
+            ended.record_micros(began.elapsed().as_micros() as i64);
+        }
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        println!(
+            "| {label} | {} | {} | {} | {} | {} | {} |",
+            call.count(),
+            ms(call.percentile(0.50)),
+            ms(call.percentile(0.99)),
+            ms(ended.percentile(0.50)),
+            ms(ended.percentile(0.99)),
+            ms(ended.max()),
+        );
+    }
+    a.shutdown().await.expect("a stops");
+    b.shutdown().await.expect("b stops");
+    drop_schema(admin, &schema).await;
 }

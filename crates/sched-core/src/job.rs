@@ -233,7 +233,15 @@ pub struct JobOptions {
     pub timeout: Option<Duration>,
     /// When a node dies mid-run, run this job's abandoned run again elsewhere.
     pub recover_abandoned: bool,
+    /// How long a run that was asked to stop (its timeout, `cancel_run`, `cancel_job`)
+    /// may go on after its `JobContext` cancellation token fired, before its future is
+    /// dropped. A run that never looked at its token is dropped at once: it cannot
+    /// have seen the request. Default 5 s.
+    pub cancel_grace: Duration,
 }
+
+/// [`JobOptions::cancel_grace`] unless set.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 impl Default for JobOptions {
     fn default() -> Self {
@@ -243,6 +251,7 @@ impl Default for JobOptions {
             max_instances: 1,
             timeout: None,
             recover_abandoned: false,
+            cancel_grace: DEFAULT_CANCEL_GRACE,
         }
     }
 }
@@ -257,6 +266,7 @@ struct StoredOptions {
     max_instances: u32,
     timeout: Option<Duration>,
     recover_abandoned: bool,
+    cancel_grace: Duration,
 }
 
 impl Default for StoredOptions {
@@ -267,6 +277,7 @@ impl Default for StoredOptions {
             max_instances,
             timeout,
             recover_abandoned,
+            cancel_grace,
         } = JobOptions::default();
         Self {
             misfire_grace_time,
@@ -274,6 +285,7 @@ impl Default for StoredOptions {
             max_instances,
             timeout,
             recover_abandoned,
+            cancel_grace,
         }
     }
 }
@@ -288,6 +300,7 @@ impl TryFrom<StoredOptions> for JobOptions {
             max_instances,
             timeout,
             recover_abandoned,
+            cancel_grace,
         } = stored;
         let options = Self {
             misfire_grace_time,
@@ -295,6 +308,7 @@ impl TryFrom<StoredOptions> for JobOptions {
             max_instances,
             timeout,
             recover_abandoned,
+            cancel_grace,
         };
         options.validate()?;
         Ok(options)
@@ -320,6 +334,13 @@ impl JobOptions {
     #[must_use]
     pub fn max_instances(mut self, max_instances: u32) -> Self {
         self.max_instances = max_instances;
+        self
+    }
+
+    /// Sets [`cancel_grace`](Self::cancel_grace).
+    #[must_use]
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
         self
     }
 

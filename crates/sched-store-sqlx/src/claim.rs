@@ -14,7 +14,9 @@ use sched_core::store::{
     AbandonedRun, AcquireRequest, Acquired, ClaimedRun, Renewal, RunId, SkippedRuns,
 };
 
-use crate::codec::{join, micros, split, undecodable, AbandonedRow, IdRow, JobRow, OccurrenceRow};
+use crate::codec::{
+    join, micros, split, undecodable, AbandonedRow, JobRow, OccurrenceRow, RenewRow,
+};
 use crate::dialect::{statement, Dialect, List, StatementExt};
 use crate::store::Inner;
 use crate::store_error;
@@ -272,17 +274,22 @@ pub(crate) async fn heartbeat<DB: Dialect>(
         .arg(until)
         .run(&mut tx)
         .await?;
-    let renewed: Vec<IdRow> = statement::<DB>(&inner.sql.renew)
+    let renewed: Vec<RenewRow> = statement::<DB>(&inner.sql.renew)
         .arg(node)
         .arg(until)
         .arg(inner.holder.as_str())
         .all(&mut tx)
         .await?;
     tx.commit().await?;
-    Ok(Renewal::new(
-        now,
-        renewed.into_iter().map(|row| RunId(row.id)).collect(),
-    ))
+    let cancelled = renewed
+        .iter()
+        .filter(|row| row.cancel_requested)
+        .map(|row| RunId(row.id))
+        .collect();
+    Ok(
+        Renewal::new(now, renewed.into_iter().map(|row| RunId(row.id)).collect())
+            .with_cancelled(cancelled),
+    )
 }
 
 /// Marks the running runs whose lease ends before `lease_before` (µs) abandoned, with

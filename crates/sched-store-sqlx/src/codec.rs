@@ -269,6 +269,23 @@ impl NodeRow {
 }
 
 row! {
+    /// A run a heartbeat renewed, and whether its cancel was requested.
+    #[derive(Debug)]
+    pub(crate) struct RenewRow {
+        pub(crate) id: i64,
+        pub(crate) cancel_requested: bool,
+    }
+}
+
+row! {
+    /// The node holding a run.
+    #[derive(Debug)]
+    pub(crate) struct HolderRow {
+        pub(crate) node: String,
+    }
+}
+
+row! {
     /// A count.
     #[derive(Debug)]
     pub(crate) struct CountRow {

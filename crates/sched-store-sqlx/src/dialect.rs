@@ -14,8 +14,8 @@ use std::pin::Pin;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
 
 use crate::codec::{
-    AbandonedRow, CompletedRow, CountRow, HistoryRow, IdRow, InstantRow, JobRow, NodeRow,
-    OccurrenceRow,
+    AbandonedRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow, JobRow,
+    NodeRow, OccurrenceRow, RenewRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -47,6 +47,8 @@ pub(crate) trait Dialect:
     + Decodes<CountRow>
     + Decodes<IdRow>
     + Decodes<NodeRow>
+    + Decodes<RenewRow>
+    + Decodes<HolderRow>
     + ReadsId
 {
     /// Binds a list (`None`: SQL `NULL`): an array in Postgres (`= ANY($1)`,

@@ -45,6 +45,11 @@ pub(crate) fn postgres() -> Migrator {
             "run holder",
             include_str!("../migrations/postgres/0002_run_holder.sql"),
         ),
+        (
+            3,
+            "cancel requested",
+            include_str!("../migrations/postgres/0003_cancel_requested.sql"),
+        ),
     ])
 }
 
@@ -61,6 +66,11 @@ pub(crate) fn sqlite() -> Migrator {
             2,
             "run holder",
             include_str!("../migrations/sqlite/0002_run_holder.sql"),
+        ),
+        (
+            3,
+            "cancel requested",
+            include_str!("../migrations/sqlite/0003_cancel_requested.sql"),
         ),
     ])
 }

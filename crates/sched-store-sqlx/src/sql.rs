@@ -57,8 +57,15 @@ pub(crate) struct Sql {
     /// `$1` node, `$2` now (µs), `$3` lease end (µs; never moves backwards).
     pub(crate) heartbeat: Arc<str>,
     /// `$1` node, `$2` lease end (µs), `$3` holder: renews the running runs this store
-    /// instance claimed (a lease never moves backwards); returns the `id` of each.
+    /// instance claimed (a lease never moves backwards); returns the `id` and
+    /// `cancel_requested` of each.
     pub(crate) renew: Arc<str>,
+    /// `$1` run id: asks for the run's cancel if it is running; returns its `node`.
+    pub(crate) cancel_run: Arc<str>,
+    /// `$1` run id; `count` of runs with that id (0 or 1).
+    pub(crate) run_exists: Arc<str>,
+    /// `$1` job id: asks for the cancel of its running runs; returns the `id` of each.
+    pub(crate) cancel_job: Arc<str>,
     /// `$1` horizon (µs): drops history finished before it.
     pub(crate) prune: Arc<str>,
     /// `$1` now (µs), `$2` leases ending before this are abandoned (µs), `$3` error
@@ -78,6 +85,8 @@ pub(crate) struct Sql {
     pub(crate) nodes: Arc<str>,
     /// `$1` channel: tells other nodes that jobs changed (`None`: no other nodes).
     pub(crate) notify: Option<Arc<str>>,
+    /// `$1` channel, `$2` payload: tells other nodes something (a cancel).
+    pub(crate) notify_with: Option<Arc<str>>,
 }
 
 /// A job's columns, in the order `insert` binds them.

@@ -13,22 +13,24 @@ use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::Job;
 use sched_core::store::{
-    AbandonedRun, AcquireRequest, Acquired, JobPage, JobQuery, JobStore, NodeInfo, Outcome,
-    Renewal, RunId, RunQuery, RunRecord, RunStatus, Runnable, MAX_PAGE,
+    AbandonedRun, AcquireRequest, Acquired, CancelRequest, JobPage, JobQuery, JobStore, NodeInfo,
+    Outcome, Renewal, RunId, RunQuery, RunRecord, RunStatus, Runnable, MAX_PAGE,
 };
 use sched_core::support::Mutex;
 use sched_core::{Error, Result};
 use sqlx::{Database, Pool};
 
 use crate::codec::{
-    micros, undecodable, CompletedRow, CountRow, HistoryRow, InstantRow, JobRow, NodeRow,
-    UNREADABLE_ID,
+    micros, undecodable, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow, JobRow,
+    NodeRow, UNREADABLE_ID,
 };
 use crate::dialect::{statement, Dialect, EachRow, List, StatementExt};
 use crate::sql::Sql;
 use crate::store_error;
 
 pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+/// Called with a run another node asked to cancel.
+pub(crate) type CancelHook = Arc<dyn Fn(RunId) + Send + Sync>;
 
 /// How many rows without a next run time `next_due` quarantines in one call before it
 /// gives up (each is reported; the next call goes on).
@@ -79,8 +81,46 @@ pub(crate) struct Inner<DB: Database> {
     /// process that had the same node id.
     pub(crate) holder: String,
     pub(crate) wakers: Arc<Mutex<Vec<Waker>>>,
+    /// What `on_cancel` registered: called with each run another node asks to cancel.
+    pub(crate) cancel_hooks: Arc<Mutex<Vec<CancelHook>>>,
     /// The `LISTEN` task (Postgres).
     pub(crate) listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// The prefix of a `NOTIFY` payload that asks for runs to be cancelled: then their ids,
+/// comma-separated. Other payloads (empty) say that jobs changed.
+pub(crate) const CANCEL_NOTICE: &str = "cancel:";
+
+/// `runs` as cancel notices, each under 8,000 bytes (a run id is at most 20 digits).
+pub(crate) fn cancel_payloads(runs: &[RunId]) -> Vec<String> {
+    const MAX: usize = 7_900;
+    let mut payloads = Vec::new();
+    let mut payload = String::from(CANCEL_NOTICE);
+    for run in runs {
+        let id = run.0.to_string();
+        if payload.len() + id.len() + 1 > MAX {
+            payloads.push(std::mem::replace(&mut payload, String::from(CANCEL_NOTICE)));
+        }
+        if payload.len() > CANCEL_NOTICE.len() {
+            payload.push(',');
+        }
+        payload.push_str(&id);
+    }
+    if payload.len() > CANCEL_NOTICE.len() {
+        payloads.push(payload);
+    }
+    payloads
+}
+
+/// The run ids of a cancel notice (`None`: not one). Ids that do not parse are skipped.
+#[cfg(feature = "postgres")]
+pub(crate) fn parse_cancel_notice(payload: &str) -> Option<Vec<RunId>> {
+    let ids = payload.strip_prefix(CANCEL_NOTICE)?;
+    Some(
+        ids.split(',')
+            .filter_map(|id| id.parse().ok().map(RunId))
+            .collect(),
+    )
 }
 
 /// An id for one store instance, unique per process start (the process id, the time
@@ -109,6 +149,7 @@ impl<DB: Database> Inner<DB> {
             reports: Mutex::default(),
             holder: holder_id(),
             wakers: Arc::default(),
+            cancel_hooks: Arc::default(),
             listener: Mutex::new(None),
         }
     }
@@ -168,6 +209,29 @@ impl<DB: Dialect> Inner<DB> {
         };
         if let Err(error) = sent.await {
             tracing::warn!(%error, "NOTIFY failed; other nodes will see the change at their next poll");
+        }
+    }
+
+    /// Tells the other nodes to cancel `runs` (`NOTIFY`, payloads within Postgres's
+    /// 8,000 bytes; see [`CANCEL_NOTICE`]). A notice that fails is logged: the holding
+    /// node finds the request at its next heartbeat.
+    async fn cancel_notice(&self, runs: &[RunId]) {
+        let Some(notify) = &self.sql.notify_with else {
+            return;
+        };
+        let sent = async {
+            let mut conn = self.pool.acquire().await?;
+            for payload in cancel_payloads(runs) {
+                statement::<DB>(notify)
+                    .arg(self.channel.as_str())
+                    .arg(payload)
+                    .run(&mut conn)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(error) = sent.await {
+            tracing::warn!(%error, "NOTIFY of a cancel failed; the node holding the run sees it at its next heartbeat");
         }
     }
 
@@ -585,6 +649,50 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             }
         }
         Ok(JobPage::new(jobs, total))
+    }
+
+    async fn request_cancel(&self, run_id: RunId) -> Result<CancelRequest> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let holder = statement::<DB>(&self.inner.sql.cancel_run)
+            .arg(run_id.0)
+            .first::<HolderRow>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        if let Some(HolderRow { node }) = holder {
+            drop(conn);
+            self.inner.cancel_notice(&[run_id]).await;
+            return Ok(CancelRequest::Running { node });
+        }
+        let exists = statement::<DB>(&self.inner.sql.run_exists)
+            .arg(run_id.0)
+            .first::<CountRow>(&mut conn)
+            .await
+            .map_err(store_error)?
+            .is_some_and(|row| row.count > 0);
+        if exists {
+            Ok(CancelRequest::Ended)
+        } else {
+            Err(Error::RunNotFound(run_id.0))
+        }
+    }
+
+    async fn request_cancel_job(&self, job_id: &str) -> Result<Vec<RunId>> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let rows = statement::<DB>(&self.inner.sql.cancel_job)
+            .arg(job_id)
+            .all::<IdRow>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        drop(conn);
+        let ids: Vec<RunId> = rows.into_iter().map(|row| RunId(row.id)).collect();
+        if !ids.is_empty() {
+            self.inner.cancel_notice(&ids).await;
+        }
+        Ok(ids)
+    }
+
+    fn on_cancel(&self, hook: Arc<dyn Fn(RunId) + Send + Sync>) {
+        self.inner.cancel_hooks.lock().push(hook);
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>> {

@@ -83,10 +83,14 @@ pub use crate::error::{Error, Result};
 pub use crate::event::{
     AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, MissedEvents, RunEvent, SkipEvent,
 };
+pub use crate::runtime::cancel::CancelReason;
 pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
 pub use crate::signal::shutdown_signal;
 pub use crate::spec::JobSpec;
 pub use crate::task::{IntoTask, JobContext, JobResult};
+/// A run's cancellation token (tokio-util's), as [`JobContext::cancellation_token`]
+/// hands it out.
+pub use tokio_util::sync::CancellationToken;
 
 /// Everything a typical user names: `use sched_tokio::prelude::*;`.
 pub mod prelude {

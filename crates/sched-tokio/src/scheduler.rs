@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::{Job, JobId};
-use sched_core::store::{AcquireRequest, JobStore, RunRecord};
+use sched_core::store::{AcquireRequest, CancelRequest, JobStore, RunId, RunRecord};
 use sched_core::support::Mutex;
 use sched_core::trigger::Trigger;
 use tokio::sync::broadcast;
@@ -19,6 +19,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use crate::builder::{Config, SchedulerBuilder};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventMask, Events, JobEvent};
+use crate::runtime::cancel::CancelReason;
 use crate::runtime::{Metrics, Shared};
 use crate::spec::JobSpec;
 use crate::task::{closure_task_name, IntoTask, Registry};
@@ -402,6 +403,58 @@ impl Scheduler {
         let acquired = self.inner.env.store.claim_now(id, request).await?;
         crate::runtime::dispatch(&self.inner, acquired, now);
         Ok(job)
+    }
+
+    /// Asks run `run_id` to stop, on whichever node runs it: its
+    /// [`JobContext`](crate::JobContext) token fires, it has its job's `cancel_grace`
+    /// to end (none if it never took its token), then its future is dropped. It is
+    /// recorded and reported (`JobError`) as [`Outcome::Cancelled`](sched_core::store::Outcome::Cancelled)
+    /// however it ends after the request. A run on another node sharing a Postgres
+    /// store hears of it through `NOTIFY` within milliseconds, or at its node's next
+    /// heartbeat if the notice is lost.
+    ///
+    /// Returns `true` if the run was running (here or elsewhere) and was asked to
+    /// stop, `false` if it had already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::RunNotFound`] for a run the store does not know (a store
+    /// without history forgets runs as they end); a store error.
+    pub async fn cancel_run(&self, run_id: RunId) -> Result<bool> {
+        if crate::runtime::cancel::cancel_run(&self.inner, run_id, CancelReason::Requested) {
+            return Ok(true);
+        }
+        match self.inner.env.store.request_cancel(run_id).await? {
+            CancelRequest::Running { .. } => {
+                // Claimed here meanwhile (its start under way): cancelled once it is in flight.
+                crate::runtime::cancel::cancel_run(&self.inner, run_id, CancelReason::Requested);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// [`cancel_run`](Self::cancel_run) for every running run of job `job_id`, on every
+    /// node; returns how many were asked to stop. The job itself stays scheduled
+    /// (pause or remove it to stop its future runs).
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::JobNotFound`] when no such job exists and none of its runs
+    /// is running; a store error.
+    pub async fn cancel_job(&self, job_id: &str) -> Result<usize> {
+        let mut ids =
+            crate::runtime::cancel::cancel_job(&self.inner, job_id, CancelReason::Requested);
+        for run_id in self.inner.env.store.request_cancel_job(job_id).await? {
+            if !ids.contains(&run_id) {
+                ids.push(run_id);
+            }
+        }
+        if ids.is_empty() {
+            // No run to stop: an unknown job is an error, a known one had none running.
+            self.inner.env.store.get_job(job_id).await?;
+        }
+        Ok(ids.len())
     }
 
     /// Removes a job. Runs already executing finish.

@@ -14,9 +14,39 @@ use sched_core::job::JobId;
 use sched_core::store::{RunId, Runnable};
 use sched_core::support::{FastHash, Mutex, RwLock};
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
-/// What a running job knows about itself.
-#[derive(Clone, Debug)]
+use crate::runtime::cancel::CancelReason;
+use crate::scheduler::Inner;
+
+/// What a running job knows about itself, and how it learns that it should stop.
+///
+/// A run is asked to stop when it runs past its job's
+/// [`timeout`](sched_core::job::JobOptions::timeout), when
+/// [`Scheduler::cancel_run`](crate::Scheduler::cancel_run) or
+/// [`cancel_job`](crate::Scheduler::cancel_job) names it (on any node sharing the
+/// store), and when the scheduler shuts down. A job that wants to stop cleanly awaits
+/// [`cancelled`](Self::cancelled) (or checks [`is_cancelled`](Self::is_cancelled));
+/// it then has its job's [`cancel_grace`](sched_core::job::JobOptions::cancel_grace)
+/// to end before its future is dropped (shutdown gives it the shutdown timeout
+/// instead). A job that never asks is dropped at once when cancelled.
+///
+/// ```
+/// # use std::time::Duration;
+/// # async fn copy_next_chunk() -> bool { true }
+/// async fn export(ctx: sched_tokio::JobContext) -> Result<(), String> {
+///     loop {
+///         tokio::select! {
+///             () = ctx.cancelled() => {
+///                 // Asked to stop: leave things tidy, then end.
+///                 return Err(format!("stopped: {:?}", ctx.cancel_reason()));
+///             }
+///             more = copy_next_chunk() => if !more { return Ok(()) },
+///         }
+///     }
+/// }
+/// ```
+#[derive(Clone)]
 pub struct JobContext {
     /// The job's id.
     pub job_id: JobId,
@@ -25,6 +55,20 @@ pub struct JobContext {
     /// The fire time this run stands for.
     pub scheduled: DateTime<Utc>,
     job: Arc<Job>,
+    /// The scheduler running it, and the run's slot among its runs in flight.
+    inner: Arc<Inner>,
+    slot: usize,
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext")
+            .field("job_id", &self.job_id)
+            .field("run_id", &self.run_id)
+            .field("scheduled", &self.scheduled)
+            .field("job", &self.job)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JobContext {
@@ -33,13 +77,43 @@ impl JobContext {
         run_id: RunId,
         scheduled: DateTime<Utc>,
         job: Arc<Job>,
+        inner: Arc<Inner>,
+        slot: usize,
     ) -> Self {
         Self {
             job_id,
             run_id,
             scheduled,
             job,
+            inner,
+            slot,
         }
+    }
+
+    /// What the runtime needs to reach this run in its slab.
+    pub(crate) fn link(&self) -> (Arc<Inner>, usize, RunId) {
+        (Arc::clone(&self.inner), self.slot, self.run_id)
+    }
+
+    /// This run's cancellation token: it fires when the run is asked to stop (see the
+    /// type's documentation). Made on first use; every call returns the same token.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        crate::runtime::cancel::token(&self.inner, self.slot, self.run_id)
+    }
+
+    /// Resolves when this run is asked to stop.
+    pub async fn cancelled(&self) {
+        self.cancellation_token().cancelled_owned().await;
+    }
+
+    /// Whether this run has been asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation_token().is_cancelled()
+    }
+
+    /// Why this run was asked to stop, once it was.
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        crate::runtime::cancel::reason(&self.inner, self.slot, self.run_id)
     }
 
     /// The job's arguments, decoded into `T`.

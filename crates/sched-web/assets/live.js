@@ -45,6 +45,25 @@
     badge.textContent = e.status || e.kind;
     status.appendChild(badge);
     cell(fresh, e.error, "error");
+    var act = cell(fresh, "");
+    if (table.getAttribute("data-cancel") && e.status === "running") {
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = base + "/runs/" + encodeURIComponent(String(e.run_id)) + "/cancel";
+      form.className = "inline";
+      var back = document.createElement("input");
+      back.type = "hidden";
+      back.name = "back";
+      back.value = location.pathname + location.search;
+      form.appendChild(back);
+      var button = document.createElement("button");
+      button.type = "submit";
+      button.className = "danger";
+      button.setAttribute("data-action", "cancel");
+      button.textContent = "Cancel";
+      form.appendChild(button);
+      act.appendChild(form);
+    }
     if (row) { row.replaceWith(fresh); } else { table.insertBefore(fresh, table.firstChild); }
   }
   var source = new EventSource(base + "/api/events");

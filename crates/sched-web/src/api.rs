@@ -491,6 +491,36 @@ pub(crate) async fn run_job(
     acted(&shared, "run", job).await
 }
 
+/// What a cancel did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CancelResult {
+    /// `cancelling`: the run's node was asked to stop it (its token fires; it is
+    /// dropped after its job's cancel grace).
+    pub(crate) action: String,
+    /// The run.
+    pub(crate) run_id: i64,
+}
+
+/// Asks a running run to stop, on whichever node runs it.
+#[utoipa::path(post, path = "/api/runs/{run_id}/cancel", tag = "actions",
+    params(("run_id" = i64, Path, description = "The run's id")),
+    responses((status = 200, body = CancelResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The run has already ended"), (status = 503, body = ErrorBody)))]
+pub(crate) async fn cancel_run(
+    State(shared): State<Arc<Shared>>,
+    ApiPath(run_id): ApiPath<i64>,
+) -> ApiResult<CancelResult> {
+    if shared.source.cancel_run(run_id).await? {
+        Ok(Json(CancelResult {
+            action: "cancelling".to_owned(),
+            run_id,
+        }))
+    } else {
+        Err(ApiError::conflict(format!(
+            "run {run_id} has already ended: nothing to cancel"
+        )))
+    }
+}
+
 /// Removes a job (runs executing finish).
 #[utoipa::path(delete, path = "/api/jobs/{id}", tag = "actions",
     params(("id" = String, Path, description = "The job's id")),

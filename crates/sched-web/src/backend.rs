@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use sched_core::job::Job;
-use sched_core::store::{JobPage, JobQuery, JobStore, NodeInfo, RunQuery, RunRecord, RunStatus};
+use sched_core::store::{
+    CancelRequest, JobPage, JobQuery, JobStore, NodeInfo, RunId, RunQuery, RunRecord, RunStatus,
+};
 use sched_core::trigger::Trigger;
 use sched_tokio::{Event, Scheduler};
 use tokio::sync::broadcast;
@@ -145,6 +147,20 @@ impl Source {
         match &self.backend {
             Backend::Scheduler(s) => Ok(s.resume_job(id).await?),
             Backend::Store(_) => self.change(id, |job| job.resume(now)).await,
+        }
+    }
+
+    /// Asks run `run_id` to stop, on whichever node runs it (the store alone reaches
+    /// it too: it tells the node through `NOTIFY` and its heartbeat). `Ok(false)`: it
+    /// had already ended.
+    pub(crate) async fn cancel_run(&self, run_id: i64) -> Result<bool, ApiError> {
+        let run_id = RunId(run_id);
+        match &self.backend {
+            Backend::Scheduler(s) => Ok(s.cancel_run(run_id).await?),
+            Backend::Store(store) => Ok(matches!(
+                store.request_cancel(run_id).await?,
+                CancelRequest::Running { .. }
+            )),
         }
     }
 

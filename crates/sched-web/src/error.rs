@@ -65,12 +65,14 @@ impl From<sched_core::Error> for ApiError {
         use sched_core::Error as E;
         let message = error.to_string();
         match error {
-            E::JobNotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::JobNotFound(_) | E::RunNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
             E::DuplicateJobId(_) | E::Decode { .. } => Self::conflict(message),
             E::Store(_) | E::SchemaNotFound { .. } => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
             }
-            E::RunNotFound(_) | E::InvalidConfiguration { .. } => {
+            E::InvalidConfiguration { .. } => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
             }
             // Everything else is about the input: a trigger, a zone, options.

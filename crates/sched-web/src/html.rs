@@ -408,7 +408,8 @@ async fn job_body(
     body.push_str("<h2>Timeline</h2>");
     body.push_str(&timeline(&runs));
     body.push_str("<h2>History</h2>");
-    body.push_str(&runs_table(base, &runs, "history"));
+    let cancel = (!shared.read_only).then_some(back.as_str());
+    body.push_str(&runs_table(base, &runs, "history", cancel));
     Ok(body)
 }
 
@@ -444,29 +445,43 @@ fn timeline(runs: &[RunRecord]) -> String {
     svg
 }
 
-fn runs_table(base: &str, runs: &[RunRecord], id: &str) -> String {
+/// A table of runs; `cancel` (not read-only): a running run's row has a Cancel button,
+/// whose form brings the browser back to `cancel`'s page.
+fn runs_table(base: &str, runs: &[RunRecord], id: &str, cancel: Option<&str>) -> String {
     let mut table = format!(
-        "<table class=\"runs\" id=\"{id}\"><thead><tr><th>Run</th><th>Job</th><th>Scheduled</th>\
-         <th>Started</th><th>Duration</th><th>Node</th><th>Status</th><th>Error</th></tr></thead><tbody>"
+        "<table class=\"runs\" id=\"{id}\"{data}><thead><tr><th>Run</th><th>Job</th><th>Scheduled</th>\
+         <th>Started</th><th>Duration</th><th>Node</th><th>Status</th><th>Error</th><th></th></tr></thead><tbody>",
+        data = if cancel.is_some() { " data-cancel=\"1\"" } else { "" },
     );
     for run in runs {
-        table.push_str(&run_row(base, run));
+        table.push_str(&run_row(base, run, cancel));
     }
     if runs.is_empty() {
         table.push_str(
-            "<tr class=\"empty\"><td colspan=\"8\" class=\"muted\">No run yet.</td></tr>",
+            "<tr class=\"empty\"><td colspan=\"9\" class=\"muted\">No run yet.</td></tr>",
         );
     }
     table.push_str("</tbody></table>");
     table
 }
 
-fn run_row(base: &str, run: &RunRecord) -> String {
+fn run_row(base: &str, run: &RunRecord, cancel: Option<&str>) -> String {
     let view = api::run_view(run);
+    let action = match cancel {
+        Some(back) if run.status == RunStatus::Running => format!(
+            "<form method=\"post\" action=\"{}/runs/{}/cancel\" class=\"inline\">\
+             <input type=\"hidden\" name=\"back\" value=\"{}\">\
+             <button type=\"submit\" class=\"danger\" data-action=\"cancel\">Cancel</button></form>",
+            esc(base),
+            run.run_id,
+            esc(back)
+        ),
+        _ => String::new(),
+    };
     format!(
         "<tr data-run=\"{rid}\"><td>{rid}</td><td><a href=\"{b}/jobs/{link}\">{job}</a></td>\
          <td><time>{sched}</time></td><td><time>{started}</time></td><td>{duration}</td><td>{node}</td>\
-         <td>{status}</td><td class=\"error\">{error}</td></tr>",
+         <td>{status}</td><td class=\"error\">{error}</td><td>{action}</td></tr>",
         rid = run.run_id,
         b = esc(base),
         link = esc(&url(run.job_id.as_str())),
@@ -509,7 +524,11 @@ pub(crate) async fn runs_page(
             field("node", params.node.as_deref(), "node"),
             b = esc(&base),
         );
-        body.push_str(&runs_table(&base, &runs, "runs"));
+        let back = original
+            .path_and_query()
+            .map_or_else(|| format!("{base}/runs"), |p| p.as_str().to_owned());
+        let cancel = (!shared.read_only).then_some(back.as_str());
+        body.push_str(&runs_table(&base, &runs, "runs", cancel));
         if runs.len() == query.limit {
             if let Some(last) = runs.last() {
                 let mut next = format!("?before={}&limit={}", last.run_id, query.limit);
@@ -606,6 +625,35 @@ pub(crate) struct ActionForm {
     back: Option<String>,
     /// `reschedule`: the trigger's JSON.
     trigger: Option<String>,
+}
+
+/// `POST /runs/{run_id}/cancel` from a run's Cancel button: asks the run to stop, then
+/// back to the page. A run that had already ended is not an error here: the page shows
+/// how it ended.
+pub(crate) async fn cancel_run(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Path(run_id): Path<String>,
+    axum::Form(form): axum::Form<ActionForm>,
+) -> Response {
+    let base = base(&original, &uri);
+    let result = match run_id.parse::<i64>() {
+        Ok(run_id) => shared.source.cancel_run(run_id).await.map(drop),
+        Err(_) => Err(ApiError::bad_request(format!(
+            "{run_id:?} is not a run id (a whole number)"
+        ))),
+    };
+    match result {
+        Ok(()) => {
+            let back = form
+                .back
+                .filter(|b| ours(&base, b))
+                .unwrap_or_else(|| format!("{base}/runs"));
+            Redirect::to(&back).into_response()
+        }
+        Err(error) => error_page(&shared, base, error),
+    }
 }
 
 /// `POST /jobs/{id}/{action}` from a page's button: acts, then back to the page.

@@ -144,6 +144,7 @@ impl Admin {
             .route("/jobs/{id}", get(html::job_page))
             .route("/jobs/{id}/{action}", post(html::job_action))
             .route("/runs", get(html::runs_page))
+            .route("/runs/{run_id}/cancel", post(html::cancel_run))
             .route("/nodes", get(html::nodes_page))
             .route("/assets/style.css", get(|| async { css(html::STYLE) }))
             .route("/assets/live.js", get(|| async { js(html::LIVE_JS) }))
@@ -154,6 +155,7 @@ impl Admin {
             .route("/api/jobs/{id}/run", post(api::run_job))
             .route("/api/jobs/{id}/trigger", put(api::reschedule_job))
             .route("/api/runs", get(api::list_runs))
+            .route("/api/runs/{run_id}/cancel", post(api::cancel_run))
             .route("/api/nodes", get(api::list_nodes))
             .route("/api/events", get(live::events))
             .route(

@@ -56,7 +56,13 @@ pub(crate) fn of_event(event: &Event) -> Option<LiveEvent> {
             let (kind, status) = match event {
                 Event::JobSubmitted(_) => ("submitted", RunStatus::Running),
                 Event::JobExecuted(_) => ("executed", RunStatus::Success),
-                _ => ("error", RunStatus::Error),
+                // The runtime's own texts tell the failures apart.
+                _ => match run.error.as_deref().unwrap_or("") {
+                    e if e.starts_with("cancelled") => ("error", RunStatus::Cancelled),
+                    "timed out" => ("error", RunStatus::TimedOut),
+                    e if e.starts_with("panicked: ") => ("error", RunStatus::Panicked),
+                    _ => ("error", RunStatus::Error),
+                },
             };
             LiveEvent {
                 kind,

@@ -23,6 +23,7 @@ use crate::error::ErrorBody;
         api::run_job,
         api::remove_job,
         api::reschedule_job,
+        api::cancel_run,
     ),
     components(schemas(
         api::JobList,
@@ -34,6 +35,7 @@ use crate::error::ErrorBody;
         api::NodeView,
         api::NodeList,
         api::ActionResult,
+        api::CancelResult,
         ErrorBody,
     ))
 )]

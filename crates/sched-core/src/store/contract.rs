@@ -45,8 +45,8 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::json;
 
 use super::{
-    AcquireRequest, Acquired, ClaimedRun, JobPage, JobQuery, JobStore, Outcome, RunId, RunQuery,
-    RunStatus, Runnable, SkipReason, SkippedRuns,
+    AcquireRequest, Acquired, CancelRequest, ClaimedRun, JobPage, JobQuery, JobStore, Outcome,
+    RunId, RunQuery, RunStatus, Runnable, SkipReason, SkippedRuns,
 };
 use crate::clock::ManualClock;
 use crate::error::{Error, Result};
@@ -256,6 +256,72 @@ where
     claims_ahead(make_store().await).await;
     claims_ahead_one_occurrence_per_job(make_store().await).await;
     claimed_occurrence_made_due_again_is_not_decided_twice(make_store().await).await;
+    cancel_requests_reach_the_holder(make_store().await).await;
+}
+
+/// `request_cancel` names the node running a run, and the holder's heartbeat reports
+/// the request (a store that renews runs); a run that ended is `Ended`, an id the
+/// store never issued is `RunNotFound`; `request_cancel_job` returns a job's running
+/// runs. Nothing about the run changes but the request: it still runs, and completes.
+pub async fn cancel_requests_reach_the_holder(store: Arc<dyn JobStore>) {
+    add(&store, &every("x", 60, t(0), JobOptions::default())).await;
+    add(&store, &every("idle", 60, t(1_000), JobOptions::default())).await;
+    let claimed = claim(&store, "n1", t(0), 10).await;
+    assert_eq!(run_ids_of(&claimed), vec!["x"]);
+    let run = claimed.runs[0].run_id;
+    assert_eq!(
+        store.request_cancel(run).await.expect("request_cancel"),
+        CancelRequest::Running { node: "n1".into() },
+        "a running run: its node is asked"
+    );
+    assert_eq!(running(&store, "x").await, 1, "asking does not end it");
+    let renewal = store
+        .heartbeat("n1", &ManualClock::new(t(1)), LEASE)
+        .await
+        .expect("heartbeat");
+    if !renewal.runs.is_empty() {
+        assert_eq!(renewal.runs, vec![run]);
+        assert_eq!(
+            renewal.cancelled,
+            vec![run],
+            "the holder's heartbeat reports it"
+        );
+    }
+    assert_eq!(
+        store
+            .request_cancel_job("x")
+            .await
+            .expect("request_cancel_job"),
+        vec![run]
+    );
+    assert!(
+        store
+            .request_cancel_job("idle")
+            .await
+            .expect("idle job")
+            .is_empty(),
+        "a job with no run running"
+    );
+    assert!(store
+        .request_cancel_job("missing")
+        .await
+        .expect("unknown job")
+        .is_empty());
+    store
+        .complete(run, Outcome::Cancelled, t(2))
+        .await
+        .expect("a run asked to stop completes");
+    assert_eq!(
+        store.request_cancel(run).await.expect("an ended run"),
+        CancelRequest::Ended
+    );
+    assert!(
+        matches!(
+            store.request_cancel(RunId(i64::MAX)).await,
+            Err(Error::RunNotFound(id)) if id == i64::MAX
+        ),
+        "an id never issued"
+    );
 }
 
 /// With `ahead`, a claim also takes the next run of jobs due up to `now + ahead`: one
@@ -655,6 +721,7 @@ pub async fn round_trip_args_and_options(store: Arc<dyn JobStore>) {
         max_instances: 7,
         timeout: Some(Duration::new(30, 1)),
         recover_abandoned: true,
+        cancel_grace: Duration::from_millis(1_250),
     };
     let args = [
         json!({

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AcquireRequest, Acquired, ClaimedRun, JobStore, Outcome, RunId, Runnable, SkippedRuns,
+    AcquireRequest, Acquired, CancelRequest, ClaimedRun, JobStore, Outcome, RunId, Runnable,
+    SkippedRuns,
 };
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -520,6 +521,41 @@ impl JobStore for MemoryStore {
             inner.finish_run(RunId(*run_id));
         }
         Ok(mine.len() as u64)
+    }
+
+    /// A running run is reported with its node; a run that ended is forgotten, so
+    /// an id this store issued is [`CancelRequest::Ended`], any other is unknown.
+    /// (One process holds a memory store: its scheduler cancels its own runs.)
+    async fn request_cancel(&self, run_id: RunId) -> Result<CancelRequest> {
+        let inner = self.inner.lock();
+        let index = usize::try_from(run_id.0 & 0xffff_ffff).unwrap_or(usize::MAX);
+        if let Some(Some(run)) = inner.runs.get(index) {
+            if run.id == run_id.0 {
+                return Ok(CancelRequest::Running {
+                    node: run.node.to_string(),
+                });
+            }
+        }
+        let sequence = run_id.0 >> 32;
+        if run_id.0 > 0 && sequence >= 1 && sequence <= inner.next_run_id {
+            Ok(CancelRequest::Ended)
+        } else {
+            Err(Error::RunNotFound(run_id.0))
+        }
+    }
+
+    async fn request_cancel_job(&self, job_id: &str) -> Result<Vec<RunId>> {
+        let inner = self.inner.lock();
+        let Some(slot) = inner.slot_of(job_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(inner
+            .runs
+            .iter()
+            .flatten()
+            .filter(|run| run.slot == slot)
+            .map(|run| RunId(run.id))
+            .collect())
     }
 
     async fn running(&self, job_id: &str) -> Result<u32> {

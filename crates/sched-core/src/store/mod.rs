@@ -213,7 +213,8 @@ pub enum Outcome {
     Panicked(String),
     /// The task ran past its timeout and was cancelled.
     TimedOut,
-    /// The run was cancelled (`shutdown_now`).
+    /// The run was cancelled: by `cancel_run` / `cancel_job` (however it ended after
+    /// the request), or aborted at shutdown once the shutdown timeout ran out.
     Cancelled,
     /// The run waited (for a concurrency slot) past its misfire grace time and was not
     /// started.
@@ -397,6 +398,47 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     async fn nodes(&self) -> Result<Vec<NodeInfo>> {
         Ok(Vec::new())
     }
+
+    /// Asks the node running `run_id` to cancel it: a store shared by several nodes
+    /// records the request with the run (the node's next [`heartbeat`](Self::heartbeat)
+    /// reports it in [`Renewal::cancelled`]) and tells the node at once where it can
+    /// (Postgres `NOTIFY`, to the hooks of [`on_cancel`](Self::on_cancel)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RunNotFound`] when the store holds no such
+    /// run (a store that keeps no history forgets a run when it ends: the default,
+    /// which knows of no run at all).
+    async fn request_cancel(&self, run_id: RunId) -> Result<CancelRequest> {
+        Err(crate::Error::RunNotFound(run_id.0))
+    }
+
+    /// [`request_cancel`](Self::request_cancel) for every running run of `job_id`;
+    /// returns those runs (none: the default).
+    async fn request_cancel_job(&self, job_id: &str) -> Result<Vec<RunId>> {
+        let _ = job_id;
+        Ok(Vec::new())
+    }
+
+    /// Registers `hook`, which the store calls with a run id when another process asks
+    /// for that run to be cancelled (Postgres `NOTIFY`): the scheduler cancels it if it
+    /// runs it. Heartbeats report the same requests too, in case a notice is lost.
+    fn on_cancel(&self, hook: Arc<dyn Fn(RunId) + Send + Sync>) {
+        let _ = hook;
+    }
+}
+
+/// What [`JobStore::request_cancel`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelRequest {
+    /// The run is running on `node`, which was asked to cancel it.
+    Running {
+        /// The node that claimed the run.
+        node: String,
+    },
+    /// The run had already ended: nothing to cancel.
+    Ended,
 }
 
 /// A run whose node died (stopped heartbeating) while it was executing.
@@ -473,12 +515,26 @@ pub struct Renewal {
     /// that is missing here (claimed before the heartbeat began) was taken from it:
     /// another node's reaper found its lease run out.
     pub runs: Vec<RunId>,
+    /// Runs among `runs` that another process asked to cancel
+    /// ([`JobStore::request_cancel`]).
+    pub cancelled: Vec<RunId>,
 }
 
 impl Renewal {
     /// Leases of `runs` renewed from `at`.
     pub fn new(at: DateTime<Utc>, runs: Vec<RunId>) -> Self {
-        Self { at, runs }
+        Self {
+            at,
+            runs,
+            cancelled: Vec::new(),
+        }
+    }
+
+    /// Reports `cancelled` (runs of [`runs`](Self::runs) whose cancellation was asked).
+    #[must_use]
+    pub fn with_cancelled(mut self, cancelled: Vec<RunId>) -> Self {
+        self.cancelled = cancelled;
+        self
     }
 }
 
@@ -542,7 +598,8 @@ pub enum RunStatus {
     Panicked,
     /// The task ran past its timeout.
     TimedOut,
-    /// Cancelled (shutdown) or released at shutdown.
+    /// Cancelled (`cancel_run`, `cancel_job`, aborted at shutdown) or released at
+    /// shutdown.
     Cancelled,
     /// Waited past its misfire grace time and was not started.
     Missed,

@@ -6,7 +6,9 @@ use sched_core::Result;
 use sqlx::postgres::PgListener;
 use sqlx::Postgres;
 
-use crate::store::{SqlStore, Waker};
+use sched_core::store::RunId;
+
+use crate::store::{CancelHook, SqlStore, Waker};
 use crate::store_error;
 
 /// Starts listening on the store's channel.
@@ -17,11 +19,15 @@ pub(super) async fn spawn(store: &SqlStore<Postgres>) -> Result<()> {
         .map_err(store_error)?;
     listener.listen(&inner.channel).await.map_err(store_error)?;
     let wakers = std::sync::Arc::clone(&inner.wakers);
+    let hooks = std::sync::Arc::clone(&inner.cancel_hooks);
     let pool = inner.pool.clone();
     let task = tokio::spawn(async move {
         loop {
             match listener.recv().await {
-                Ok(_) => wake_all(&wakers),
+                Ok(notice) => match crate::store::parse_cancel_notice(notice.payload()) {
+                    Some(runs) => cancel_all(&hooks, &runs),
+                    None => wake_all(&wakers),
+                },
                 // The store was closed: nothing more to listen for.
                 Err(_) if pool.is_closed() => return,
                 Err(error) => {
@@ -36,6 +42,17 @@ pub(super) async fn spawn(store: &SqlStore<Postgres>) -> Result<()> {
     });
     *inner.listener.lock() = Some(task);
     Ok(())
+}
+
+/// Hands each run of a cancel notice to the schedulers using this store (each cancels
+/// it if it runs it).
+fn cancel_all(hooks: &sched_core::support::Mutex<Vec<CancelHook>>, runs: &[RunId]) {
+    let hooks = hooks.lock().clone();
+    for &run in runs {
+        for hook in &hooks {
+            hook(run);
+        }
+    }
 }
 
 fn wake_all(wakers: &sched_core::support::Mutex<Vec<Waker>>) {

@@ -102,7 +102,17 @@ pub(crate) fn sql(schema: &str) -> Sql {
         // for it could deadlock with the batch that completes it.
         renew: text(format!(
             "UPDATE {s}.runs SET lease_us = GREATEST(lease_us, $2) WHERE id IN (SELECT id FROM {s}.runs \
-             WHERE node = $1 AND holder = $3 AND status = 'running' FOR UPDATE SKIP LOCKED) RETURNING id"
+             WHERE node = $1 AND holder = $3 AND status = 'running' FOR UPDATE SKIP LOCKED) \
+             RETURNING id, cancel_requested"
+        )),
+        cancel_run: text(format!(
+            "UPDATE {s}.runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running' RETURNING node"
+        )),
+        run_exists: text(format!(
+            "SELECT count(*) AS count FROM {s}.runs WHERE id = $1"
+        )),
+        cancel_job: text(format!(
+            "UPDATE {s}.runs SET cancel_requested = TRUE WHERE job_id = $1 AND status = 'running' RETURNING id"
         )),
         prune: text(format!(
             "DELETE FROM {s}.runs WHERE finished_us IS NOT NULL AND finished_us < $1"
@@ -135,5 +145,6 @@ pub(crate) fn sql(schema: &str) -> Sql {
              FROM {s}.nodes n ORDER BY n.id"
         )),
         notify: Some(text("SELECT pg_notify($1, '')".to_owned())),
+        notify_with: Some(text("SELECT pg_notify($1, $2)".to_owned())),
     }
 }

@@ -122,7 +122,16 @@ pub(crate) fn sql() -> Sql {
         ),
         renew: text(
             "UPDATE runs SET lease_us = MAX(lease_us, ?2) \
-             WHERE node = ?1 AND holder = ?3 AND status = 'running' RETURNING id"
+             WHERE node = ?1 AND holder = ?3 AND status = 'running' RETURNING id, cancel_requested"
+                .to_owned(),
+        ),
+        cancel_run: text(
+            "UPDATE runs SET cancel_requested = 1 WHERE id = ?1 AND status = 'running' RETURNING node"
+                .to_owned(),
+        ),
+        run_exists: text("SELECT count(*) AS count FROM runs WHERE id = ?1".to_owned()),
+        cancel_job: text(
+            "UPDATE runs SET cancel_requested = 1 WHERE job_id = ?1 AND status = 'running' RETURNING id"
                 .to_owned(),
         ),
         prune: text(
@@ -157,5 +166,6 @@ pub(crate) fn sql() -> Sql {
                 .to_owned(),
         ),
         notify: None,
+        notify_with: None,
     }
 }

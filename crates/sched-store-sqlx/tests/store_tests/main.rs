@@ -1,6 +1,7 @@
 //! The stores' tests, one binary (a binary per file would compile and link sqlx and
 //! Tokio again for each).
 
+mod cancel;
 mod common;
 mod postgres;
 mod relay;

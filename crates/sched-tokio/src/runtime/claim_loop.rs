@@ -49,6 +49,12 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             inner.runtime.wake.notify_one();
         }
     }));
+    let weak = Arc::downgrade(&inner);
+    inner.env.store.on_cancel(Arc::new(move |run_id| {
+        if let Some(inner) = weak.upgrade() {
+            super::cancel::cancel_run(&inner, run_id, super::cancel::CancelReason::Requested);
+        }
+    }));
     let leased = inner.env.store.poll_interval().is_some();
     inner.runtime.leases.set_leased(leased);
     let lease = tokio::spawn(super::lease::run(Arc::downgrade(&inner)));

@@ -12,6 +12,7 @@ use sched_core::job::JobId;
 use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tracing::Instrument;
 
+use super::cancel::{self, CancelReason, Dropped};
 use super::completions::{finish, Completion};
 use super::start::Chain;
 use crate::event::{Event, RunEvent};
@@ -31,8 +32,18 @@ pub(super) async fn execute_in_turn(
 ) {
     let Chain { after, then } = chain;
     if let Some(after) = after {
+        let mut dropped = Dropped {
+            inner: &inner,
+            slot,
+            run_id: run.run_id,
+            job_id: &run.job_id,
+            scheduled: run.scheduled,
+            started: None,
+            armed: true,
+        };
         // Ended or dropped alike: this run's turn.
         let _ = after.await;
+        dropped.disarm();
     }
     execute(inner, task, run, slot).await;
     drop(then);
@@ -41,6 +52,16 @@ pub(super) async fn execute_in_turn(
 /// Runs one claimed run, from its start time to its recorded end.
 pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
     let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
+    // Until the run reports its end: a cancel that drops it is recorded.
+    let mut dropped = Dropped {
+        inner: &inner,
+        slot,
+        run_id,
+        job_id: &job_id,
+        scheduled,
+        started: None,
+        armed: true,
+    };
     let started = wait_until_due(&inner, scheduled).await;
     let (_permit, started) = match &inner.runtime.limit {
         Some(limit) => {
@@ -51,14 +72,19 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     };
     if inner.runtime.leases.leased() {
         if let Some(reported) = lease_lost(&inner, slot, run_id, started) {
+            dropped.disarm();
+            drop(dropped);
             not_started(&inner, job_id, run_id, scheduled, started, slot, reported);
             return;
         }
     }
     if past_grace(&job, scheduled, started) {
+        dropped.disarm();
+        drop(dropped);
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
         return;
     }
+    dropped.started = Some(started);
     let meter = inner.metrics.run_started(scheduled, started);
     // Only what the end of the run needs is kept across it (the future stays small).
     let event = |duration, error| RunEvent {
@@ -77,8 +103,20 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     let timeout = job.options.timeout;
     let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled,
         delay_ms = (started - scheduled).num_milliseconds());
-    let ctx = JobContext::new(job_id.clone(), run_id, scheduled, job);
-    let outcome = run_in_span(&task, ctx, timeout, span).await;
+    let ctx = JobContext::new(
+        job_id.clone(),
+        run_id,
+        scheduled,
+        job,
+        Arc::clone(&inner),
+        slot,
+    );
+    let mut outcome = run_in_span(&task, ctx, timeout, span).await;
+    dropped.disarm();
+    if cancel::reason(&inner, slot, run_id) == Some(CancelReason::Requested) {
+        // Asked to stop: however it ended after that, it was cancelled.
+        outcome = Outcome::Cancelled;
+    }
     let finished = inner.env.clock.now();
     meter.ended(&outcome, started, finished);
     let ended = inner.events.listened().then(|| {
@@ -222,18 +260,39 @@ fn missed_in_queue(
 /// Runs the task: a panic (while building or polling its future) or a timeout is an
 /// outcome, never a crash.
 async fn run_task(task: &TaskFn, ctx: JobContext, timeout: Option<Duration>) -> Outcome {
+    let link = timeout.map(|limit| (limit, ctx.link()));
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task.call(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
     };
-    let result = match timeout {
+    match link {
         // Boxed: a timer is large, and most runs have no timeout to carry it for.
-        Some(limit) => match Box::pin(tokio::time::timeout(limit, future)).await {
-            Ok(result) => result,
-            Err(_) => return Outcome::TimedOut,
-        },
-        None => future.await,
-    };
+        Some((limit, (inner, slot, run_id))) => {
+            Box::pin(within(future, limit, &inner, slot, run_id)).await
+        }
+        None => finished(future.await),
+    }
+}
+
+/// Runs `future` for at most `limit`; past it, the run's token fires, and a run that
+/// took its token has its grace to end before it is dropped: timed out either way.
+async fn within<F>(future: F, limit: Duration, inner: &Inner, slot: usize, run_id: RunId) -> Outcome
+where
+    F: std::future::Future<Output = std::thread::Result<Result<(), String>>>,
+{
+    tokio::pin!(future);
+    if let Ok(result) = tokio::time::timeout(limit, &mut future).await {
+        return finished(result);
+    }
+    let grace = cancel::timed_out(inner, slot, run_id);
+    if !grace.is_zero() {
+        let _ = tokio::time::timeout(grace, &mut future).await;
+    }
+    Outcome::TimedOut
+}
+
+/// The outcome of a job future that ended (or panicked).
+fn finished(result: std::thread::Result<Result<(), String>>) -> Outcome {
     match result {
         Ok(Ok(())) => Outcome::Success,
         Ok(Err(error)) => Outcome::Error(error),
@@ -255,7 +314,7 @@ pub(super) fn error_text(outcome: &Outcome) -> Option<String> {
         Outcome::Error(e) => Some(e.clone()),
         Outcome::Panicked(p) => Some(format!("panicked: {p}")),
         Outcome::TimedOut => Some("timed out".to_owned()),
-        Outcome::Cancelled => Some("cancelled at shutdown".to_owned()),
+        Outcome::Cancelled => Some(cancel::CANCELLED.to_owned()),
         Outcome::Missed => Some("missed its grace time waiting for a slot".to_owned()),
         Outcome::LeaseLost => Some(super::lease::NOT_STARTED.to_owned()),
         other => Some(format!("{other:?}")),

@@ -152,7 +152,10 @@ async fn heartbeat(inner: &Arc<Inner>) {
         .store
         .heartbeat(&inner.config.node, &*inner.env.clock, inner.config.lease);
     match watched(inner, beat).await {
-        Ok(renewal) => renewed(inner, began, &renewal),
+        Ok(renewal) => {
+            renewed(inner, began, &renewal);
+            cancel_requested(inner, &renewal);
+        }
         Err(error) => {
             inner.runtime.leases.store_failed();
             tracing::warn!(%error, "heartbeat failed; retrying");
@@ -281,6 +284,14 @@ fn renewed(inner: &Inner, began: DateTime<Utc>, renewal: &Renewal) {
     }
     for (job_id, run_id, scheduled) in taken {
         lease_lost(inner, job_id, run_id, scheduled, TAKEN, now);
+    }
+}
+
+/// Runs another process asked to cancel, as the heartbeat found them (in case their
+/// `NOTIFY` was lost): cancelled if they still run here (again: no effect).
+fn cancel_requested(inner: &Arc<Inner>, renewal: &Renewal) {
+    for &run_id in &renewal.cancelled {
+        super::cancel::cancel_run(inner, run_id, super::cancel::CancelReason::Requested);
     }
 }
 

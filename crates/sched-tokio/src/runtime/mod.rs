@@ -30,6 +30,7 @@
 //! [`Shared`] is the state these steps share; its fields are private to this module
 //! and its steps.
 
+pub(crate) mod cancel;
 mod claim_loop;
 mod completions;
 mod execute;
@@ -78,6 +79,9 @@ pub(crate) struct Shared {
     lease_task: Mutex<Option<JoinHandle<()>>>,
     /// This node's view of its leases (a store other nodes share).
     leases: Leases,
+    /// Runs ever asked to stop (see [`cancel`]): while none was, an ending run does not
+    /// look up whether it was.
+    cancels: AtomicU64,
 }
 
 impl Shared {
@@ -94,6 +98,7 @@ impl Shared {
             wakeups: AtomicU64::new(0),
             lease_task: Mutex::new(None),
             leases: Leases::default(),
+            cancels: AtomicU64::new(0),
         }
     }
 

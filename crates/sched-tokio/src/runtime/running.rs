@@ -1,9 +1,14 @@
 //! The runs executing on this node: a slab, so adding and removing one costs no hash.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sched_core::job::JobId;
 use sched_core::store::RunId;
 use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::cancel::CancelReason;
 
 /// A run in flight: what aborting and reporting it needs.
 #[derive(Debug)]
@@ -21,6 +26,15 @@ pub(super) struct InFlight {
     pub(super) since: DateTime<Utc>,
     /// Its lease was lost (reported once; cleared if a later heartbeat renews it).
     pub(super) lost: bool,
+    /// `task` is the run's own task (not its group's, still polling it for the first
+    /// time): aborting it drops this run only.
+    pub(super) own_task: bool,
+    /// Why it was asked to stop, once it was (see [`super::cancel`]).
+    pub(super) cancel: Option<CancelReason>,
+    /// Its cancellation token, made when its job first asks for it.
+    pub(super) token: Option<CancellationToken>,
+    /// Its job's `cancel_grace`.
+    pub(super) grace: Duration,
 }
 
 /// Runs in flight, each in a numbered slot, freed when its end is recorded.
@@ -53,16 +67,23 @@ impl Running {
         self.len += 1;
     }
 
-    /// Points the run in `slot` at the task `handle` now runs it in; `false` (and
-    /// nothing changed) if the slot no longer holds `run_id` (it ended, or shutdown
-    /// drained it).
-    pub(super) fn refill(&mut self, slot: usize, run_id: RunId, handle: AbortHandle) -> bool {
+    /// Points the run in `slot` at the task `handle` now runs it in (`own`: a task of
+    /// its own, not a group's); the run, or `None` (and nothing changed) if the slot no
+    /// longer holds `run_id` (it ended, or shutdown drained it).
+    pub(super) fn refill(
+        &mut self,
+        slot: usize,
+        run_id: RunId,
+        handle: AbortHandle,
+        own: bool,
+    ) -> Option<&InFlight> {
         match self.slots.get_mut(slot) {
             Some(Some(run)) if run.run_id == run_id => {
                 run.task = handle;
-                true
+                run.own_task = own;
+                Some(run)
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -109,6 +130,8 @@ impl Running {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use chrono::{DateTime, Utc};
     use sched_core::store::RunId;
 
@@ -123,6 +146,10 @@ mod tests {
             lease_until: DateTime::<Utc>::UNIX_EPOCH,
             since: DateTime::<Utc>::UNIX_EPOCH,
             lost: false,
+            own_task: true,
+            cancel: None,
+            token: None,
+            grace: Duration::ZERO,
         }
     }
 
@@ -142,11 +169,18 @@ mod tests {
         assert_eq!(again, a, "a freed slot is reused");
         running.fill(again, flight(3, &task));
         assert!(
-            !running.refill(again, RunId(1), task.clone()),
+            running
+                .refill(again, RunId(1), task.clone(), true)
+                .is_none(),
             "run 1 left that slot"
         );
-        assert!(running.refill(again, RunId(3), task.clone()));
-        assert!(!running.refill(99, RunId(3), task.clone()), "no such slot");
+        assert!(running
+            .refill(again, RunId(3), task.clone(), true)
+            .is_some());
+        assert!(
+            running.refill(99, RunId(3), task.clone(), true).is_none(),
+            "no such slot"
+        );
         let drained: Vec<i64> = running.drain().iter().map(|r| r.run_id.0).collect();
         assert_eq!(drained, [3, 2]);
         assert!(running.is_empty());

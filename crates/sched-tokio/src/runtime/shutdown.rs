@@ -9,7 +9,6 @@ use std::time::Duration;
 use sched_core::store::{Outcome, RunId};
 
 use super::completions::flush;
-use super::execute::error_text;
 use super::running::InFlight;
 use crate::event::{Event, RunEvent};
 use crate::scheduler::Inner;
@@ -28,6 +27,8 @@ async fn record_all(inner: &Arc<Inner>) {
 /// At shutdown: waits up to `wait` (`None`: not at all) for running jobs, then aborts
 /// the rest, records them as cancelled and reports them. Returns how many were aborted.
 pub(crate) async fn drain(inner: &Arc<Inner>, wait: Option<Duration>) -> usize {
+    // Jobs that watch their token wind down now; the rest have the timeout.
+    super::cancel::shutting_down(inner);
     if let Some(wait) = wait {
         if wait_for_runs(inner, wait).await {
             record_all(inner).await;
@@ -111,7 +112,7 @@ async fn cancel(inner: &Arc<Inner>, runs: &[InFlight]) {
             scheduled: run.scheduled,
             started: run.scheduled.min(now),
             duration: None,
-            error: error_text(&Outcome::Cancelled),
+            error: Some("cancelled at shutdown".to_owned()),
             node: inner.config.node.clone(),
         }));
     }

@@ -146,9 +146,11 @@ fn spawn_group(
     let mut running = inner.runtime.runs.lock();
     let mut flights = Vec::with_capacity(runs.len());
     let mut group: Group = Vec::with_capacity(runs.len());
+    let own_task = runs.len() == 1;
     for (run, task, chain) in runs {
         let slot = running.reserve();
-        flights.push((slot, run.run_id, run.job_id.clone(), run.scheduled));
+        let grace = run.job.options.cancel_grace;
+        flights.push((slot, run.run_id, run.job_id.clone(), run.scheduled, grace));
         group.push(Start {
             slot,
             run,
@@ -177,7 +179,7 @@ fn spawn_group(
         None => return,
     }
     .abort_handle();
-    for (slot, run_id, job_id, scheduled) in flights {
+    for (slot, run_id, job_id, scheduled, grace) in flights {
         let run = InFlight {
             run_id,
             job_id,
@@ -186,6 +188,10 @@ fn spawn_group(
             lease_until,
             since,
             lost: false,
+            own_task,
+            cancel: None,
+            token: None,
+            grace,
         };
         running.fill(slot, run);
     }
@@ -242,8 +248,9 @@ fn after_first_poll(
             // slot.
             let handle = tokio::spawn(run).abort_handle();
             let mut running = inner.runtime.runs.lock();
-            if !running.refill(slot, run_id, handle.clone()) {
-                handle.abort(); // drained at shutdown (a run that ended: no effect)
+            match running.refill(slot, run_id, handle.clone(), true) {
+                Some(run) => super::cancel::on_own_task(run),
+                None => handle.abort(), // drained at shutdown (a run that ended: no effect)
             }
         }
         Err(panic) => {
@@ -272,7 +279,7 @@ fn hand_off_rest(inner: &Arc<Inner>, rest: Group) {
     for (slot, run_id) in ids {
         // Not polled yet, so not ended: only a shutdown draining the slots takes them
         // (and the new group then stops before polling).
-        let moved = running.refill(slot, run_id, task.clone());
+        let moved = running.refill(slot, run_id, task.clone(), false).is_some();
         debug_assert!(
             moved || inner.runtime.aborting.load(Ordering::SeqCst),
             "run {run_id} left its slot {slot} before it was polled"

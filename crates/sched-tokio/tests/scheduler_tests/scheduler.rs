@@ -9,29 +9,29 @@ use sched_tokio::prelude::*;
 use sched_tokio::{Error, RunEvent};
 use tokio::sync::broadcast;
 
-const T0: &str = "2026-03-02T00:00:00Z";
+pub(crate) const T0: &str = "2026-03-02T00:00:00Z";
 
-fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .expect("test instant")
         .with_timezone(&Utc)
 }
 
-fn secs(n: u64) -> Duration {
+pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-fn after(base: &str, seconds: i64) -> DateTime<Utc> {
+pub(crate) fn after(base: &str, seconds: i64) -> DateTime<Utc> {
     at(base) + chrono::Duration::seconds(seconds)
 }
 
-struct Harness {
-    scheduler: Scheduler,
-    clock: TokioClock,
-    events: broadcast::Receiver<Event>,
+pub(crate) struct Harness {
+    pub(crate) scheduler: Scheduler,
+    pub(crate) clock: TokioClock,
+    pub(crate) events: broadcast::Receiver<Event>,
 }
 
-fn harness(builder: impl FnOnce(SchedulerBuilder) -> SchedulerBuilder) -> Harness {
+pub(crate) fn harness(builder: impl FnOnce(SchedulerBuilder) -> SchedulerBuilder) -> Harness {
     let clock = TokioClock::starting_at(at(T0));
     let scheduler = builder(
         Scheduler::builder()
@@ -50,7 +50,7 @@ fn harness(builder: impl FnOnce(SchedulerBuilder) -> SchedulerBuilder) -> Harnes
 }
 
 impl Harness {
-    fn drain(&mut self) -> Vec<Event> {
+    pub(crate) fn drain(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         while let Ok(event) = self.events.try_recv() {
             out.push(event);
@@ -59,7 +59,7 @@ impl Harness {
     }
 }
 
-fn executed(events: &[Event], job: &str) -> Vec<DateTime<Utc>> {
+pub(crate) fn executed(events: &[Event], job: &str) -> Vec<DateTime<Utc>> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -71,7 +71,7 @@ fn executed(events: &[Event], job: &str) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
-fn errors(events: &[Event], job: &str) -> Vec<String> {
+pub(crate) fn errors(events: &[Event], job: &str) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -81,7 +81,7 @@ fn errors(events: &[Event], job: &str) -> Vec<String> {
         .collect()
 }
 
-async fn sleep(n: u64) {
+pub(crate) async fn sleep(n: u64) {
     tokio::time::sleep(secs(n)).await;
 }
 

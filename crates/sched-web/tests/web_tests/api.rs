@@ -274,6 +274,66 @@ async fn actions_change_jobs_and_errors_have_their_status() {
 }
 
 #[tokio::test]
+async fn a_running_run_is_cancelled_from_the_api_and_from_its_button() {
+    let scheduler = Scheduler::builder().build().unwrap();
+    let mut events = scheduler.subscribe();
+    scheduler
+        .add_job(
+            JobSpec::interval(Duration::from_secs(3600))
+                .id("export")
+                .start(scheduler.now() + chrono::Duration::milliseconds(100)),
+            |ctx: sched_tokio::JobContext| async move { ctx.cancelled().await },
+        )
+        .await
+        .unwrap();
+    let router = sched_web::router(scheduler.clone());
+    scheduler.start().await.unwrap();
+    let run = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Event::JobSubmitted(run) = events.recv().await.unwrap() {
+                return run.run_id.0;
+            }
+        }
+    })
+    .await
+    .expect("the run started");
+
+    // The runs page offers a Cancel button on the running run.
+    let page = get(&router, "/runs").await;
+    assert!(
+        page.body
+            .contains(&format!("action=\"/runs/{run}/cancel\"")),
+        "{}",
+        page.body
+    );
+    let cancelled = post(&router, &format!("/api/runs/{run}/cancel")).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.json()["action"], "cancelling");
+    assert_eq!(cancelled.json()["run_id"], run);
+    match ran(&mut events, "export").await {
+        Event::JobError(ended) => assert_eq!(ended.error.as_deref(), Some("cancelled")),
+        other => panic!("the run should end cancelled: {other:?}"),
+    }
+    // Ended now: nothing to cancel, a conflict; an id never issued, not found.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let again = post(&router, &format!("/api/runs/{run}/cancel")).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let unknown = post(&router, "/api/runs/999999999999/cancel").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert_eq!(unknown.json()["error"], "not_found");
+    let bad = post(&router, "/api/runs/latest/cancel").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let read_only = Admin::new(scheduler.clone()).read_only(true).router();
+    assert_eq!(
+        post(&read_only, &format!("/api/runs/{run}/cancel"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    scheduler.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn read_only_and_cross_origin_requests_change_nothing() {
     let scheduler = Scheduler::builder().build().unwrap();
     scheduler
@@ -394,6 +454,7 @@ async fn the_openapi_document_names_every_route() {
         "/api/jobs/{id}/resume",
         "/api/jobs/{id}/run",
         "/api/jobs/{id}/trigger",
+        "/api/runs/{run_id}/cancel",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }

@@ -1,0 +1,287 @@
+//! Cancelling a run held by another node: two schedulers (nodes) on one schema of a
+//! real Postgres, each with a store of its own. Only node a registers the task, so
+//! only it runs the job; node b sends the cancels. The request reaches a by `NOTIFY`
+//! (well within a second, with a's heartbeat far off), or, when the notice is lost, at
+//! a's next heartbeat.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sched_store_sqlx::PostgresStore;
+use sched_tokio::prelude::*;
+use sched_tokio::sched_core::store::{RunId, RunQuery, RunStatus};
+use sched_tokio::sched_core::support::Mutex;
+use sched_tokio::{CancelReason, JobContext, RunEvent};
+
+use crate::common::{database_url, drop_schema, unique_schema};
+
+struct Node {
+    scheduler: Scheduler,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+/// What node a's runs saw when their token fired.
+type Seen = Arc<Mutex<Vec<Option<CancelReason>>>>;
+
+impl Node {
+    /// A node on `schema`; with `seen`, it runs task `hold` (wait for the token, record
+    /// the reason, return `Ok`).
+    async fn start(
+        url: &str,
+        schema: &str,
+        id: &str,
+        heartbeat: Duration,
+        seen: Option<Seen>,
+    ) -> Self {
+        let store = PostgresStore::builder()
+            .schema(schema)
+            .poll_interval(Duration::from_millis(100))
+            .max_connections(4)
+            .connect(url)
+            .await
+            .expect("postgres store connects");
+        let scheduler = Scheduler::builder()
+            .node_id(id)
+            .store(Arc::new(store))
+            .lease(Duration::from_secs(60))
+            .heartbeat_interval(heartbeat)
+            .build()
+            .expect("valid builder");
+        if let Some(seen) = seen {
+            scheduler.register_task("hold", move |ctx: JobContext| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    ctx.cancelled().await;
+                    seen.lock().push(ctx.cancel_reason());
+                }
+            });
+        }
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let mut receiver = scheduler.subscribe();
+        tokio::spawn(async move {
+            while let Ok(event) = receiver.recv().await {
+                sink.lock().push(event);
+            }
+        });
+        scheduler.start().await.expect("starts");
+        Node { scheduler, events }
+    }
+
+    /// Waits (up to 30 s) until `pick` finds something in this node's events.
+    async fn wait_for<T>(&self, what: &str, pick: impl Fn(&[Event]) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(found) = pick(&self.events.lock()) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The ids of the runs of `job` that started here, once there are `count`.
+    async fn started(&self, job: &str, count: usize) -> Vec<RunId> {
+        self.wait_for("runs to start", |events| {
+            let ids: Vec<RunId> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::JobSubmitted(RunEvent { job_id, run_id, .. }) if &**job_id == job => {
+                        Some(*run_id)
+                    }
+                    _ => None,
+                })
+                .collect();
+            (ids.len() >= count).then_some(ids)
+        })
+        .await
+    }
+
+    /// Waits for `count` runs of `job` to be reported cancelled here.
+    async fn cancelled(&self, job: &str, count: usize) {
+        self.wait_for("runs reported cancelled", |events| {
+            let n = events
+                .iter()
+                .filter(|e| {
+                    matches!(e, Event::JobError(run) if &*run.job_id == job
+                        && run.error.as_deref() == Some("cancelled"))
+                })
+                .count();
+            (n >= count).then_some(())
+        })
+        .await;
+    }
+}
+
+/// A `hold` job due in 300 ms, then hourly, added through `node`.
+async fn hold(node: &Node, id: &str, instances: u32) {
+    node.scheduler
+        .add_named_job(
+            JobSpec::interval(Duration::from_secs(3600))
+                .id(id)
+                .start(node.scheduler.now() + chrono::Duration::milliseconds(300))
+                .options(
+                    JobOptions::default()
+                        .max_instances(instances)
+                        .coalesce(false),
+                ),
+            "hold",
+        )
+        .await
+        .expect("job added");
+}
+
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_cancel_reaches_a_run_on_another_node_within_a_second() {
+    let url = database_url("postgres_a_cancel_reaches_a_run_on_another_node_within_a_second");
+    let schema = unique_schema("cancel_notify");
+    let seen: Seen = Arc::default();
+    // a's heartbeat is 20 s away: only the NOTIFY can bring the request in time.
+    let a = Node::start(
+        &url,
+        &schema,
+        "node-a",
+        Duration::from_secs(20),
+        Some(Arc::clone(&seen)),
+    )
+    .await;
+    let b = Node::start(&url, &schema, "node-b", Duration::from_secs(20), None).await;
+    hold(&a, "export", 1).await;
+    let run = a.started("export", 1).await[0];
+
+    let sent = Instant::now();
+    assert!(
+        b.scheduler.cancel_run(run).await.expect("cancel_run"),
+        "b finds the run running on a"
+    );
+    a.cancelled("export", 1).await;
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(1), "the cancel took {took:?}");
+    assert_eq!(*seen.lock(), vec![Some(CancelReason::Requested)]);
+
+    // Recorded once, as cancelled, by the node that ran it.
+    let store = b.scheduler.store();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let runs = store
+            .query_runs(&RunQuery::new().job("export"))
+            .await
+            .expect("history");
+        if let Some(done) = runs
+            .iter()
+            .find(|r| r.run_id == run && r.status != RunStatus::Running)
+        {
+            break done.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run was never recorded: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (record.status, record.node.as_str()),
+        (RunStatus::Cancelled, "node-a")
+    );
+    assert!(
+        !b.scheduler.cancel_run(run).await.expect("cancel again"),
+        "an ended run: nothing to cancel"
+    );
+
+    a.scheduler.shutdown().await.expect("a stops");
+    b.scheduler.shutdown().await.expect("b stops");
+    drop_schema(&url, &schema).await;
+}
+
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_cancel_whose_notice_is_lost_is_found_at_the_next_heartbeat() {
+    let url = database_url("postgres_a_cancel_whose_notice_is_lost_is_found_at_the_next_heartbeat");
+    let schema = unique_schema("cancel_heartbeat");
+    let seen: Seen = Arc::default();
+    let a = Node::start(
+        &url,
+        &schema,
+        "node-a",
+        Duration::from_millis(300),
+        Some(Arc::clone(&seen)),
+    )
+    .await;
+    hold(&a, "export", 1).await;
+    let run = a.started("export", 1).await[0];
+    // The request as the store writes it, with no NOTIFY (as if the notice were lost).
+    let pool = sqlx::PgPool::connect(&url).await.expect("connects");
+    let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {schema}.runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'"
+    )))
+    .bind(run.0)
+    .execute(&pool)
+    .await
+    .expect("marks the run");
+    assert_eq!(marked.rows_affected(), 1);
+    pool.close().await;
+    let sent = Instant::now();
+    a.cancelled("export", 1).await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "found by a heartbeat (every 300 ms): {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(*seen.lock(), vec![Some(CancelReason::Requested)]);
+    a.scheduler.shutdown().await.expect("a stops");
+    drop_schema(&url, &schema).await;
+}
+
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cancel_job_from_another_node_stops_each_of_its_runs() {
+    let url = database_url("postgres_cancel_job_from_another_node_stops_each_of_its_runs");
+    let schema = unique_schema("cancel_job");
+    let seen: Seen = Arc::default();
+    let a = Node::start(
+        &url,
+        &schema,
+        "node-a",
+        Duration::from_secs(20),
+        Some(Arc::clone(&seen)),
+    )
+    .await;
+    let b = Node::start(&url, &schema, "node-b", Duration::from_secs(20), None).await;
+    hold(&a, "batch", 2).await;
+    // Two occurrences running at once (max_instances 2): run the job now beside the first.
+    a.started("batch", 1).await;
+    a.scheduler.run_job_now("batch").await.expect("run now");
+    a.started("batch", 2).await;
+    assert_eq!(
+        b.scheduler.cancel_job("batch").await.expect("cancel_job"),
+        2
+    );
+    a.cancelled("batch", 2).await;
+    assert_eq!(*seen.lock(), vec![Some(CancelReason::Requested); 2]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.scheduler.store().running("batch").await.expect("running") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled runs were never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        b.scheduler.cancel_job("batch").await.expect("again"),
+        0,
+        "nothing left running; the job stays"
+    );
+    a.scheduler.shutdown().await.expect("a stops");
+    b.scheduler.shutdown().await.expect("b stops");
+    drop_schema(&url, &schema).await;
+}

@@ -1,0 +1,223 @@
+//! Beside step 3, stopping a run before it ends: its timeout, `cancel_run` /
+//! `cancel_job` (here, or sent by another node through the store), or shutdown.
+//!
+//! A run's [`CancellationToken`] is made only when its job asks for it (through its
+//! `JobContext`), and kept with the run in the slab of runs in flight; a run that
+//! never asks costs nothing. Asked to stop, a run's token fires; the run then has its
+//! job's `cancel_grace` to end by itself before its future is dropped — at once if it
+//! never took its token, since it cannot have seen the request. Dropping means
+//! aborting the run's own task (a run still in its group's first poll gets its own
+//! task right after, and is dropped then); the run's [`Dropped`] guard records it as
+//! cancelled. Shutdown only fires the tokens: it aborts what is left itself, once its
+//! timeout runs out.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sched_core::job::JobId;
+use sched_core::store::{Outcome, RunId};
+use tokio_util::sync::CancellationToken;
+
+use super::completions::{finish, Completion};
+use super::running::InFlight;
+use crate::event::{Event, RunEvent};
+use crate::scheduler::Inner;
+
+/// Why a run was asked to stop (see [`JobContext::cancel_reason`](crate::JobContext::cancel_reason)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// It ran past its job's `timeout`.
+    Timeout,
+    /// [`Scheduler::cancel_run`](crate::Scheduler::cancel_run) or
+    /// [`cancel_job`](crate::Scheduler::cancel_job), on this node or another.
+    Requested,
+    /// The scheduler is shutting down (the run may still finish within the shutdown
+    /// timeout).
+    Shutdown,
+}
+
+/// The token of the run in `slot` (made on first use; already cancelled if the run was
+/// asked to stop before). A run no longer in the slab (drained at shutdown) gets a
+/// cancelled token.
+pub(crate) fn token(inner: &Inner, slot: usize, run_id: RunId) -> CancellationToken {
+    let mut runs = inner.runtime.runs.lock();
+    let Some(run) = runs.get_mut(slot, run_id) else {
+        let token = CancellationToken::new();
+        token.cancel();
+        return token;
+    };
+    run.token
+        .get_or_insert_with(|| {
+            let token = CancellationToken::new();
+            if run.cancel.is_some() {
+                token.cancel();
+            }
+            token
+        })
+        .clone()
+}
+
+/// Why the run in `slot` was asked to stop, if it was.
+pub(crate) fn reason(inner: &Inner, slot: usize, run_id: RunId) -> Option<CancelReason> {
+    if inner.runtime.cancels.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    inner
+        .runtime
+        .runs
+        .lock()
+        .get_mut(slot, run_id)
+        .and_then(|run| run.cancel)
+}
+
+/// Cancels `run_id` if this node runs it; `false` if it does not.
+pub(crate) fn cancel_run(inner: &Arc<Inner>, run_id: RunId, reason: CancelReason) -> bool {
+    let mut runs = inner.runtime.runs.lock();
+    let found = runs.iter_mut().find(|run| run.run_id == run_id);
+    let here = found.is_some();
+    if let Some(run) = found {
+        ask(inner, run, reason);
+    }
+    here
+}
+
+/// Cancels every run of `job_id` this node runs; returns their ids.
+pub(crate) fn cancel_job(inner: &Arc<Inner>, job_id: &str, reason: CancelReason) -> Vec<RunId> {
+    let mut runs = inner.runtime.runs.lock();
+    let mut ids = Vec::new();
+    for run in runs.iter_mut().filter(|run| &*run.job_id == job_id) {
+        ask(inner, run, reason);
+        ids.push(run.run_id);
+    }
+    ids
+}
+
+/// At shutdown: fires the token of every run in flight (they go on until the
+/// shutdown timeout).
+pub(crate) fn shutting_down(inner: &Arc<Inner>) {
+    let mut runs = inner.runtime.runs.lock();
+    for run in runs.iter_mut() {
+        ask(inner, run, CancelReason::Shutdown);
+    }
+}
+
+/// Asks `run` to stop (under the slab's lock): fires its token, and for a request
+/// drops it after its grace (a timeout is handled by the run itself, shutdown aborts
+/// what is left at its own timeout). Asking again changes nothing (a shutdown after a
+/// request leaves the request's reason).
+fn ask(inner: &Arc<Inner>, run: &mut InFlight, reason: CancelReason) {
+    if run.cancel.is_some() {
+        return;
+    }
+    run.cancel = Some(reason);
+    inner.runtime.cancels.fetch_add(1, Ordering::AcqRel);
+    if let Some(token) = &run.token {
+        token.cancel();
+    }
+    if reason == CancelReason::Requested && run.own_task {
+        drop_after_grace(run);
+    }
+}
+
+/// A run whose cancel was requested while it had no task of its own (in its group's
+/// first poll) just got one: its drop was waiting for it.
+pub(super) fn on_own_task(run: &InFlight) {
+    if run.cancel == Some(CancelReason::Requested) {
+        drop_after_grace(run);
+    }
+}
+
+/// The run in `slot` ran past its timeout: its token fires (reason
+/// [`CancelReason::Timeout`]). Returns the grace it may still run for: its job's
+/// `cancel_grace` if it took its token, else none.
+pub(super) fn timed_out(inner: &Inner, slot: usize, run_id: RunId) -> Duration {
+    let mut runs = inner.runtime.runs.lock();
+    let Some(run) = runs.get_mut(slot, run_id) else {
+        return Duration::ZERO;
+    };
+    if run.cancel.is_none() {
+        run.cancel = Some(CancelReason::Timeout);
+        inner.runtime.cancels.fetch_add(1, Ordering::AcqRel);
+    }
+    match &run.token {
+        Some(token) => {
+            token.cancel();
+            run.grace
+        }
+        None => Duration::ZERO,
+    }
+}
+
+/// Aborts the run's task once its grace is over (at once if it never took its token).
+fn drop_after_grace(run: &InFlight) {
+    let task = run.task.clone();
+    let grace = if run.token.is_some() {
+        run.grace
+    } else {
+        Duration::ZERO
+    };
+    if grace.is_zero() {
+        task.abort();
+        return;
+    }
+    // A run that ends within its grace makes this a no-op (its task is done).
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        task.abort();
+    });
+}
+
+/// Records a run whose future was dropped before it ended (its task aborted by a
+/// cancel): armed for the run's whole life, disarmed where the run reports its end.
+/// Shutdown drains and records its own aborted runs: the guard then does nothing.
+pub(super) struct Dropped<'a> {
+    pub(super) inner: &'a Arc<Inner>,
+    pub(super) slot: usize,
+    pub(super) run_id: RunId,
+    pub(super) job_id: &'a JobId,
+    pub(super) scheduled: DateTime<Utc>,
+    /// When the job's code started, once it has.
+    pub(super) started: Option<DateTime<Utc>>,
+    pub(super) armed: bool,
+}
+
+impl Dropped<'_> {
+    /// The run reports its own end from here on.
+    pub(super) fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Dropped<'_> {
+    fn drop(&mut self) {
+        let inner = self.inner;
+        if !self.armed || inner.runtime.aborting.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = inner.env.clock.now();
+        let started = self.started;
+        tracing::warn!(job_id = %self.job_id, run_id = %self.run_id, "run cancelled: its future was dropped");
+        let event = inner.events.listened().then(|| {
+            Event::JobError(RunEvent {
+                job_id: self.job_id.clone(),
+                run_id: self.run_id,
+                scheduled: self.scheduled,
+                started: started.unwrap_or(now),
+                duration: started.map(|s| (now - s).to_std().unwrap_or(Duration::ZERO)),
+                error: Some(CANCELLED.to_owned()),
+                node: inner.config.node.clone(),
+            })
+        });
+        finish(
+            inner,
+            Completion::new(self.slot, self.run_id, Outcome::Cancelled, now),
+            event,
+        );
+    }
+}
+
+/// The error text of a run cancelled by a request.
+pub(crate) const CANCELLED: &str = "cancelled";
