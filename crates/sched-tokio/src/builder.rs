@@ -328,7 +328,7 @@ impl SchedulerBuilder {
             relay,
         );
         Ok(Scheduler {
-            inner: Arc::new(inner),
+            inner: inner.shared(),
         })
     }
 

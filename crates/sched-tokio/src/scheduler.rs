@@ -77,6 +77,8 @@ pub struct Scheduler {
 /// What a scheduler handle shares: its settings, where its jobs come from, its
 /// events, its lifecycle, and the state its runtime shares with the runs in flight.
 pub(crate) struct Inner {
+    /// This scheduler's id in the process (see `runtime::cancel::register`).
+    pub(crate) id: u64,
     pub(crate) config: Config,
     pub(crate) env: Env,
     pub(crate) events: Events,
@@ -94,7 +96,9 @@ impl Inner {
         max_concurrency: Option<usize>,
         relay: Option<crate::relay::Relay>,
     ) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             config,
             env,
             events: Events::new(event_capacity, relay),
@@ -102,6 +106,13 @@ impl Inner {
             runtime: Shared::new(max_concurrency),
             metrics: Metrics::new(),
         }
+    }
+
+    /// `new`, shared and registered where a `JobContext` can find it.
+    pub(crate) fn shared(self) -> Arc<Self> {
+        let inner = Arc::new(self);
+        crate::runtime::cancel::register(&inner);
+        inner
     }
 
     /// Reports a failed store call: a `StoreError` event, counted.
@@ -119,6 +130,12 @@ impl Inner {
             Some(poll) => poll.min(self.config.wall_clock_check),
             None => self.config.wall_clock_check,
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        crate::runtime::cancel::unregister(self.id);
     }
 }
 

@@ -55,8 +55,9 @@ pub struct JobContext {
     /// The fire time this run stands for.
     pub scheduled: DateTime<Utc>,
     job: Arc<Job>,
-    /// The scheduler running it, and the run's slot among its runs in flight.
-    inner: Arc<Inner>,
+    /// The scheduler running it (its id: see `runtime::cancel::scheduler`), and the
+    /// run's slot among its runs in flight.
+    scheduler: u64,
     slot: usize,
 }
 
@@ -77,7 +78,7 @@ impl JobContext {
         run_id: RunId,
         scheduled: DateTime<Utc>,
         job: Arc<Job>,
-        inner: Arc<Inner>,
+        inner: &Inner,
         slot: usize,
     ) -> Self {
         Self {
@@ -85,20 +86,19 @@ impl JobContext {
             run_id,
             scheduled,
             job,
-            inner,
+            scheduler: inner.id,
             slot,
         }
     }
 
-    /// What the runtime needs to reach this run in its slab.
-    pub(crate) fn link(&self) -> (Arc<Inner>, usize, RunId) {
-        (Arc::clone(&self.inner), self.slot, self.run_id)
-    }
-
     /// This run's cancellation token: it fires when the run is asked to stop (see the
-    /// type's documentation). Made on first use; every call returns the same token.
+    /// type's documentation). Made on first use; every call returns the same token (a
+    /// context kept past its scheduler's end gets one already cancelled).
     pub fn cancellation_token(&self) -> CancellationToken {
-        crate::runtime::cancel::token(&self.inner, self.slot, self.run_id)
+        match crate::runtime::cancel::scheduler(self.scheduler) {
+            Some(inner) => crate::runtime::cancel::token(&inner, self.slot, self.run_id),
+            None => crate::runtime::cancel::cancelled_token(),
+        }
     }
 
     /// Resolves when this run is asked to stop.
@@ -113,7 +113,8 @@ impl JobContext {
 
     /// Why this run was asked to stop, once it was.
     pub fn cancel_reason(&self) -> Option<CancelReason> {
-        crate::runtime::cancel::reason(&self.inner, self.slot, self.run_id)
+        let inner = crate::runtime::cancel::scheduler(self.scheduler)?;
+        crate::runtime::cancel::reason(&inner, self.slot, self.run_id)
     }
 
     /// The job's arguments, decoded into `T`.

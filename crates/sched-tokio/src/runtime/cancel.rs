@@ -11,13 +11,14 @@
 //! cancelled. Shutdown only fires the tokens: it aborts what is left itself, once its
 //! timeout runs out.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sched_core::job::JobId;
 use sched_core::store::{Outcome, RunId};
+use sched_core::support::RwLock;
 use tokio_util::sync::CancellationToken;
 
 use super::completions::{finish, Completion};
@@ -39,15 +40,46 @@ pub enum CancelReason {
     Shutdown,
 }
 
+/// The schedulers of this process, by id, for a `JobContext` to reach its run: a context
+/// carries the id, not a counted reference, so that making one per run costs no atomic
+/// operation on a count every worker thread shares. Looked up only when a job asks for
+/// its token; an entry is removed when its scheduler is dropped.
+static SCHEDULERS: std::sync::OnceLock<RwLock<HashMap<u64, Weak<Inner>>>> =
+    std::sync::OnceLock::new();
+
+fn schedulers() -> &'static RwLock<HashMap<u64, Weak<Inner>>> {
+    SCHEDULERS.get_or_init(RwLock::default)
+}
+
+/// Registers a scheduler under its id (when it is built).
+pub(crate) fn register(inner: &Arc<Inner>) {
+    schedulers().write().insert(inner.id, Arc::downgrade(inner));
+}
+
+/// Forgets scheduler `id` (when it is dropped).
+pub(crate) fn unregister(id: u64) {
+    schedulers().write().remove(&id);
+}
+
+/// Scheduler `id`, if it still exists.
+pub(crate) fn scheduler(id: u64) -> Option<Arc<Inner>> {
+    schedulers().read().get(&id).and_then(Weak::upgrade)
+}
+
+/// A token already cancelled (for a run whose scheduler or slot is gone).
+pub(crate) fn cancelled_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    token.cancel();
+    token
+}
+
 /// The token of the run in `slot` (made on first use; already cancelled if the run was
 /// asked to stop before). A run no longer in the slab (drained at shutdown) gets a
 /// cancelled token.
 pub(crate) fn token(inner: &Inner, slot: usize, run_id: RunId) -> CancellationToken {
     let mut runs = inner.runtime.runs.lock();
     let Some(run) = runs.get_mut(slot, run_id) else {
-        let token = CancellationToken::new();
-        token.cancel();
-        return token;
+        return cancelled_token();
     };
     run.token
         .get_or_insert_with(|| {
@@ -173,38 +205,70 @@ fn drop_after_grace(run: &InFlight) {
 /// Records a run whose future was dropped before it ended (its task aborted by a
 /// cancel): armed for the run's whole life, disarmed where the run reports its end.
 /// Shutdown drains and records its own aborted runs: the guard then does nothing.
+/// Small, as it sits in every run's future: what else a report needs is read from the
+/// slab when it fires.
 pub(super) struct Dropped<'a> {
     pub(super) inner: &'a Arc<Inner>,
     pub(super) slot: usize,
     pub(super) run_id: RunId,
-    pub(super) job_id: &'a JobId,
-    pub(super) scheduled: DateTime<Utc>,
     /// When the job's code started, once it has.
     pub(super) started: Option<DateTime<Utc>>,
     pub(super) armed: bool,
 }
 
-impl Dropped<'_> {
+impl<'a> Dropped<'a> {
+    /// An armed guard for the run in `slot`.
+    #[inline]
+    pub(super) fn new(inner: &'a Arc<Inner>, slot: usize, run_id: RunId) -> Self {
+        Self {
+            inner,
+            slot,
+            run_id,
+            started: None,
+            armed: true,
+        }
+    }
+
     /// The run reports its own end from here on.
+    #[inline]
     pub(super) fn disarm(&mut self) {
         self.armed = false;
     }
 }
 
 impl Drop for Dropped<'_> {
+    #[inline]
     fn drop(&mut self) {
+        if self.armed {
+            self.dropped();
+        }
+    }
+}
+
+impl Dropped<'_> {
+    #[cold]
+    fn dropped(&self) {
         let inner = self.inner;
-        if !self.armed || inner.runtime.aborting.load(Ordering::SeqCst) {
+        if inner.runtime.aborting.load(Ordering::SeqCst) {
             return;
         }
+        let Some((job_id, scheduled)) = inner
+            .runtime
+            .runs
+            .lock()
+            .get_mut(self.slot, self.run_id)
+            .map(|run| (run.job_id.clone(), run.scheduled))
+        else {
+            return; // drained: shutdown records it
+        };
         let now = inner.env.clock.now();
         let started = self.started;
-        tracing::warn!(job_id = %self.job_id, run_id = %self.run_id, "run cancelled: its future was dropped");
+        tracing::warn!(job_id = %job_id, run_id = %self.run_id, "run cancelled: its future was dropped");
         let event = inner.events.listened().then(|| {
             Event::JobError(RunEvent {
-                job_id: self.job_id.clone(),
+                job_id,
                 run_id: self.run_id,
-                scheduled: self.scheduled,
+                scheduled,
                 started: started.unwrap_or(now),
                 duration: started.map(|s| (now - s).to_std().unwrap_or(Duration::ZERO)),
                 error: Some(CANCELLED.to_owned()),

@@ -32,15 +32,7 @@ pub(super) async fn execute_in_turn(
 ) {
     let Chain { after, then } = chain;
     if let Some(after) = after {
-        let mut dropped = Dropped {
-            inner: &inner,
-            slot,
-            run_id: run.run_id,
-            job_id: &run.job_id,
-            scheduled: run.scheduled,
-            started: None,
-            armed: true,
-        };
+        let mut dropped = Dropped::new(&inner, slot, run.run_id);
         // Ended or dropped alike: this run's turn.
         let _ = after.await;
         dropped.disarm();
@@ -53,15 +45,7 @@ pub(super) async fn execute_in_turn(
 pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
     let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
     // Until the run reports its end: a cancel that drops it is recorded.
-    let mut dropped = Dropped {
-        inner: &inner,
-        slot,
-        run_id,
-        job_id: &job_id,
-        scheduled,
-        started: None,
-        armed: true,
-    };
+    let mut dropped = Dropped::new(&inner, slot, run_id);
     let started = wait_until_due(&inner, scheduled).await;
     let (_permit, started) = match &inner.runtime.limit {
         Some(limit) => {
@@ -73,14 +57,12 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     if inner.runtime.leases.leased() {
         if let Some(reported) = lease_lost(&inner, slot, run_id, started) {
             dropped.disarm();
-            drop(dropped);
             not_started(&inner, job_id, run_id, scheduled, started, slot, reported);
             return;
         }
     }
     if past_grace(&job, scheduled, started) {
         dropped.disarm();
-        drop(dropped);
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
         return;
     }
@@ -103,15 +85,8 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     let timeout = job.options.timeout;
     let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled,
         delay_ms = (started - scheduled).num_milliseconds());
-    let ctx = JobContext::new(
-        job_id.clone(),
-        run_id,
-        scheduled,
-        job,
-        Arc::clone(&inner),
-        slot,
-    );
-    let mut outcome = run_in_span(&task, ctx, timeout, span).await;
+    let ctx = JobContext::new(job_id.clone(), run_id, scheduled, job, &inner, slot);
+    let mut outcome = run_in_span(&task, ctx, timeout, span, (&inner, slot)).await;
     dropped.disarm();
     if cancel::reason(&inner, slot, run_id) == Some(CancelReason::Requested) {
         // Asked to stop: however it ended after that, it was cancelled.
@@ -155,12 +130,15 @@ async fn run_in_span(
     ctx: JobContext,
     timeout: Option<Duration>,
     span: tracing::Span,
+    run: (&Inner, usize),
 ) -> Outcome {
     let live = !span.is_disabled();
     let outcome = if live {
-        run_task(task, ctx, timeout).instrument(span.clone()).await
+        run_task(task, ctx, timeout, run)
+            .instrument(span.clone())
+            .await
     } else {
-        run_task(task, ctx, timeout).await
+        run_task(task, ctx, timeout, run).await
     };
     let log = || match &outcome {
         Outcome::Success => tracing::debug!("job run finished"),
@@ -259,17 +237,20 @@ fn missed_in_queue(
 
 /// Runs the task: a panic (while building or polling its future) or a timeout is an
 /// outcome, never a crash.
-async fn run_task(task: &TaskFn, ctx: JobContext, timeout: Option<Duration>) -> Outcome {
-    let link = timeout.map(|limit| (limit, ctx.link()));
+async fn run_task(
+    task: &TaskFn,
+    ctx: JobContext,
+    timeout: Option<Duration>,
+    (inner, slot): (&Inner, usize),
+) -> Outcome {
+    let run_id = ctx.run_id;
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task.call(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
     };
-    match link {
+    match timeout {
         // Boxed: a timer is large, and most runs have no timeout to carry it for.
-        Some((limit, (inner, slot, run_id))) => {
-            Box::pin(within(future, limit, &inner, slot, run_id)).await
-        }
+        Some(limit) => Box::pin(within(future, limit, inner, slot, run_id)).await,
         None => finished(future.await),
     }
 }
