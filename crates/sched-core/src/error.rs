@@ -91,6 +91,17 @@ pub enum Error {
     /// A job id that is not in the store.
     #[error("no job with id {0:?}")]
     JobNotFound(JobId),
+    /// `sync_jobs` declared a job whose id the store holds outside the set (in no set,
+    /// or in another): that job is left alone, and the sync changed nothing.
+    #[error("job {job_id:?} is declared in set {set:?} but stored {}; the sync changed nothing (rename it, or remove the stored one)", match .owner { Some(owner) => format!("in set {owner:?}"), None => "outside any set".to_owned() })]
+    JobOutsideSet {
+        /// The job.
+        job_id: JobId,
+        /// The set being synced.
+        set: String,
+        /// The set the stored job belongs to (`None`: none).
+        owner: Option<String>,
+    },
     /// Job options that make no sense (`max_instances = 0`, ...).
     #[error("invalid job options: {0}")]
     InvalidOptions(String),
@@ -151,7 +162,9 @@ impl Error {
     pub fn job_id(&self) -> Option<&JobId> {
         match self {
             Error::DuplicateJobId(id) | Error::JobNotFound(id) => Some(id),
-            Error::Decode { job_id, .. } | Error::NoNextFireTime { job_id } => Some(job_id),
+            Error::Decode { job_id, .. }
+            | Error::NoNextFireTime { job_id }
+            | Error::JobOutsideSet { job_id, .. } => Some(job_id),
             _ => None,
         }
     }

@@ -278,6 +278,15 @@ row! {
 }
 
 row! {
+    /// A job and the declared set it is in.
+    #[derive(Debug)]
+    pub(crate) struct SetRow {
+        pub(crate) id: String,
+        pub(crate) job_set: Option<String>,
+    }
+}
+
+row! {
     /// The node holding a run.
     #[derive(Debug)]
     pub(crate) struct HolderRow {

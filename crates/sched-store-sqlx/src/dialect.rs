@@ -15,7 +15,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArgumen
 
 use crate::codec::{
     AbandonedRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow, JobRow,
-    NodeRow, OccurrenceRow, RenewRow,
+    NodeRow, OccurrenceRow, RenewRow, SetRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -49,6 +49,7 @@ pub(crate) trait Dialect:
     + Decodes<NodeRow>
     + Decodes<RenewRow>
     + Decodes<HolderRow>
+    + Decodes<SetRow>
     + ReadsId
 {
     /// Binds a list (`None`: SQL `NULL`): an array in Postgres (`= ANY($1)`,

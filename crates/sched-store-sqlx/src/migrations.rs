@@ -50,6 +50,11 @@ pub(crate) fn postgres() -> Migrator {
             "cancel requested",
             include_str!("../migrations/postgres/0003_cancel_requested.sql"),
         ),
+        (
+            4,
+            "job set",
+            include_str!("../migrations/postgres/0004_job_set.sql"),
+        ),
     ])
 }
 
@@ -71,6 +76,11 @@ pub(crate) fn sqlite() -> Migrator {
             3,
             "cancel requested",
             include_str!("../migrations/sqlite/0003_cancel_requested.sql"),
+        ),
+        (
+            4,
+            "job set",
+            include_str!("../migrations/sqlite/0004_job_set.sql"),
         ),
     ])
 }

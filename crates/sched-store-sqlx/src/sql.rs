@@ -83,6 +83,12 @@ pub(crate) struct Sql {
     pub(crate) job_count: Arc<str>,
     /// `id, seen_us, lease_us, running` of every node, by id.
     pub(crate) nodes: Arc<str>,
+    /// `$1` set: `id, job_set` of its jobs, by id (locked on Postgres).
+    pub(crate) set_members: Arc<str>,
+    /// `$1` job ids: `id, job_set` of those stored.
+    pub(crate) set_owners: Arc<str>,
+    /// `$1` job id, `$2` set: puts the job in the set.
+    pub(crate) set_assign: Arc<str>,
     /// `$1` channel: tells other nodes that jobs changed (`None`: no other nodes).
     pub(crate) notify: Option<Arc<str>>,
     /// `$1` channel, `$2` payload: tells other nodes something (a cancel).

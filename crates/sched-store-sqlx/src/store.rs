@@ -3,7 +3,7 @@
 //! between the two is data set by their builders (a poll interval and leases for a
 //! shared database, pruning by count for SQLite, runs found abandoned at open).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::Job;
 use sched_core::store::{
-    AbandonedRun, AcquireRequest, Acquired, CancelRequest, JobPage, JobQuery, JobStore, NodeInfo,
-    Outcome, Renewal, RunId, RunQuery, RunRecord, RunStatus, Runnable, MAX_PAGE,
+    check_declared, merge_declared, AbandonedRun, AcquireRequest, Acquired, CancelRequest, Change,
+    JobPage, JobQuery, JobStore, NodeInfo, Outcome, Renewal, RunId, RunQuery, RunRecord, RunStatus,
+    Runnable, SyncReport, MAX_PAGE,
 };
 use sched_core::support::Mutex;
 use sched_core::{Error, Result};
@@ -22,7 +23,7 @@ use sqlx::{Database, Pool};
 
 use crate::codec::{
     micros, undecodable, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow, JobRow,
-    NodeRow, UNREADABLE_ID,
+    NodeRow, SetRow, UNREADABLE_ID,
 };
 use crate::dialect::{statement, Dialect, EachRow, List, StatementExt};
 use crate::sql::Sql;
@@ -237,8 +238,99 @@ impl<DB: Dialect> Inner<DB> {
 
     /// Writes `job` with `sql` (insert, upsert or update); how many rows changed.
     async fn write(&self, job: &Job, sql: &Arc<str>) -> Result<u64> {
-        let row = JobRow::encode(job)?;
         let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        Self::write_on(&mut conn, job, sql).await
+    }
+
+    /// `sync_jobs` in one transaction (see [`JobStore::sync_jobs`]).
+    async fn sync(&self, set: &str, jobs: Vec<Job>, now: DateTime<Utc>) -> Result<SyncReport> {
+        check_declared(&jobs)?;
+        let mut tx = self
+            .pool
+            .begin_with(self.sql.begin)
+            .await
+            .map_err(store_error)?;
+        let members: Vec<SetRow> = statement::<DB>(&self.sql.set_members)
+            .arg(set)
+            .all(&mut tx)
+            .await
+            .map_err(store_error)?;
+        let ids: Vec<&str> = jobs.iter().map(|job| job.id.as_str()).collect();
+        let owners: Vec<SetRow> = statement::<DB>(&self.sql.set_owners)
+            .list(List::Text(ids.clone()))
+            .all(&mut tx)
+            .await
+            .map_err(store_error)?;
+        if let Some(outside) = owners
+            .iter()
+            .find(|row| row.job_set.as_deref() != Some(set))
+        {
+            return Err(Error::JobOutsideSet {
+                job_id: outside.id.as_str().into(),
+                set: set.to_owned(),
+                owner: outside.job_set.clone(),
+            });
+        }
+        // The set's stored jobs, decoded; a row that does not decode is overwritten.
+        let stored: HashMap<String, Job> = statement::<DB>(&self.sql.lock_jobs)
+            .list(List::Text(ids))
+            .each::<JobRow>(&mut tx)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter_map(|row| row.ok()?.decode().ok())
+            .map(|job| (job.id.to_string(), job))
+            .collect();
+        let held: HashSet<&str> = owners.iter().map(|row| row.id.as_str()).collect();
+        let mut report = SyncReport::default();
+        let mut declared = HashSet::with_capacity(jobs.len());
+        for job in jobs {
+            let id = job.id.clone();
+            let (job, change) = merge_declared(job, stored.get(id.as_str()), now)?;
+            let exists = held.contains(id.as_str());
+            if change != Change::Unchanged {
+                let sql = if exists {
+                    &self.sql.update
+                } else {
+                    &self.sql.insert
+                };
+                Self::write_on(&mut tx, &job, sql).await?;
+                if !exists {
+                    statement::<DB>(&self.sql.set_assign)
+                        .arg(id.as_str())
+                        .arg(set)
+                        .run(&mut tx)
+                        .await
+                        .map_err(store_error)?;
+                }
+            }
+            declared.insert(id.to_string());
+            report.note(id, change);
+        }
+        for member in members {
+            if !declared.contains(&member.id) {
+                statement::<DB>(&self.sql.delete)
+                    .arg(member.id.as_str())
+                    .run(&mut tx)
+                    .await
+                    .map_err(store_error)?;
+                report.removed.push(member.id.as_str().into());
+            }
+        }
+        tx.commit().await.map_err(store_error)?;
+        for id in report.updated.iter().chain(&report.removed) {
+            self.unquarantine(id);
+        }
+        if report.changed() {
+            self.changed().await;
+        }
+        Ok(report)
+    }
+
+    /// Writes `job` with `sql` (insert, upsert or update) on `conn`; how many rows
+    /// changed.
+    async fn write_on(conn: &mut DB::Connection, job: &Job, sql: &Arc<str>) -> Result<u64> {
+        let row = JobRow::encode(job)?;
         let done = statement::<DB>(sql)
             .arg(row.id)
             .arg(row.name)
@@ -249,7 +341,7 @@ impl<DB: Dialect> Inner<DB> {
             .arg(row.next_run_s)
             .arg(row.next_run_ns)
             .arg(row.paused)
-            .run(&mut conn)
+            .run(conn)
             .await;
         match done {
             Ok(changed) => Ok(changed),
@@ -689,6 +781,10 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             self.inner.cancel_notice(&ids).await;
         }
         Ok(ids)
+    }
+
+    async fn sync_jobs(&self, set: &str, jobs: Vec<Job>, now: DateTime<Utc>) -> Result<SyncReport> {
+        self.inner.sync(set, jobs, now).await
     }
 
     fn on_cancel(&self, hook: Arc<dyn Fn(RunId) + Send + Sync>) {

@@ -88,6 +88,7 @@ pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
 pub use crate::signal::shutdown_signal;
 pub use crate::spec::JobSpec;
 pub use crate::task::{IntoTask, JobContext, JobResult};
+pub use sched_core::store::SyncReport;
 /// A run's cancellation token (tokio-util's), as [`JobContext::cancellation_token`]
 /// hands it out.
 pub use tokio_util::sync::CancellationToken;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::{Job, JobId};
-use sched_core::store::{AcquireRequest, CancelRequest, JobStore, RunId, RunRecord};
+use sched_core::store::{AcquireRequest, CancelRequest, JobStore, RunId, RunRecord, SyncReport};
 use sched_core::support::Mutex;
 use sched_core::trigger::Trigger;
 use tokio::sync::broadcast;
@@ -267,6 +267,83 @@ impl Scheduler {
             &self.inner.config.defaults,
         )?;
         self.insert(job, replace, paused).await
+    }
+
+    /// Makes the store's jobs of declared set `set` exactly `jobs` (each a spec and the
+    /// registered task it runs), as a deploy declares them: jobs the set lacks are
+    /// added, changed ones updated — keeping their schedule when the trigger is
+    /// unchanged, and a pause an operator made — and the set's jobs not declared are
+    /// removed (their running runs finish), in one transaction on SQL stores. So a
+    /// deploy that drops a job does not leave it behind, unrunnable, for ever. Jobs
+    /// outside the set are untouched; a job is in a set only through `sync_jobs`.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use sched_tokio::prelude::*;
+    /// # async fn demo(scheduler: Scheduler) -> Result<(), sched_tokio::Error> {
+    /// let report = scheduler
+    ///     .sync_jobs("billing", [
+    ///         (JobSpec::cron("0 2 * * *")?.id("invoices"), "send_invoices"),
+    ///         (JobSpec::interval(Duration::from_secs(600)).id("dunning"), "dunning"),
+    ///     ])
+    ///     .await?;
+    /// println!("added {:?}, removed {:?}", report.added, report.removed);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTask`] for a task not registered here; a spec without an id
+    /// ([`sched_core::Error::InvalidConfiguration`]: the id is how the next deploy finds
+    /// the job); [`sched_core::Error::JobOutsideSet`] for an id the store holds outside
+    /// the set; [`sched_core::Error::DuplicateJobId`] for an id declared twice; a bad
+    /// trigger or option; a store error. On an error nothing changed.
+    pub async fn sync_jobs<'a>(
+        &self,
+        set: &str,
+        jobs: impl IntoIterator<Item = (JobSpec, &'a str)>,
+    ) -> Result<SyncReport> {
+        self.ensure_open()?;
+        let mut declared = Vec::new();
+        for (spec, task) in jobs {
+            if !self.inner.env.registry.contains(task) {
+                return Err(Error::UnknownTask(task.to_owned()));
+            }
+            let Some(id) = spec.id.clone() else {
+                return Err(sched_core::Error::InvalidConfiguration {
+                    setting: "sync_jobs",
+                    value: "a job spec without an id".to_owned(),
+                    rule: "every declared job needs an id (`JobSpec::id`): it is how the next deploy finds it".to_owned(),
+                }
+                .into());
+            };
+            let paused = spec.paused.unwrap_or(false);
+            let mut job = spec.into_job(
+                id,
+                task,
+                self.inner.config.timezone,
+                &self.inner.config.defaults,
+            )?;
+            job.paused = paused;
+            declared.push(job);
+        }
+        let now = self.inner.env.clock.now();
+        let report = self.inner.env.store.sync_jobs(set, declared, now).await?;
+        let added = i64::try_from(report.added.len()).unwrap_or(i64::MAX);
+        let removed = i64::try_from(report.removed.len()).unwrap_or(i64::MAX);
+        self.inner.metrics.jobs_changed(added - removed);
+        for id in report.added.iter().chain(&report.updated) {
+            self.inner.events.emit(Event::JobAdded(self.job_event(id)));
+        }
+        for id in &report.removed {
+            self.inner
+                .events
+                .emit(Event::JobRemoved(self.job_event(id)));
+        }
+        if report.changed() {
+            self.inner.runtime.wake();
+        }
+        Ok(report)
     }
 
     fn job_id(&self, spec: &JobSpec) -> JobId {

@@ -68,7 +68,9 @@ impl From<sched_core::Error> for ApiError {
             E::JobNotFound(_) | E::RunNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", message)
             }
-            E::DuplicateJobId(_) | E::Decode { .. } => Self::conflict(message),
+            E::DuplicateJobId(_) | E::Decode { .. } | E::JobOutsideSet { .. } => {
+                Self::conflict(message)
+            }
             E::Store(_) | E::SchemaNotFound { .. } => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
             }

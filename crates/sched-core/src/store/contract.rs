@@ -257,6 +257,129 @@ where
     claims_ahead_one_occurrence_per_job(make_store().await).await;
     claimed_occurrence_made_due_again_is_not_decided_twice(make_store().await).await;
     cancel_requests_reach_the_holder(make_store().await).await;
+    sync_jobs_makes_the_set_exactly_the_declared_jobs(make_store().await).await;
+}
+
+/// `sync_jobs`: after it, the set's jobs are exactly the declared ones — added
+/// (scheduled from now), updated (the schedule kept for an unchanged trigger, restarted
+/// for a changed one; an operator's pause kept), removed — and jobs outside the set are
+/// untouched. A declaration naming a job outside the set, or an id twice, changes nothing.
+pub async fn sync_jobs_makes_the_set_exactly_the_declared_jobs(store: Arc<dyn JobStore>) {
+    let every =
+        |id: &str, secs: u64| Job::new(id, "report", Trigger::interval(Duration::from_secs(secs)));
+    let next = |store: &Arc<dyn JobStore>, id: &'static str| {
+        let store = Arc::clone(store);
+        async move {
+            store
+                .get_job(id)
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {e}"))
+        }
+    };
+    add(&store, &every("loose", 60).schedule(t(0)).expect("valid")).await;
+    let first = store
+        .sync_jobs("deploy", vec![every("a", 60), every("b", 60)], t(0))
+        .await
+        .expect("first sync");
+    assert_eq!(first.added, ["a", "b"]);
+    assert!(first.updated.is_empty() && first.unchanged.is_empty() && first.removed.is_empty());
+    assert_eq!(next(&store, "a").await.next_run_time, Some(t(60)));
+
+    // An operator pauses b; the same declaration later changes nothing, b stays paused.
+    let mut paused = next(&store, "b").await;
+    paused.pause();
+    store.update_job(paused).await.expect("pause b");
+    let again = store
+        .sync_jobs("deploy", vec![every("a", 60), every("b", 60)], t(30))
+        .await
+        .expect("same declaration");
+    assert_eq!(again.unchanged, ["a", "b"], "{again:?}");
+    assert!(!again.changed());
+    assert_eq!(
+        next(&store, "a").await.next_run_time,
+        Some(t(60)),
+        "schedule kept"
+    );
+    assert!(
+        next(&store, "b").await.paused,
+        "an operator's pause survives a deploy"
+    );
+
+    // A deploy drops a, changes b's trigger, adds c.
+    let deploy = store
+        .sync_jobs("deploy", vec![every("b", 120), every("c", 60)], t(30))
+        .await
+        .expect("changed declaration");
+    assert_eq!(
+        (
+            deploy.added.as_slice(),
+            deploy.updated.as_slice(),
+            deploy.removed.as_slice()
+        ),
+        (&["c".into()][..], &["b".into()][..], &["a".into()][..]),
+        "{deploy:?}"
+    );
+    assert!(matches!(
+        store.get_job("a").await,
+        Err(Error::JobNotFound(_))
+    ));
+    let b = next(&store, "b").await;
+    assert_eq!(
+        b.next_run_time,
+        Some(t(150)),
+        "a changed trigger restarts from now"
+    );
+    assert!(b.paused);
+    assert_eq!(next(&store, "c").await.next_run_time, Some(t(90)));
+    assert_eq!(
+        next(&store, "loose").await.next_run_time,
+        Some(t(60)),
+        "outside: untouched"
+    );
+
+    // Refused declarations change nothing.
+    match store
+        .sync_jobs("deploy", vec![every("b", 120), every("loose", 60)], t(40))
+        .await
+    {
+        Err(Error::JobOutsideSet { job_id, set, owner }) => {
+            assert_eq!(
+                (job_id.as_str(), set.as_str(), owner),
+                ("loose", "deploy", None)
+            );
+        }
+        other => panic!("a job outside the set: {other:?}"),
+    }
+    match store.sync_jobs("other", vec![every("c", 5)], t(40)).await {
+        Err(Error::JobOutsideSet { owner, .. }) => assert_eq!(owner.as_deref(), Some("deploy")),
+        other => panic!("a job of another set: {other:?}"),
+    }
+    assert!(matches!(
+        store
+            .sync_jobs("deploy", vec![every("d", 60), every("d", 30)], t(40))
+            .await,
+        Err(Error::DuplicateJobId(id)) if id.as_str() == "d"
+    ));
+    assert!(matches!(
+        store.get_job("d").await,
+        Err(Error::JobNotFound(_))
+    ));
+    assert_eq!(next(&store, "c").await.next_run_time, Some(t(90)));
+
+    // An empty declaration empties the set, and only the set.
+    let emptied = store
+        .sync_jobs("deploy", Vec::new(), t(50))
+        .await
+        .expect("empty declaration");
+    assert_eq!(emptied.removed, ["b", "c"]);
+    let left: Vec<String> = store
+        .list_jobs()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|job| job.id.to_string())
+        .collect();
+    assert_eq!(left, ["loose"]);
 }
 
 /// `request_cancel` names the node running a run, and the holder's heartbeat reports

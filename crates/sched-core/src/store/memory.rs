@@ -5,15 +5,15 @@
 //! instant), decides with the policy, and hands out the job as a shared `Arc` — no
 //! string is cloned or hashed per run except the run id's map entry.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AcquireRequest, Acquired, CancelRequest, ClaimedRun, JobStore, Outcome, RunId, Runnable,
-    SkippedRuns,
+    check_declared, merge_declared, AcquireRequest, Acquired, CancelRequest, Change, ClaimedRun,
+    JobStore, Outcome, RunId, Runnable, SkippedRuns, SyncReport,
 };
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -56,6 +56,8 @@ struct Entry {
     /// Scheduled times of this job's runs still executing (on any node). Survives the
     /// job's removal or replacement: those runs still count for `max_instances`.
     running: Vec<DateTime<Utc>>,
+    /// The declared set the job belongs to (`sync_jobs`), if any.
+    set: Option<Arc<str>>,
     /// The latest occurrence a run was started for. Survives replacement: an occurrence
     /// made due again (a stale write, a run claimed ahead then the next run time moved
     /// back) is not run twice.
@@ -196,6 +198,7 @@ impl Inner {
         let job = entry.snapshot();
         entry.job = None;
         entry.next = None;
+        entry.set = None;
         self.release_slot(slot);
         job
     }
@@ -556,6 +559,56 @@ impl JobStore for MemoryStore {
             .filter(|run| run.slot == slot)
             .map(|run| RunId(run.id))
             .collect())
+    }
+
+    async fn sync_jobs(&self, set: &str, jobs: Vec<Job>, now: DateTime<Utc>) -> Result<SyncReport> {
+        check_declared(&jobs)?;
+        let mut inner = self.inner.lock();
+        // Everything is decided before anything changes: an error changes nothing.
+        let mut merged = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let stored = inner.job(&job.id);
+            if let Some(entry) = stored {
+                if entry.set.as_deref() != Some(set) {
+                    return Err(Error::JobOutsideSet {
+                        job_id: job.id.clone(),
+                        set: set.to_owned(),
+                        owner: entry.set.as_deref().map(str::to_owned),
+                    });
+                }
+            }
+            let snapshot = stored.and_then(Entry::snapshot);
+            merged.push(merge_declared(job, snapshot.as_ref(), now)?);
+        }
+        let declared: HashSet<&str> = merged.iter().map(|(job, _)| job.id.as_str()).collect();
+        let gone: Vec<JobId> = inner
+            .slots
+            .iter()
+            .filter(|e| e.job.is_some() && e.set.as_deref() == Some(set))
+            .filter_map(|e| e.id.clone())
+            .filter(|id| !declared.contains(id.as_str()))
+            .collect();
+        let mut gone = gone;
+        gone.sort();
+        let mut report = SyncReport::default();
+        let name: Arc<str> = Arc::from(set);
+        for (job, change) in merged {
+            let id = job.id.clone();
+            if change != Change::Unchanged {
+                inner.put(job);
+                if let Some(slot) = inner.slot_of(&id) {
+                    inner.entry(slot).set = Some(Arc::clone(&name));
+                }
+            }
+            report.note(id, change);
+        }
+        for id in gone {
+            if let Some(slot) = inner.slot_of(&id) {
+                inner.take(slot);
+            }
+            report.removed.push(id);
+        }
+        Ok(report)
     }
 
     async fn running(&self, job_id: &str) -> Result<u32> {

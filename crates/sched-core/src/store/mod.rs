@@ -13,6 +13,7 @@
 pub mod contract;
 mod memory;
 mod query;
+mod sync;
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::memory::MemoryStore;
 pub use self::query::{JobPage, JobQuery, NodeInfo, RunQuery, MAX_PAGE};
+pub use self::sync::{check_declared, merge_declared, Change, SyncReport};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -418,6 +420,27 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     async fn request_cancel_job(&self, job_id: &str) -> Result<Vec<RunId>> {
         let _ = job_id;
         Ok(Vec::new())
+    }
+
+    /// Makes the jobs of declared set `set` exactly `jobs`, in one step: declared jobs
+    /// the set lacks are added (scheduled from `now`), changed ones updated (keeping
+    /// their schedule when the trigger is unchanged, and their stored paused flag:
+    /// see [`merge_declared`]), the set's jobs not declared removed. Jobs outside the
+    /// set are untouched. SQL stores do it in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::JobOutsideSet`] for a declared id the
+    /// store holds outside the set, [`Error::DuplicateJobId`]
+    /// for an id declared twice, a job's validation error: then nothing changed. The
+    /// default refuses: a store must implement it to hold sets.
+    async fn sync_jobs(&self, set: &str, jobs: Vec<Job>, now: DateTime<Utc>) -> Result<SyncReport> {
+        let _ = (set, jobs, now);
+        Err(crate::Error::InvalidConfiguration {
+            setting: "store",
+            value: format!("{self:?}"),
+            rule: "sync_jobs needs a store that keeps job sets (MemoryStore, SqliteStore, PostgresStore)".to_owned(),
+        })
     }
 
     /// Registers `hook`, which the store calls with a run id when another process asks

@@ -144,6 +144,13 @@ pub(crate) fn sql(schema: &str) -> Sql {
              (SELECT count(*) FROM {s}.runs r WHERE r.node = n.id AND r.status = 'running') AS running \
              FROM {s}.nodes n ORDER BY n.id"
         )),
+        set_members: text(format!(
+            "SELECT id, job_set FROM {s}.jobs WHERE job_set = $1 ORDER BY id FOR UPDATE"
+        )),
+        set_owners: text(format!(
+            "SELECT id, job_set FROM {s}.jobs WHERE id = ANY($1) FOR UPDATE"
+        )),
+        set_assign: text(format!("UPDATE {s}.jobs SET job_set = $2 WHERE id = $1")),
         notify: Some(text("SELECT pg_notify($1, '')".to_owned())),
         notify_with: Some(text("SELECT pg_notify($1, $2)".to_owned())),
     }

@@ -165,6 +165,13 @@ pub(crate) fn sql() -> Sql {
              FROM nodes n ORDER BY n.id"
                 .to_owned(),
         ),
+        set_members: text(
+            "SELECT id, job_set FROM jobs WHERE job_set = ?1 ORDER BY id".to_owned(),
+        ),
+        set_owners: text(
+            "SELECT id, job_set FROM jobs WHERE id IN (SELECT value FROM json_each(?1))".to_owned(),
+        ),
+        set_assign: text("UPDATE jobs SET job_set = ?2 WHERE id = ?1".to_owned()),
         notify: None,
         notify_with: None,
     }

@@ -6,5 +6,6 @@ mod metrics;
 mod rejected_input;
 mod relay;
 mod scheduler;
+mod sync;
 mod tracing_spans;
 mod tutorial_promises;
