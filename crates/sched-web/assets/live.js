@@ -46,7 +46,7 @@
     status.appendChild(badge);
     cell(fresh, e.error, "error");
     var act = cell(fresh, "");
-    if (table.getAttribute("data-cancel") && e.status === "running") {
+    if (table.closest("table").getAttribute("data-cancel") && e.status === "running") {
       var form = document.createElement("form");
       form.method = "post";
       form.action = base + "/runs/" + encodeURIComponent(String(e.run_id)) + "/cancel";

@@ -515,6 +515,80 @@ async fn dashboard_shows_a_run_live_then_in_the_jobs_history() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_cancels_a_running_run_with_its_button() {
+    let Some((driver, chromium)) = browser_tools("dashboard_cancels_a_running_run_with_its_button")
+    else {
+        return;
+    };
+    let _one = ONE_BROWSER.lock().await;
+    let app = App::start().await;
+    // A long export, beside the example's jobs: it runs until it is asked to stop.
+    app.scheduler()
+        .add_job(
+            JobSpec::interval(Duration::from_secs(3600))
+                .id("export")
+                .paused(true),
+            |ctx: JobContext| async move { ctx.cancelled().await },
+        )
+        .await
+        .expect("export added");
+    let browser = Browser::open(&driver, &chromium).await;
+    browser.goto(&app.admin("/runs?job=export")).await;
+    browser
+        .until(
+            "the live view connects",
+            "return document.getElementById('live-state').textContent === 'live';",
+        )
+        .await;
+    let ran = app.post("/api/jobs/export/run").await;
+    assert_eq!(ran["action"], "run", "{ran}");
+    let run_id = browser
+        .until(
+            "the running export appears live, with a Cancel button",
+            r#"const row = Array.from(document.querySelectorAll('#runs tr[data-run]')).find(r =>
+                 r.children[1].textContent === 'export' && !!r.querySelector('.status.running')
+                 && !!r.querySelector('button[data-action="cancel"]'));
+               return row ? row.dataset.run : null;"#,
+        )
+        .await;
+    let run_id = run_id.as_str().expect("a run id").to_owned();
+    browser
+        .click(&format!(
+            r#"#runs tr[data-run="{run_id}"] button[data-action="cancel"]"#
+        ))
+        .await;
+    // Back on the runs page (the form redirects there); the run ends cancelled.
+    let start = Instant::now();
+    loop {
+        browser.goto(&app.admin("/runs?job=export")).await;
+        let status = browser
+            .js(&format!(
+                r#"const row = document.querySelector('#runs tr[data-run="{run_id}"] .status');
+                   return row ? row.textContent : null;"#
+            ))
+            .await;
+        if status == json!("cancelled") {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "run {run_id} not shown cancelled: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cancel_buttons = browser
+        .js(r#"return document.querySelectorAll('button[data-action="cancel"]').length;"#)
+        .await;
+    assert_eq!(
+        cancel_buttons,
+        json!(0),
+        "an ended run has no Cancel button"
+    );
+    browser.close().await;
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_hostile_job_ids_as_text() {
     let Some((driver, chromium)) = browser_tools("dashboard_shows_hostile_job_ids_as_text") else {
         return;
