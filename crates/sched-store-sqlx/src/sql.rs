@@ -83,6 +83,9 @@ pub(crate) struct Sql {
     pub(crate) job_count: Arc<str>,
     /// `id, seen_us, lease_us, running` of every node, by id.
     pub(crate) nodes: Arc<str>,
+    /// `$1` set: holds the set's sync lock until the transaction ends (`None`: the
+    /// transaction's own lock serialises syncs).
+    pub(crate) set_lock: Option<Arc<str>>,
     /// `$1` set: `id, job_set` of its jobs, by id (locked on Postgres).
     pub(crate) set_members: Arc<str>,
     /// `$1` job ids: `id, job_set` of those stored.

@@ -250,6 +250,15 @@ impl<DB: Dialect> Inner<DB> {
             .begin_with(self.sql.begin)
             .await
             .map_err(store_error)?;
+        // Syncs of one set, one at a time (Postgres: two replicas deploying at once;
+        // SQLite's write lock already serialises them).
+        if let Some(lock) = &self.sql.set_lock {
+            statement::<DB>(lock)
+                .arg(set)
+                .run(&mut tx)
+                .await
+                .map_err(store_error)?;
+        }
         let members: Vec<SetRow> = statement::<DB>(&self.sql.set_members)
             .arg(set)
             .all(&mut tx)
@@ -318,7 +327,13 @@ impl<DB: Dialect> Inner<DB> {
             }
         }
         tx.commit().await.map_err(store_error)?;
-        for id in report.updated.iter().chain(&report.removed) {
+        // A row that could not be decoded and is now rewritten (or gone) is claimed again.
+        for id in report
+            .added
+            .iter()
+            .chain(&report.updated)
+            .chain(&report.removed)
+        {
             self.unquarantine(id);
         }
         if report.changed() {

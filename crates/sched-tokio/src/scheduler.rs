@@ -519,9 +519,11 @@ impl Scheduler {
             return Ok(true);
         }
         match self.inner.env.store.request_cancel(run_id).await? {
-            CancelRequest::Running { .. } => {
-                // Claimed here meanwhile (its start under way): cancelled once it is in flight.
-                crate::runtime::cancel::cancel_run(&self.inner, run_id, CancelReason::Requested);
+            CancelRequest::Running { node } => {
+                if node == self.inner.config.node {
+                    // Claimed here, its start not under way yet: cancelled as it starts.
+                    crate::runtime::cancel::cancel_claimed(&self.inner, run_id);
+                }
                 Ok(true)
             }
             _ => Ok(false),

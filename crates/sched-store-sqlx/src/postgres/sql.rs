@@ -144,6 +144,9 @@ pub(crate) fn sql(schema: &str) -> Sql {
              (SELECT count(*) FROM {s}.runs r WHERE r.node = n.id AND r.status = 'running') AS running \
              FROM {s}.nodes n ORDER BY n.id"
         )),
+        set_lock: Some(text(format!(
+            "SELECT pg_advisory_xact_lock(hashtext('sched set {schema} ' || $1))"
+        ))),
         set_members: text(format!(
             "SELECT id, job_set FROM {s}.jobs WHERE job_set = $1 ORDER BY id FOR UPDATE"
         )),

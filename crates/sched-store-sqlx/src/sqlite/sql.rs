@@ -165,6 +165,7 @@ pub(crate) fn sql() -> Sql {
              FROM nodes n ORDER BY n.id"
                 .to_owned(),
         ),
+        set_lock: None,
         set_members: text(
             "SELECT id, job_set FROM jobs WHERE job_set = ?1 ORDER BY id".to_owned(),
         ),

@@ -54,3 +54,56 @@ async fn a_second_process_on_the_same_file_is_refused() {
 async fn run_history_records_outcomes_newest_first() {
     contract::run_history_records_outcomes(fresh().await).await;
 }
+
+/// A declared job whose stored row cannot be decoded is overwritten by `sync_jobs`,
+/// and claimed again at once (no longer quarantined by the claim that reported it).
+#[tokio::test]
+async fn sync_jobs_repairs_a_declared_job_whose_row_does_not_decode() {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use sched_core::job::Job;
+    use sched_core::store::AcquireRequest;
+    use sched_core::trigger::Trigger;
+
+    let (url, _dir) = temp_url("sync_repair");
+    let store = SqliteStore::connect(&url).await.expect("opens");
+    let t0: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().expect("instant");
+    let every = || {
+        Job::new(
+            "report",
+            "report",
+            Trigger::interval(Duration::from_secs(60)),
+        )
+    };
+    store
+        .sync_jobs("deploy", vec![every()], t0)
+        .await
+        .expect("first sync");
+    sqlx::query("UPDATE jobs SET options = 'not json' WHERE id = 'report'")
+        .execute(store.pool())
+        .await
+        .expect("corrupts the row");
+    let due = t0 + chrono::Duration::seconds(60);
+    let claim = |at| AcquireRequest::new("n1", at).limit(10);
+    let reported = store.acquire(claim(due)).await.expect("claim");
+    assert!(reported.runs.is_empty(), "the corrupt row is not run");
+    assert_eq!(
+        reported.errors.len(),
+        1,
+        "it is reported: {:?}",
+        reported.errors
+    );
+    let repaired = store
+        .sync_jobs("deploy", vec![every()], due)
+        .await
+        .expect("sync over the corrupt row");
+    assert_eq!(
+        repaired.added.len() + repaired.updated.len(),
+        1,
+        "{repaired:?}"
+    );
+    let later = due + chrono::Duration::seconds(60);
+    let runs = store.acquire(claim(later)).await.expect("claim").runs;
+    assert_eq!(runs.len(), 1, "the repaired job runs again");
+}

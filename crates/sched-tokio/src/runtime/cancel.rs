@@ -116,6 +116,43 @@ pub(crate) fn cancel_run(inner: &Arc<Inner>, run_id: RunId, reason: CancelReason
     here
 }
 
+/// Cancels `run_id`, which the store says this node claimed: now if it is in flight
+/// here, else as soon as its start puts it there (its claim committed, its start not
+/// yet under way: see [`claimed`]).
+pub(crate) fn cancel_claimed(inner: &Arc<Inner>, run_id: RunId) {
+    let mut runs = inner.runtime.runs.lock();
+    if let Some(run) = runs.iter_mut().find(|run| run.run_id == run_id) {
+        ask(inner, run, CancelReason::Requested);
+        return;
+    }
+    let mut pending = inner.runtime.pending_cancels.lock();
+    if pending.len() >= MAX_PENDING {
+        pending.remove(0); // a run that never came: the oldest goes
+    }
+    pending.push(run_id);
+    inner.runtime.cancels.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Most cancels kept for runs not in flight yet.
+const MAX_PENDING: usize = 1_024;
+
+/// Runs just put in flight (`running`, under its lock) whose cancel came first.
+pub(super) fn claimed(inner: &Arc<Inner>, running: &mut super::running::Running) {
+    let mut pending = inner.runtime.pending_cancels.lock();
+    if pending.is_empty() {
+        return;
+    }
+    pending.retain(
+        |id| match running.iter_mut().find(|run| run.run_id == *id) {
+            Some(run) => {
+                ask(inner, run, CancelReason::Requested);
+                false
+            }
+            None => true,
+        },
+    );
+}
+
 /// Cancels every run of `job_id` this node runs; returns their ids.
 pub(crate) fn cancel_job(inner: &Arc<Inner>, job_id: &str, reason: CancelReason) -> Vec<RunId> {
     let mut runs = inner.runtime.runs.lock();
@@ -239,7 +276,10 @@ impl<'a> Dropped<'a> {
 impl Drop for Dropped<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.armed {
+        // A panic around the job (a clock, a tracing layer) unwinding through the run is
+        // recorded where it is caught (`after_first_poll`), not here: and no clock or
+        // layer is called again while unwinding.
+        if self.armed && !std::thread::panicking() {
             self.dropped();
         }
     }

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     /// Runs ever asked to stop (see [`cancel`]): while none was, an ending run does not
     /// look up whether it was.
     cancels: AtomicU64,
+    /// Cancels asked for runs claimed here but not in flight yet (see `cancel`).
+    pending_cancels: Mutex<Vec<sched_core::store::RunId>>,
 }
 
 impl Shared {
@@ -99,6 +101,7 @@ impl Shared {
             lease_task: Mutex::new(None),
             leases: Leases::default(),
             cancels: AtomicU64::new(0),
+            pending_cancels: Mutex::default(),
         }
     }
 

@@ -146,7 +146,6 @@ fn spawn_group(
     let mut running = inner.runtime.runs.lock();
     let mut flights = Vec::with_capacity(runs.len());
     let mut group: Group = Vec::with_capacity(runs.len());
-    let own_task = runs.len() == 1;
     for (run, task, chain) in runs {
         let slot = running.reserve();
         let grace = run.job.options.cancel_grace;
@@ -159,26 +158,13 @@ fn spawn_group(
         });
     }
     // Spawned under the lock, which is safe: a future dropped by a runtime that is
-    // shutting down is an `execute` or a group not yet polled (no job code runs).
-    let task = match group.pop() {
-        Some(Start {
-            slot,
-            run,
-            task,
-            chain,
-        }) if group.is_empty() => match chain {
-            None => tokio::spawn(execute(Arc::clone(inner), task, run, slot)),
-            Some(chain) => {
-                tokio::spawn(execute_in_turn(Arc::clone(inner), task, run, slot, *chain))
-            }
-        },
-        Some(last) => {
-            group.push(last);
-            tokio::spawn(start_group(Arc::clone(inner), group))
-        }
-        None => return,
+    // shutting down is an `execute` or a group not yet polled (no job code runs). A lone
+    // run starts as a group of one too: until its first poll it has no task of its own
+    // to abort (a cancel then would drop it unpolled, with nothing to record its end).
+    if group.is_empty() {
+        return;
     }
-    .abort_handle();
+    let task = tokio::spawn(start_group(Arc::clone(inner), group)).abort_handle();
     for (slot, run_id, job_id, scheduled, grace) in flights {
         let run = InFlight {
             run_id,
@@ -188,12 +174,15 @@ fn spawn_group(
             lease_until,
             since,
             lost: false,
-            own_task,
+            own_task: false,
             cancel: None,
             token: None,
             grace,
         };
         running.fill(slot, run);
+    }
+    if inner.runtime.cancels.load(Ordering::Relaxed) > 0 {
+        super::cancel::claimed(inner, &mut running);
     }
 }
 
