@@ -238,6 +238,100 @@ pub struct JobOptions {
     /// dropped. A run that never looked at its token is dropped at once: it cannot
     /// have seen the request. Default 5 s.
     pub cancel_grace: Duration,
+    /// What a run that comes due does while `max_instances` runs of the job are
+    /// executing (on any node): skipped (the default), kept to run once more, or
+    /// started in place of the oldest. See [`Overlap`].
+    pub overlap: Overlap,
+}
+
+/// What a run that comes due does while its job already has `max_instances` runs
+/// executing, on any node sharing the store ([`JobOptions::overlap`]).
+///
+/// With the default `max_instances` of 1 this is what happens when a run would overlap
+/// the one before it. Every policy counts the same instances: a run never starts while
+/// `max_instances` runs of its job execute.
+///
+/// | policy | the run that comes due at the limit |
+/// |---|---|
+/// | [`Skip`](Self::Skip) | is skipped, reported (`JobMaxInstances`) |
+/// | [`QueueOne`](Self::QueueOne) | waits, and starts as soon as a running one ends; one waits at most (later ones are skipped) |
+/// | [`CancelPrevious`](Self::CancelPrevious) | asks the oldest running one to stop (its token fires, outcome `Cancelled`), and starts when it has ended |
+/// | [`Allow`](Self::Allow) | overlap is intended: runs start up to `max_instances` at once; at the limit, as `Skip` |
+///
+/// A waiting run (`QueueOne`, `CancelPrevious`) is stored with the job, so on a store
+/// several nodes share it is cluster-wide: whichever node records the end of a run of
+/// the job starts it, once (the occurrence key holds as for any run). It stands for
+/// its own scheduled time, is not subject to the misfire grace (it was on time when
+/// it began to wait), and is dropped if the job is paused or removed meanwhile.
+///
+/// ```
+/// use std::time::Duration;
+/// use sched_core::job::{JobOptions, Overlap};
+///
+/// // A sync that must not overlap itself, but must not lose a tick either.
+/// let options = JobOptions::default().overlap(Overlap::QueueOne);
+/// assert_eq!(options.max_instances, 1);
+/// // Up to three reports at once; a fourth due meanwhile is skipped.
+/// let options = JobOptions::default().overlap(Overlap::Allow).max_instances(3);
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Overlap {
+    /// Skipped and reported (the default; APScheduler's behaviour).
+    #[default]
+    Skip,
+    /// Kept (one at most) and started when a running run ends.
+    QueueOne,
+    /// The oldest running run is asked to stop; this one starts when it has ended.
+    CancelPrevious,
+    /// Runs overlap up to `max_instances` at once (skipped beyond, as with `Skip`).
+    Allow,
+}
+
+impl Overlap {
+    /// Whether a run due at the limit waits for an instance (stored with the job).
+    #[inline]
+    pub fn waits(self) -> bool {
+        matches!(self, Self::QueueOne | Self::CancelPrevious)
+    }
+
+    /// The policy's name as configured and stored (`"queue_one"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::QueueOne => "queue_one",
+            Self::CancelPrevious => "cancel_previous",
+            Self::Allow => "allow",
+        }
+    }
+}
+
+impl std::fmt::Display for Overlap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Overlap {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [
+            Self::Skip,
+            Self::QueueOne,
+            Self::CancelPrevious,
+            Self::Allow,
+        ]
+        .into_iter()
+        .find(|policy| policy.as_str() == s)
+        .ok_or_else(|| {
+            Error::InvalidOptions(format!(
+                "unknown overlap policy {s:?} (expected skip, queue_one, cancel_previous or allow)"
+            ))
+        })
+    }
 }
 
 /// [`JobOptions::cancel_grace`] unless set.
@@ -252,6 +346,7 @@ impl Default for JobOptions {
             timeout: None,
             recover_abandoned: false,
             cancel_grace: DEFAULT_CANCEL_GRACE,
+            overlap: Overlap::Skip,
         }
     }
 }
@@ -267,6 +362,7 @@ struct StoredOptions {
     timeout: Option<Duration>,
     recover_abandoned: bool,
     cancel_grace: Duration,
+    overlap: Overlap,
 }
 
 impl Default for StoredOptions {
@@ -278,6 +374,7 @@ impl Default for StoredOptions {
             timeout,
             recover_abandoned,
             cancel_grace,
+            overlap,
         } = JobOptions::default();
         Self {
             misfire_grace_time,
@@ -286,6 +383,7 @@ impl Default for StoredOptions {
             timeout,
             recover_abandoned,
             cancel_grace,
+            overlap,
         }
     }
 }
@@ -301,6 +399,7 @@ impl TryFrom<StoredOptions> for JobOptions {
             timeout,
             recover_abandoned,
             cancel_grace,
+            overlap,
         } = stored;
         let options = Self {
             misfire_grace_time,
@@ -309,6 +408,7 @@ impl TryFrom<StoredOptions> for JobOptions {
             timeout,
             recover_abandoned,
             cancel_grace,
+            overlap,
         };
         options.validate()?;
         Ok(options)
@@ -334,6 +434,13 @@ impl JobOptions {
     #[must_use]
     pub fn max_instances(mut self, max_instances: u32) -> Self {
         self.max_instances = max_instances;
+        self
+    }
+
+    /// Sets [`overlap`](Self::overlap).
+    #[must_use]
+    pub fn overlap(mut self, overlap: Overlap) -> Self {
+        self.overlap = overlap;
         self
     }
 

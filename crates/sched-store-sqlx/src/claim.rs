@@ -15,7 +15,8 @@ use sched_core::store::{
 };
 
 use crate::codec::{
-    join, micros, split, undecodable, AbandonedRow, JobRow, OccurrenceRow, RenewRow,
+    join, micros, split, undecodable, AbandonedRow, ClaimRow, IdRow, JobRow, OccurrenceRow,
+    RenewRow,
 };
 use crate::dialect::{statement, Dialect, List, StatementExt};
 use crate::store::Inner;
@@ -35,6 +36,7 @@ pub(crate) async fn acquire<DB: Dialect>(
     let mut tx = inner.pool.begin_with(sql.begin).await?;
     // Each row decoded on its own: one with a bad value (a wrong type, a NULL) is
     // quarantined and reported, the others claimed as if it were not there.
+    let mut waiting: HashMap<String, DateTime<Utc>> = HashMap::new();
     let rows: Vec<Result<JobRow, sched_core::Error>> = statement::<DB>(&sql.claim)
         .arg(horizon_s)
         .arg(horizon_ns)
@@ -42,10 +44,19 @@ pub(crate) async fn acquire<DB: Dialect>(
         .arg(i64::try_from(request.limit).unwrap_or(i64::MAX))
         .maybe_list(runnable.map(|r| List::text(&r.names)))
         .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
-        .each::<JobRow>(&mut tx)
+        .each::<ClaimRow>(&mut tx)
         .await?
         .into_iter()
-        .map(|row| row.map_err(|(id, error)| undecodable(id, &error)))
+        .map(|row| match row {
+            Ok(row) => {
+                let (row, at) = row.split();
+                if let Some(at) = at {
+                    waiting.insert(row.id.clone(), at);
+                }
+                Ok(row)
+            }
+            Err((id, error)) => Err(undecodable(id, &error)),
+        })
         .collect();
     if rows.is_empty() {
         tx.rollback().await?;
@@ -57,13 +68,105 @@ pub(crate) async fn acquire<DB: Dialect>(
         .collect();
     let running = running_times(inner, &mut tx, ids).await?;
     let planner = Planner::new(request.now, request.horizon()).parking(true);
-    let mut plan = plan(&rows, &running, &planner);
+    let mut plan = plan(&rows, &running, &waiting, &planner);
     write_plan(inner, &mut tx, &plan).await?;
+    let cancel = supersede(inner, &mut tx, &plan.supersede).await?;
     let runs = std::mem::take(&mut plan.runs);
     let claimed = record_runs(inner, &mut tx, request, runs).await?;
     tx.commit().await?;
+    if !cancel.is_empty() {
+        inner.cancel_notice(&cancel).await;
+    }
     let quarantined = std::mem::take(&mut plan.quarantined);
-    Ok((plan.acquired(claimed), quarantined))
+    let mut acquired = plan.acquired(claimed);
+    acquired.cancel = cancel;
+    Ok((acquired, quarantined))
+}
+
+/// Asks for the cancel of the runs a claim supersedes (`Overlap::CancelPrevious`), as
+/// `request_cancel` does; their ids.
+async fn supersede<DB: Dialect>(
+    inner: &Inner<DB>,
+    conn: &mut DB::Connection,
+    runs: &[(sched_core::job::JobId, DateTime<Utc>)],
+) -> sqlx::Result<Vec<RunId>> {
+    let mut ids = Vec::new();
+    for (job_id, at) in runs {
+        let (s, ns) = split(*at);
+        let rows: Vec<IdRow> = statement::<DB>(&inner.sql.supersede)
+            .arg(job_id.as_str())
+            .arg(s)
+            .arg(ns)
+            .all(conn)
+            .await?;
+        ids.extend(rows.into_iter().map(|row| RunId(row.id)));
+    }
+    Ok(ids)
+}
+
+/// Starts the waiting runs of `job_ids` with an instance free (see
+/// `JobStore::claim_waiting`), in one transaction.
+pub(crate) async fn claim_waiting<DB: Dialect>(
+    inner: &Inner<DB>,
+    job_ids: &[sched_core::job::JobId],
+    request: &AcquireRequest,
+) -> sqlx::Result<Acquired> {
+    let mut tx = inner.pool.begin_with(inner.sql.begin).await?;
+    let ids: Vec<&str> = job_ids.iter().map(|id| id.as_str()).collect();
+    let rows = statement::<DB>(&inner.sql.lock_waiting)
+        .list(List::Text(ids))
+        .each::<ClaimRow>(&mut tx)
+        .await?;
+    let mut acquired = Acquired::default();
+    let mut starts = Vec::new();
+    let mut cleared = Vec::new();
+    let mut finished = Vec::new();
+    // Rows that do not decode are left as they are: claims report them.
+    let decoded: Vec<(sched_core::job::Job, DateTime<Utc>)> = rows
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|row| {
+            let (row, at) = row.split();
+            Some((row.decode().ok()?, at?))
+        })
+        .collect();
+    let ids: Vec<&str> = decoded.iter().map(|(job, _)| job.id.as_str()).collect();
+    let running = running_times(inner, &mut tx, ids).await?;
+    for (job, at) in decoded {
+        let id = job.id.clone();
+        if job.paused {
+            cleared.push(id);
+            continue;
+        }
+        let busy = running.iter().filter(|run| *run.job_id == *id).count();
+        if u32::try_from(busy).unwrap_or(u32::MAX) >= job.options.max_instances {
+            continue;
+        }
+        cleared.push(id.clone());
+        if job.next_run_time.is_none() && !job.options.recover_abandoned {
+            // Kept only for this run: its trigger is done.
+            finished.push(id);
+        }
+        starts.push(PlannedRun::new(Arc::new(job), at));
+    }
+    for id in &cleared {
+        statement::<DB>(&inner.sql.set_waiting)
+            .arg(id.as_str())
+            .arg(None::<i64>)
+            .arg(None::<i32>)
+            .run(&mut tx)
+            .await?;
+    }
+    if !finished.is_empty() {
+        statement::<DB>(&inner.sql.finish)
+            .list(List::text(&finished))
+            .run(&mut tx)
+            .await?;
+    }
+    acquired.runs = record_runs(inner, &mut tx, request, starts).await?;
+    tx.commit().await?;
+    acquired.finished = finished;
+    Ok(acquired)
 }
 
 /// "Run now": one run of `job_id` at `request.now`, whatever its schedule and paused
@@ -133,6 +236,7 @@ async fn running_times<DB: Dialect>(
 fn plan(
     rows: &[Result<JobRow, sched_core::Error>],
     running: &[OccurrenceRow],
+    waiting: &HashMap<String, DateTime<Utc>>,
     planner: &Planner,
 ) -> ClaimPlan {
     let mut times: HashMap<&str, Vec<DateTime<Utc>>> = HashMap::new();
@@ -166,6 +270,11 @@ fn plan(
             due: job.next_run_time?,
             running: times.get(job.id.as_str()).map_or(&[][..], Vec::as_slice),
             last_claimed: None,
+            waiting: if waiting.is_empty() {
+                None
+            } else {
+                waiting.get(job.id.as_str()).copied()
+            },
         }))
     });
     planner.plan(undecodable.into_iter().chain(candidates))
@@ -190,6 +299,15 @@ async fn write_plan<DB: Dialect>(
         if !ids.is_empty() {
             statement::<DB>(sql).list(List::text(ids)).run(conn).await?;
         }
+    }
+    for (job_id, at) in &plan.waiting {
+        let (s, ns) = at.map(split).unzip();
+        statement::<DB>(&sql.set_waiting)
+            .arg(job_id.as_str())
+            .arg(s)
+            .arg(ns)
+            .run(conn)
+            .await?;
     }
     Ok(())
 }

@@ -65,6 +65,46 @@ row! {
     }
 }
 
+row! {
+    /// A job's columns and its waiting run, as a claim reads them.
+    #[derive(Debug, Clone)]
+    pub(crate) struct ClaimRow {
+        pub(crate) id: String,
+        pub(crate) name: String,
+        pub(crate) task: String,
+        pub(crate) args: String,
+        pub(crate) trigger: String,
+        pub(crate) options: String,
+        pub(crate) next_run_s: Option<i64>,
+        pub(crate) next_run_ns: Option<i32>,
+        pub(crate) paused: bool,
+        pub(crate) waiting_s: Option<i64>,
+        pub(crate) waiting_ns: Option<i32>,
+    }
+}
+
+impl ClaimRow {
+    /// The job's row, and its waiting run (a value out of range reads as none).
+    pub(crate) fn split(self) -> (JobRow, Option<DateTime<Utc>>) {
+        let waiting = match (self.waiting_s, self.waiting_ns) {
+            (Some(s), Some(ns)) => join(s, ns),
+            _ => None,
+        };
+        let row = JobRow {
+            id: self.id,
+            name: self.name,
+            task: self.task,
+            args: self.args,
+            trigger: self.trigger,
+            options: self.options,
+            next_run_s: self.next_run_s,
+            next_run_ns: self.next_run_ns,
+            paused: self.paused,
+        };
+        (row, waiting)
+    }
+}
+
 impl JobRow {
     pub(crate) fn encode(job: &Job) -> Result<Self, Error> {
         let (next_run_s, next_run_ns) = match job.next_run_time.map(split) {

@@ -14,8 +14,8 @@ use std::pin::Pin;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
 
 use crate::codec::{
-    AbandonedRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow, JobRow,
-    NodeRow, OccurrenceRow, RenewRow, SetRow,
+    AbandonedRow, ClaimRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow,
+    JobRow, NodeRow, OccurrenceRow, RenewRow, SetRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -39,6 +39,7 @@ pub(crate) trait Dialect:
     + for<'a> Binds<&'a str>
     + for<'a> Binds<Option<&'a str>>
     + Decodes<JobRow>
+    + Decodes<ClaimRow>
     + Decodes<InstantRow>
     + Decodes<OccurrenceRow>
     + Decodes<AbandonedRow>

@@ -55,6 +55,11 @@ pub(crate) fn postgres() -> Migrator {
             "job set",
             include_str!("../migrations/postgres/0004_job_set.sql"),
         ),
+        (
+            5,
+            "waiting run",
+            include_str!("../migrations/postgres/0005_waiting_run.sql"),
+        ),
     ])
 }
 
@@ -81,6 +86,11 @@ pub(crate) fn sqlite() -> Migrator {
             4,
             "job set",
             include_str!("../migrations/sqlite/0004_job_set.sql"),
+        ),
+        (
+            5,
+            "waiting run",
+            include_str!("../migrations/sqlite/0005_waiting_run.sql"),
         ),
     ])
 }

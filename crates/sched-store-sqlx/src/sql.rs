@@ -16,7 +16,7 @@ pub(crate) struct Sql {
     pub(crate) insert: Arc<str>,
     /// As `insert`, overwriting a job with the same id.
     pub(crate) upsert: Arc<str>,
-    /// As `insert`, for an existing job (`$1` the id).
+    /// As `insert`, for an existing job (`$1` the id). Pausing drops its waiting run.
     pub(crate) update: Arc<str>,
     /// `$1` id: deletes the job's row (decodable or not).
     pub(crate) delete: Arc<str>,
@@ -29,7 +29,8 @@ pub(crate) struct Sql {
     /// the `id, next_run_s, next_run_ns` of the unpaused job due first.
     pub(crate) next_due: Arc<str>,
     /// `$1, $2` horizon (s, ns), `$3` quarantined ids, `$4` limit, `$5` task names (or
-    /// `NULL`), `$6` task prefixes; due jobs' columns in next-run order, locked.
+    /// `NULL`), `$6` task prefixes; due jobs' columns and `waiting_s, waiting_ns`, in
+    /// next-run order, locked.
     pub(crate) claim: Arc<str>,
     /// `$1` job ids; `id, job_id, sched_s, sched_ns` of their running runs.
     pub(crate) running_times: Arc<str>,
@@ -73,6 +74,14 @@ pub(crate) struct Sql {
     pub(crate) abandon: Arc<str>,
     /// `$1` job ids; their columns, locked.
     pub(crate) lock_jobs: Arc<str>,
+    /// `$1` job ids; the columns and `waiting_s, waiting_ns` of those with a waiting
+    /// run, locked.
+    pub(crate) lock_waiting: Arc<str>,
+    /// `$1` job id, `$2, $3` the waiting run's scheduled time (s, ns; `NULL`: none).
+    pub(crate) set_waiting: Arc<str>,
+    /// `$1` job id, `$2, $3` a run's scheduled time (s, ns): asks for the cancel of that
+    /// run if it is running; returns its `id`.
+    pub(crate) supersede: Arc<str>,
     /// `$1` job id, `$2` limit, `$3` status, `$4` node, `$5` below this run id (each
     /// `NULL`: any); the history, newest first.
     pub(crate) history: Arc<str>,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
-use sched_core::job::Job;
+use sched_core::job::{Job, JobId};
 use sched_core::store::{
     check_declared, merge_declared, AbandonedRun, AcquireRequest, Acquired, CancelRequest, Change,
     JobPage, JobQuery, JobStore, NodeInfo, Outcome, Renewal, RunId, RunQuery, RunRecord, RunStatus,
@@ -216,7 +216,7 @@ impl<DB: Dialect> Inner<DB> {
     /// Tells the other nodes to cancel `runs` (`NOTIFY`, payloads within Postgres's
     /// 8,000 bytes; see [`CANCEL_NOTICE`]). A notice that fails is logged: the holding
     /// node finds the request at its next heartbeat.
-    async fn cancel_notice(&self, runs: &[RunId]) {
+    pub(crate) async fn cancel_notice(&self, runs: &[RunId]) {
         let Some(notify) = &self.sql.notify_with else {
             return;
         };
@@ -616,6 +616,12 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
 
     async fn claim_now(&self, job_id: &str, request: AcquireRequest) -> Result<Acquired> {
         crate::claim::claim_now(&self.inner, job_id, &request).await
+    }
+
+    async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {
+        crate::claim::claim_waiting(&self.inner, job_ids, &request)
+            .await
+            .map_err(store_error)
     }
 
     async fn complete(

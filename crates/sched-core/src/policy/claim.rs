@@ -14,6 +14,9 @@
 //!    own time, and only within the horizon and with a free instance; otherwise it is
 //!    left to be decided when due.
 //! 3. **[`decide`](super::decide)**: misfire grace, coalescing, `max_instances`.
+//!    A job whose [`Overlap`] policy waits keeps the run that came due at its limit as
+//!    its *waiting run* (stored with the job), starts a waiting run first when an
+//!    instance is free, and — `CancelPrevious` — asks its oldest running run to stop.
 //! 4. **Skipped-run reports** for what `decide` did not start.
 //! 5. **Reschedule, finish or park**: the next run time is written; a job whose trigger
 //!    is done is removed, unless it has `recover_abandoned` and a run just started in a
@@ -29,7 +32,7 @@ use chrono::{DateTime, Utc};
 
 use super::misfire::{Decision, Skipped};
 use crate::error::Error;
-use crate::job::{Job, JobId, JobOptions};
+use crate::job::{Job, JobId, JobOptions, Overlap};
 
 /// Why scheduled runs of a job will not start (see [`Decision`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +72,9 @@ pub struct Candidate<'a> {
     /// beyond the runs still executing (`MemoryStore` does; a run claimed ahead and
     /// ended stays claimed there).
     pub last_claimed: Option<DateTime<Utc>>,
+    /// The run of this job waiting for an instance ([`Overlap::QueueOne`],
+    /// [`Overlap::CancelPrevious`]), as stored with the job.
+    pub waiting: Option<DateTime<Utc>>,
 }
 
 impl Candidate<'_> {
@@ -131,6 +137,11 @@ pub struct JobPlan {
     pub skipped: Vec<SkippedRuns>,
     /// What to write for the job.
     pub next: NextRun,
+    /// The job's waiting run to store (`Some(None)`: none waits any more; `None`:
+    /// unchanged).
+    pub waiting: Option<Option<DateTime<Utc>>>,
+    /// The scheduled time of the running run to ask to stop ([`Overlap::CancelPrevious`]).
+    pub supersede: Option<DateTime<Utc>>,
 }
 
 impl JobPlan {
@@ -140,6 +151,8 @@ impl JobPlan {
             catch_up: None,
             skipped: Vec::new(),
             next,
+            waiting: None,
+            supersede: None,
         }
     }
 }
@@ -208,6 +221,14 @@ pub struct ClaimPlan {
     pub quarantined: Vec<String>,
     /// Why each of them could not be decoded, to report.
     pub errors: Vec<Error>,
+    /// Waiting runs to store with their jobs (`None`: clear it; see [`JobPlan::waiting`]).
+    pub waiting: Vec<(JobId, Option<DateTime<Utc>>)>,
+    /// Running runs to ask to stop, by job and scheduled time
+    /// ([`Overlap::CancelPrevious`]): the store marks them as [`request_cancel`] does
+    /// and returns their ids in [`Acquired::cancel`](crate::store::Acquired::cancel).
+    ///
+    /// [`request_cancel`]: crate::store::JobStore::request_cancel
+    pub supersede: Vec<(JobId, DateTime<Utc>)>,
 }
 
 impl ClaimPlan {
@@ -220,6 +241,7 @@ impl ClaimPlan {
             skipped: self.skipped,
             finished: self.finished,
             errors: self.errors,
+            cancel: Vec::new(),
         }
     }
 }
@@ -238,11 +260,12 @@ impl ClaimPlan {
 /// let due = job.next_run_time.unwrap(); // 00:02
 /// let job = Arc::new(job);
 /// let at_due = Planner::new(due, due);
-/// let plan = at_due.plan_job(Candidate { job: &job, due, running: &[], last_claimed: None });
+/// let row = Candidate { job: &job, due, running: &[], last_claimed: None, waiting: None };
+/// let plan = at_due.plan_job(row);
 /// assert_eq!(plan.runs, vec![due]);
 /// assert_eq!(plan.next, NextRun::At(due + chrono::Duration::minutes(1)));
 /// // Its run still executing, the same occurrence is passed over, not run again.
-/// let plan = at_due.plan_job(Candidate { job: &job, due, running: &[due], last_claimed: None });
+/// let plan = at_due.plan_job(Candidate { running: &[due], ..row });
 /// assert!(plan.runs.is_empty());
 /// assert_eq!(plan.next, NextRun::At(due + chrono::Duration::minutes(1)));
 /// # Ok::<(), sched_core::Error>(())
@@ -277,6 +300,87 @@ impl Planner {
     /// The plan for one job, on its own.
     #[inline]
     pub fn plan_job(&self, row: Candidate<'_>) -> JobPlan {
+        if row.job.options.overlap.waits() || row.waiting.is_some() {
+            return self.plan_waiting(row);
+        }
+        self.plan_occurrences(row, row.running_count(), &row.job.options)
+    }
+
+    /// [`plan_job`](Self::plan_job) for a job whose runs may wait for an instance: a
+    /// waiting run starts first when an instance is free; a run due at the limit
+    /// waits (one at most, the newest: the others in grace are coalesced into it),
+    /// and `CancelPrevious` asks the oldest running run to stop.
+    #[cold]
+    fn plan_waiting(&self, row: Candidate<'_>) -> JobPlan {
+        let job = row.job;
+        let policy = job.options.overlap;
+        // A waiting run whose occurrence was claimed meanwhile waits no more.
+        let stored = row.waiting.filter(|at| !row.claimed(*at));
+        let mut waiting = stored;
+        let mut started = None;
+        if waiting.is_some() && row.running_count() < job.options.max_instances {
+            started = waiting.take();
+        }
+        let running = row
+            .running_count()
+            .saturating_add(u32::from(started.is_some()));
+        let mut options = job.options.clone();
+        if policy.waits() && running >= options.max_instances {
+            options.coalesce = true;
+        }
+        let mut plan = self.plan_occurrences(row, running, &options);
+        if let Some(at) = started {
+            plan.runs.insert(0, at);
+            plan.catch_up = plan.catch_up.map(|width| width.saturating_add(1));
+        }
+        let over = plan
+            .skipped
+            .iter()
+            .position(|s| s.reason == SkipReason::MaxInstances && s.runs.count == 1);
+        if let (true, Some(index)) = (policy.waits(), over) {
+            let due = plan.skipped[index].runs.last;
+            match (waiting, policy) {
+                (None, _) => {
+                    plan.skipped.remove(index);
+                    waiting = Some(due);
+                    if policy == Overlap::CancelPrevious {
+                        plan.supersede = row.running.iter().copied().min();
+                        if plan.supersede.is_none() {
+                            // Only the waiting run just started holds the instance: the
+                            // newer run starts in its place, and it is skipped instead.
+                            if let Some(first) = plan.runs.first_mut() {
+                                plan.skipped
+                                    .push(SkippedRuns::max_instances(job.id.clone(), *first));
+                                *first = due;
+                                waiting = None;
+                            }
+                        }
+                    }
+                }
+                (Some(old), Overlap::CancelPrevious) => {
+                    // The newest due run waits in place of the older one, which is
+                    // skipped; the running run was asked to stop already (asked again:
+                    // a notice may have been lost).
+                    plan.skipped[index] = SkippedRuns::max_instances(job.id.clone(), old);
+                    waiting = Some(due);
+                    plan.supersede = row.running.iter().copied().min();
+                }
+                _ => {}
+            }
+        }
+        if waiting != row.waiting {
+            plan.waiting = Some(waiting);
+        }
+        if waiting.is_some() && plan.next == NextRun::Finished {
+            // Its trigger is done but a run waits: kept, unscheduled, until it starts.
+            plan.next = NextRun::Parked;
+        }
+        plan
+    }
+
+    /// Plans the occurrences of `row` with `running` instances taken and `options`.
+    #[inline]
+    fn plan_occurrences(&self, row: Candidate<'_>, running: u32, options: &JobOptions) -> JobPlan {
         let job = row.job;
         // Occurrences already claimed are passed over silently.
         let (from, decision) = match job.first_unclaimed(row.due, |at| row.claimed(at)) {
@@ -286,21 +390,15 @@ impl Planner {
                 } else {
                     NextRun::At(due)
                 };
-                if due > self.now
-                    && (due > self.horizon || row.running_count() >= job.options.max_instances)
-                {
+                if due > self.now && (due > self.horizon || running >= options.max_instances) {
                     // Claimed ahead only within the horizon and with a free instance;
                     // otherwise decided when due.
                     return JobPlan::moved(moved);
                 }
                 // A run claimed ahead is decided at its own time: one run, not late.
-                let decision = super::decide(
-                    due,
-                    due.max(self.now),
-                    &job.options,
-                    row.running_count(),
-                    |t| job.next_fire_after(t),
-                );
+                let decision = super::decide(due, due.max(self.now), options, running, |t| {
+                    job.next_fire_after(t)
+                });
                 (due, decision)
             }
             Err(last) => (last, Decision::default()),
@@ -345,6 +443,8 @@ impl Planner {
             catch_up,
             skipped,
             next,
+            waiting: None,
+            supersede: None,
         }
     }
 
@@ -366,8 +466,16 @@ impl Planner {
                 catch_up,
                 skipped,
                 next,
+                waiting,
+                supersede,
             } = self.plan_job(candidate);
             plan.skipped.extend(skipped);
+            if let Some(waiting) = waiting {
+                plan.waiting.push((job.id.clone(), waiting));
+            }
+            if let Some(at) = supersede {
+                plan.supersede.push((job.id.clone(), at));
+            }
             match next {
                 NextRun::Unchanged => {}
                 NextRun::At(at) => plan.reschedule.push((Arc::clone(job), at)),
@@ -474,6 +582,7 @@ mod tests {
             due: at(due),
             running,
             last_claimed: None,
+            waiting: None,
         }
     }
 
@@ -595,6 +704,81 @@ mod tests {
             &running,
         ));
         assert_eq!((plan.runs.len(), plan.next), (0, NextRun::Finished));
+    }
+
+    #[test]
+    fn queue_one_keeps_the_newest_run_due_at_the_limit_waiting() {
+        let job = minutely(
+            JobOptions::default()
+                .overlap(Overlap::QueueOne)
+                .coalesce(false),
+        );
+        let now = at("2026-01-01T00:03:30Z");
+        let running = [at("2026-01-01T00:00:00Z")];
+        let plan =
+            Planner::new(now, now).plan_job(candidate(&job, "2026-01-01T00:01:00Z", &running));
+        assert!(plan.runs.is_empty());
+        assert_eq!(
+            plan.waiting,
+            Some(Some(at("2026-01-01T00:03:00Z"))),
+            "the newest waits"
+        );
+        let reasons: Vec<_> = plan
+            .skipped
+            .iter()
+            .map(|s| (s.reason, s.runs.count))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![(SkipReason::Coalesced, 2)],
+            "the older ones merge into it"
+        );
+        assert_eq!(plan.supersede, None);
+        // With one waiting already, the next due at the limit is skipped.
+        let row = Candidate {
+            waiting: Some(at("2026-01-01T00:03:00Z")),
+            ..candidate(&job, "2026-01-01T00:04:00Z", &running)
+        };
+        let plan =
+            Planner::new(at("2026-01-01T00:04:00Z"), at("2026-01-01T00:04:00Z")).plan_job(row);
+        assert_eq!((plan.runs.len(), plan.waiting), (0, None));
+        assert_eq!(plan.skipped[0].reason, SkipReason::MaxInstances);
+        // An instance free: the waiting run starts first, the one due now waits.
+        let plan = Planner::new(at("2026-01-01T00:04:00Z"), at("2026-01-01T00:04:00Z")).plan_job(
+            Candidate {
+                running: &[],
+                ..row
+            },
+        );
+        assert_eq!(plan.runs, vec![at("2026-01-01T00:03:00Z")]);
+        assert_eq!(plan.waiting, Some(Some(at("2026-01-01T00:04:00Z"))));
+        assert!(plan.skipped.is_empty());
+    }
+
+    #[test]
+    fn cancel_previous_supersedes_the_oldest_running_run() {
+        let options = JobOptions::default()
+            .overlap(Overlap::CancelPrevious)
+            .max_instances(2);
+        let job = minutely(options);
+        let now = at("2026-01-01T00:02:00Z");
+        let running = [at("2026-01-01T00:01:00Z"), at("2026-01-01T00:00:00Z")];
+        let plan =
+            Planner::new(now, now).plan_job(candidate(&job, "2026-01-01T00:02:00Z", &running));
+        assert_eq!(plan.supersede, Some(at("2026-01-01T00:00:00Z")));
+        assert_eq!(plan.waiting, Some(Some(now)));
+        assert!(plan.runs.is_empty() && plan.skipped.is_empty());
+        // A trigger that is done with a run waiting keeps its job, unscheduled.
+        let once = Arc::new(
+            Job::new("once", "t", Trigger::date(now))
+                .options(JobOptions::default().overlap(Overlap::QueueOne)),
+        );
+        let busy = [at("2026-01-01T00:00:00Z")];
+        let plan = Planner::new(now, now).plan_job(candidate(&once, "2026-01-01T00:02:00Z", &busy));
+        assert_eq!(
+            (plan.waiting, plan.next),
+            (Some(Some(now)), NextRun::Parked)
+        );
     }
 
     #[test]

@@ -258,6 +258,132 @@ where
     claimed_occurrence_made_due_again_is_not_decided_twice(make_store().await).await;
     cancel_requests_reach_the_holder(make_store().await).await;
     sync_jobs_makes_the_set_exactly_the_declared_jobs(make_store().await).await;
+    queue_one_keeps_one_run_waiting_until_an_instance_frees(make_store().await).await;
+    cancel_previous_asks_the_running_run_to_stop(make_store().await).await;
+}
+
+/// `Overlap::QueueOne`: a run due while the job is at `max_instances` waits (no run,
+/// no report); a later one due meanwhile is skipped; when the running run ends,
+/// `claim_waiting` starts the waiting one — once, at its own scheduled time, from any
+/// node. Pausing the job drops a waiting run.
+pub async fn queue_one_keeps_one_run_waiting_until_an_instance_frees(store: Arc<dyn JobStore>) {
+    let queue = JobOptions::default().overlap(crate::job::Overlap::QueueOne);
+    add(&store, &every("q", 60, t(0), queue.clone())).await;
+    let first = claim(&store, "n1", t(0), 10).await;
+    assert_eq!(run_times(&first, "q"), vec![t(0)]);
+    let at_limit = claim(&store, "n2", t(60), 10).await;
+    assert_nothing(&at_limit, "due at the limit: it waits, unreported");
+    assert_eq!(
+        get(&store, "q").await.next_run_time,
+        Some(t(120)),
+        "the schedule goes on"
+    );
+    let again = claim(&store, "n2", t(120), 10).await;
+    assert!(again.runs.is_empty(), "one waits at most");
+    assert_eq!(
+        skipped(&again, "q", SkipReason::MaxInstances),
+        Some(single(t(120))),
+        "the next one due meanwhile is skipped"
+    );
+    let none = store
+        .claim_waiting(&["q".into()], request("n2", t(121)))
+        .await
+        .expect("claim_waiting");
+    assert!(none.runs.is_empty(), "no instance free yet: still waiting");
+    complete(&store, first.runs[0].run_id).await;
+    let started = store
+        .claim_waiting(&["q".into(), "unknown".into()], request("n2", t(122)))
+        .await
+        .expect("claim_waiting");
+    assert_eq!(
+        run_times(&started, "q"),
+        vec![t(60)],
+        "the waiting run, at its own time"
+    );
+    assert_eq!(running(&store, "q").await, 1);
+    let twice = store
+        .claim_waiting(&["q".into()], request("n1", t(122)))
+        .await
+        .expect("claim_waiting again");
+    assert!(twice.runs.is_empty(), "a waiting run starts once");
+    complete(&store, started.runs[0].run_id).await;
+    // A claim with an instance free starts a waiting run first, before what is due.
+    let busy = claim(&store, "n1", t(180), 10).await;
+    assert_eq!(run_times(&busy, "q"), vec![t(180)]);
+    assert_nothing(&claim(&store, "n1", t(240), 10).await, "waits again");
+    complete(&store, busy.runs[0].run_id).await;
+    let both = claim(&store, "n1", t(300), 10).await;
+    assert_eq!(run_times(&both, "q"), vec![t(240)], "the waiting run first");
+    assert!(
+        both.skipped.is_empty(),
+        "the run due now waits behind it (one instance): {:?}",
+        both.skipped
+    );
+    // Paused, the waiting run is dropped.
+    update(&store, &paused(get(&store, "q").await)).await;
+    complete(&store, both.runs[0].run_id).await;
+    let dropped = store
+        .claim_waiting(&["q".into()], request("n1", t(301)))
+        .await
+        .expect("claim_waiting of a paused job");
+    assert!(
+        dropped.runs.is_empty(),
+        "a paused job starts no waiting run"
+    );
+    let mut resumed = get(&store, "q").await;
+    resumed.paused = false;
+    update(&store, &resumed).await;
+    let after = claim(&store, "n1", t(360), 10).await;
+    assert_eq!(
+        run_times(&after, "q"),
+        vec![t(360)],
+        "nothing waited through the pause"
+    );
+}
+
+/// `Overlap::CancelPrevious`: a run due at the limit asks the oldest running run to
+/// stop (its id in `Acquired::cancel`, the request recorded as `request_cancel` records
+/// one) and waits for its instance; a newer one due meanwhile takes its place (the older
+/// is skipped). When the cancelled run ends, the newest starts.
+pub async fn cancel_previous_asks_the_running_run_to_stop(store: Arc<dyn JobStore>) {
+    let options = JobOptions::default().overlap(crate::job::Overlap::CancelPrevious);
+    add(&store, &every("c", 60, t(0), options)).await;
+    let first = claim(&store, "n1", t(0), 10).await;
+    let old = first.runs[0].run_id;
+    let second = claim(&store, "n2", t(60), 10).await;
+    assert!(
+        second.runs.is_empty() && second.skipped.is_empty(),
+        "{second:?}"
+    );
+    assert_eq!(second.cancel, vec![old], "the running run is asked to stop");
+    let renewal = store
+        .heartbeat("n1", &ManualClock::new(t(61)), LEASE)
+        .await
+        .expect("heartbeat");
+    if !renewal.runs.is_empty() {
+        assert_eq!(renewal.cancelled, vec![old], "its holder hears of it");
+    }
+    let third = claim(&store, "n2", t(120), 10).await;
+    assert!(third.runs.is_empty());
+    assert_eq!(
+        skipped(&third, "c", SkipReason::MaxInstances),
+        Some(single(t(60))),
+        "the newer run waits in place of the older"
+    );
+    store
+        .complete(old, Outcome::Cancelled, t(121))
+        .await
+        .expect("complete");
+    let started = store
+        .claim_waiting(&["c".into()], request("n2", t(121)))
+        .await
+        .expect("claim_waiting");
+    assert_eq!(run_times(&started, "c"), vec![t(120)]);
+}
+
+/// A claim request of `node` at `now` (for `claim_waiting`).
+fn request(node: &str, now: DateTime<Utc>) -> AcquireRequest {
+    AcquireRequest::new(node, now).lease(LEASE)
 }
 
 /// `sync_jobs`: after it, the set's jobs are exactly the declared ones — added
@@ -845,6 +971,7 @@ pub async fn round_trip_args_and_options(store: Arc<dyn JobStore>) {
         timeout: Some(Duration::new(30, 1)),
         recover_abandoned: true,
         cancel_grace: Duration::from_millis(1_250),
+        overlap: crate::job::Overlap::QueueOne,
     };
     let args = [
         json!({

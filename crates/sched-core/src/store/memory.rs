@@ -44,6 +44,10 @@ struct Inner {
     next_run_id: i64,
     /// The last claiming node's name, shared by its runs.
     node: Option<Arc<str>>,
+    /// The waiting run of each job that has one (`Overlap::QueueOne` /
+    /// `CancelPrevious`), by slot: kept beside the entries, so jobs without one pay
+    /// nothing for it (while it is empty, a claim does not even look).
+    waiting: HashMap<u32, DateTime<Utc>, FastHash>,
 }
 
 #[derive(Debug, Default)]
@@ -171,6 +175,10 @@ impl Inner {
             }
             None => self.allocate(&job.id),
         };
+        if job.paused && !self.waiting.is_empty() {
+            // Paused: no run starts, a waiting one included.
+            self.waiting.remove(&slot);
+        }
         let entry = self.entry(slot);
         entry.next = job.next_run_time;
         entry.paused = job.paused;
@@ -194,6 +202,9 @@ impl Inner {
     /// Drops the job in `slot`; the slot itself goes once its runs have ended.
     fn take(&mut self, slot: u32) -> Option<Job> {
         self.unindex(slot);
+        if !self.waiting.is_empty() {
+            self.waiting.remove(&slot);
+        }
         let entry = self.entry(slot);
         let job = entry.snapshot();
         entry.job = None;
@@ -278,15 +289,35 @@ impl Inner {
         let Some(job) = entry.job.clone() else {
             return false;
         };
+        let waiting = if self.waiting.is_empty() {
+            None
+        } else {
+            self.waiting.get(&slot).copied()
+        };
         let plan = planner.plan_job(Candidate {
             job: &job,
             due,
             running: &entry.running,
             last_claimed: entry.last_claimed,
+            waiting,
         });
         let touched = plan.next != NextRun::Unchanged || !plan.runs.is_empty();
         if !plan.skipped.is_empty() {
             acquired.skipped.extend(plan.skipped);
+        }
+        match plan.waiting {
+            None => {}
+            Some(Some(at)) => {
+                self.waiting.insert(slot, at);
+            }
+            Some(None) => {
+                self.waiting.remove(&slot);
+            }
+        }
+        if let Some(at) = plan.supersede {
+            let run = self.runs.iter().flatten();
+            let mut run = run.filter(|run| run.slot == slot && run.scheduled == at);
+            acquired.cancel.extend(run.next().map(|run| RunId(run.id)));
         }
         for scheduled in plan.runs {
             let run_id = self.start_run(slot, node, scheduled);
@@ -314,7 +345,11 @@ impl Inner {
                     job_id: job.id.clone(),
                 });
             }
-            // Nothing here can be abandoned, so nothing is parked.
+            // Nothing here can be abandoned: parked only while a run waits (its trigger
+            // done), until `claim_waiting` starts it.
+            NextRun::Parked if self.waiting.contains_key(&slot) => {
+                self.entry(slot).next = None;
+            }
             NextRun::Finished | NextRun::Parked => {
                 acquired.finished.push(job.id.clone());
                 self.take(slot);
@@ -483,6 +518,44 @@ impl JobStore for MemoryStore {
         acquired
             .runs
             .push(ClaimedRun::new(run_id, job, request.now));
+        Ok(acquired)
+    }
+
+    async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {
+        let mut inner = self.inner.lock();
+        let mut acquired = Acquired::default();
+        if inner.waiting.is_empty() {
+            return Ok(acquired);
+        }
+        let node = inner.node(&request.node);
+        for job_id in job_ids {
+            let Some(slot) = inner.job(job_id).and_then(|_| inner.slot_of(job_id)) else {
+                continue;
+            };
+            let Some(&at) = inner.waiting.get(&slot) else {
+                continue;
+            };
+            let entry = &inner.slots[slot as usize];
+            let Some(job) = entry.job.clone() else {
+                continue;
+            };
+            let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
+            if running >= job.options.max_instances {
+                continue;
+            }
+            inner.waiting.remove(&slot);
+            let run_id = inner.start_run(slot, &node, at);
+            let last = &mut inner.entry(slot).last_claimed;
+            *last = (*last).max(Some(at));
+            acquired
+                .runs
+                .push(ClaimedRun::new(run_id, Arc::clone(&job), at));
+            if inner.slots[slot as usize].next.is_none() {
+                // Kept only for this run: its trigger is done.
+                acquired.finished.push(job.id.clone());
+                inner.take(slot);
+            }
+        }
         Ok(acquired)
     }
 

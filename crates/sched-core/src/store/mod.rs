@@ -200,6 +200,12 @@ pub struct Acquired {
     pub finished: Vec<JobId>,
     /// Stored jobs that could not be decoded (left untouched in the store).
     pub errors: Vec<Error>,
+    /// Running runs this claim asked to stop ([`Overlap::CancelPrevious`]: a newer run
+    /// waits for their instance). Recorded as [`request_cancel`](JobStore::request_cancel)
+    /// records a request (other nodes hear of it); the claiming node cancels those it runs.
+    ///
+    /// [`Overlap::CancelPrevious`]: crate::job::Overlap::CancelPrevious
+    pub cancel: Vec<RunId>,
 }
 
 /// How a run ended.
@@ -280,6 +286,21 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// counts toward `max_instances`: a job at its limit gets a `MaxInstances` skip in
     /// the result instead of a run. [`Error::JobNotFound`] for an unknown id.
     async fn claim_now(&self, job_id: &str, request: AcquireRequest) -> Result<Acquired>;
+
+    /// Starts the waiting runs of `job_ids` that have an instance free (the runtime asks
+    /// after recording the end of a run of a job whose [`Overlap`] policy waits):
+    /// records each under `request.node`'s lease, at its own scheduled time, and clears
+    /// it from its job, in one step with the check, so a waiting run starts once
+    /// whichever node asks. A waiting run of a job paused meanwhile is dropped; a job
+    /// parked only for its waiting run (its trigger done) is removed once it started
+    /// (in [`Acquired::finished`]). Unknown ids are passed over. The default: no store
+    /// of waiting runs, nothing to start.
+    ///
+    /// [`Overlap`]: crate::job::Overlap
+    async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {
+        let _ = (job_ids, request);
+        Ok(Acquired::default())
+    }
 
     /// Records how a claimed run ended and frees its instance slot.
     /// [`Error::RunNotFound`] if the run is unknown (already completed or released).

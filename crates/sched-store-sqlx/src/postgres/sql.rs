@@ -27,11 +27,15 @@ pub(crate) fn sql(schema: &str) -> Sql {
             "INSERT INTO {s}.jobs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, task = EXCLUDED.task, \
              args = EXCLUDED.args, trigger = EXCLUDED.trigger, options = EXCLUDED.options, \
-             next_run_s = EXCLUDED.next_run_s, next_run_ns = EXCLUDED.next_run_ns, paused = EXCLUDED.paused"
+             next_run_s = EXCLUDED.next_run_s, next_run_ns = EXCLUDED.next_run_ns, paused = EXCLUDED.paused, \
+             waiting_s = CASE WHEN EXCLUDED.paused THEN NULL ELSE {s}.jobs.waiting_s END, \
+             waiting_ns = CASE WHEN EXCLUDED.paused THEN NULL ELSE {s}.jobs.waiting_ns END"
         )),
         update: text(format!(
             "UPDATE {s}.jobs SET name = $2, task = $3, args = $4, trigger = $5, options = $6, \
-             next_run_s = $7, next_run_ns = $8, paused = $9 WHERE id = $1"
+             next_run_s = $7, next_run_ns = $8, paused = $9, \
+             waiting_s = CASE WHEN $9 THEN NULL ELSE waiting_s END, \
+             waiting_ns = CASE WHEN $9 THEN NULL ELSE waiting_ns END WHERE id = $1"
         )),
         delete: text(format!("DELETE FROM {s}.jobs WHERE id = $1")),
         delete_all: text(format!("DELETE FROM {s}.jobs")),
@@ -50,7 +54,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
         // redundant `next_run_s <= $1` gives the planner a range it can estimate),
         // skipping rows another node holds.
         claim: text(format!(
-            "SELECT {COLUMNS} FROM {s}.jobs \
+            "SELECT {COLUMNS}, waiting_s, waiting_ns FROM {s}.jobs \
              WHERE NOT paused AND next_run_s IS NOT NULL \
                AND next_run_s <= $1 AND (next_run_s, next_run_ns) <= ($1, $2) AND id <> ALL($3) AND {} \
              ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED",
@@ -124,6 +128,17 @@ pub(crate) fn sql(schema: &str) -> Sql {
         )),
         lock_jobs: text(format!(
             "SELECT {COLUMNS} FROM {s}.jobs WHERE id = ANY($1) FOR UPDATE"
+        )),
+        lock_waiting: text(format!(
+            "SELECT {COLUMNS}, waiting_s, waiting_ns FROM {s}.jobs \
+             WHERE id = ANY($1) AND waiting_s IS NOT NULL ORDER BY id FOR UPDATE"
+        )),
+        set_waiting: text(format!(
+            "UPDATE {s}.jobs SET waiting_s = $2, waiting_ns = $3 WHERE id = $1"
+        )),
+        supersede: text(format!(
+            "UPDATE {s}.runs SET cancel_requested = TRUE \
+             WHERE job_id = $1 AND sched_s = $2 AND sched_ns = $3 AND status = 'running' RETURNING id"
         )),
         history: text(format!(
             "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM {s}.runs \

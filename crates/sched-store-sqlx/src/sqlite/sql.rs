@@ -39,11 +39,15 @@ pub(crate) fn sql() -> Sql {
             "INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, task = excluded.task, \
              args = excluded.args, trigger = excluded.trigger, options = excluded.options, \
-             next_run_s = excluded.next_run_s, next_run_ns = excluded.next_run_ns, paused = excluded.paused"
+             next_run_s = excluded.next_run_s, next_run_ns = excluded.next_run_ns, paused = excluded.paused, \
+             waiting_s = CASE WHEN excluded.paused THEN NULL ELSE jobs.waiting_s END, \
+             waiting_ns = CASE WHEN excluded.paused THEN NULL ELSE jobs.waiting_ns END"
         )),
         update: text(
             "UPDATE jobs SET name = ?2, task = ?3, args = ?4, trigger = ?5, options = ?6, \
-             next_run_s = ?7, next_run_ns = ?8, paused = ?9 WHERE id = ?1"
+             next_run_s = ?7, next_run_ns = ?8, paused = ?9, \
+             waiting_s = CASE WHEN ?9 THEN NULL ELSE waiting_s END, \
+             waiting_ns = CASE WHEN ?9 THEN NULL ELSE waiting_ns END WHERE id = ?1"
                 .to_owned(),
         ),
         delete: text("DELETE FROM jobs WHERE id = ?1".to_owned()),
@@ -60,7 +64,7 @@ pub(crate) fn sql() -> Sql {
             runnable(2, 3)
         )),
         claim: text(format!(
-            "SELECT {COLUMNS} FROM jobs \
+            "SELECT {COLUMNS}, waiting_s, waiting_ns FROM jobs \
              WHERE paused = 0 AND next_run_s IS NOT NULL \
                AND (next_run_s < ?1 OR (next_run_s = ?1 AND next_run_ns <= ?2)) \
                AND id NOT IN (SELECT value FROM json_each(?3)) AND {} \
@@ -146,6 +150,18 @@ pub(crate) fn sql() -> Sql {
         lock_jobs: text(format!(
             "SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?1))"
         )),
+        lock_waiting: text(format!(
+            "SELECT {COLUMNS}, waiting_s, waiting_ns FROM jobs \
+             WHERE id IN (SELECT value FROM json_each(?1)) AND waiting_s IS NOT NULL ORDER BY id"
+        )),
+        set_waiting: text(
+            "UPDATE jobs SET waiting_s = ?2, waiting_ns = ?3 WHERE id = ?1".to_owned(),
+        ),
+        supersede: text(
+            "UPDATE runs SET cancel_requested = 1 \
+             WHERE job_id = ?1 AND sched_s = ?2 AND sched_ns = ?3 AND status = 'running' RETURNING id"
+                .to_owned(),
+        ),
         history: text(
             "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM runs \
              WHERE (?1 IS NULL OR job_id = ?1) AND (?3 IS NULL OR status = ?3) \

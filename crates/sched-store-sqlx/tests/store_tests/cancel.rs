@@ -7,46 +7,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sched_store_sqlx::PostgresStore;
 use sched_tokio::prelude::*;
-use sched_tokio::sched_core::store::{RunId, RunQuery, RunStatus};
+use sched_tokio::sched_core::store::{RunQuery, RunStatus};
 use sched_tokio::sched_core::support::Mutex;
-use sched_tokio::{CancelReason, JobContext, RunEvent};
+use sched_tokio::{CancelReason, JobContext};
 
+use crate::common::node::Node;
 use crate::common::{database_url, drop_schema, unique_schema};
-
-struct Node {
-    scheduler: Scheduler,
-    events: Arc<Mutex<Vec<Event>>>,
-}
 
 /// What node a's runs saw when their token fired.
 type Seen = Arc<Mutex<Vec<Option<CancelReason>>>>;
 
-impl Node {
-    /// A node on `schema`; with `seen`, it runs task `hold` (wait for the token, record
-    /// the reason, return `Ok`).
-    async fn start(
-        url: &str,
-        schema: &str,
-        id: &str,
-        heartbeat: Duration,
-        seen: Option<Seen>,
-    ) -> Self {
-        let store = PostgresStore::builder()
-            .schema(schema)
-            .poll_interval(Duration::from_millis(100))
-            .max_connections(4)
-            .connect(url)
-            .await
-            .expect("postgres store connects");
-        let scheduler = Scheduler::builder()
-            .node_id(id)
-            .store(Arc::new(store))
-            .lease(Duration::from_secs(60))
-            .heartbeat_interval(heartbeat)
-            .build()
-            .expect("valid builder");
+/// Node `id`; with `seen`, it runs task `hold` (wait for the token, record the reason,
+/// return `Ok`).
+async fn node(url: &str, schema: &str, id: &str, heartbeat: Duration, seen: Option<Seen>) -> Node {
+    Node::start(url, schema, id, heartbeat, |scheduler| {
         if let Some(seen) = seen {
             scheduler.register_task("hold", move |ctx: JobContext| {
                 let seen = Arc::clone(&seen);
@@ -56,61 +31,8 @@ impl Node {
                 }
             });
         }
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&events);
-        let mut receiver = scheduler.subscribe();
-        tokio::spawn(async move {
-            while let Ok(event) = receiver.recv().await {
-                sink.lock().push(event);
-            }
-        });
-        scheduler.start().await.expect("starts");
-        Node { scheduler, events }
-    }
-
-    /// Waits (up to 30 s) until `pick` finds something in this node's events.
-    async fn wait_for<T>(&self, what: &str, pick: impl Fn(&[Event]) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(found) = pick(&self.events.lock()) {
-                return found;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// The ids of the runs of `job` that started here, once there are `count`.
-    async fn started(&self, job: &str, count: usize) -> Vec<RunId> {
-        self.wait_for("runs to start", |events| {
-            let ids: Vec<RunId> = events
-                .iter()
-                .filter_map(|e| match e {
-                    Event::JobSubmitted(RunEvent { job_id, run_id, .. }) if &**job_id == job => {
-                        Some(*run_id)
-                    }
-                    _ => None,
-                })
-                .collect();
-            (ids.len() >= count).then_some(ids)
-        })
-        .await
-    }
-
-    /// Waits for `count` runs of `job` to be reported cancelled here.
-    async fn cancelled(&self, job: &str, count: usize) {
-        self.wait_for("runs reported cancelled", |events| {
-            let n = events
-                .iter()
-                .filter(|e| {
-                    matches!(e, Event::JobError(run) if &*run.job_id == job
-                        && run.error.as_deref() == Some("cancelled"))
-                })
-                .count();
-            (n >= count).then_some(())
-        })
-        .await;
-    }
+    })
+    .await
 }
 
 /// A `hold` job due in 300 ms, then hourly, added through `node`.
@@ -141,7 +63,7 @@ async fn postgres_a_cancel_reaches_a_run_on_another_node_within_a_second() {
     let schema = unique_schema("cancel_notify");
     let seen: Seen = Arc::default();
     // a's heartbeat is 20 s away: only the NOTIFY can bring the request in time.
-    let a = Node::start(
+    let a = node(
         &url,
         &schema,
         "node-a",
@@ -149,7 +71,7 @@ async fn postgres_a_cancel_reaches_a_run_on_another_node_within_a_second() {
         Some(Arc::clone(&seen)),
     )
     .await;
-    let b = Node::start(&url, &schema, "node-b", Duration::from_secs(20), None).await;
+    let b = node(&url, &schema, "node-b", Duration::from_secs(20), None).await;
     hold(&a, "export", 1).await;
     let run = a.started("export", 1).await[0];
 
@@ -206,7 +128,7 @@ async fn postgres_a_cancel_whose_notice_is_lost_is_found_at_the_next_heartbeat()
     let url = database_url("postgres_a_cancel_whose_notice_is_lost_is_found_at_the_next_heartbeat");
     let schema = unique_schema("cancel_heartbeat");
     let seen: Seen = Arc::default();
-    let a = Node::start(
+    let a = node(
         &url,
         &schema,
         "node-a",
@@ -248,7 +170,7 @@ async fn postgres_cancel_job_from_another_node_stops_each_of_its_runs() {
     let url = database_url("postgres_cancel_job_from_another_node_stops_each_of_its_runs");
     let schema = unique_schema("cancel_job");
     let seen: Seen = Arc::default();
-    let a = Node::start(
+    let a = node(
         &url,
         &schema,
         "node-a",
@@ -256,7 +178,7 @@ async fn postgres_cancel_job_from_another_node_stops_each_of_its_runs() {
         Some(Arc::clone(&seen)),
     )
     .await;
-    let b = Node::start(&url, &schema, "node-b", Duration::from_secs(20), None).await;
+    let b = node(&url, &schema, "node-b", Duration::from_secs(20), None).await;
     hold(&a, "batch", 2).await;
     // Two occurrences running at once (max_instances 2): run the job now beside the first.
     a.started("batch", 1).await;

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod common;
+mod overlap;
 mod postgres;
 mod relay;
 mod schema_names;

@@ -33,7 +33,8 @@ pub enum CancelReason {
     /// It ran past its job's `timeout`.
     Timeout,
     /// [`Scheduler::cancel_run`](crate::Scheduler::cancel_run) or
-    /// [`cancel_job`](crate::Scheduler::cancel_job), on this node or another.
+    /// [`cancel_job`](crate::Scheduler::cancel_job), on this node or another; or a newer
+    /// run of its job took its place ([`Overlap::CancelPrevious`](crate::Overlap)).
     Requested,
     /// The scheduler is shutting down (the run may still finish within the shutdown
     /// timeout).

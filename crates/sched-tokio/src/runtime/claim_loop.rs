@@ -241,6 +241,11 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, acquired: Acquired, now: DateTime<Utc
         .checked_add_signed(lease)
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     spawn_runs(inner, acquired.runs, lease_until);
+    for run_id in acquired.cancel {
+        // Superseded (`Overlap::CancelPrevious`): stopped here if it runs here; the
+        // store told the node running it otherwise.
+        super::cancel::cancel_run(inner, run_id, super::cancel::CancelReason::Requested);
+    }
     forget_finished(inner, &acquired.finished);
 }
 

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sched_core::store::{Outcome, RunId};
+use sched_core::job::JobId;
+use sched_core::store::{AcquireRequest, Outcome, RunId};
 use sched_core::support::Mutex;
 
 use super::running::InFlight;
@@ -115,7 +116,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     }
     // The runs freed are kept only where a refused completion is reported (a store
     // other nodes share): elsewhere they are dropped as their slots are freed.
-    let mut flights = free_slots(inner, &done, inner.runtime.leases.leased());
+    let (mut flights, waiting) = free_slots(inner, &done, inner.runtime.leases.leased());
     let batch: Vec<_> = done
         .iter()
         .map(|c| (c.run_id, c.outcome.clone(), c.finished))
@@ -141,16 +142,52 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
         }
     }
     completions.recycle(done);
+    // A paused or stopping scheduler starts no run: the waiting run stays stored, for
+    // the job's next claim here or on another node.
+    let starts = !inner.lifecycle.paused() && !inner.lifecycle.stopping();
+    if !waiting.is_empty() && recorded && starts {
+        start_waiting(inner, &waiting).await;
+    }
     recorded
 }
 
+/// Asks the store to start the waiting runs of `jobs`, whose runs just ended (their
+/// overlap policy keeps one waiting: `QueueOne`, `CancelPrevious`), and starts what it
+/// claimed. A failure is reported; the waiting run stays stored, and the job's next
+/// claim starts it.
+#[cold]
+async fn start_waiting(inner: &Arc<Inner>, jobs: &[JobId]) {
+    let now = inner.env.clock.now();
+    let request = AcquireRequest::new(inner.config.node.as_str(), now)
+        .lease(inner.config.lease)
+        .runnable(inner.env.registry.runnable(&inner.config.node));
+    match inner.env.store.claim_waiting(jobs, request).await {
+        Ok(acquired) => super::claim_loop::dispatch(inner, acquired, now),
+        Err(error) => {
+            tracing::warn!(%error, "starting a waiting run failed; the job's next claim starts it");
+            inner.store_error(&error);
+        }
+    }
+}
+
 /// Frees the slots of ended runs (a slot shutdown drained already stays free); with
-/// `keep`, the runs freed, in the order of `done` (otherwise none).
-fn free_slots(inner: &Inner, done: &[Completion], keep: bool) -> Vec<Option<InFlight>> {
+/// `keep`, the runs freed, in the order of `done` (otherwise none). Also the jobs of
+/// the runs freed whose overlap policy keeps a run waiting.
+fn free_slots(
+    inner: &Inner,
+    done: &[Completion],
+    keep: bool,
+) -> (Vec<Option<InFlight>>, Vec<JobId>) {
     let mut kept = Vec::with_capacity(if keep { done.len() } else { 0 });
+    let mut waiting = Vec::new();
     let mut running = inner.runtime.runs.lock();
     for completion in done {
         let freed = completion.slot.and_then(|slot| running.remove(slot));
+        if let Some(run) = freed.as_ref().filter(|run| run.waits) {
+            if !waiting.contains(&run.job_id) {
+                waiting.push(run.job_id.clone());
+            }
+        }
         debug_assert!(
             freed
                 .as_ref()
@@ -164,7 +201,7 @@ fn free_slots(inner: &Inner, done: &[Completion], keep: bool) -> Vec<Option<InFl
             kept.push(freed);
         }
     }
-    kept
+    (kept, waiting)
 }
 
 /// A run whose end the store refused (it was no longer running there): on a store

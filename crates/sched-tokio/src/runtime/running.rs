@@ -35,6 +35,9 @@ pub(super) struct InFlight {
     pub(super) token: Option<CancellationToken>,
     /// Its job's `cancel_grace`.
     pub(super) grace: Duration,
+    /// Its job's overlap policy keeps runs waiting for an instance: when this run's end
+    /// is recorded, the store is asked to start a waiting one.
+    pub(super) waits: bool,
 }
 
 /// Runs in flight, each in a numbered slot, freed when its end is recorded.
@@ -150,6 +153,7 @@ mod tests {
             cancel: None,
             token: None,
             grace: Duration::ZERO,
+            waits: false,
         }
     }
 

@@ -148,8 +148,16 @@ fn spawn_group(
     let mut group: Group = Vec::with_capacity(runs.len());
     for (run, task, chain) in runs {
         let slot = running.reserve();
-        let grace = run.job.options.cancel_grace;
-        flights.push((slot, run.run_id, run.job_id.clone(), run.scheduled, grace));
+        let options = &run.job.options;
+        let (grace, waits) = (options.cancel_grace, options.overlap.waits());
+        flights.push((
+            slot,
+            run.run_id,
+            run.job_id.clone(),
+            run.scheduled,
+            grace,
+            waits,
+        ));
         group.push(Start {
             slot,
             run,
@@ -165,7 +173,7 @@ fn spawn_group(
         return;
     }
     let task = tokio::spawn(start_group(Arc::clone(inner), group)).abort_handle();
-    for (slot, run_id, job_id, scheduled, grace) in flights {
+    for (slot, run_id, job_id, scheduled, grace, waits) in flights {
         let run = InFlight {
             run_id,
             job_id,
@@ -178,6 +186,7 @@ fn spawn_group(
             cancel: None,
             token: None,
             grace,
+            waits,
         };
         running.fill(slot, run);
     }

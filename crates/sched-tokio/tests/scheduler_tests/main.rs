@@ -3,6 +3,7 @@
 
 mod cancel;
 mod metrics;
+mod overlap;
 mod rejected_input;
 mod relay;
 mod scheduler;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod node;
+
 use sched_store_sqlx::PostgresStore;
 pub use sched_test_support::{database_url, drop_schema, drop_schemas, unique_schema};
 
