@@ -12,6 +12,10 @@ use crate::policy::{decide, Decision};
 use crate::support::Attachment;
 use crate::trigger::{just_before, Trigger};
 
+mod retry;
+
+pub use self::retry::{jitter_sample, RetryPolicy};
+
 /// A job's id: unique within a store. Cheap to clone (shared), compared and hashed
 /// as the string it holds, and compared with `&str` and `String` directly.
 ///
@@ -242,6 +246,10 @@ pub struct JobOptions {
     /// executing (on any node): skipped (the default), kept to run once more, or
     /// started in place of the oldest. See [`Overlap`].
     pub overlap: Overlap,
+    /// Retries of a run that failed (`None`, the default: a failed run is not run
+    /// again). See [`RetryPolicy`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
 }
 
 /// What a run that comes due does while its job already has `max_instances` runs
@@ -347,6 +355,7 @@ impl Default for JobOptions {
             recover_abandoned: false,
             cancel_grace: DEFAULT_CANCEL_GRACE,
             overlap: Overlap::Skip,
+            retry: None,
         }
     }
 }
@@ -363,6 +372,7 @@ struct StoredOptions {
     recover_abandoned: bool,
     cancel_grace: Duration,
     overlap: Overlap,
+    retry: Option<RetryPolicy>,
 }
 
 impl Default for StoredOptions {
@@ -375,6 +385,7 @@ impl Default for StoredOptions {
             recover_abandoned,
             cancel_grace,
             overlap,
+            retry,
         } = JobOptions::default();
         Self {
             misfire_grace_time,
@@ -384,6 +395,7 @@ impl Default for StoredOptions {
             recover_abandoned,
             cancel_grace,
             overlap,
+            retry,
         }
     }
 }
@@ -400,6 +412,7 @@ impl TryFrom<StoredOptions> for JobOptions {
             recover_abandoned,
             cancel_grace,
             overlap,
+            retry,
         } = stored;
         let options = Self {
             misfire_grace_time,
@@ -409,6 +422,7 @@ impl TryFrom<StoredOptions> for JobOptions {
             recover_abandoned,
             cancel_grace,
             overlap,
+            retry,
         };
         options.validate()?;
         Ok(options)
@@ -441,6 +455,13 @@ impl JobOptions {
     #[must_use]
     pub fn overlap(mut self, overlap: Overlap) -> Self {
         self.overlap = overlap;
+        self
+    }
+
+    /// Sets [`retry`](Self::retry): a failed run is tried again as `policy` says.
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
         self
     }
 
@@ -480,6 +501,9 @@ impl JobOptions {
             return Err(Error::InvalidOptions(
                 "timeout is 0s, which would cancel every run at once".into(),
             ));
+        }
+        if let Some(retry) = &self.retry {
+            retry.validate()?;
         }
         Ok(())
     }

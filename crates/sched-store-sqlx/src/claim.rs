@@ -15,8 +15,8 @@ use sched_core::store::{
 };
 
 use crate::codec::{
-    join, micros, split, undecodable, AbandonedRow, ClaimRow, IdRow, JobRow, OccurrenceRow,
-    RenewRow,
+    join, micros, split, undecodable, AbandonedRow, ClaimRow, CountRow, IdRow, JobRow,
+    OccurrenceRow, PendingRetry, RenewRow, RetryRow,
 };
 use crate::dialect::{statement, Dialect, List, StatementExt};
 use crate::store::Inner;
@@ -34,6 +34,14 @@ pub(crate) async fn acquire<DB: Dialect>(
     // Due rows, and (claiming ahead) rows due up to the horizon.
     let (horizon_s, horizon_ns) = split(request.horizon());
     let mut tx = inner.pool.begin_with(sql.begin).await?;
+    // Retries first: their occurrences are older. Looked for only when one may be due.
+    let hint = inner.retry_hint.load(std::sync::atomic::Ordering::Relaxed);
+    let looked = micros(request.now) >= hint;
+    let retried = if looked {
+        claim_retries(inner, &mut tx, request, &quarantined, hint).await?
+    } else {
+        Vec::new()
+    };
     // Each row decoded on its own: one with a bad value (a wrong type, a NULL) is
     // quarantined and reported, the others claimed as if it were not there.
     let mut waiting: HashMap<String, DateTime<Utc>> = HashMap::new();
@@ -59,8 +67,15 @@ pub(crate) async fn acquire<DB: Dialect>(
         })
         .collect();
     if rows.is_empty() {
-        tx.rollback().await?;
-        return Ok((Acquired::default(), Vec::new()));
+        if looked {
+            // Retries may have been started or set waiting for an instance.
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        let mut acquired = Acquired::default();
+        acquired.runs = retried;
+        return Ok((acquired, Vec::new()));
     }
     let ids: Vec<&str> = rows
         .iter()
@@ -72,8 +87,12 @@ pub(crate) async fn acquire<DB: Dialect>(
     write_plan(inner, &mut tx, &plan).await?;
     let cancel = supersede(inner, &mut tx, &plan.supersede).await?;
     let runs = std::mem::take(&mut plan.runs);
-    let claimed = record_runs(inner, &mut tx, request, runs).await?;
+    let mut claimed = record_runs(inner, &mut tx, request, runs).await?;
     tx.commit().await?;
+    if !retried.is_empty() {
+        claimed.splice(0..0, retried);
+        claimed.sort_by_key(|run| run.scheduled);
+    }
     if !cancel.is_empty() {
         inner.cancel_notice(&cancel).await;
     }
@@ -81,6 +100,135 @@ pub(crate) async fn acquire<DB: Dialect>(
     let mut acquired = plan.acquired(claimed);
     acquired.cancel = cancel;
     Ok((acquired, quarantined))
+}
+
+/// Starts the pending retries due at `request.now` (rows another claim holds are left
+/// to it) whose job has an instance free; those at the limit wait for one, off the due
+/// index, for `claim_waiting`. The runs started.
+#[cold]
+async fn claim_retries<DB: Dialect>(
+    inner: &Inner<DB>,
+    conn: &mut DB::Connection,
+    request: &AcquireRequest,
+    quarantined: &[String],
+    hint: i64,
+) -> sqlx::Result<Vec<ClaimedRun>> {
+    let runnable = request.runnable.as_deref();
+    let rows = statement::<DB>(&inner.sql.claim_retries)
+        .arg(micros(request.now))
+        .list(List::text(quarantined))
+        .arg(i64::try_from(request.limit).unwrap_or(i64::MAX))
+        .maybe_list(runnable.map(|r| List::text(&r.names)))
+        .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
+        .each::<RetryRow>(&mut *conn)
+        .await?;
+    let all = rows.len() < request.limit;
+    let started = if rows.is_empty() {
+        Vec::new()
+    } else {
+        start_retries(inner, conn, request, rows, false).await?
+    };
+    if all {
+        // Every due one was looked at: the hint becomes the first still pending (unless
+        // a retry was recorded meanwhile, which lowered it).
+        let first: Option<CountRow> = statement::<DB>(&inner.sql.first_retry)
+            .first(&mut *conn)
+            .await?;
+        let first = first.map_or(i64::MAX, |row| row.count);
+        let _ = inner.retry_hint.compare_exchange(
+            hint,
+            first,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    Ok(started)
+}
+
+/// Starts the pending retries of `rows` while their job has an instance free (in
+/// order); the others wait for an instance (`block`: they waited already; a paused
+/// job's are due again instead, for after it is resumed). A row that does not decode
+/// is left (claims report its job).
+async fn start_retries<DB: Dialect>(
+    inner: &Inner<DB>,
+    conn: &mut DB::Connection,
+    request: &AcquireRequest,
+    rows: Vec<Result<RetryRow, (Option<String>, sqlx::Error)>>,
+    blocked: bool,
+) -> sqlx::Result<Vec<ClaimedRun>> {
+    let mut jobs: HashMap<String, Arc<sched_core::job::Job>> = HashMap::new();
+    let mut retries: Vec<(Arc<sched_core::job::Job>, PendingRetry)> = Vec::new();
+    for row in rows.into_iter().filter_map(Result::ok) {
+        let (row, retry) = row.split();
+        let Some(retry) = retry else { continue };
+        let job = match jobs.get(&row.id) {
+            Some(job) => Arc::clone(job),
+            None => match row.decode() {
+                Ok(job) => {
+                    let job = Arc::new(job);
+                    jobs.insert(row.id.clone(), Arc::clone(&job));
+                    job
+                }
+                Err(_) => continue,
+            },
+        };
+        retries.push((job, retry));
+    }
+    let ids: Vec<&str> = jobs.keys().map(String::as_str).collect();
+    let running = running_times(inner, &mut *conn, ids).await?;
+    let mut busy: HashMap<&str, u32> = HashMap::new();
+    for run in &running {
+        *busy.entry(run.job_id.as_str()).or_default() += 1;
+    }
+    let (mut start, mut wait, mut unblock) = (Vec::new(), Vec::new(), Vec::new());
+    for (job, retry) in &retries {
+        if job.paused {
+            unblock.push(job.id.as_str());
+            continue;
+        }
+        let count = busy.entry(job.id.as_str()).or_default();
+        if *count >= job.options.max_instances {
+            wait.push(retry.run_id);
+        } else {
+            *count += 1;
+            start.push(retry.run_id);
+        }
+    }
+    if !wait.is_empty() && !blocked {
+        statement::<DB>(&inner.sql.block_retries)
+            .list(List::Int8(wait))
+            .run(&mut *conn)
+            .await?;
+    }
+    if !unblock.is_empty() {
+        statement::<DB>(&inner.sql.unblock_retries)
+            .list(List::Text(unblock))
+            .run(&mut *conn)
+            .await?;
+        inner
+            .retry_hint
+            .store(i64::MIN, std::sync::atomic::Ordering::Relaxed);
+    }
+    if start.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lease = chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::MAX);
+    let started: Vec<IdRow> = statement::<DB>(&inner.sql.start_retries)
+        .list(List::Int8(start))
+        .arg(request.node.as_str())
+        .arg(micros(request.now))
+        .arg(micros(request.now + lease))
+        .arg(inner.holder.as_str())
+        .all(&mut *conn)
+        .await?;
+    let started: std::collections::HashSet<i64> = started.into_iter().map(|row| row.id).collect();
+    Ok(retries
+        .into_iter()
+        .filter(|(_, retry)| started.contains(&retry.run_id))
+        .map(|(job, retry)| {
+            ClaimedRun::new(RunId(retry.run_id), job, retry.scheduled).attempt(retry.attempt)
+        })
+        .collect())
 }
 
 /// Asks for the cancel of the runs a claim supersedes (`Overlap::CancelPrevious`), as
@@ -113,6 +261,16 @@ pub(crate) async fn claim_waiting<DB: Dialect>(
 ) -> sqlx::Result<Acquired> {
     let mut tx = inner.pool.begin_with(inner.sql.begin).await?;
     let ids: Vec<&str> = job_ids.iter().map(|id| id.as_str()).collect();
+    // Retries that waited for an instance first: their occurrences are older.
+    let blocked = statement::<DB>(&inner.sql.blocked_retries)
+        .list(List::Text(ids.clone()))
+        .each::<RetryRow>(&mut tx)
+        .await?;
+    let retried = if blocked.is_empty() {
+        Vec::new()
+    } else {
+        start_retries(inner, &mut tx, request, blocked, true).await?
+    };
     let rows = statement::<DB>(&inner.sql.lock_waiting)
         .list(List::Text(ids))
         .each::<ClaimRow>(&mut tx)
@@ -143,7 +301,10 @@ pub(crate) async fn claim_waiting<DB: Dialect>(
             continue;
         }
         cleared.push(id.clone());
-        if job.next_run_time.is_none() && !job.options.recover_abandoned {
+        if job.next_run_time.is_none()
+            && !job.options.recover_abandoned
+            && job.options.retry.is_none()
+        {
             // Kept only for this run: its trigger is done.
             finished.push(id);
         }
@@ -165,6 +326,9 @@ pub(crate) async fn claim_waiting<DB: Dialect>(
     }
     acquired.runs = record_runs(inner, &mut tx, request, starts).await?;
     tx.commit().await?;
+    if !retried.is_empty() {
+        acquired.runs.splice(0..0, retried);
+    }
     acquired.finished = finished;
     Ok(acquired)
 }
@@ -431,22 +595,75 @@ pub(crate) async fn abandon<DB: Dialect>(
         return Ok(Vec::new());
     }
     let fallback = DateTime::from_timestamp_micros(now).unwrap_or_default();
-    let mut abandoned: Vec<AbandonedRun> = rows.into_iter().map(|row| row.run(fallback)).collect();
+    // Retry attempts (above 1) are recovered as a pending retry of the same attempt,
+    // not by moving the job's schedule back (its first attempt was recorded).
+    let attempts: HashMap<i64, i32> = rows.iter().map(|row| (row.id, row.attempt)).collect();
+    let abandoned: Vec<AbandonedRun> = rows.into_iter().map(|row| row.run(fallback)).collect();
     let ids: Vec<&str> = abandoned.iter().map(|run| run.job_id.as_str()).collect();
     let jobs: Vec<JobRow> = statement::<DB>(&inner.sql.lock_jobs)
-        .list(List::Text(ids))
+        .list(List::Text(ids.clone()))
         .each::<JobRow>(&mut tx)
         .await?
         .into_iter()
         .filter_map(Result::ok) // reported by claims, not recovered
         .collect();
-    let recovered = recover_all(&jobs, &mut abandoned);
+    // Retries that waited for an instance one of these held are due again.
+    if statement::<DB>(&inner.sql.unblock_retries)
+        .list(List::Text(ids))
+        .run(&mut tx)
+        .await?
+        > 0
+    {
+        inner
+            .retry_hint
+            .store(i64::MIN, std::sync::atomic::Ordering::Relaxed);
+    }
+    let (mut first, mut retries): (Vec<AbandonedRun>, Vec<AbandonedRun>) = abandoned
+        .into_iter()
+        .partition(|run| attempts.get(&run.run_id.0).copied().unwrap_or(1) <= 1);
+    let recovered = recover_all(&jobs, &mut first);
     if !recovered.is_empty() {
         let times = recovered.iter().map(|(id, at)| (id.as_str(), *at));
         reschedule::<DB>(inner, &mut tx, times).await?;
     }
+    let again: Vec<i64> = requeue(&jobs, &mut retries);
+    if !again.is_empty() {
+        let dues = vec![now; again.len()];
+        statement::<DB>(&inner.sql.retry)
+            .list(List::Int8(again))
+            .list(List::Int8(dues))
+            .arg(0_i32)
+            .run(&mut tx)
+            .await?;
+        inner
+            .retry_hint
+            .fetch_min(now, std::sync::atomic::Ordering::Relaxed);
+    }
     tx.commit().await?;
-    Ok(abandoned)
+    first.extend(retries);
+    Ok(first)
+}
+
+/// The abandoned retry attempts of `abandoned` to run again (their jobs, in `jobs`,
+/// have `recover_abandoned` and are not paused): marks them recovered; their run ids.
+fn requeue(jobs: &[JobRow], abandoned: &mut [AbandonedRun]) -> Vec<i64> {
+    let recovering: std::collections::HashSet<&str> = jobs
+        .iter()
+        .filter(|row| !row.paused)
+        .filter(|row| {
+            serde_json::from_str::<JobOptions>(&row.options)
+                .is_ok_and(|options| options.recover_abandoned)
+        })
+        .map(|row| row.id.as_str())
+        .collect();
+    abandoned
+        .iter_mut()
+        .filter(|run| recovering.contains(run.job_id.as_str()))
+        .map(|run| {
+            run.recovered = true;
+            run.run_id.0
+        })
+        .collect()
 }
 
 /// The new next run times of the jobs (`jobs`) whose abandoned runs are recovered;

@@ -105,6 +105,57 @@ impl ClaimRow {
     }
 }
 
+row! {
+    /// A pending retry and its job's columns, as a claim of retries reads them.
+    #[derive(Debug, Clone)]
+    pub(crate) struct RetryRow {
+        pub(crate) run_id: i64,
+        pub(crate) attempt: i32,
+        pub(crate) sched_s: i64,
+        pub(crate) sched_ns: i32,
+        pub(crate) id: String,
+        pub(crate) name: String,
+        pub(crate) task: String,
+        pub(crate) args: String,
+        pub(crate) trigger: String,
+        pub(crate) options: String,
+        pub(crate) next_run_s: Option<i64>,
+        pub(crate) next_run_ns: Option<i32>,
+        pub(crate) paused: bool,
+    }
+}
+
+/// A pending retry as a claim uses it.
+#[derive(Debug)]
+pub(crate) struct PendingRetry {
+    pub(crate) run_id: i64,
+    pub(crate) attempt: u32,
+    pub(crate) scheduled: DateTime<Utc>,
+}
+
+impl RetryRow {
+    /// The job's row and the retry (`None`: its scheduled time is out of range).
+    pub(crate) fn split(self) -> (JobRow, Option<PendingRetry>) {
+        let retry = join(self.sched_s, self.sched_ns).map(|scheduled| PendingRetry {
+            run_id: self.run_id,
+            attempt: u32::try_from(self.attempt).unwrap_or(1),
+            scheduled,
+        });
+        let row = JobRow {
+            id: self.id,
+            name: self.name,
+            task: self.task,
+            args: self.args,
+            trigger: self.trigger,
+            options: self.options,
+            next_run_s: self.next_run_s,
+            next_run_ns: self.next_run_ns,
+            paused: self.paused,
+        };
+        (row, retry)
+    }
+}
+
 impl JobRow {
     pub(crate) fn encode(job: &Job) -> Result<Self, Error> {
         let (next_run_s, next_run_ns) = match job.next_run_time.map(split) {
@@ -160,12 +211,14 @@ const INSTANT_RANGE: &str =
     "(nanoseconds must be 0 to 999,999,999, seconds within chrono's range of about ±262,000 years)";
 
 row! {
-    /// A job's next run time (its id and the instant's two columns).
+    /// A job's next run time (its id and the instant's two columns; `retry`: the time
+    /// is a pending retry's, not the job's next run).
     #[derive(Debug)]
     pub(crate) struct InstantRow {
         pub(crate) id: String,
         pub(crate) next_run_s: i64,
         pub(crate) next_run_ns: i32,
+        pub(crate) retry: bool,
     }
 }
 
@@ -221,6 +274,7 @@ row! {
         pub(crate) sched_s: i64,
         pub(crate) sched_ns: i32,
         pub(crate) node: String,
+        pub(crate) attempt: i32,
     }
 }
 
@@ -261,6 +315,7 @@ row! {
         node: String,
         status: String,
         error: Option<String>,
+        attempt: i32,
     }
 }
 
@@ -281,7 +336,12 @@ impl HistoryRow {
             self.node,
             status,
         );
-        Some(record.ended(self.finished_us.map(from_micros), self.error))
+        let attempt = u32::try_from(self.attempt).unwrap_or(1);
+        Some(
+            record
+                .ended(self.finished_us.map(from_micros), self.error)
+                .attempt(attempt),
+        )
     }
 }
 

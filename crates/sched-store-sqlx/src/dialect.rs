@@ -15,7 +15,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArgumen
 
 use crate::codec::{
     AbandonedRow, ClaimRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow,
-    JobRow, NodeRow, OccurrenceRow, RenewRow, SetRow,
+    JobRow, NodeRow, OccurrenceRow, RenewRow, RetryRow, SetRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -40,6 +40,7 @@ pub(crate) trait Dialect:
     + for<'a> Binds<Option<&'a str>>
     + Decodes<JobRow>
     + Decodes<ClaimRow>
+    + Decodes<RetryRow>
     + Decodes<InstantRow>
     + Decodes<OccurrenceRow>
     + Decodes<AbandonedRow>

@@ -60,6 +60,11 @@ pub(crate) fn postgres() -> Migrator {
             "waiting run",
             include_str!("../migrations/postgres/0005_waiting_run.sql"),
         ),
+        (
+            6,
+            "retry attempts",
+            include_str!("../migrations/postgres/0006_retry_attempts.sql"),
+        ),
     ])
 }
 
@@ -91,6 +96,11 @@ pub(crate) fn sqlite() -> Migrator {
             5,
             "waiting run",
             include_str!("../migrations/sqlite/0005_waiting_run.sql"),
+        ),
+        (
+            6,
+            "retry attempts",
+            include_str!("../migrations/sqlite/0006_retry_attempts.sql"),
         ),
     ])
 }

@@ -26,7 +26,8 @@ pub(crate) struct Sql {
     /// Every job's columns, in `list_jobs` order.
     pub(crate) list: Arc<str>,
     /// `$1` quarantined ids, `$2` task names (or `NULL`: any), `$3` task prefixes;
-    /// the `id, next_run_s, next_run_ns` of the unpaused job due first.
+    /// the `id, next_run_s, next_run_ns` of the unpaused job due first, or of the job
+    /// of the pending retry due first if that is earlier.
     pub(crate) next_due: Arc<str>,
     /// `$1, $2` horizon (s, ns), `$3` quarantined ids, `$4` limit, `$5` task names (or
     /// `NULL`), `$6` task prefixes; due jobs' columns and `waiting_s, waiting_ns`, in
@@ -101,6 +102,34 @@ pub(crate) struct Sql {
     pub(crate) set_owners: Arc<str>,
     /// `$1` job id, `$2` set: puts the job in the set.
     pub(crate) set_assign: Arc<str>,
+    /// `$1` run ids, `$2` due times (µs), `$3` attempt step (1: the next attempt; 0:
+    /// the same one again, for an abandoned retry): records a pending retry of each
+    /// run's occurrence whose job is still stored (an attempt recorded before is not).
+    pub(crate) retry: Arc<str>,
+    /// `$1` now (µs), `$2` quarantined ids, `$3` limit, `$4` task names (or `NULL`),
+    /// `$5` task prefixes: the pending retries due, with their job's columns (jobs not
+    /// paused), in due order, locked; `run_id, attempt, sched_s, sched_ns` and the job's
+    /// columns.
+    pub(crate) claim_retries: Arc<str>,
+    /// `$1` job ids: their pending retries that wait for an instance, with the job's
+    /// columns as in `claim_retries`, oldest first, locked.
+    pub(crate) blocked_retries: Arc<str>,
+    /// The due time (µs) of the first pending retry of a job not paused, as `count`
+    /// (no row: none).
+    pub(crate) first_retry: Arc<str>,
+    /// `$1` run ids, `$2` node, `$3` started (µs), `$4` lease end (µs), `$5` holder:
+    /// starts those pending retries; returns the `id` of each.
+    pub(crate) start_retries: Arc<str>,
+    /// `$1` run ids: pending retries that wait for an instance (off the due index).
+    pub(crate) block_retries: Arc<str>,
+    /// `$1` job ids: their retries that waited for an instance are due again.
+    pub(crate) unblock_retries: Arc<str>,
+    /// `$1` job ids (`NULL`: every job), `$2` now (µs), `$3` error text: their pending
+    /// retries are recorded cancelled; returns the `id` of each.
+    pub(crate) drop_retries: Arc<str>,
+    /// `$1` run id, `$2` now (µs): the pending retry is recorded cancelled; returns its
+    /// `id` (none: not a pending retry).
+    pub(crate) cancel_retry: Arc<str>,
     /// `$1` channel: tells other nodes that jobs changed (`None`: no other nodes).
     pub(crate) notify: Option<Arc<str>>,
     /// `$1` channel, `$2` payload: tells other nodes something (a cancel).

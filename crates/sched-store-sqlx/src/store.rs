@@ -14,7 +14,7 @@ use sched_core::clock::Clock;
 use sched_core::job::{Job, JobId};
 use sched_core::store::{
     check_declared, merge_declared, AbandonedRun, AcquireRequest, Acquired, CancelRequest, Change,
-    JobPage, JobQuery, JobStore, NodeInfo, Outcome, Renewal, RunId, RunQuery, RunRecord, RunStatus,
+    JobPage, JobQuery, JobStore, NodeInfo, Renewal, RunEnd, RunId, RunQuery, RunRecord, RunStatus,
     Runnable, SyncReport, MAX_PAGE,
 };
 use sched_core::support::Mutex;
@@ -69,6 +69,12 @@ pub(crate) struct Inner<DB: Database> {
     /// prunes at its heartbeats instead).
     pub(crate) prune_every: Option<u64>,
     pub(crate) completed: AtomicU64,
+    /// The earliest pending retry this store knows of (µs; `i64::MAX`: none, `i64::MIN`:
+    /// not known, look): claims look for due retries only once it is due. Lowered when
+    /// this store records a retry, and when the next due time it reads is a retry's (so
+    /// another node's, left by a node that died, is found in time); after a claim looked,
+    /// set to the first one still pending. A job changed (resumed) makes it unknown.
+    pub(crate) retry_hint: std::sync::atomic::AtomicI64,
     /// Runs a previous process left running, found at open, reported by the first
     /// `reap_abandoned`.
     pub(crate) stale: Mutex<Vec<AbandonedRun>>,
@@ -145,6 +151,7 @@ impl<DB: Database> Inner<DB> {
             channel: String::new(),
             prune_every: None,
             completed: AtomicU64::new(1),
+            retry_hint: std::sync::atomic::AtomicI64::new(i64::MIN),
             stale: Mutex::default(),
             quarantine: Mutex::default(),
             reports: Mutex::default(),
@@ -323,6 +330,9 @@ impl<DB: Dialect> Inner<DB> {
                     .run(&mut tx)
                     .await
                     .map_err(store_error)?;
+                drop_retries::<DB>(&self.sql, &mut tx, Some(vec![member.id.as_str()]), now)
+                    .await
+                    .map_err(store_error)?;
                 report.removed.push(member.id.as_str().into());
             }
         }
@@ -413,24 +423,33 @@ impl<DB: Dialect> Inner<DB> {
         Ok(())
     }
 
-    /// Records ended runs in one statement; the ids of those that were running, and
-    /// parked jobs whose last run this was are removed.
-    async fn record_ended(
-        &self,
-        done: &[(RunId, Outcome, DateTime<Utc>)],
-    ) -> sqlx::Result<HashSet<i64>> {
-        let ids: Vec<i64> = done.iter().map(|(id, _, _)| id.0).collect();
-        let statuses: Vec<&str> = done.iter().map(|(_, o, _)| o.status().as_str()).collect();
-        let finished: Vec<i64> = done.iter().map(|(_, _, at)| micros(*at)).collect();
-        let errors: Vec<Option<&str>> = done.iter().map(|(_, o, _)| o.error_text()).collect();
+    /// Records ended runs in one statement, and the pending retries of those retried
+    /// (in the same transaction); the ids of those that were running. Parked jobs
+    /// whose last run this was are removed.
+    async fn record_ended(&self, done: &[RunEnd]) -> sqlx::Result<HashSet<i64>> {
+        let ids: Vec<i64> = done.iter().map(|end| end.run_id.0).collect();
+        let statuses: Vec<&str> = done
+            .iter()
+            .map(|end| end.outcome.status().as_str())
+            .collect();
+        let finished: Vec<i64> = done.iter().map(|end| micros(end.finished)).collect();
+        let errors: Vec<Option<&str>> = done.iter().map(|end| end.outcome.error_text()).collect();
+        let lists = (ids, statuses, finished, errors);
+        // Only a batch with a retry needs a transaction: the retry is recorded with the
+        // end, or neither is.
+        let rows = if done.iter().any(|end| end.retry_at.is_some()) {
+            if let Some(first) = done.iter().filter_map(|end| end.retry_at).min() {
+                self.retry_hint.fetch_min(micros(first), Ordering::Relaxed);
+            }
+            let mut tx = self.pool.begin_with(self.sql.begin).await?;
+            let rows = self.record_ended_on(&mut tx, done, lists).await?;
+            tx.commit().await?;
+            rows
+        } else {
+            let mut conn = self.pool.acquire().await?;
+            self.record_ended_on(&mut conn, done, lists).await?
+        };
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<CompletedRow> = statement::<DB>(&self.sql.complete_many)
-            .list(List::Int8(ids))
-            .list(List::Text(statuses))
-            .list(List::Int8(finished))
-            .list(List::OptionalText(errors))
-            .all(&mut conn)
-            .await?;
         let mut jobs: Vec<&str> = rows.iter().map(|row| row.job_id.as_str()).collect();
         jobs.sort_unstable();
         jobs.dedup();
@@ -443,6 +462,54 @@ impl<DB: Dialect> Inner<DB> {
         }
         Ok(rows.iter().map(|row| row.id).collect())
     }
+
+    /// The statements of [`record_ended`](Self::record_ended) on `conn`.
+    async fn record_ended_on(
+        &self,
+        conn: &mut DB::Connection,
+        done: &[RunEnd],
+        (ids, statuses, finished, errors): (Vec<i64>, Vec<&str>, Vec<i64>, Vec<Option<&str>>),
+    ) -> sqlx::Result<Vec<CompletedRow>> {
+        let rows: Vec<CompletedRow> = statement::<DB>(&self.sql.complete_many)
+            .list(List::Int8(ids))
+            .list(List::Text(statuses))
+            .list(List::Int8(finished))
+            .list(List::OptionalText(errors))
+            .all(&mut *conn)
+            .await?;
+        let ended: HashSet<i64> = rows.iter().map(|row| row.id).collect();
+        let (retry_ids, dues): (Vec<i64>, Vec<i64>) = done
+            .iter()
+            .filter(|end| ended.contains(&end.run_id.0))
+            .filter_map(|end| Some((end.run_id.0, micros(end.retry_at?))))
+            .unzip();
+        if !retry_ids.is_empty() {
+            statement::<DB>(&self.sql.retry)
+                .list(List::Int8(retry_ids))
+                .list(List::Int8(dues))
+                .arg(1_i32)
+                .run(&mut *conn)
+                .await?;
+        }
+        Ok(rows)
+    }
+}
+
+/// Records the pending retries of `jobs` (`None`: every job) cancelled: their job is
+/// gone, or its runs were cancelled. Their ids.
+pub(crate) async fn drop_retries<DB: Dialect>(
+    sql: &Sql,
+    conn: &mut DB::Connection,
+    jobs: Option<Vec<&str>>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<RunId>> {
+    let rows: Vec<IdRow> = statement::<DB>(&sql.drop_retries)
+        .maybe_list(jobs.map(List::Text))
+        .arg(micros(now))
+        .arg("cancelled before it started: its job was removed or cancelled")
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|row| RunId(row.id)).collect())
 }
 
 /// The job of the row a lookup of `id` found: [`Error::JobNotFound`] if none,
@@ -459,6 +526,10 @@ fn only_job(rows: Vec<EachRow<JobRow>>, id: &str) -> Result<Job> {
 impl<DB: Dialect> JobStore for SqlStore<DB> {
     async fn add_job(&self, job: Job, replace_existing: bool) -> Result<()> {
         job.validate()?;
+        if replace_existing {
+            // A job replaced (resumed) may have pending retries due again: look.
+            self.inner.retry_hint.store(i64::MIN, Ordering::Relaxed);
+        }
         let sql = if replace_existing {
             &self.inner.sql.upsert
         } else {
@@ -472,6 +543,8 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
 
     async fn update_job(&self, job: Job) -> Result<()> {
         job.validate()?;
+        // Resumed, its pending retries are due again: look.
+        self.inner.retry_hint.store(i64::MIN, Ordering::Relaxed);
         if self.inner.write(&job, &self.inner.sql.update).await? == 0 {
             return Err(Error::JobNotFound(job.id));
         }
@@ -513,6 +586,9 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             .run(&mut tx)
             .await
             .map_err(store_error)?;
+        drop_retries::<DB>(&self.inner.sql, &mut tx, Some(vec![id]), Utc::now())
+            .await
+            .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         self.inner.unquarantine(id);
         self.inner.changed().await;
@@ -538,6 +614,9 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
         let removed = statement::<DB>(&self.inner.sql.delete_all)
             .run(&mut conn)
+            .await
+            .map_err(store_error)?;
+        drop_retries::<DB>(&self.inner.sql, &mut conn, None, Utc::now())
             .await
             .map_err(store_error)?;
         drop(conn);
@@ -587,6 +666,14 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             let Some(row) = rows.into_iter().next() else {
                 return Ok(None);
             };
+            if row.as_ref().is_ok_and(|row| row.retry) {
+                let at = row.as_ref().map_or(i64::MIN, |row| {
+                    row.next_run_s
+                        .saturating_mul(1_000_000)
+                        .saturating_add(i64::from(row.next_run_ns / 1_000))
+                });
+                self.inner.retry_hint.fetch_min(at, Ordering::Relaxed);
+            }
             match row
                 .map_err(|(id, error)| undecodable(id, &error))
                 .and_then(|row| row.at())
@@ -624,21 +711,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             .map_err(store_error)
     }
 
-    async fn complete(
-        &self,
-        run_id: RunId,
-        outcome: Outcome,
-        finished: DateTime<Utc>,
-    ) -> Result<()> {
-        let done = [(run_id, outcome, finished)];
-        let recorded = self.inner.record_ended(&done).await.map_err(store_error)?;
-        if !recorded.contains(&run_id.0) {
-            return Err(Error::RunNotFound(run_id.0));
-        }
-        self.inner.prune_by_count(finished, 1).await
-    }
-
-    async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
+    async fn complete_many(&self, done: Vec<RunEnd>) -> Vec<Result<()>> {
         let recorded = match self.inner.record_ended(&done).await {
             Ok(recorded) => recorded,
             Err(error) => {
@@ -649,18 +722,18 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
                     .collect();
             }
         };
-        if let Some((_, _, finished)) = done.last() {
+        if let Some(end) = done.last() {
             let count = u64::try_from(recorded.len()).unwrap_or(u64::MAX);
-            if let Err(error) = self.inner.prune_by_count(*finished, count).await {
+            if let Err(error) = self.inner.prune_by_count(end.finished, count).await {
                 tracing::warn!(%error, "pruning the run history failed; retried later");
             }
         }
         done.iter()
-            .map(|(id, _, _)| {
-                if recorded.contains(&id.0) {
+            .map(|end| {
+                if recorded.contains(&end.run_id.0) {
                     Ok(())
                 } else {
-                    Err(Error::RunNotFound(id.0))
+                    Err(Error::RunNotFound(end.run_id.0))
                 }
             })
             .collect()
@@ -776,6 +849,15 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             self.inner.cancel_notice(&[run_id]).await;
             return Ok(CancelRequest::Running { node });
         }
+        let dropped = statement::<DB>(&self.inner.sql.cancel_retry)
+            .arg(run_id.0)
+            .arg(micros(Utc::now()))
+            .first::<IdRow>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        if dropped.is_some() {
+            return Ok(CancelRequest::Dropped);
+        }
         let exists = statement::<DB>(&self.inner.sql.run_exists)
             .arg(run_id.0)
             .first::<CountRow>(&mut conn)
@@ -794,6 +876,10 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         let rows = statement::<DB>(&self.inner.sql.cancel_job)
             .arg(job_id)
             .all::<IdRow>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        // Its pending retries have not started: they are dropped.
+        drop_retries::<DB>(&self.inner.sql, &mut conn, Some(vec![job_id]), Utc::now())
             .await
             .map_err(store_error)?;
         drop(conn);

@@ -59,6 +59,9 @@ pub enum Event {
     JobMaxInstances(SkipEvent),
     /// A run whose node stopped heartbeating mid-run (reported by a surviving node).
     JobAbandoned(AbandonedEvent),
+    /// A run failed and its occurrence will be tried again (the job's
+    /// [`RetryPolicy`](sched_core::job::RetryPolicy)): sent after its `JobError`.
+    JobRetrying(RetryEvent),
     /// This node could not renew a run's lease before it ran out (the store was out of
     /// reach), or found the run taken from it by another node's reaper: another node
     /// may run the occurrence again. A run not started yet is not started; a run that
@@ -155,6 +158,26 @@ pub struct AbandonedEvent {
     pub reported_by: String,
 }
 
+/// A failed run whose occurrence is tried again ([`Event::JobRetrying`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryEvent {
+    /// The job's id.
+    pub job_id: JobId,
+    /// The run that failed.
+    pub run_id: RunId,
+    /// The fire time its attempts stand for.
+    pub scheduled: DateTime<Utc>,
+    /// Which attempt failed (1: the first run); the next is `attempt + 1`.
+    pub attempt: u32,
+    /// When the next attempt is due (any node with the task may run it).
+    pub retry_at: DateTime<Utc>,
+    /// How the failed attempt ended.
+    pub error: Option<String>,
+    /// The node that ran the failed attempt.
+    pub node: String,
+}
+
 /// A run whose lease this node lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -209,6 +232,7 @@ impl Event {
             Event::JobAbandoned(_) => 1 << 15,
             Event::JobLeaseLost(_) => 1 << 16,
             Event::EventsMissed(_) => 1 << 17,
+            Event::JobRetrying(_) => 1 << 18,
         })
     }
 
@@ -226,6 +250,7 @@ impl Event {
             }
             Event::JobAbandoned(e) => Some(&e.reported_by),
             Event::JobLeaseLost(e) => Some(&e.node),
+            Event::JobRetrying(e) => Some(&e.node),
             Event::EventsMissed(e) => e.node.as_deref(),
             _ => None,
         }
@@ -242,6 +267,7 @@ impl Event {
             Event::JobUnrunnable { job_id, .. } => Some(job_id),
             Event::JobAbandoned(e) => Some(&e.job_id),
             Event::JobLeaseLost(e) => Some(&e.job_id),
+            Event::JobRetrying(e) => Some(&e.job_id),
             _ => None,
         }
     }
@@ -252,6 +278,7 @@ impl Event {
             Event::JobError(e) => e.error.as_deref(),
             Event::JobUnrunnable { error, .. } | Event::StoreError { error } => Some(error),
             Event::JobLeaseLost(e) => Some(&e.reason),
+            Event::JobRetrying(e) => e.error.as_deref(),
             _ => None,
         }
     }
@@ -299,8 +326,10 @@ impl EventMask {
     pub const JOB_LEASE_LOST: Self = Self(1 << 16);
     /// [`Event::EventsMissed`].
     pub const EVENTS_MISSED: Self = Self(1 << 17);
+    /// [`Event::JobRetrying`].
+    pub const JOB_RETRYING: Self = Self(1 << 18);
     /// Every kind.
-    pub const ALL: Self = Self((1 << 18) - 1);
+    pub const ALL: Self = Self((1 << 19) - 1);
     /// The kinds an event relay carries to the other nodes (the default of
     /// [`SchedulerBuilder::relayed_events`](crate::SchedulerBuilder::relayed_events)):
     /// job added, modified, removed, and every run event (submitted, executed, error,

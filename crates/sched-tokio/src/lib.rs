@@ -81,14 +81,15 @@ pub use crate::builder::SchedulerBuilder;
 pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
 pub use crate::event::{
-    AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, MissedEvents, RunEvent, SkipEvent,
+    AbandonedEvent, Event, EventMask, JobEvent, LeaseLostEvent, MissedEvents, RetryEvent, RunEvent,
+    SkipEvent,
 };
 pub use crate::runtime::cancel::CancelReason;
 pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
 pub use crate::signal::shutdown_signal;
 pub use crate::spec::JobSpec;
 pub use crate::task::{IntoTask, JobContext, JobResult};
-pub use sched_core::job::Overlap;
+pub use sched_core::job::{Overlap, RetryPolicy};
 pub use sched_core::store::SyncReport;
 /// A run's cancellation token (tokio-util's), as [`JobContext::cancellation_token`]
 /// hands it out.
@@ -97,7 +98,7 @@ pub use tokio_util::sync::CancellationToken;
 /// Everything a typical user names: `use sched_tokio::prelude::*;`.
 pub mod prelude {
     pub use sched_core::clock::{Clock, ManualClock, SystemClock};
-    pub use sched_core::job::{Job, JobId, JobOptions, Overlap};
+    pub use sched_core::job::{Job, JobId, JobOptions, Overlap, RetryPolicy};
     pub use sched_core::store::{JobStore, MemoryStore, Outcome};
     pub use sched_core::trigger::{CalendarInterval, CronFields, Trigger};
 

@@ -59,6 +59,7 @@ pub struct JobContext {
     /// run's slot among its runs in flight.
     scheduler: u64,
     slot: usize,
+    attempt: u32,
 }
 
 impl fmt::Debug for JobContext {
@@ -88,7 +89,29 @@ impl JobContext {
             job,
             scheduler: inner.id,
             slot,
+            attempt: 1,
         }
+    }
+
+    pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Which attempt of its occurrence this run is: 1 for the first, 2 for the first
+    /// retry (see [`RetryPolicy`](sched_core::job::RetryPolicy)). Every attempt stands
+    /// for the same [`scheduled`](Self::scheduled) time.
+    ///
+    /// ```
+    /// async fn upload(ctx: sched_tokio::JobContext) -> Result<(), String> {
+    ///     if ctx.attempt() > 1 {
+    ///         tracing::info!(attempt = ctx.attempt(), "trying the upload again");
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     /// This run's cancellation token: it fires when the run is asked to stop (see the

@@ -114,7 +114,8 @@ pub enum NextRun {
     /// Its trigger is done: remove the job.
     Finished,
     /// Its trigger is done, but the run just started may be abandoned and recovered
-    /// (`recover_abandoned`): keep the job unscheduled until its last run ends.
+    /// (`recover_abandoned`), or may fail and be retried (`retry`), or a run of it
+    /// waits for an instance: keep the job unscheduled until its last run ends.
     Parked,
     /// Its next fire time could not be found (a search gave up, see
     /// [`Trigger::next_checked`](crate::trigger::Trigger::next_checked)): not done, so
@@ -427,7 +428,11 @@ impl Planner {
             // they can be abandoned and need recovering all the same.
             // Only a trigger that is done ends a job (asked again: this is rare).
             None if job.next_fire_checked(latest(from, &decision)).is_err() => NextRun::Unknown,
-            None if self.parks && job.options.recover_abandoned && started => NextRun::Parked,
+            None if started
+                && (job.options.retry.is_some() || self.parks && job.options.recover_abandoned) =>
+            {
+                NextRun::Parked
+            }
             None => NextRun::Finished,
         };
         let mut runs = decision.run;

@@ -46,7 +46,7 @@ use serde_json::json;
 
 use super::{
     AcquireRequest, Acquired, CancelRequest, ClaimedRun, JobPage, JobQuery, JobStore, Outcome,
-    RunId, RunQuery, RunStatus, Runnable, SkipReason, SkippedRuns,
+    RunEnd, RunId, RunQuery, RunStatus, Runnable, SkipReason, SkippedRuns,
 };
 use crate::clock::ManualClock;
 use crate::error::{Error, Result};
@@ -260,6 +260,154 @@ where
     sync_jobs_makes_the_set_exactly_the_declared_jobs(make_store().await).await;
     queue_one_keeps_one_run_waiting_until_an_instance_frees(make_store().await).await;
     cancel_previous_asks_the_running_run_to_stop(make_store().await).await;
+    a_retry_is_a_stored_attempt_of_the_same_occurrence(make_store().await).await;
+    a_retry_waits_for_an_instance_and_goes_with_its_job(make_store().await).await;
+}
+
+/// Records that run `run_id` failed at `at`, retried at `retry_at`.
+async fn fail(
+    store: &Arc<dyn JobStore>,
+    run_id: RunId,
+    at: DateTime<Utc>,
+    retry_at: DateTime<Utc>,
+) {
+    let end = RunEnd::new(run_id, Outcome::Error("flaky".into()), at).retry_at(Some(retry_at));
+    let results = store.complete_many(vec![end]).await;
+    assert!(
+        matches!(results[..], [Ok(())]),
+        "recording a failed run: {results:?}"
+    );
+}
+
+fn retrying() -> JobOptions {
+    JobOptions::default().retry(crate::job::RetryPolicy::new(5).fixed(Duration::from_secs(5)))
+}
+
+/// A run ended with `retry_at` leaves its next attempt stored: due then (the store's
+/// next due time says so), claimed once by any node, as the same occurrence (its
+/// scheduled time) with the next attempt number; the job's schedule does not move. A
+/// one-off job is kept while its run may still retry, and goes after its last attempt.
+pub async fn a_retry_is_a_stored_attempt_of_the_same_occurrence(store: Arc<dyn JobStore>) {
+    add(&store, &every("r", 60, t(0), retrying())).await;
+    let first = claim(&store, "n1", t(0), 10).await;
+    assert_eq!(find_run(&first, "r").attempt, 1, "a first run is attempt 1");
+    fail(&store, first.runs[0].run_id, t(1), t(6)).await;
+    assert_eq!(
+        store.next_due(None).await.expect("next_due"),
+        Some(t(6)),
+        "the pending retry is what is due first"
+    );
+    assert_eq!(
+        get(&store, "r").await.next_run_time,
+        Some(t(60)),
+        "the schedule stays"
+    );
+    assert_nothing(&claim(&store, "n2", t(5), 10).await, "not due yet");
+    let retry = claim(&store, "n2", t(6), 10).await;
+    let run = find_run(&retry, "r");
+    assert_eq!(
+        (run.scheduled, run.attempt),
+        (t(0), 2),
+        "attempt 2 of the t(0) occurrence"
+    );
+    assert_eq!(
+        running(&store, "r").await,
+        1,
+        "a retry counts as a running instance"
+    );
+    assert_nothing(
+        &claim(&store, "n1", t(7), 10).await,
+        "an attempt is claimed once",
+    );
+    fail(&store, run.run_id, t(8), t(13)).await;
+    let third = claim(&store, "n1", t(13), 10).await;
+    assert_eq!(find_run(&third, "r").attempt, 3);
+    complete(&store, third.runs[0].run_id).await;
+    assert_eq!(store.next_due(None).await.expect("next_due"), Some(t(60)));
+    if store.keeps_history() {
+        let history = store.run_history(Some("r"), 10).await.expect("history");
+        let attempts: Vec<(u32, RunStatus)> =
+            history.iter().map(|r| (r.attempt, r.status)).collect();
+        assert_eq!(
+            attempts,
+            [
+                (3, RunStatus::Success),
+                (2, RunStatus::Error),
+                (1, RunStatus::Error)
+            ],
+            "every attempt in the history, with its number"
+        );
+        assert!(history.iter().all(|r| r.scheduled == t(0)));
+    }
+    // A one-off job whose run may retry is kept until its last attempt ended.
+    let mut once_job = once("o", t(100));
+    once_job.options = retrying();
+    add(&store, &once_job).await;
+    let only = claim(&store, "n1", t(100), 10).await;
+    assert!(only.finished.is_empty(), "kept: its run may be retried");
+    fail(&store, find_run(&only, "o").run_id, t(101), t(106)).await;
+    assert!(
+        store.get_job("o").await.is_ok(),
+        "kept while a retry is pending"
+    );
+    let again = claim(&store, "n2", t(106), 10).await;
+    let run = find_run(&again, "o");
+    assert_eq!((run.scheduled, run.attempt), (t(100), 2));
+    complete(&store, run.run_id).await;
+    expect_job_not_found(store.get_job("o").await, "o", "gone after its last attempt");
+}
+
+/// A retry due while its job has no instance free waits for one (it is not due any
+/// more, so nodes do not spin on it) and `claim_waiting` starts it when a run of the job
+/// ends. A paused job's retry waits for the resume; a removed job's is dropped.
+pub async fn a_retry_waits_for_an_instance_and_goes_with_its_job(store: Arc<dyn JobStore>) {
+    add(&store, &every("w", 60, t(0), retrying())).await;
+    let first = claim(&store, "n1", t(0), 10).await;
+    fail(&store, first.runs[0].run_id, t(1), t(6)).await;
+    let busy = store
+        .claim_now("w", request("n1", t(2)))
+        .await
+        .expect("claim_now");
+    assert_eq!(busy.runs.len(), 1);
+    assert_nothing(
+        &claim(&store, "n2", t(6), 10).await,
+        "at its limit: the retry waits",
+    );
+    assert_eq!(
+        store.next_due(None).await.expect("next_due"),
+        Some(t(60)),
+        "a retry waiting for an instance is not due"
+    );
+    complete(&store, busy.runs[0].run_id).await;
+    let started = store
+        .claim_waiting(&["w".into()], request("n2", t(7)))
+        .await
+        .expect("claim_waiting");
+    let run = find_run(&started, "w");
+    assert_eq!((run.scheduled, run.attempt), (t(0), 2));
+    // Paused: a due retry stays pending, not claimed, not due.
+    fail(&store, run.run_id, t(8), t(13)).await;
+    update(&store, &paused(get(&store, "w").await)).await;
+    assert_nothing(
+        &claim(&store, "n1", t(13), 10).await,
+        "paused: no retry starts",
+    );
+    assert_eq!(store.next_due(None).await.expect("next_due"), None);
+    let mut resumed = get(&store, "w").await;
+    resumed.paused = false;
+    update(&store, &resumed).await;
+    let after = claim(&store, "n1", t(14), 10).await;
+    assert_eq!(find_run(&after, "w").attempt, 3, "resumed: the retry runs");
+    // Removed: its pending retry goes with it, and a job added again under its id does
+    // not inherit it.
+    fail(&store, after.runs[0].run_id, t(15), t(20)).await;
+    store.remove_job("w").await.expect("removed");
+    add(&store, &every("w", 60, t(600), retrying())).await;
+    assert_nothing(
+        &claim(&store, "n1", t(30), 10).await,
+        "the retry went with its job",
+    );
+    assert_eq!(store.next_due(None).await.expect("next_due"), Some(t(600)));
 }
 
 /// `Overlap::QueueOne`: a run due while the job is at `max_instances` waits (no run,
@@ -972,6 +1120,12 @@ pub async fn round_trip_args_and_options(store: Arc<dyn JobStore>) {
         recover_abandoned: true,
         cancel_grace: Duration::from_millis(1_250),
         overlap: crate::job::Overlap::QueueOne,
+        retry: Some(
+            crate::job::RetryPolicy::new(4)
+                .backoff(Duration::from_millis(250), 1.5, Duration::from_secs(90))
+                .jitter(0.25)
+                .on_timeout(false),
+        ),
     };
     let args = [
         json!({
@@ -1974,9 +2128,9 @@ pub async fn complete_many_reports_each(store: Arc<dyn JobStore>) {
     let claimed = claim(&store, "n", t(120), 10).await;
     assert_eq!(claimed.runs.len(), 3);
     let done = vec![
-        (claimed.runs[0].run_id, Outcome::Success, t(121)),
-        (RunId(i64::MAX), Outcome::Success, t(121)),
-        (
+        RunEnd::new(claimed.runs[0].run_id, Outcome::Success, t(121)),
+        RunEnd::new(RunId(i64::MAX), Outcome::Success, t(121)),
+        RunEnd::new(
             claimed.runs[2].run_id,
             Outcome::Error("boom".into()),
             t(121),
@@ -1991,7 +2145,11 @@ pub async fn complete_many_reports_each(store: Arc<dyn JobStore>) {
     );
     assert_eq!(running(&store, "a").await, 1, "two of three runs recorded");
     let again = store
-        .complete_many(vec![(claimed.runs[0].run_id, Outcome::Success, t(122))])
+        .complete_many(vec![RunEnd::new(
+            claimed.runs[0].run_id,
+            Outcome::Success,
+            t(122),
+        )])
         .await;
     assert!(
         matches!(again[0], Err(Error::RunNotFound(_))),

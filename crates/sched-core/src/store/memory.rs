@@ -5,7 +5,7 @@
 //! instant), decides with the policy, and hands out the job as a shared `Arc` — no
 //! string is cloned or hashed per run except the run id's map entry.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     check_declared, merge_declared, AcquireRequest, Acquired, CancelRequest, Change, ClaimedRun,
-    JobStore, Outcome, RunId, Runnable, SkippedRuns, SyncReport,
+    JobStore, RunEnd, RunId, Runnable, SkippedRuns, SyncReport,
 };
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -48,6 +48,22 @@ struct Inner {
     /// `CancelPrevious`), by slot: kept beside the entries, so jobs without one pay
     /// nothing for it (while it is empty, a claim does not even look).
     waiting: HashMap<u32, DateTime<Utc>, FastHash>,
+    /// Pending retry attempts by (due time, sequence): claimed once due. Empty unless a
+    /// job with a retry policy failed (a claim then does not look).
+    retries: BTreeMap<(DateTime<Utc>, u64), Pending>,
+    /// Pending retries that came due while their job had no instance free: started
+    /// by `claim_waiting` when one of its runs ends.
+    blocked: Vec<Pending>,
+    retry_seq: u64,
+}
+
+/// A pending retry: attempt `attempt` of the occurrence `scheduled` of the job in `slot`.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    slot: u32,
+    scheduled: DateTime<Utc>,
+    attempt: u32,
+    due: DateTime<Utc>,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +82,9 @@ struct Entry {
     /// made due again (a stale write, a run claimed ahead then the next run time moved
     /// back) is not run twice.
     last_claimed: Option<DateTime<Utc>>,
+    /// Its trigger is done, but a run of it may still be retried: kept (unscheduled)
+    /// until its last run ended with no retry pending.
+    parked: bool,
 }
 
 #[derive(Debug)]
@@ -74,6 +93,7 @@ struct Run {
     slot: u32,
     node: Arc<str>,
     scheduled: DateTime<Utc>,
+    attempt: u32,
 }
 
 /// `(next run time, slot)` of the jobs waiting for their next run, in order. Each key
@@ -182,6 +202,7 @@ impl Inner {
         let entry = self.entry(slot);
         entry.next = job.next_run_time;
         entry.paused = job.paused;
+        entry.parked = false;
         entry.job = Some(Arc::new(job));
         self.reindex(slot);
     }
@@ -205,11 +226,17 @@ impl Inner {
         if !self.waiting.is_empty() {
             self.waiting.remove(&slot);
         }
+        if !self.retries.is_empty() || !self.blocked.is_empty() {
+            // Its pending retries go with it.
+            self.retries.retain(|_, pending| pending.slot != slot);
+            self.blocked.retain(|pending| pending.slot != slot);
+        }
         let entry = self.entry(slot);
         let job = entry.snapshot();
         entry.job = None;
         entry.next = None;
         entry.set = None;
+        entry.parked = false;
         self.release_slot(slot);
         job
     }
@@ -227,7 +254,13 @@ impl Inner {
 
     // Inlined into the claim, its hot caller (`claim_now` is the other).
     #[inline(always)]
-    fn start_run(&mut self, slot: u32, node: &Arc<str>, scheduled: DateTime<Utc>) -> RunId {
+    fn start_run(
+        &mut self,
+        slot: u32,
+        node: &Arc<str>,
+        scheduled: DateTime<Utc>,
+        attempt: u32,
+    ) -> RunId {
         let index = match self.free_runs.pop() {
             Some(index) => index,
             None => {
@@ -242,6 +275,7 @@ impl Inner {
             slot,
             node: Arc::clone(node),
             scheduled,
+            attempt,
         });
         self.entry(slot).running.push(scheduled);
         RunId(id)
@@ -261,6 +295,139 @@ impl Inner {
         }
         self.release_slot(run.slot);
         Some(run)
+    }
+
+    /// Records the end of `end.run_id`: frees its instance, keeps its next attempt
+    /// pending if it is retried (and its job is still here), and removes a parked job
+    /// whose last run this was.
+    fn end_run(&mut self, end: &RunEnd) -> Result<()> {
+        let run = self
+            .finish_run(end.run_id)
+            .ok_or(Error::RunNotFound(end.run_id.0))?;
+        if let Some(due) = end.retry_at {
+            if self.slots[run.slot as usize].job.is_some() {
+                self.retry_seq += 1;
+                let pending = Pending {
+                    slot: run.slot,
+                    scheduled: run.scheduled,
+                    attempt: run.attempt.saturating_add(1),
+                    due,
+                };
+                self.retries.insert((due, self.retry_seq), pending);
+            }
+        }
+        self.settle(run.slot);
+        Ok(())
+    }
+
+    /// Removes the parked job in `slot` once nothing of it can run any more (no run
+    /// executing, waiting or pending a retry).
+    fn settle(&mut self, slot: u32) {
+        let entry = &self.slots[slot as usize];
+        if !entry.parked || !entry.running.is_empty() || self.waiting.contains_key(&slot) {
+            return;
+        }
+        let pending = self.retries.values().chain(&self.blocked);
+        if pending.clone().any(|pending| pending.slot == slot) {
+            return;
+        }
+        self.take(slot);
+    }
+
+    /// Whether the job in `slot` has no instance free.
+    fn at_limit(&self, slot: u32, job: &Job) -> bool {
+        let running = self.slots[slot as usize].running.len();
+        u32::try_from(running).unwrap_or(u32::MAX) >= job.options.max_instances
+    }
+
+    /// Starts the pending retries due by `request.now` (at most `limit`) whose job has
+    /// an instance free; those at the limit wait for one (`blocked`). Those of paused
+    /// jobs, or of tasks this node lacks, stay pending.
+    #[cold]
+    fn claim_retries(
+        &mut self,
+        request: &AcquireRequest,
+        node: &Arc<str>,
+        limit: usize,
+        acquired: &mut Acquired,
+    ) -> usize {
+        let due: Vec<(DateTime<Utc>, u64)> = self
+            .retries
+            .range(..=(request.now, u64::MAX))
+            .map(|(key, _)| *key)
+            .collect();
+        let mut started = 0;
+        for key in due {
+            if started >= limit {
+                break;
+            }
+            let Some(&pending) = self.retries.get(&key) else {
+                continue;
+            };
+            let entry = &self.slots[pending.slot as usize];
+            let Some(job) = entry.job.clone() else {
+                self.retries.remove(&key);
+                continue;
+            };
+            if entry.paused
+                || request
+                    .runnable
+                    .as_deref()
+                    .is_some_and(|f| !f.allows(&job.task))
+            {
+                continue;
+            }
+            self.retries.remove(&key);
+            if self.at_limit(pending.slot, &job) {
+                self.blocked.push(pending);
+                continue;
+            }
+            self.start_pending(pending, job, node, acquired);
+            started += 1;
+        }
+        started
+    }
+
+    fn start_pending(
+        &mut self,
+        pending: Pending,
+        job: Arc<Job>,
+        node: &Arc<str>,
+        acquired: &mut Acquired,
+    ) {
+        let run_id = self.start_run(pending.slot, node, pending.scheduled, pending.attempt);
+        let run = ClaimedRun::new(run_id, job, pending.scheduled).attempt(pending.attempt);
+        acquired.runs.push(run);
+    }
+
+    /// Starts the blocked retries of the job in `slot` while it has instances free (a
+    /// paused job's go back to pending, for after it is resumed).
+    #[cold]
+    fn start_blocked(
+        &mut self,
+        slot: u32,
+        job: &Arc<Job>,
+        node: &Arc<str>,
+        acquired: &mut Acquired,
+    ) {
+        let mut index = 0;
+        while index < self.blocked.len() {
+            if self.blocked[index].slot != slot {
+                index += 1;
+                continue;
+            }
+            if self.slots[slot as usize].paused {
+                let pending = self.blocked.remove(index);
+                self.retry_seq += 1;
+                self.retries.insert((pending.due, self.retry_seq), pending);
+                continue;
+            }
+            if self.at_limit(slot, job) {
+                return;
+            }
+            let pending = self.blocked.remove(index);
+            self.start_pending(pending, Arc::clone(job), node, acquired);
+        }
     }
 
     fn node(&mut self, node: &str) -> Arc<str> {
@@ -320,7 +487,7 @@ impl Inner {
             acquired.cancel.extend(run.next().map(|run| RunId(run.id)));
         }
         for scheduled in plan.runs {
-            let run_id = self.start_run(slot, node, scheduled);
+            let run_id = self.start_run(slot, node, scheduled, 1);
             let last = &mut self.entry(slot).last_claimed;
             *last = (*last).max(Some(scheduled));
             let job_id = self.slots[slot as usize].id.clone();
@@ -330,6 +497,7 @@ impl Inner {
                 job: Arc::clone(&job),
                 scheduled,
                 catch_up: plan.catch_up,
+                attempt: 1,
             });
         }
         match plan.next {
@@ -346,7 +514,13 @@ impl Inner {
                 });
             }
             // Nothing here can be abandoned: parked only while a run waits (its trigger
-            // done), until `claim_waiting` starts it.
+            // done), until `claim_waiting` starts it, or while a run may be retried,
+            // until the last one ended.
+            NextRun::Parked if job.options.retry.is_some() => {
+                let entry = self.entry(slot);
+                entry.next = None;
+                entry.parked = true;
+            }
             NextRun::Parked if self.waiting.contains_key(&slot) => {
                 self.entry(slot).next = None;
             }
@@ -429,14 +603,28 @@ impl JobStore for MemoryStore {
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
         let inner = self.inner.lock();
-        let Some(filter) = runnable else {
-            return Ok(inner
+        let next = match runnable {
+            None => inner
                 .due
                 .first()
-                .and_then(|slot| inner.slots[slot as usize].next));
+                .and_then(|slot| inner.slots[slot as usize].next),
+            Some(filter) => {
+                let first = inner.due.iter().find(|slot| inner.allows(*slot, filter));
+                first.and_then(|slot| inner.slots[slot as usize].next)
+            }
         };
-        let first = inner.due.iter().find(|slot| inner.allows(*slot, filter));
-        Ok(first.and_then(|slot| inner.slots[slot as usize].next))
+        if inner.retries.is_empty() {
+            return Ok(next);
+        }
+        // The first pending retry this node could start (not of a paused job).
+        let retry = inner.retries.values().find(|pending| {
+            let entry = &inner.slots[pending.slot as usize];
+            !entry.paused && runnable.is_none_or(|filter| inner.allows(pending.slot, filter))
+        });
+        Ok(match (next, retry) {
+            (Some(next), Some(retry)) => Some(next.min(retry.due)),
+            (next, retry) => next.or(retry.map(|pending| pending.due)),
+        })
     }
 
     async fn acquire(&self, request: AcquireRequest) -> Result<Acquired> {
@@ -448,6 +636,10 @@ impl JobStore for MemoryStore {
         // another node.
         let mut elsewhere = Vec::new();
         let mut claimed = 0;
+        if !inner.retries.is_empty() {
+            // Retries first: their occurrences are older.
+            claimed = inner.claim_retries(&request, &node, request.limit, &mut acquired);
+        }
         let horizon = request.horizon();
         let planner = Planner::new(request.now, horizon);
         // Jobs claimed by this call (kept when claiming ahead: a job claimed here whose
@@ -514,7 +706,7 @@ impl JobStore for MemoryStore {
             acquired.skipped.push(skip);
             return Ok(acquired);
         }
-        let run_id = inner.start_run(slot, &node, request.now);
+        let run_id = inner.start_run(slot, &node, request.now, 1);
         acquired
             .runs
             .push(ClaimedRun::new(run_id, job, request.now));
@@ -524,7 +716,7 @@ impl JobStore for MemoryStore {
     async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {
         let mut inner = self.inner.lock();
         let mut acquired = Acquired::default();
-        if inner.waiting.is_empty() {
+        if inner.waiting.is_empty() && inner.blocked.is_empty() {
             return Ok(acquired);
         }
         let node = inner.node(&request.node);
@@ -532,25 +724,27 @@ impl JobStore for MemoryStore {
             let Some(slot) = inner.job(job_id).and_then(|_| inner.slot_of(job_id)) else {
                 continue;
             };
+            let Some(job) = inner.slots[slot as usize].job.clone() else {
+                continue;
+            };
+            if !inner.blocked.is_empty() {
+                inner.start_blocked(slot, &job, &node, &mut acquired);
+            }
             let Some(&at) = inner.waiting.get(&slot) else {
                 continue;
             };
-            let entry = &inner.slots[slot as usize];
-            let Some(job) = entry.job.clone() else {
-                continue;
-            };
-            let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
-            if running >= job.options.max_instances {
+            if inner.at_limit(slot, &job) {
                 continue;
             }
             inner.waiting.remove(&slot);
-            let run_id = inner.start_run(slot, &node, at);
+            let run_id = inner.start_run(slot, &node, at, 1);
             let last = &mut inner.entry(slot).last_claimed;
             *last = (*last).max(Some(at));
             acquired
                 .runs
                 .push(ClaimedRun::new(run_id, Arc::clone(&job), at));
-            if inner.slots[slot as usize].next.is_none() {
+            let entry = &inner.slots[slot as usize];
+            if entry.next.is_none() && !entry.parked {
                 // Kept only for this run: its trigger is done.
                 acquired.finished.push(job.id.clone());
                 inner.take(slot);
@@ -559,29 +753,9 @@ impl JobStore for MemoryStore {
         Ok(acquired)
     }
 
-    async fn complete(
-        &self,
-        run_id: RunId,
-        _outcome: Outcome,
-        _finished: DateTime<Utc>,
-    ) -> Result<()> {
-        self.inner
-            .lock()
-            .finish_run(run_id)
-            .map(drop)
-            .ok_or(Error::RunNotFound(run_id.0))
-    }
-
-    async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
+    async fn complete_many(&self, done: Vec<RunEnd>) -> Vec<Result<()>> {
         let mut inner = self.inner.lock();
-        done.into_iter()
-            .map(|(run_id, _, _)| {
-                inner
-                    .finish_run(run_id)
-                    .map(drop)
-                    .ok_or(Error::RunNotFound(run_id.0))
-            })
-            .collect()
+        done.iter().map(|end| inner.end_run(end)).collect()
     }
 
     async fn release(&self, node: &str) -> Result<u64> {
@@ -620,11 +794,17 @@ impl JobStore for MemoryStore {
         }
     }
 
+    /// Also drops the job's pending retries (none of them has started).
     async fn request_cancel_job(&self, job_id: &str) -> Result<Vec<RunId>> {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
         let Some(slot) = inner.slot_of(job_id) else {
             return Ok(Vec::new());
         };
+        if !inner.retries.is_empty() || !inner.blocked.is_empty() {
+            inner.retries.retain(|_, pending| pending.slot != slot);
+            inner.blocked.retain(|pending| pending.slot != slot);
+            inner.settle(slot);
+        }
         Ok(inner
             .runs
             .iter()

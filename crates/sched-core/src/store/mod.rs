@@ -162,6 +162,9 @@ pub struct ClaimedRun {
     /// most this many at once; this one starts when a run before it has ended, and is
     /// missed if its grace has run out by then. `None`: it starts now.
     pub catch_up: Option<u32>,
+    /// Which attempt of its occurrence this is: 1 for the first run, more for a retry
+    /// ([`RetryPolicy`](crate::job::RetryPolicy)).
+    pub attempt: u32,
 }
 
 impl ClaimedRun {
@@ -173,6 +176,7 @@ impl ClaimedRun {
             job,
             scheduled,
             catch_up: None,
+            attempt: 1,
         }
     }
 
@@ -181,6 +185,49 @@ impl ClaimedRun {
     #[must_use]
     pub fn catch_up(mut self, width: Option<u32>) -> Self {
         self.catch_up = width;
+        self
+    }
+
+    /// Marks it attempt `attempt` of its occurrence (a retry when above 1).
+    #[must_use]
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+}
+
+/// How one claimed run ended, as [`JobStore::complete_many`] records it (build it with
+/// [`RunEnd::new`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RunEnd {
+    /// The run.
+    pub run_id: RunId,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// When.
+    pub finished: DateTime<Utc>,
+    /// Its occurrence is tried again: the next attempt is due then
+    /// ([`RetryPolicy`](crate::job::RetryPolicy)). The store keeps it as a pending
+    /// attempt, recorded with the end in one step, unless the job is gone.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl RunEnd {
+    /// Run `run_id` ended with `outcome` at `finished` (not retried).
+    pub fn new(run_id: RunId, outcome: Outcome, finished: DateTime<Utc>) -> Self {
+        Self {
+            run_id,
+            outcome,
+            finished,
+            retry_at: None,
+        }
+    }
+
+    /// Sets [`retry_at`](Self::retry_at).
+    #[must_use]
+    pub fn retry_at(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.retry_at = at;
         self
     }
 }
@@ -302,25 +349,36 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         Ok(Acquired::default())
     }
 
-    /// Records how a claimed run ended and frees its instance slot.
+    /// Records how a claimed run ended and frees its instance slot (a run not retried:
+    /// [`complete_many`](Self::complete_many) with one [`RunEnd`]).
     /// [`Error::RunNotFound`] if the run is unknown (already completed or released).
     async fn complete(
         &self,
         run_id: RunId,
         outcome: Outcome,
         finished: DateTime<Utc>,
-    ) -> Result<()>;
-
-    /// [`complete`](Self::complete) for many runs at once, returning each one's result
-    /// in order. The runtime records finished runs in batches through this; a store
-    /// can override it to use one lock or one statement.
-    async fn complete_many(&self, done: Vec<(RunId, Outcome, DateTime<Utc>)>) -> Vec<Result<()>> {
-        let mut results = Vec::with_capacity(done.len());
-        for (run_id, outcome, finished) in done {
-            results.push(self.complete(run_id, outcome, finished).await);
-        }
-        results
+    ) -> Result<()> {
+        let end = RunEnd::new(run_id, outcome, finished);
+        self.complete_many(vec![end])
+            .await
+            .pop()
+            .unwrap_or(Err(Error::RunNotFound(run_id.0)))
     }
+
+    /// Records how claimed runs ended, freeing their instance slots, and returns each
+    /// one's result in order ([`Error::RunNotFound`] for a run unknown: already
+    /// completed or released). The runtime records finished runs in batches through
+    /// this.
+    ///
+    /// A run ended with [`RunEnd::retry_at`] leaves a *pending attempt* of its
+    /// occurrence (attempt + 1, same scheduled time), recorded in the same step as the
+    /// end, so that no process death between the two loses it. A pending attempt is
+    /// claimed by [`acquire`](Self::acquire) once due (before new occurrences, if its
+    /// job has an instance free; at the limit it waits, and
+    /// [`claim_waiting`](Self::claim_waiting) starts it when an instance frees), at most
+    /// once; it waits while its job is paused, and is dropped with its job. A job whose
+    /// trigger is done is kept (unscheduled) while one of its runs may still retry.
+    async fn complete_many(&self, done: Vec<RunEnd>) -> Vec<Result<()>>;
 
     /// Drops every unfinished claim of `node` made through this store instance (a clean
     /// shutdown); returns how many. A store shared by processes leaves the claims of
@@ -483,6 +541,8 @@ pub enum CancelRequest {
     },
     /// The run had already ended: nothing to cancel.
     Ended,
+    /// A pending retry, not started: dropped (recorded cancelled).
+    Dropped,
 }
 
 /// A run whose node died (stopped heartbeating) while it was executing.
@@ -522,6 +582,8 @@ pub struct RunRecord {
     pub status: RunStatus,
     /// The error text of a failed run.
     pub error: Option<String>,
+    /// Which attempt of its occurrence it is (1: the first run; a retry above).
+    pub attempt: u32,
 }
 
 impl Outcome {
@@ -616,7 +678,15 @@ impl RunRecord {
             node,
             status,
             error: None,
+            attempt: 1,
         }
+    }
+
+    /// Sets [`attempt`](Self::attempt).
+    #[must_use]
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
     }
 
     /// Sets [`finished`](Self::finished) and [`error`](Self::error).
@@ -649,11 +719,14 @@ pub enum RunStatus {
     Missed,
     /// Its node stopped heartbeating while it ran.
     Abandoned,
+    /// A pending retry: the next attempt of an occurrence that failed, not started
+    /// yet (its `started` is when it is due).
+    Retrying,
 }
 
 impl RunStatus {
     /// Every status, in the order above.
-    pub const ALL: [RunStatus; 8] = [
+    pub const ALL: [RunStatus; 9] = [
         RunStatus::Running,
         RunStatus::Success,
         RunStatus::Error,
@@ -662,10 +735,11 @@ impl RunStatus {
         RunStatus::Cancelled,
         RunStatus::Missed,
         RunStatus::Abandoned,
+        RunStatus::Retrying,
     ];
 
     /// The word stores record (`running`, `success`, `error`, `panicked`, `timed_out`,
-    /// `cancelled`, `missed`, `abandoned`).
+    /// `cancelled`, `missed`, `abandoned`, `retrying`).
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
@@ -676,6 +750,7 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
             RunStatus::Missed => "missed",
             RunStatus::Abandoned => "abandoned",
+            RunStatus::Retrying => "retrying",
         }
     }
 

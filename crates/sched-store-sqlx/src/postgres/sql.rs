@@ -45,10 +45,16 @@ pub(crate) fn sql(schema: &str) -> Sql {
              ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id"
         )),
         next_due: text(format!(
-            "SELECT id, next_run_s, next_run_ns FROM {s}.jobs \
-             WHERE NOT paused AND next_run_s IS NOT NULL AND id <> ALL($1) AND {} \
+            "SELECT * FROM (SELECT id, next_run_s, next_run_ns, FALSE AS retry FROM {s}.jobs \
+               WHERE NOT paused AND next_run_s IS NOT NULL AND id <> ALL($1) AND {runnable} \
+               ORDER BY next_run_s, next_run_ns LIMIT 1) AS job \
+             UNION ALL SELECT * FROM (SELECT j.id, r.retry_us / 1000000 AS next_run_s, \
+               (r.retry_us % 1000000 * 1000)::int4 AS next_run_ns, TRUE AS retry \
+               FROM {s}.runs r JOIN {s}.jobs j ON j.id = r.job_id \
+               WHERE r.status = 'retrying' AND r.retry_us IS NOT NULL AND NOT j.paused \
+                 AND j.id <> ALL($1) AND {runnable} ORDER BY r.retry_us LIMIT 1) AS retry \
              ORDER BY next_run_s, next_run_ns LIMIT 1",
-            runnable(2, 3)
+            runnable = runnable(2, 3)
         )),
         // One short transaction: due rows in next-run order through jobs_due (the
         // redundant `next_run_s <= $1` gives the planner a range it can estimate),
@@ -75,7 +81,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
             "INSERT INTO {s}.runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us, holder) \
              SELECT u.job_id, u.s, u.ns, $4, 'running', $5, $6, $7 \
              FROM UNNEST($1::text[], $2::int8[], $3::int4[]) AS u(job_id, s, ns) \
-             ON CONFLICT (job_id, sched_s, sched_ns) WHERE status <> 'abandoned' DO NOTHING \
+             ON CONFLICT (job_id, sched_s, sched_ns, attempt) WHERE status <> 'abandoned' DO NOTHING \
              RETURNING id, job_id, sched_s, sched_ns"
         )),
         complete_many: text(format!(
@@ -85,9 +91,11 @@ pub(crate) fn sql(schema: &str) -> Sql {
         )),
         // A parked job (trigger done, kept for recovery) goes once its last run ends.
         unpark_many: text(format!(
-            "DELETE FROM {s}.jobs j WHERE j.id = ANY($1) AND j.next_run_s IS NULL \
-             AND j.options::jsonb ->> 'recover_abandoned' = 'true' \
-             AND NOT EXISTS (SELECT 1 FROM {s}.runs r WHERE r.job_id = j.id AND r.status = 'running')"
+            "DELETE FROM {s}.jobs j WHERE j.id = ANY($1) AND j.next_run_s IS NULL AND j.waiting_s IS NULL \
+             AND (j.options::jsonb ->> 'recover_abandoned' = 'true' \
+                  OR jsonb_typeof(j.options::jsonb -> 'retry') = 'object') \
+             AND NOT EXISTS (SELECT 1 FROM {s}.runs r WHERE r.job_id = j.id \
+                             AND r.status IN ('running', 'retrying'))"
         )),
         release: text(format!(
             "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, error = 'released at shutdown' \
@@ -124,7 +132,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
         abandon: text(format!(
             "UPDATE {s}.runs SET status = 'abandoned', finished_us = $1, error = $3 \
              WHERE id IN (SELECT id FROM {s}.runs WHERE status = 'running' AND lease_us < $2 \
-             FOR UPDATE SKIP LOCKED) RETURNING id, job_id, sched_s, sched_ns, node"
+             FOR UPDATE SKIP LOCKED) RETURNING id, job_id, sched_s, sched_ns, node, attempt"
         )),
         lock_jobs: text(format!(
             "SELECT {COLUMNS} FROM {s}.jobs WHERE id = ANY($1) FOR UPDATE"
@@ -141,7 +149,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
              WHERE job_id = $1 AND sched_s = $2 AND sched_ns = $3 AND status = 'running' RETURNING id"
         )),
         history: text(format!(
-            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM {s}.runs \
+            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error, attempt FROM {s}.runs \
              WHERE ($1::text IS NULL OR job_id = $1) AND ($3::text IS NULL OR status = $3) \
                AND ($4::text IS NULL OR node = $4) AND ($5::int8 IS NULL OR id < $5) \
              ORDER BY id DESC LIMIT $2"
@@ -169,6 +177,50 @@ pub(crate) fn sql(schema: &str) -> Sql {
             "SELECT id, job_set FROM {s}.jobs WHERE id = ANY($1) FOR UPDATE"
         )),
         set_assign: text(format!("UPDATE {s}.jobs SET job_set = $2 WHERE id = $1")),
+        retry: text(format!(
+            "INSERT INTO {s}.runs (job_id, sched_s, sched_ns, attempt, node, status, started_us, lease_us, retry_us) \
+             SELECT r.job_id, r.sched_s, r.sched_ns, r.attempt + $3, r.node, 'retrying', u.due, 0, u.due \
+             FROM UNNEST($1::int8[], $2::int8[]) AS u(id, due) JOIN {s}.runs r ON r.id = u.id \
+             WHERE EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = r.job_id) \
+             ON CONFLICT (job_id, sched_s, sched_ns, attempt) WHERE status <> 'abandoned' DO NOTHING"
+        )),
+        claim_retries: text(format!(
+            "SELECT r.id AS run_id, r.attempt, r.sched_s, r.sched_ns, j.id, j.name, j.task, j.args, j.trigger, j.options, j.next_run_s, j.next_run_ns, j.paused \
+             FROM {s}.runs r JOIN {s}.jobs j ON j.id = r.job_id \
+             WHERE r.status = 'retrying' AND r.retry_us <= $1 AND NOT j.paused AND j.id <> ALL($2) AND {} \
+             ORDER BY r.retry_us LIMIT $3 FOR UPDATE OF r, j SKIP LOCKED",
+            runnable(4, 5)
+        )),
+        blocked_retries: text(format!(
+            "SELECT r.id AS run_id, r.attempt, r.sched_s, r.sched_ns, j.id, j.name, j.task, j.args, j.trigger, j.options, j.next_run_s, j.next_run_ns, j.paused \
+             FROM {s}.runs r JOIN {s}.jobs j ON j.id = r.job_id \
+             WHERE r.status = 'retrying' AND r.retry_us IS NULL AND r.job_id = ANY($1) \
+             ORDER BY r.started_us, r.id FOR UPDATE OF r, j"
+        )),
+        first_retry: text(format!(
+            "SELECT r.retry_us AS count FROM {s}.runs r JOIN {s}.jobs j ON j.id = r.job_id \
+             WHERE r.status = 'retrying' AND r.retry_us IS NOT NULL AND NOT j.paused \
+             ORDER BY r.retry_us LIMIT 1"
+        )),
+        start_retries: text(format!(
+            "UPDATE {s}.runs SET status = 'running', node = $2, started_us = $3, lease_us = $4, holder = $5, \
+             retry_us = NULL WHERE id = ANY($1) AND status = 'retrying' RETURNING id"
+        )),
+        block_retries: text(format!(
+            "UPDATE {s}.runs SET retry_us = NULL WHERE id = ANY($1) AND status = 'retrying'"
+        )),
+        unblock_retries: text(format!(
+            "UPDATE {s}.runs SET retry_us = started_us \
+             WHERE status = 'retrying' AND retry_us IS NULL AND job_id = ANY($1)"
+        )),
+        drop_retries: text(format!(
+            "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, retry_us = NULL, error = $3 \
+             WHERE status = 'retrying' AND ($1::text[] IS NULL OR job_id = ANY($1)) RETURNING id"
+        )),
+        cancel_retry: text(format!(
+            "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, retry_us = NULL, \
+             error = 'cancelled before it started' WHERE id = $1 AND status = 'retrying' RETURNING id"
+        )),
         notify: Some(text("SELECT pg_notify($1, '')".to_owned())),
         notify_with: Some(text("SELECT pg_notify($1, $2)".to_owned())),
     }

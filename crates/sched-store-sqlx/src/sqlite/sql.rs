@@ -58,10 +58,17 @@ pub(crate) fn sql() -> Sql {
              ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id"
         )),
         next_due: text(format!(
-            "SELECT id, next_run_s, next_run_ns FROM jobs WHERE paused = 0 AND next_run_s IS NOT NULL \
-             AND id NOT IN (SELECT value FROM json_each(?1)) AND {} \
+            "SELECT * FROM (SELECT id, next_run_s, next_run_ns, 0 AS retry FROM jobs WHERE paused = 0 AND next_run_s IS NOT NULL \
+               AND id NOT IN (SELECT value FROM json_each(?1)) AND {runnable} \
+               ORDER BY next_run_s, next_run_ns LIMIT 1) \
+             UNION ALL SELECT * FROM (SELECT j.id AS id, r.retry_us / 1000000 AS next_run_s, \
+               r.retry_us % 1000000 * 1000 AS next_run_ns, 1 AS retry \
+               FROM runs r JOIN jobs j ON j.id = r.job_id \
+               WHERE r.status = 'retrying' AND r.retry_us IS NOT NULL AND j.paused = 0 \
+                 AND j.id NOT IN (SELECT value FROM json_each(?1)) AND {runnable} \
+               ORDER BY r.retry_us LIMIT 1) \
              ORDER BY next_run_s, next_run_ns LIMIT 1",
-            runnable(2, 3)
+            runnable = runnable(2, 3)
         )),
         claim: text(format!(
             "SELECT {COLUMNS}, waiting_s, waiting_ns FROM jobs \
@@ -90,7 +97,7 @@ pub(crate) fn sql() -> Sql {
         record_runs: text(format!(
             "INSERT INTO runs (job_id, sched_s, sched_ns, node, status, started_us, lease_us, holder) \
              SELECT u.job_id, u.s, u.ns, ?4, 'running', ?5, ?6, ?7 FROM {} AS u WHERE true \
-             ON CONFLICT (job_id, sched_s, sched_ns) WHERE status <> 'abandoned' DO NOTHING \
+             ON CONFLICT (job_id, sched_s, sched_ns, attempt) WHERE status <> 'abandoned' DO NOTHING \
              RETURNING id, job_id, sched_s, sched_ns",
             zip3("job_id", "s", "ns")
         )),
@@ -105,8 +112,10 @@ pub(crate) fn sql() -> Sql {
         // A parked job (trigger done, kept for recovery) goes once its last run ends.
         unpark_many: text(
             "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?1)) AND next_run_s IS NULL \
-             AND json_extract(options, '$.recover_abandoned') = 1 \
-             AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id AND runs.status = 'running')"
+             AND waiting_s IS NULL \
+             AND (json_extract(options, '$.recover_abandoned') = 1 OR json_type(options, '$.retry') = 'object') \
+             AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id \
+                             AND runs.status IN ('running', 'retrying'))"
                 .to_owned(),
         ),
         release: text(
@@ -143,7 +152,7 @@ pub(crate) fn sql() -> Sql {
         ),
         abandon: text(
             "UPDATE runs SET status = 'abandoned', finished_us = ?1, error = ?3 \
-             WHERE status = 'running' AND lease_us < ?2 RETURNING id, job_id, sched_s, sched_ns, node"
+             WHERE status = 'running' AND lease_us < ?2 RETURNING id, job_id, sched_s, sched_ns, node, attempt"
                 .to_owned(),
         ),
         // The claim transaction's write lock already keeps others out.
@@ -163,7 +172,7 @@ pub(crate) fn sql() -> Sql {
                 .to_owned(),
         ),
         history: text(
-            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error FROM runs \
+            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error, attempt FROM runs \
              WHERE (?1 IS NULL OR job_id = ?1) AND (?3 IS NULL OR status = ?3) \
                AND (?4 IS NULL OR node = ?4) AND (?5 IS NULL OR id < ?5) \
              ORDER BY id DESC LIMIT ?2"
@@ -189,6 +198,61 @@ pub(crate) fn sql() -> Sql {
             "SELECT id, job_set FROM jobs WHERE id IN (SELECT value FROM json_each(?1))".to_owned(),
         ),
         set_assign: text("UPDATE jobs SET job_set = ?2 WHERE id = ?1".to_owned()),
+        retry: text(
+            "INSERT INTO runs (job_id, sched_s, sched_ns, attempt, node, status, started_us, lease_us, retry_us) \
+             SELECT r.job_id, r.sched_s, r.sched_ns, r.attempt + ?3, r.node, 'retrying', u.due, 0, u.due \
+             FROM (SELECT a.value AS id, b.value AS due FROM json_each(?1) AS a \
+                   JOIN json_each(?2) AS b ON b.key = a.key) AS u JOIN runs r ON r.id = u.id \
+             WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = r.job_id) \
+             ON CONFLICT (job_id, sched_s, sched_ns, attempt) WHERE status <> 'abandoned' DO NOTHING"
+                .to_owned(),
+        ),
+        claim_retries: text(format!(
+            "SELECT r.id AS run_id, r.attempt AS attempt, r.sched_s AS sched_s, r.sched_ns AS sched_ns, j.id, j.name, j.task, j.args, j.trigger, j.options, j.next_run_s, j.next_run_ns, j.paused \
+             FROM runs r JOIN jobs j ON j.id = r.job_id \
+             WHERE r.status = 'retrying' AND r.retry_us <= ?1 AND j.paused = 0 \
+               AND j.id NOT IN (SELECT value FROM json_each(?2)) AND {} \
+             ORDER BY r.retry_us LIMIT ?3",
+            runnable(4, 5)
+        )),
+        blocked_retries: text(format!(
+            "SELECT r.id AS run_id, r.attempt AS attempt, r.sched_s AS sched_s, r.sched_ns AS sched_ns, j.id, j.name, j.task, j.args, j.trigger, j.options, j.next_run_s, j.next_run_ns, j.paused \
+             FROM runs r JOIN jobs j ON j.id = r.job_id \
+             WHERE r.status = 'retrying' AND r.retry_us IS NULL \
+               AND r.job_id IN (SELECT value FROM json_each(?1)) ORDER BY r.started_us, r.id"
+        )),
+        first_retry: text(
+            "SELECT r.retry_us AS count FROM runs r JOIN jobs j ON j.id = r.job_id \
+             WHERE r.status = 'retrying' AND r.retry_us IS NOT NULL AND j.paused = 0 \
+             ORDER BY r.retry_us LIMIT 1"
+                .to_owned(),
+        ),
+        start_retries: text(
+            "UPDATE runs SET status = 'running', node = ?2, started_us = ?3, lease_us = ?4, holder = ?5, \
+             retry_us = NULL WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'retrying' RETURNING id"
+                .to_owned(),
+        ),
+        block_retries: text(
+            "UPDATE runs SET retry_us = NULL \
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'retrying'"
+                .to_owned(),
+        ),
+        unblock_retries: text(
+            "UPDATE runs SET retry_us = started_us WHERE status = 'retrying' AND retry_us IS NULL \
+             AND job_id IN (SELECT value FROM json_each(?1))"
+                .to_owned(),
+        ),
+        drop_retries: text(
+            "UPDATE runs SET status = 'cancelled', finished_us = ?2, retry_us = NULL, error = ?3 \
+             WHERE status = 'retrying' AND (?1 IS NULL OR job_id IN (SELECT value FROM json_each(?1))) \
+             RETURNING id"
+                .to_owned(),
+        ),
+        cancel_retry: text(
+            "UPDATE runs SET status = 'cancelled', finished_us = ?2, retry_us = NULL, \
+             error = 'cancelled before it started' WHERE id = ?1 AND status = 'retrying' RETURNING id"
+                .to_owned(),
+        ),
         notify: None,
         notify_with: None,
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobId;
-use sched_core::store::{AcquireRequest, Outcome, RunId};
+use sched_core::store::{AcquireRequest, Outcome, RunEnd, RunId};
 use sched_core::support::Mutex;
 
 use super::running::InFlight;
@@ -23,6 +23,8 @@ pub(super) struct Completion {
     pub(super) run_id: RunId,
     pub(super) outcome: Outcome,
     pub(super) finished: DateTime<Utc>,
+    /// Its occurrence is tried again then (the job's retry policy).
+    pub(super) retry_at: Option<DateTime<Utc>>,
 }
 
 impl Completion {
@@ -38,7 +40,19 @@ impl Completion {
             run_id,
             outcome,
             finished,
+            retry_at: None,
         }
+    }
+
+    /// Retried at `at` (`None`: not retried).
+    pub(super) fn retry_at(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.retry_at = at;
+        self
+    }
+
+    /// What the store records.
+    pub(super) fn end(&self) -> RunEnd {
+        RunEnd::new(self.run_id, self.outcome.clone(), self.finished).retry_at(self.retry_at)
     }
 }
 
@@ -117,10 +131,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     // The runs freed are kept only where a refused completion is reported (a store
     // other nodes share): elsewhere they are dropped as their slots are freed.
     let (mut flights, waiting) = free_slots(inner, &done, inner.runtime.leases.leased());
-    let batch: Vec<_> = done
-        .iter()
-        .map(|c| (c.run_id, c.outcome.clone(), c.finished))
-        .collect();
+    let batch: Vec<RunEnd> = done.iter().map(Completion::end).collect();
     let results = inner.env.store.complete_many(batch).await;
     debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
     let mut recorded = true;
@@ -152,7 +163,8 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
 }
 
 /// Asks the store to start the waiting runs of `jobs`, whose runs just ended (their
-/// overlap policy keeps one waiting: `QueueOne`, `CancelPrevious`), and starts what it
+/// overlap policy keeps one waiting: `QueueOne`, `CancelPrevious`; or a retry waits for
+/// an instance), and starts what it
 /// claimed. A failure is reported; the waiting run stays stored, and the job's next
 /// claim starts it.
 #[cold]

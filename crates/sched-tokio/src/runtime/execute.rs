@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::cancel::{self, CancelReason, Dropped};
 use super::completions::{finish, Completion};
 use super::start::Chain;
-use crate::event::{Event, RunEvent};
+use crate::event::{Event, RetryEvent, RunEvent};
 use crate::scheduler::Inner;
 use crate::task::{JobContext, TaskFn};
 
@@ -44,6 +44,7 @@ pub(super) async fn execute_in_turn(
 /// Runs one claimed run, from its start time to its recorded end.
 pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
     let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
+    let attempt = run.attempt;
     // Until the run reports its end: a cancel that drops it is recorded.
     let mut dropped = Dropped::new(&inner, slot, run_id);
     let started = wait_until_due(&inner, scheduled).await;
@@ -82,10 +83,11 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     if inner.events.listened() {
         inner.events.emit(Event::JobSubmitted(event(None, None)));
     }
-    let timeout = job.options.timeout;
+    let (timeout, retry) = (job.options.timeout, job.options.retry);
     let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled,
         delay_ms = (started - scheduled).num_milliseconds());
-    let ctx = JobContext::new(job_id.clone(), run_id, scheduled, job, &inner, slot);
+    let ctx =
+        JobContext::new(job_id.clone(), run_id, scheduled, job, &inner, slot).with_attempt(attempt);
     let mut outcome = run_in_span(&task, ctx, timeout, span, (&inner, slot)).await;
     dropped.disarm();
     if cancel::reason(&inner, slot, run_id) == Some(CancelReason::Requested) {
@@ -94,18 +96,46 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     }
     let finished = inner.env.clock.now();
     meter.ended(&outcome, started, finished);
-    let ended = inner.events.listened().then(|| {
+    let retry_at = match retry {
+        None => None,
+        Some(policy) => policy.next_attempt(
+            attempt,
+            &outcome,
+            finished,
+            sched_core::job::jitter_sample(),
+        ),
+    };
+    let listened = inner.events.listened();
+    let ended = listened.then(|| {
         let duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
         match &outcome {
             Outcome::Success => Event::JobExecuted(event(duration, None)),
             other => Event::JobError(event(duration, error_text(other))),
         }
     });
+    let retrying = match retry_at {
+        Some(at) if listened => Some(Event::JobRetrying(RetryEvent {
+            job_id: job_id.clone(),
+            run_id,
+            scheduled,
+            attempt,
+            retry_at: at,
+            error: error_text(&outcome),
+            node: inner.config.node.clone(),
+        })),
+        _ => None,
+    };
+    if let Some(at) = retry_at {
+        tracing::info!(job_id = %job_id, run_id = %run_id, %scheduled, attempt, retry_at = %at, "run failed; its occurrence is retried");
+    }
     finish(
         &inner,
-        Completion::new(slot, run_id, outcome, finished),
+        Completion::new(slot, run_id, outcome, finished).retry_at(retry_at),
         ended,
     );
+    if let Some(event) = retrying {
+        inner.events.emit(event);
+    }
 }
 
 /// Waits until `scheduled` (a run claimed ahead; checked again after the sleep, in

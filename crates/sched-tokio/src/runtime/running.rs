@@ -35,8 +35,9 @@ pub(super) struct InFlight {
     pub(super) token: Option<CancellationToken>,
     /// Its job's `cancel_grace`.
     pub(super) grace: Duration,
-    /// Its job's overlap policy keeps runs waiting for an instance: when this run's end
-    /// is recorded, the store is asked to start a waiting one.
+    /// Its job's overlap policy keeps runs waiting for an instance, or its job retries
+    /// (a retry may wait for one): when this run's end is recorded, the store is asked
+    /// to start a waiting one.
     pub(super) waits: bool,
 }
 

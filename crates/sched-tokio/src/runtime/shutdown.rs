@@ -74,8 +74,8 @@ async fn take_in_flight(inner: &Arc<Inner>) -> Vec<InFlight> {
     let ended_ids: HashSet<RunId> = ended.iter().map(|c| c.run_id).collect();
     if !ended.is_empty() {
         let batch = ended
-            .into_iter()
-            .map(|c| (c.run_id, c.outcome, c.finished))
+            .iter()
+            .map(super::completions::Completion::end)
             .collect();
         for result in inner.env.store.complete_many(batch).await {
             match result {

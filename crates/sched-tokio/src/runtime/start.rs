@@ -149,7 +149,9 @@ fn spawn_group(
     for (run, task, chain) in runs {
         let slot = running.reserve();
         let options = &run.job.options;
-        let (grace, waits) = (options.cancel_grace, options.overlap.waits());
+        // A job that retries may have a retry waiting for an instance: asked for too.
+        let waits = options.overlap.waits() || options.retry.is_some();
+        let grace = options.cancel_grace;
         flights.push((
             slot,
             run.run_id,
