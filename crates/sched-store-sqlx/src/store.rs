@@ -427,27 +427,21 @@ impl<DB: Dialect> Inner<DB> {
     /// (in the same transaction); the ids of those that were running. Parked jobs
     /// whose last run this was are removed.
     async fn record_ended(&self, done: &[RunEnd]) -> sqlx::Result<HashSet<i64>> {
-        let ids: Vec<i64> = done.iter().map(|end| end.run_id.0).collect();
-        let statuses: Vec<&str> = done
-            .iter()
-            .map(|end| end.outcome.status().as_str())
-            .collect();
-        let finished: Vec<i64> = done.iter().map(|end| micros(end.finished)).collect();
-        let errors: Vec<Option<&str>> = done.iter().map(|end| end.outcome.error_text()).collect();
-        let lists = (ids, statuses, finished, errors);
         // Only a batch with a retry needs a transaction: the retry is recorded with the
         // end, or neither is.
         let rows = if done.iter().any(|end| end.retry_at.is_some()) {
+            let mut tx = self.pool.begin_with(self.sql.begin).await?;
+            let rows = self.record_ended_on(&mut tx, done).await?;
+            tx.commit().await?;
+            // Lowered once committed: a claim that looked before then finds the hint
+            // changed and leaves it.
             if let Some(first) = done.iter().filter_map(|end| end.retry_at).min() {
                 self.retry_hint.fetch_min(micros(first), Ordering::Relaxed);
             }
-            let mut tx = self.pool.begin_with(self.sql.begin).await?;
-            let rows = self.record_ended_on(&mut tx, done, lists).await?;
-            tx.commit().await?;
             rows
         } else {
             let mut conn = self.pool.acquire().await?;
-            self.record_ended_on(&mut conn, done, lists).await?
+            self.record_ended_on(&mut conn, done).await?
         };
         let mut conn = self.pool.acquire().await?;
         let mut jobs: Vec<&str> = rows.iter().map(|row| row.job_id.as_str()).collect();
@@ -468,8 +462,14 @@ impl<DB: Dialect> Inner<DB> {
         &self,
         conn: &mut DB::Connection,
         done: &[RunEnd],
-        (ids, statuses, finished, errors): (Vec<i64>, Vec<&str>, Vec<i64>, Vec<Option<&str>>),
     ) -> sqlx::Result<Vec<CompletedRow>> {
+        let ids: Vec<i64> = done.iter().map(|end| end.run_id.0).collect();
+        let statuses: Vec<&str> = done
+            .iter()
+            .map(|end| end.outcome.status().as_str())
+            .collect();
+        let finished: Vec<i64> = done.iter().map(|end| micros(end.finished)).collect();
+        let errors: Vec<Option<&str>> = done.iter().map(|end| end.outcome.error_text()).collect();
         let rows: Vec<CompletedRow> = statement::<DB>(&self.sql.complete_many)
             .list(List::Int8(ids))
             .list(List::Text(statuses))

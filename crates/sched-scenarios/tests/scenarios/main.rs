@@ -9,6 +9,7 @@ mod examples;
 mod nesting_depth;
 mod postgres_nodes;
 mod postgres_outage;
+mod postgres_retry;
 mod readme;
 mod signals;
 mod sqlite_paused;

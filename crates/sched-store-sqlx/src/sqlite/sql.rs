@@ -215,12 +215,13 @@ pub(crate) fn sql() -> Sql {
              ORDER BY r.retry_us LIMIT ?3",
             runnable(4, 5)
         )),
-        blocked_retries: text(format!(
+        blocked_retries: text(
             "SELECT r.id AS run_id, r.attempt AS attempt, r.sched_s AS sched_s, r.sched_ns AS sched_ns, j.id, j.name, j.task, j.args, j.trigger, j.options, j.next_run_s, j.next_run_ns, j.paused \
              FROM runs r JOIN jobs j ON j.id = r.job_id \
              WHERE r.status = 'retrying' AND r.retry_us IS NULL \
                AND r.job_id IN (SELECT value FROM json_each(?1)) ORDER BY r.started_us, r.id"
-        )),
+                .to_owned(),
+        ),
         first_retry: text(
             "SELECT r.retry_us AS count FROM runs r JOIN jobs j ON j.id = r.job_id \
              WHERE r.status = 'retrying' AND r.retry_us IS NOT NULL AND j.paused = 0 \

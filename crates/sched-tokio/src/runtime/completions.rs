@@ -132,6 +132,9 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     // other nodes share): elsewhere they are dropped as their slots are freed.
     let (mut flights, waiting) = free_slots(inner, &done, inner.runtime.leases.leased());
     let batch: Vec<RunEnd> = done.iter().map(Completion::end).collect();
+    // A retry recorded is a new due time the claim loop, maybe asleep until a later
+    // one (or a change), must look at.
+    let retried = batch.iter().any(|end| end.retry_at.is_some());
     let results = inner.env.store.complete_many(batch).await;
     debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
     let mut recorded = true;
@@ -153,6 +156,9 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
         }
     }
     completions.recycle(done);
+    if retried {
+        inner.runtime.wake.notify_one();
+    }
     // A paused or stopping scheduler starts no run: the waiting run stays stored, for
     // the job's next claim here or on another node.
     let starts = !inner.lifecycle.paused() && !inner.lifecycle.stopping();
