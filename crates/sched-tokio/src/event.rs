@@ -122,6 +122,8 @@ pub struct RunEvent {
     /// The node that ran it (this node's id, or another node's for an event relayed
     /// from it).
     pub node: String,
+    /// Which attempt of its occurrence it is: 1 for the first run, more for a retry.
+    pub attempt: u32,
 }
 
 /// Runs of one job that did not start.

@@ -36,7 +36,8 @@
     link.textContent = e.job_id;
     job.appendChild(link);
     cell(fresh, e.scheduled);
-    cell(fresh, row ? row.children[3].textContent : new Date().toISOString());
+    cell(fresh, e.attempt == null ? "1" : e.attempt, "attempt");
+    cell(fresh, row ? row.children[4].textContent : new Date().toISOString());
     cell(fresh, e.duration_seconds == null ? "" : e.duration_seconds.toFixed(3) + " s");
     cell(fresh, e.node);
     var status = cell(fresh, "");

@@ -82,12 +82,14 @@ pub(crate) struct RunView {
     pub(crate) duration_seconds: Option<f64>,
     /// The node that ran it.
     pub(crate) node: String,
-    /// `running`, `success`, `error`, `panicked`, `timed_out`, `cancelled`, `missed`
-    /// or `abandoned`.
+    /// `running`, `success`, `error`, `panicked`, `timed_out`, `cancelled`, `missed`,
+    /// `abandoned`, or `retrying` (a pending retry, due at `started`).
     #[schema(value_type = StatusName, inline)]
     pub(crate) status: String,
     /// The error text of a failed run.
     pub(crate) error: Option<String>,
+    /// Which attempt of its occurrence it is: 1 for the first run, more for a retry.
+    pub(crate) attempt: u32,
 }
 
 /// A run's status as the API writes it: the document's enum (the handlers take and
@@ -104,6 +106,7 @@ pub(crate) enum StatusName {
     Cancelled,
     Missed,
     Abandoned,
+    Retrying,
 }
 
 /// A page of jobs.
@@ -276,6 +279,7 @@ pub(crate) fn run_view(run: &RunRecord) -> RunView {
         node: run.node.clone(),
         status: run.status.as_str().to_owned(),
         error: run.error.clone(),
+        attempt: run.attempt,
     }
 }
 
@@ -570,6 +574,7 @@ mod tests {
             StatusName::Cancelled,
             StatusName::Missed,
             StatusName::Abandoned,
+            StatusName::Retrying,
         ]
         .iter()
         .map(|name| {

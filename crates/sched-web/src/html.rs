@@ -450,7 +450,7 @@ fn timeline(runs: &[RunRecord]) -> String {
 fn runs_table(base: &str, runs: &[RunRecord], id: &str, cancel: Option<&str>) -> String {
     let mut table = format!(
         "<table class=\"runs\" id=\"{id}\"{data}><thead><tr><th>Run</th><th>Job</th><th>Scheduled</th>\
-         <th>Started</th><th>Duration</th><th>Node</th><th>Status</th><th>Error</th><th></th></tr></thead><tbody>",
+         <th>Attempt</th><th>Started</th><th>Duration</th><th>Node</th><th>Status</th><th>Error</th><th></th></tr></thead><tbody>",
         data = if cancel.is_some() { " data-cancel=\"1\"" } else { "" },
     );
     for run in runs {
@@ -458,7 +458,7 @@ fn runs_table(base: &str, runs: &[RunRecord], id: &str, cancel: Option<&str>) ->
     }
     if runs.is_empty() {
         table.push_str(
-            "<tr class=\"empty\"><td colspan=\"9\" class=\"muted\">No run yet.</td></tr>",
+            "<tr class=\"empty\"><td colspan=\"10\" class=\"muted\">No run yet.</td></tr>",
         );
     }
     table.push_str("</tbody></table>");
@@ -480,13 +480,14 @@ fn run_row(base: &str, run: &RunRecord, cancel: Option<&str>) -> String {
     };
     format!(
         "<tr data-run=\"{rid}\"><td>{rid}</td><td><a href=\"{b}/jobs/{link}\">{job}</a></td>\
-         <td><time>{sched}</time></td><td><time>{started}</time></td><td>{duration}</td><td>{node}</td>\
+         <td><time>{sched}</time></td><td class=\"attempt\">{attempt}</td><td><time>{started}</time></td><td>{duration}</td><td>{node}</td>\
          <td>{status}</td><td class=\"error\">{error}</td><td>{action}</td></tr>",
         rid = run.run_id,
         b = esc(base),
         link = esc(&url(run.job_id.as_str())),
         job = esc(run.job_id.as_str()),
         sched = esc(&shown(run.scheduled)),
+        attempt = run.attempt,
         started = esc(&shown(run.started)),
         duration = view
             .duration_seconds

@@ -46,6 +46,9 @@ pub(crate) struct LiveEvent {
     /// Skipped runs, or events this view missed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) count: Option<u64>,
+    /// Which attempt of its occurrence a run is (1: the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) attempt: Option<u32>,
 }
 
 /// The feed for one event of the scheduler (`None`: not shown live).
@@ -72,6 +75,7 @@ pub(crate) fn of_event(event: &Event) -> Option<LiveEvent> {
                 scheduled: Some(instant(run.scheduled)),
                 duration_seconds: run.duration.map(|d| d.as_secs_f64()),
                 error: run.error.clone(),
+                attempt: Some(run.attempt),
                 ..LiveEvent::default()
             }
         }
@@ -143,6 +147,7 @@ fn of_run(run: &RunRecord) -> LiveEvent {
             .map(|d| d.as_secs_f64()),
         error: run.error.clone(),
         count: None,
+        attempt: Some(run.attempt),
     }
 }
 

@@ -67,6 +67,17 @@ pub(super) struct Run {
     duration_ns: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Which attempt (left out for the first: 1; an older node sends none).
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+fn is_first_attempt(attempt: &u32) -> bool {
+    *attempt == 1
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,6 +126,7 @@ impl WireEvent {
                 .duration
                 .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             error: e.error.clone(),
+            attempt: e.attempt,
         };
         let skip = |e: &SkipEvent| Skip {
             job: e.job_id.to_string(),
@@ -168,6 +180,7 @@ impl WireEvent {
             duration: e.duration_ns.map(std::time::Duration::from_nanos),
             error: e.error,
             node,
+            attempt: e.attempt,
         };
         let skip = |e: Skip, node| SkipEvent {
             job_id: e.job.into(),
@@ -371,6 +384,7 @@ mod tests {
             started: at,
             duration: Some(Duration::from_millis(1500)),
             error,
+            attempt: 3,
             node: "node-a".into(),
         })
     }

@@ -293,12 +293,12 @@ impl Dropped<'_> {
         if inner.runtime.aborting.load(Ordering::SeqCst) {
             return;
         }
-        let Some((job_id, scheduled)) = inner
+        let Some((job_id, scheduled, attempt)) = inner
             .runtime
             .runs
             .lock()
             .get_mut(self.slot, self.run_id)
-            .map(|run| (run.job_id.clone(), run.scheduled))
+            .map(|run| (run.job_id.clone(), run.scheduled, run.attempt))
         else {
             return; // drained: shutdown records it
         };
@@ -314,6 +314,7 @@ impl Dropped<'_> {
                 duration: started.map(|s| (now - s).to_std().unwrap_or(Duration::ZERO)),
                 error: Some(CANCELLED.to_owned()),
                 node: inner.config.node.clone(),
+                attempt,
             })
         });
         finish(

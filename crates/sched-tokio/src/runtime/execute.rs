@@ -78,6 +78,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
         duration,
         error,
         node: inner.config.node.clone(),
+        attempt,
     };
     // Events are built only for listeners: most services run without one.
     if inner.events.listened() {

@@ -39,6 +39,8 @@ pub(super) struct InFlight {
     /// (a retry may wait for one): when this run's end is recorded, the store is asked
     /// to start a waiting one.
     pub(super) waits: bool,
+    /// Which attempt of its occurrence it is (1: the first run).
+    pub(super) attempt: u32,
 }
 
 /// Runs in flight, each in a numbered slot, freed when its end is recorded.
@@ -155,6 +157,7 @@ mod tests {
             token: None,
             grace: Duration::ZERO,
             waits: false,
+            attempt: 1,
         }
     }
 

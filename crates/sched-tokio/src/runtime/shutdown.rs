@@ -114,6 +114,7 @@ async fn cancel(inner: &Arc<Inner>, runs: &[InFlight]) {
             duration: None,
             error: Some("cancelled at shutdown".to_owned()),
             node: inner.config.node.clone(),
+            attempt: run.attempt,
         }));
     }
     if !runs.is_empty() {

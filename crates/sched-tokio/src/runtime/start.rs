@@ -158,7 +158,7 @@ fn spawn_group(
             run.job_id.clone(),
             run.scheduled,
             grace,
-            waits,
+            (waits, run.attempt),
         ));
         group.push(Start {
             slot,
@@ -175,7 +175,7 @@ fn spawn_group(
         return;
     }
     let task = tokio::spawn(start_group(Arc::clone(inner), group)).abort_handle();
-    for (slot, run_id, job_id, scheduled, grace, waits) in flights {
+    for (slot, run_id, job_id, scheduled, grace, (waits, attempt)) in flights {
         let run = InFlight {
             run_id,
             job_id,
@@ -189,6 +189,7 @@ fn spawn_group(
             token: None,
             grace,
             waits,
+            attempt,
         };
         running.fill(slot, run);
     }

@@ -516,3 +516,67 @@ async fn the_live_feed_streams_runs_as_they_happen() {
     assert_eq!(runs["runs"][0]["status"], "success", "{runs}");
     scheduler.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_retried_run_shows_each_attempt_in_the_history_and_on_the_page() {
+    let scheduler = sqlite_scheduler("retried", "2026-01-01T00:00:00Z").await;
+    scheduler.register_task("flaky", |ctx: sched_tokio::JobContext| async move {
+        if ctx.attempt() == 1 {
+            return Err("first try fails".to_owned());
+        }
+        Ok(())
+    });
+    let retry = RetryPolicy::new(3).fixed(Duration::from_millis(200));
+    scheduler
+        .add_named_job(
+            JobSpec::interval(Duration::from_secs(3600))
+                .id("flaky")
+                .options(JobOptions::default().retry(retry)),
+            "flaky",
+        )
+        .await
+        .unwrap();
+    scheduler.start().await.unwrap();
+    let router = sched_web::router(scheduler.clone());
+    assert_eq!(
+        post(&router, "/api/jobs/flaky/run").await.status,
+        StatusCode::OK
+    );
+    let runs = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let runs = get(&router, "/api/runs?job=flaky").await.json();
+            let done = runs["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["attempt"] == 2 && r["status"] == "success");
+            if done {
+                return runs;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("attempt 2 succeeded");
+    let attempts: Vec<(u64, &str)> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["attempt"].as_u64().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(attempts, [(2, "success"), (1, "error")]);
+    assert_eq!(runs["runs"][0]["scheduled"], runs["runs"][1]["scheduled"]);
+    let page = get(&router, "/jobs/flaky").await;
+    assert!(page.body.contains("<th>Attempt</th>"), "{}", page.body);
+    assert!(
+        page.body.contains("<td class=\"attempt\">2</td>"),
+        "{}",
+        page.body
+    );
+    scheduler.shutdown().await.unwrap();
+}
