@@ -152,6 +152,26 @@ pub enum Error {
         /// What is missing: `does not exist in the database`, or the tables it lacks.
         problem: String,
     },
+    /// A run's result (its task's `Ok` value, as JSON) is longer than the scheduler keeps
+    /// (`SchedulerBuilder::max_result_bytes`): the run is recorded failed with this
+    /// error (not retried: the value would be as long again), its value dropped.
+    #[error("job {job_id:?}: the run's result is {bytes} bytes of JSON, more than the {limit} kept (return less, e.g. a summary or an id, or raise max_result_bytes)")]
+    ResultTooLarge {
+        /// The job.
+        job_id: JobId,
+        /// The result's length as JSON.
+        bytes: usize,
+        /// The longest kept.
+        limit: usize,
+    },
+    /// A result that cannot be turned into JSON (its `Serialize` failed).
+    #[error("job {job_id:?}: the run's result cannot be serialised: {reason}")]
+    ResultNotSerializable {
+        /// The job.
+        job_id: JobId,
+        /// Why.
+        reason: String,
+    },
     /// A failure inside a store backend (database error, lost connection, ...).
     #[error("job store error: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),

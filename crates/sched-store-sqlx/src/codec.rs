@@ -316,6 +316,7 @@ row! {
         status: String,
         error: Option<String>,
         attempt: i32,
+        result: Option<String>,
     }
 }
 
@@ -340,7 +341,8 @@ impl HistoryRow {
         Some(
             record
                 .ended(self.finished_us.map(from_micros), self.error)
-                .attempt(attempt),
+                .attempt(attempt)
+                .with_result(self.result),
         )
     }
 }

@@ -65,6 +65,11 @@ pub(crate) fn postgres() -> Migrator {
             "retry attempts",
             include_str!("../migrations/postgres/0006_retry_attempts.sql"),
         ),
+        (
+            7,
+            "run result",
+            include_str!("../migrations/postgres/0007_run_result.sql"),
+        ),
     ])
 }
 
@@ -101,6 +106,11 @@ pub(crate) fn sqlite() -> Migrator {
             6,
             "retry attempts",
             include_str!("../migrations/sqlite/0006_retry_attempts.sql"),
+        ),
+        (
+            7,
+            "run result",
+            include_str!("../migrations/sqlite/0007_run_result.sql"),
         ),
     ])
 }

@@ -45,7 +45,8 @@ pub(crate) struct Sql {
     /// lease end (µs); returns `id, job_id, sched_s, sched_ns` of each run recorded (an
     /// occurrence recorded before is not).
     pub(crate) record_runs: Arc<str>,
-    /// `$1` run ids, `$2` statuses, `$3` finish times (µs), `$4` error texts; returns
+    /// `$1` run ids, `$2` statuses, `$3` finish times (µs), `$4` error texts, `$5`
+    /// results (JSON text); returns
     /// `id, job_id` of each run that was running.
     pub(crate) complete_many: Arc<str>,
     /// `$1` job ids: removes parked jobs whose last run ended.

@@ -470,11 +470,13 @@ impl<DB: Dialect> Inner<DB> {
             .collect();
         let finished: Vec<i64> = done.iter().map(|end| micros(end.finished)).collect();
         let errors: Vec<Option<&str>> = done.iter().map(|end| end.outcome.error_text()).collect();
+        let results: Vec<Option<&str>> = done.iter().map(|end| end.result.as_deref()).collect();
         let rows: Vec<CompletedRow> = statement::<DB>(&self.sql.complete_many)
             .list(List::Int8(ids))
             .list(List::Text(statuses))
             .list(List::Int8(finished))
             .list(List::OptionalText(errors))
+            .list(List::OptionalText(results))
             .all(&mut *conn)
             .await?;
         let ended: HashSet<i64> = rows.iter().map(|row| row.id).collect();

@@ -32,7 +32,12 @@ pub(crate) struct Config {
     pub(crate) heartbeat: Duration,
     pub(crate) wall_clock_check: Duration,
     pub(crate) claim_ahead: Duration,
+    /// The longest run result kept, in bytes of JSON.
+    pub(crate) max_result_bytes: usize,
 }
+
+/// [`SchedulerBuilder::max_result_bytes`] unless set: 64 KiB.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 64 * 1024;
 
 /// Configures a [`Scheduler`]; from [`Scheduler::builder`]. Settings are checked by
 /// [`build`](Self::build): nothing is clamped silently.
@@ -54,6 +59,7 @@ pub struct SchedulerBuilder {
     claim_ahead: Duration,
     relay: Option<Arc<dyn EventRelay>>,
     relayed: EventMask,
+    max_result_bytes: usize,
 }
 
 impl Default for SchedulerBuilder {
@@ -75,6 +81,7 @@ impl Default for SchedulerBuilder {
             claim_ahead: Duration::ZERO,
             relay: None,
             relayed: EventMask::RELAYED,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
         }
     }
 }
@@ -269,6 +276,15 @@ impl SchedulerBuilder {
         self
     }
 
+    /// The longest result a run may return, in bytes of JSON (default 64 KiB, at least
+    /// 1): a run returning a longer one is recorded failed, with
+    /// [`ResultTooLarge`](sched_core::Error::ResultTooLarge), and not retried. Results
+    /// are kept with the run in a store's history: keep them small (a summary, an id).
+    pub fn max_result_bytes(mut self, limit: usize) -> Self {
+        self.max_result_bytes = limit;
+        self
+    }
+
     /// Builds the scheduler (not started).
     ///
     /// # Errors
@@ -306,6 +322,7 @@ impl SchedulerBuilder {
             heartbeat,
             wall_clock_check: self.wall_clock_check,
             claim_ahead: self.claim_ahead,
+            max_result_bytes: self.max_result_bytes,
         };
         let relay = match self.relay {
             Some(relay) => Some(relay_for(
@@ -351,6 +368,9 @@ impl SchedulerBuilder {
         }
         if self.event_capacity == 0 {
             return invalid("event_capacity", "0".into(), at_least_one);
+        }
+        if self.max_result_bytes == 0 {
+            return invalid("max_result_bytes", "0".into(), at_least_one);
         }
         if self.batch == 0 {
             return invalid("claim_batch", "0".into(), at_least_one);

@@ -19,6 +19,15 @@ pub enum Error {
     /// A job names a task that is not registered on this scheduler.
     #[error("no task named {0:?} is registered (call register_task first)")]
     UnknownTask(String),
+    /// `run_job_now_and_wait`: the run was not started (`reason`: the job is at its
+    /// `max_instances`).
+    #[error("job {job_id:?} was not run now: {reason}")]
+    RunNotStarted {
+        /// The job.
+        job_id: String,
+        /// Why.
+        reason: String,
+    },
     /// Running jobs did not finish within the shutdown timeout and were aborted.
     #[error("{0} running job(s) did not finish within the shutdown timeout and were aborted")]
     ShutdownTimedOut(usize),

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sched_core::job::JobId;
 use sched_core::policy::Skipped;
-use sched_core::store::RunId;
+use sched_core::store::{RunId, RunStatus};
 use tokio::sync::broadcast;
 
 use crate::relay::Relay;
@@ -124,6 +125,11 @@ pub struct RunEvent {
     pub node: String,
     /// Which attempt of its occurrence it is: 1 for the first run, more for a retry.
     pub attempt: u32,
+    /// Running (submitted), or how it ended.
+    pub status: RunStatus,
+    /// What the task returned, as JSON text (executed events; `None`: nothing). Not
+    /// relayed to other nodes (they find it in the run history).
+    pub result: Option<Arc<str>>,
 }
 
 /// Runs of one job that did not start.

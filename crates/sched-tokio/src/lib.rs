@@ -77,7 +77,7 @@ pub use chrono_tz;
 /// JSON values: job arguments ([`JobContext::raw_args`]) and stored options.
 pub use serde_json;
 
-pub use crate::builder::SchedulerBuilder;
+pub use crate::builder::{SchedulerBuilder, DEFAULT_MAX_RESULT_BYTES};
 pub use crate::clock::TokioClock;
 pub use crate::error::{Error, Result};
 pub use crate::event::{

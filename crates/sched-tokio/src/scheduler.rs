@@ -10,7 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::{Job, JobId};
-use sched_core::store::{AcquireRequest, CancelRequest, JobStore, RunId, RunRecord, SyncReport};
+use sched_core::store::{
+    AcquireRequest, CancelRequest, JobStore, RunId, RunRecord, RunStatus, SyncReport,
+};
 use sched_core::support::Mutex;
 use sched_core::trigger::Trigger;
 use tokio::sync::broadcast;
@@ -497,6 +499,122 @@ impl Scheduler {
         let acquired = self.inner.env.store.claim_now(id, request).await?;
         crate::runtime::dispatch(&self.inner, acquired, now);
         Ok(job)
+    }
+
+    /// [`run_job_now`](Self::run_job_now), then waits for that run to end: returns its
+    /// record — status, error text, attempt, and the task's
+    /// [`result`](sched_core::store::RunRecord::result) (decode it with
+    /// [`result_as`](sched_core::store::RunRecord::result_as)) — on any store, one
+    /// that keeps no history included. A failed run that its job's retry policy tries
+    /// again returns the failed attempt (the retry is another run, announced by
+    /// `JobRetrying`).
+    ///
+    /// ```
+    /// use sched_tokio::prelude::*;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Report { rows: u64 }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let scheduler = Scheduler::builder().build()?;
+    /// scheduler
+    ///     .add_job(JobSpec::cron("0 6 * * *")?.id("report"), || async {
+    ///         Ok::<_, std::io::Error>(Report { rows: 42 })
+    ///     })
+    ///     .await?;
+    /// scheduler.start().await?;
+    /// let run = scheduler.run_job_now_and_wait("report").await?;
+    /// assert_eq!(run.status, sched_tokio::sched_core::store::RunStatus::Success);
+    /// assert_eq!(run.result_as::<Report>()?.map(|r| r.rows), Some(42));
+    /// scheduler.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`run_job_now`](Self::run_job_now) (the scheduler must be running:
+    /// [`Error::NotRunning`] before `start`); [`Error::RunNotStarted`] for a job at its
+    /// `max_instances`; [`Error::ShutDown`] if the scheduler stops before the run ends.
+    pub async fn run_job_now_and_wait(&self, id: &str) -> Result<RunRecord> {
+        if !self.is_running()? {
+            return Err(Error::NotRunning);
+        }
+        let now = self.inner.env.clock.now();
+        let job = self.inner.env.store.get_job(id).await?;
+        let runnable = self.inner.env.registry.runnable(&self.inner.config.node);
+        if !runnable.allows(&job.task) {
+            return Err(Error::UnknownTask(job.task));
+        }
+        // Listening before the run exists: its end cannot be missed.
+        let mut events = self.subscribe();
+        let request = AcquireRequest::new(self.inner.config.node.as_str(), now)
+            .lease(self.inner.config.lease);
+        let acquired = self.inner.env.store.claim_now(id, request).await?;
+        let Some(run) = acquired.runs.first() else {
+            return Err(Error::RunNotStarted {
+                job_id: id.to_owned(),
+                reason: format!(
+                    "{} run(s) of it are executing, its max_instances",
+                    job.options.max_instances
+                ),
+            });
+        };
+        let (run_id, scheduled) = (run.run_id, run.scheduled);
+        crate::runtime::dispatch(&self.inner, acquired, now);
+        let node = self.inner.config.node.clone();
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Err(Error::ShutDown)
+                }
+            };
+            match event {
+                Event::JobExecuted(run) | Event::JobError(run) if run.run_id == run_id => {
+                    let finished = run.duration.and_then(|d| {
+                        chrono::Duration::from_std(d)
+                            .ok()
+                            .and_then(|d| run.started.checked_add_signed(d))
+                    });
+                    let record = RunRecord::new(
+                        run.run_id,
+                        run.job_id,
+                        run.scheduled,
+                        run.started,
+                        run.node,
+                        run.status,
+                    );
+                    return Ok(record
+                        .ended(finished.or(Some(self.inner.env.clock.now())), run.error)
+                        .attempt(run.attempt)
+                        .with_result(run.result.map(|text| text.to_string())));
+                }
+                Event::JobMissed(skip) if *skip.job_id == *id && skip.runs.first == scheduled => {
+                    let at = skip.at;
+                    let record =
+                        RunRecord::new(run_id, skip.job_id, scheduled, at, node, RunStatus::Missed);
+                    return Ok(record.ended(Some(at), None));
+                }
+                // Not started (a run that lost its lease while it ran goes on, and ends).
+                Event::JobLeaseLost(lost)
+                    if lost.run_id == run_id && lost.reason == crate::runtime::NOT_STARTED =>
+                {
+                    let record = RunRecord::new(
+                        run_id,
+                        lost.job_id,
+                        scheduled,
+                        lost.at,
+                        node,
+                        RunStatus::Abandoned,
+                    );
+                    return Ok(record.ended(None, Some(lost.reason)));
+                }
+                Event::SchedulerShutdown { .. } => return Err(Error::ShutDown),
+                _ => {}
+            }
+        }
     }
 
     /// Asks run `run_id` to stop, on whichever node runs it: its

@@ -169,31 +169,68 @@ impl JobContext {
     }
 }
 
-/// What a job's future may return: `()` or `Result<(), E>` for any `E: Display`.
+/// What a job's future may return: `()`, or `Result<T, E>` for any `T: Serialize` and
+/// `E: Display` — `Result<(), E>` the most common.
+///
+/// A value returned in `Ok` is the run's *result*: kept with the run as JSON (a store
+/// that keeps history stores it, pruned with the run), carried by `JobExecuted`
+/// ([`RunEvent::result`](crate::RunEvent::result)) and returned by
+/// [`Scheduler::run_job_now_and_wait`](crate::Scheduler::run_job_now_and_wait). It is
+/// bounded ([`SchedulerBuilder::max_result_bytes`](crate::SchedulerBuilder::max_result_bytes),
+/// 64 KiB): a longer one fails the run with
+/// [`ResultTooLarge`](sched_core::Error::ResultTooLarge). A value of a type without
+/// data (`()`) is no result, and costs nothing.
+///
+/// ```
+/// #[derive(serde::Serialize)]
+/// struct Summary { rows: u64, skipped: u64 }
+///
+/// async fn import() -> Result<Summary, std::io::Error> {
+///     Ok(Summary { rows: 1_200, skipped: 3 })
+/// }
+/// ```
 pub trait JobResult: Send + 'static {
-    /// `Err(text)` when the run failed.
-    fn into_result(self) -> Result<(), String>;
+    /// `Ok` with the result as JSON text (`None`: no result), `Err(text)` when the run
+    /// failed (or its result cannot be serialised).
+    fn into_result(self) -> Result<Option<String>, String>;
 }
 
 impl JobResult for () {
-    fn into_result(self) -> Result<(), String> {
-        Ok(())
+    #[inline]
+    fn into_result(self) -> Result<Option<String>, String> {
+        Ok(None)
     }
 }
 
-impl<E: fmt::Display + Send + 'static> JobResult for Result<(), E> {
-    fn into_result(self) -> Result<(), String> {
-        self.map_err(|e| e.to_string())
+impl<T, E> JobResult for Result<T, E>
+where
+    T: serde::Serialize + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    #[inline]
+    fn into_result(self) -> Result<Option<String>, String> {
+        match self {
+            // A value without data (`()`) is no result: nothing to serialise.
+            Ok(_) if std::mem::size_of::<T>() == 0 => Ok(None),
+            Ok(value) => serde_json::to_string(&value)
+                .map(Some)
+                .map_err(|e| format!("{RESULT_NOT_SERIALIZABLE}{e}")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
+
+/// How the error text of a run whose result could not be serialised begins.
+pub(crate) const RESULT_NOT_SERIALIZABLE: &str = "the run's result cannot be serialised: ";
+
+/// What a task's future ends with: the result as JSON text, or the error text.
+pub(crate) type TaskOutput = Result<Option<String>, String>;
 
 /// A type-erased task: called once per run.
-pub(crate) struct Task(
-    Box<dyn Fn(JobContext) -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
-);
+pub(crate) struct Task(Box<dyn Fn(JobContext) -> BoxFuture<'static, TaskOutput> + Send + Sync>);
 
 impl Task {
-    pub(crate) fn call(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), String>> {
+    pub(crate) fn call(&self, ctx: JobContext) -> BoxFuture<'static, TaskOutput> {
         (self.0)(ctx)
     }
 }

@@ -46,6 +46,8 @@
     badge.textContent = e.status || e.kind;
     status.appendChild(badge);
     cell(fresh, e.error, "error");
+    var result = e.result == null ? "" : e.result;
+    cell(fresh, result.length > 80 ? result.slice(0, 80) + "…" : result, "result").title = result;
     var act = cell(fresh, "");
     if (table.closest("table").getAttribute("data-cancel") && e.status === "running") {
       var form = document.createElement("form");

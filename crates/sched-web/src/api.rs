@@ -90,6 +90,9 @@ pub(crate) struct RunView {
     pub(crate) error: Option<String>,
     /// Which attempt of its occurrence it is: 1 for the first run, more for a retry.
     pub(crate) attempt: u32,
+    /// What the task returned (any JSON; `null`: nothing).
+    #[schema(value_type = Option<Object>)]
+    pub(crate) result: Option<serde_json::Value>,
 }
 
 /// A run's status as the API writes it: the document's enum (the handlers take and
@@ -280,6 +283,11 @@ pub(crate) fn run_view(run: &RunRecord) -> RunView {
         status: run.status.as_str().to_owned(),
         error: run.error.clone(),
         attempt: run.attempt,
+        // A stored result that is not JSON (written by hand) is shown as its text.
+        result: run.result.as_deref().map(|text| {
+            serde_json::from_str(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+        }),
     }
 }
 

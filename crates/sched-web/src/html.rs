@@ -450,7 +450,8 @@ fn timeline(runs: &[RunRecord]) -> String {
 fn runs_table(base: &str, runs: &[RunRecord], id: &str, cancel: Option<&str>) -> String {
     let mut table = format!(
         "<table class=\"runs\" id=\"{id}\"{data}><thead><tr><th>Run</th><th>Job</th><th>Scheduled</th>\
-         <th>Attempt</th><th>Started</th><th>Duration</th><th>Node</th><th>Status</th><th>Error</th><th></th></tr></thead><tbody>",
+         <th>Attempt</th><th>Started</th><th>Duration</th><th>Node</th><th>Status</th><th>Error</th><th>Result</th>\
+         <th></th></tr></thead><tbody>",
         data = if cancel.is_some() { " data-cancel=\"1\"" } else { "" },
     );
     for run in runs {
@@ -458,11 +459,23 @@ fn runs_table(base: &str, runs: &[RunRecord], id: &str, cancel: Option<&str>) ->
     }
     if runs.is_empty() {
         table.push_str(
-            "<tr class=\"empty\"><td colspan=\"10\" class=\"muted\">No run yet.</td></tr>",
+            "<tr class=\"empty\"><td colspan=\"11\" class=\"muted\">No run yet.</td></tr>",
         );
     }
     table.push_str("</tbody></table>");
     table
+}
+
+/// The most characters of a result a run table shows (all of it in the cell's title,
+/// and in the API).
+const RESULT_SHOWN: usize = 80;
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn clipped(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 fn run_row(base: &str, run: &RunRecord, cancel: Option<&str>) -> String {
@@ -481,7 +494,8 @@ fn run_row(base: &str, run: &RunRecord, cancel: Option<&str>) -> String {
     format!(
         "<tr data-run=\"{rid}\"><td>{rid}</td><td><a href=\"{b}/jobs/{link}\">{job}</a></td>\
          <td><time>{sched}</time></td><td class=\"attempt\">{attempt}</td><td><time>{started}</time></td><td>{duration}</td><td>{node}</td>\
-         <td>{status}</td><td class=\"error\">{error}</td><td>{action}</td></tr>",
+         <td>{status}</td><td class=\"error\">{error}</td><td class=\"result\" title=\"{full}\">{result}</td>\
+         <td>{action}</td></tr>",
         rid = run.run_id,
         b = esc(base),
         link = esc(&url(run.job_id.as_str())),
@@ -496,6 +510,8 @@ fn run_row(base: &str, run: &RunRecord, cancel: Option<&str>) -> String {
         node = esc(&run.node),
         status = status_badge(run.status),
         error = esc(run.error.as_deref().unwrap_or("")),
+        full = esc(run.result.as_deref().unwrap_or("")),
+        result = esc(&clipped(run.result.as_deref().unwrap_or(""), RESULT_SHOWN)),
     )
 }
 

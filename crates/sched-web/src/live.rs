@@ -49,6 +49,9 @@ pub(crate) struct LiveEvent {
     /// Which attempt of its occurrence a run is (1: the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) attempt: Option<u32>,
+    /// What the run returned, as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) result: Option<String>,
 }
 
 /// The feed for one event of the scheduler (`None`: not shown live).
@@ -76,6 +79,7 @@ pub(crate) fn of_event(event: &Event) -> Option<LiveEvent> {
                 duration_seconds: run.duration.map(|d| d.as_secs_f64()),
                 error: run.error.clone(),
                 attempt: Some(run.attempt),
+                result: run.result.as_deref().map(str::to_owned),
                 ..LiveEvent::default()
             }
         }
@@ -148,6 +152,7 @@ fn of_run(run: &RunRecord) -> LiveEvent {
         error: run.error.clone(),
         count: None,
         attempt: Some(run.attempt),
+        result: run.result.clone(),
     }
 }
 

@@ -262,6 +262,38 @@ where
     cancel_previous_asks_the_running_run_to_stop(make_store().await).await;
     a_retry_is_a_stored_attempt_of_the_same_occurrence(make_store().await).await;
     a_retry_waits_for_an_instance_and_goes_with_its_job(make_store().await).await;
+    a_runs_result_is_kept_with_it(make_store().await).await;
+}
+
+/// A run's result (`RunEnd::result`, JSON text) is recorded with its end: a store that
+/// keeps history returns it, exactly, with the run; a run without one has none.
+pub async fn a_runs_result_is_kept_with_it(store: Arc<dyn JobStore>) {
+    add(&store, &hourly("with", t(0))).await;
+    add(&store, &hourly("without", t(0))).await;
+    let claimed = claim(&store, "n1", t(0), 10).await;
+    let value = r#"{"rows":1200,"note":"ünïcødé \"q\" ✓","nested":[1,{"a":null}]}"#;
+    let ends = vec![
+        RunEnd::new(find_run(&claimed, "with").run_id, Outcome::Success, t(1))
+            .result(Some(value.to_owned())),
+        RunEnd::new(find_run(&claimed, "without").run_id, Outcome::Success, t(1)),
+    ];
+    let results = store.complete_many(ends).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    if store.keeps_history() {
+        let with = store.run_history(Some("with"), 5).await.expect("history");
+        assert_eq!(
+            with[0].result.as_deref(),
+            Some(value),
+            "the result, exactly"
+        );
+        let decoded: serde_json::Value = with[0].result_as().expect("JSON").expect("a result");
+        assert_eq!(decoded["rows"], 1200);
+        let without = store
+            .run_history(Some("without"), 5)
+            .await
+            .expect("history");
+        assert_eq!(without[0].result, None);
+    }
 }
 
 /// Records that run `run_id` failed at `at`, retried at `retry_at`.

@@ -211,6 +211,9 @@ pub struct RunEnd {
     /// ([`RetryPolicy`](crate::job::RetryPolicy)). The store keeps it as a pending
     /// attempt, recorded with the end in one step, unless the job is gone.
     pub retry_at: Option<DateTime<Utc>>,
+    /// The task's result, as JSON text (a store that keeps history stores it with the
+    /// run; `None`: the task returned nothing).
+    pub result: Option<String>,
 }
 
 impl RunEnd {
@@ -221,7 +224,15 @@ impl RunEnd {
             outcome,
             finished,
             retry_at: None,
+            result: None,
         }
+    }
+
+    /// Sets [`result`](Self::result).
+    #[must_use]
+    pub fn result(mut self, result: Option<String>) -> Self {
+        self.result = result;
+        self
     }
 
     /// Sets [`retry_at`](Self::retry_at).
@@ -584,6 +595,9 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// Which attempt of its occurrence it is (1: the first run; a retry above).
     pub attempt: u32,
+    /// What its task returned, as JSON text (`None`: nothing, or not finished). Read
+    /// it typed with [`result_as`](Self::result_as).
+    pub result: Option<String>,
 }
 
 impl Outcome {
@@ -679,7 +693,36 @@ impl RunRecord {
             status,
             error: None,
             attempt: 1,
+            result: None,
         }
+    }
+
+    /// Sets [`result`](Self::result).
+    #[must_use]
+    pub fn with_result(mut self, result: Option<String>) -> Self {
+        self.result = result;
+        self
+    }
+
+    /// The result decoded as `T` (`None`: the run returned none).
+    ///
+    /// # Errors
+    ///
+    /// The JSON error when the result does not have the shape of `T`.
+    ///
+    /// ```
+    /// use sched_core::store::{RunId, RunRecord, RunStatus};
+    ///
+    /// let at = "2026-01-01T00:00:00Z".parse().unwrap();
+    /// let run = RunRecord::new(RunId(7), "report".into(), at, at, "n".into(), RunStatus::Success)
+    ///     .with_result(Some(r#"{"rows":42}"#.to_owned()));
+    /// #[derive(serde::Deserialize)]
+    /// struct Summary { rows: u64 }
+    /// assert_eq!(run.result_as::<Summary>().unwrap().map(|s| s.rows), Some(42));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn result_as<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<Option<T>> {
+        self.result.as_deref().map(serde_json::from_str).transpose()
     }
 
     /// Sets [`attempt`](Self::attempt).

@@ -11,6 +11,7 @@ mod postgres_nodes;
 mod postgres_outage;
 mod postgres_retry;
 mod readme;
+mod results;
 mod signals;
 mod sqlite_paused;
 mod sqlite_restart;

@@ -85,8 +85,10 @@ pub(crate) fn sql(schema: &str) -> Sql {
              RETURNING id, job_id, sched_s, sched_ns"
         )),
         complete_many: text(format!(
-            "UPDATE {s}.runs AS r SET status = u.status, finished_us = u.finished, error = u.error \
-             FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[]) AS u(id, status, finished, error) \
+            "UPDATE {s}.runs AS r SET status = u.status, finished_us = u.finished, error = u.error, \
+             result = u.result \
+             FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[]) \
+               AS u(id, status, finished, error, result) \
              WHERE r.id = u.id AND r.status = 'running' RETURNING r.id, r.job_id"
         )),
         // A parked job (trigger done, kept for recovery) goes once its last run ends.
@@ -149,7 +151,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
              WHERE job_id = $1 AND sched_s = $2 AND sched_ns = $3 AND status = 'running' RETURNING id"
         )),
         history: text(format!(
-            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error, attempt FROM {s}.runs \
+            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error, attempt, result FROM {s}.runs \
              WHERE ($1::text IS NULL OR job_id = $1) AND ($3::text IS NULL OR status = $3) \
                AND ($4::text IS NULL OR node = $4) AND ($5::int8 IS NULL OR id < $5) \
              ORDER BY id DESC LIMIT $2"

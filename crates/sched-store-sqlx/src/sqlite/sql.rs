@@ -102,10 +102,12 @@ pub(crate) fn sql() -> Sql {
             zip3("job_id", "s", "ns")
         )),
         complete_many: text(
-            "UPDATE runs SET status = u.status, finished_us = u.finished, error = u.error \
-             FROM (SELECT a.value AS id, b.value AS status, c.value AS finished, d.value AS error \
+            "UPDATE runs SET status = u.status, finished_us = u.finished, error = u.error, result = u.result \
+             FROM (SELECT a.value AS id, b.value AS status, c.value AS finished, d.value AS error, \
+                          e.value AS result \
                    FROM json_each(?1) AS a JOIN json_each(?2) AS b ON b.key = a.key \
-                   JOIN json_each(?3) AS c ON c.key = a.key JOIN json_each(?4) AS d ON d.key = a.key) AS u \
+                   JOIN json_each(?3) AS c ON c.key = a.key JOIN json_each(?4) AS d ON d.key = a.key \
+                   JOIN json_each(?5) AS e ON e.key = a.key) AS u \
              WHERE runs.id = u.id AND runs.status = 'running' RETURNING runs.id AS id, runs.job_id AS job_id"
                 .to_owned(),
         ),
@@ -172,7 +174,7 @@ pub(crate) fn sql() -> Sql {
                 .to_owned(),
         ),
         history: text(
-            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error, attempt FROM runs \
+            "SELECT id, job_id, sched_s, sched_ns, started_us, finished_us, node, status, error, attempt, result FROM runs \
              WHERE (?1 IS NULL OR job_id = ?1) AND (?3 IS NULL OR status = ?3) \
                AND (?4 IS NULL OR node = ?4) AND (?5 IS NULL OR id < ?5) \
              ORDER BY id DESC LIMIT ?2"

@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 use sched_core::policy::Skipped;
-use sched_core::store::RunId;
+use sched_core::store::{RunId, RunStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{AbandonedEvent, Event, JobEvent, LeaseLostEvent, RunEvent, SkipEvent};
@@ -70,6 +70,9 @@ pub(super) struct Run {
     /// Which attempt (left out for the first: 1; an older node sends none).
     #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
     attempt: u32,
+    /// The run's status word (an older node sends none: read from the event's kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
 }
 
 fn first_attempt() -> u32 {
@@ -127,6 +130,7 @@ impl WireEvent {
                 .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             error: e.error.clone(),
             attempt: e.attempt,
+            status: Some(e.status.as_str().to_owned()),
         };
         let skip = |e: &SkipEvent| Skip {
             job: e.job_id.to_string(),
@@ -172,7 +176,13 @@ impl WireEvent {
             at: e.at,
             node,
         };
-        let run = |e: Run, node| RunEvent {
+        let run = |e: Run, node, default: RunStatus| RunEvent {
+            status: e
+                .status
+                .as_deref()
+                .and_then(RunStatus::parse)
+                .unwrap_or(default),
+            result: None,
             job_id: e.job.into(),
             run_id: RunId(e.run),
             scheduled: e.scheduled,
@@ -197,9 +207,9 @@ impl WireEvent {
             Self::Added(e) => Event::JobAdded(job(e, node)),
             Self::Modified(e) => Event::JobModified(job(e, node)),
             Self::Removed(e) => Event::JobRemoved(job(e, node)),
-            Self::Submitted(e) => Event::JobSubmitted(run(e, node)),
-            Self::Executed(e) => Event::JobExecuted(run(e, node)),
-            Self::Error(e) => Event::JobError(run(e, node)),
+            Self::Submitted(e) => Event::JobSubmitted(run(e, node, RunStatus::Running)),
+            Self::Executed(e) => Event::JobExecuted(run(e, node, RunStatus::Success)),
+            Self::Error(e) => Event::JobError(run(e, node, RunStatus::Error)),
             Self::Missed(e) => Event::JobMissed(skip(e, node)),
             Self::Coalesced(e) => Event::JobCoalesced(skip(e, node)),
             Self::MaxInstances(e) => Event::JobMaxInstances(skip(e, node)),
@@ -385,6 +395,8 @@ mod tests {
             duration: Some(Duration::from_millis(1500)),
             error,
             attempt: 3,
+            status: RunStatus::TimedOut,
+            result: None,
             node: "node-a".into(),
         })
     }

@@ -315,6 +315,8 @@ impl Dropped<'_> {
                 error: Some(CANCELLED.to_owned()),
                 node: inner.config.node.clone(),
                 attempt,
+                status: sched_core::store::RunStatus::Cancelled,
+                result: None,
             })
         });
         finish(

@@ -25,6 +25,8 @@ pub(super) struct Completion {
     pub(super) finished: DateTime<Utc>,
     /// Its occurrence is tried again then (the job's retry policy).
     pub(super) retry_at: Option<DateTime<Utc>>,
+    /// What its task returned, as JSON text.
+    pub(super) result: Option<String>,
 }
 
 impl Completion {
@@ -41,7 +43,14 @@ impl Completion {
             outcome,
             finished,
             retry_at: None,
+            result: None,
         }
+    }
+
+    /// Returned `result` (JSON text).
+    pub(super) fn result(mut self, result: Option<String>) -> Self {
+        self.result = result;
+        self
     }
 
     /// Retried at `at` (`None`: not retried).
@@ -52,7 +61,9 @@ impl Completion {
 
     /// What the store records.
     pub(super) fn end(&self) -> RunEnd {
-        RunEnd::new(self.run_id, self.outcome.clone(), self.finished).retry_at(self.retry_at)
+        RunEnd::new(self.run_id, self.outcome.clone(), self.finished)
+            .retry_at(self.retry_at)
+            .result(self.result.clone())
     }
 }
 

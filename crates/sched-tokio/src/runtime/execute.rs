@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use sched_core::job::Job;
 use sched_core::job::JobId;
-use sched_core::store::{ClaimedRun, Outcome, RunId};
+use sched_core::store::{ClaimedRun, Outcome, RunId, RunStatus};
 use tracing::Instrument;
 
 use super::cancel::{self, CancelReason, Dropped};
@@ -17,7 +17,7 @@ use super::completions::{finish, Completion};
 use super::start::Chain;
 use crate::event::{Event, RetryEvent, RunEvent};
 use crate::scheduler::Inner;
-use crate::task::{JobContext, TaskFn};
+use crate::task::{JobContext, TaskFn, TaskOutput, RESULT_NOT_SERIALIZABLE};
 
 /// Runs one claimed run of a catch-up backlog: it first waits for its place in its
 /// job's backlog (`chain.after`); its end (this future's end, or its drop at shutdown)
@@ -70,7 +70,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     dropped.started = Some(started);
     let meter = inner.metrics.run_started(scheduled, started);
     // Only what the end of the run needs is kept across it (the future stays small).
-    let event = |duration, error| RunEvent {
+    let event = |duration, error, status, result| RunEvent {
         job_id: job_id.clone(),
         run_id,
         scheduled,
@@ -79,25 +79,49 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
         error,
         node: inner.config.node.clone(),
         attempt,
+        status,
+        result,
     };
     // Events are built only for listeners: most services run without one.
     if inner.events.listened() {
-        inner.events.emit(Event::JobSubmitted(event(None, None)));
+        inner.events.emit(Event::JobSubmitted(event(
+            None,
+            None,
+            RunStatus::Running,
+            None,
+        )));
     }
     let (timeout, retry) = (job.options.timeout, job.options.retry);
     let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled,
         delay_ms = (started - scheduled).num_milliseconds());
     let ctx =
         JobContext::new(job_id.clone(), run_id, scheduled, job, &inner, slot).with_attempt(attempt);
-    let mut outcome = run_in_span(&task, ctx, timeout, span, (&inner, slot)).await;
+    let (mut outcome, mut result) = run_in_span(&task, ctx, timeout, span, (&inner, slot)).await;
     dropped.disarm();
     if cancel::reason(&inner, slot, run_id) == Some(CancelReason::Requested) {
         // Asked to stop: however it ended after that, it was cancelled.
         outcome = Outcome::Cancelled;
+        result = None;
+    }
+    // A result that cannot be kept fails the run, not retried: it would fail again.
+    let mut retries = true;
+    if let Some(text) = &result {
+        if text.len() > inner.config.max_result_bytes {
+            outcome = Outcome::Error(too_large(
+                &job_id,
+                text.len(),
+                inner.config.max_result_bytes,
+            ));
+            result = None;
+            retries = false;
+        }
+    } else if matches!(&outcome, Outcome::Error(e) if e.starts_with(RESULT_NOT_SERIALIZABLE)) {
+        retries = false;
     }
     let finished = inner.env.clock.now();
     meter.ended(&outcome, started, finished);
     let retry_at = match retry {
+        Some(_) if !retries => None,
         None => None,
         Some(policy) => policy.next_attempt(
             attempt,
@@ -110,8 +134,11 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     let ended = listened.then(|| {
         let duration = Some((finished - started).to_std().unwrap_or(Duration::ZERO));
         match &outcome {
-            Outcome::Success => Event::JobExecuted(event(duration, None)),
-            other => Event::JobError(event(duration, error_text(other))),
+            Outcome::Success => {
+                let result = result.as_deref().map(Arc::<str>::from);
+                Event::JobExecuted(event(duration, None, RunStatus::Success, result))
+            }
+            other => Event::JobError(event(duration, error_text(other), other.status(), None)),
         }
     });
     let retrying = match retry_at {
@@ -131,12 +158,26 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     }
     finish(
         &inner,
-        Completion::new(slot, run_id, outcome, finished).retry_at(retry_at),
+        Completion::new(slot, run_id, outcome, finished)
+            .retry_at(retry_at)
+            .result(result),
         ended,
     );
     if let Some(event) = retrying {
         inner.events.emit(event);
     }
+}
+
+/// The error text of a run whose result is `bytes` long, over `limit`.
+#[cold]
+fn too_large(job_id: &JobId, bytes: usize, limit: usize) -> String {
+    let error = sched_core::Error::ResultTooLarge {
+        job_id: job_id.clone(),
+        bytes,
+        limit,
+    };
+    tracing::warn!(%error, "run result dropped");
+    error.to_string()
 }
 
 /// Waits until `scheduled` (a run claimed ahead; checked again after the sleep, in
@@ -162,9 +203,9 @@ async fn run_in_span(
     timeout: Option<Duration>,
     span: tracing::Span,
     run: (&Inner, usize),
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let live = !span.is_disabled();
-    let outcome = if live {
+    let (outcome, result) = if live {
         run_task(task, ctx, timeout, run)
             .instrument(span.clone())
             .await
@@ -180,7 +221,7 @@ async fn run_in_span(
     } else {
         log();
     }
-    outcome
+    (outcome, result)
 }
 
 /// Whether a run starting at `started` is later than its misfire grace allows (it
@@ -273,11 +314,11 @@ async fn run_task(
     ctx: JobContext,
     timeout: Option<Duration>,
     (inner, slot): (&Inner, usize),
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let run_id = ctx.run_id;
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task.call(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-        Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
+        Err(panic) => return (Outcome::Panicked(panic_message(&*panic)), None),
     };
     match timeout {
         // Boxed: a timer is large, and most runs have no timeout to carry it for.
@@ -288,9 +329,15 @@ async fn run_task(
 
 /// Runs `future` for at most `limit`; past it, the run's token fires, and a run that
 /// took its token has its grace to end before it is dropped: timed out either way.
-async fn within<F>(future: F, limit: Duration, inner: &Inner, slot: usize, run_id: RunId) -> Outcome
+async fn within<F>(
+    future: F,
+    limit: Duration,
+    inner: &Inner,
+    slot: usize,
+    run_id: RunId,
+) -> (Outcome, Option<String>)
 where
-    F: std::future::Future<Output = std::thread::Result<Result<(), String>>>,
+    F: std::future::Future<Output = std::thread::Result<TaskOutput>>,
 {
     tokio::pin!(future);
     if let Ok(result) = tokio::time::timeout(limit, &mut future).await {
@@ -300,15 +347,15 @@ where
     if !grace.is_zero() {
         let _ = tokio::time::timeout(grace, &mut future).await;
     }
-    Outcome::TimedOut
+    (Outcome::TimedOut, None)
 }
 
-/// The outcome of a job future that ended (or panicked).
-fn finished(result: std::thread::Result<Result<(), String>>) -> Outcome {
+/// The outcome of a job future that ended (or panicked), and its result.
+fn finished(result: std::thread::Result<TaskOutput>) -> (Outcome, Option<String>) {
     match result {
-        Ok(Ok(())) => Outcome::Success,
-        Ok(Err(error)) => Outcome::Error(error),
-        Err(panic) => Outcome::Panicked(panic_message(&*panic)),
+        Ok(Ok(value)) => (Outcome::Success, value),
+        Ok(Err(error)) => (Outcome::Error(error), None),
+        Err(panic) => (Outcome::Panicked(panic_message(&*panic)), None),
     }
 }
 

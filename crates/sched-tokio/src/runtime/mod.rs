@@ -50,6 +50,7 @@ use tokio::task::JoinHandle;
 pub(crate) use self::claim_loop::{dispatch, run};
 use self::completions::Completions;
 use self::lease::Leases;
+pub(crate) use self::lease::NOT_STARTED;
 pub(crate) use self::metrics::Metrics;
 use self::running::Running;
 pub(crate) use self::shutdown::drain;

@@ -115,6 +115,8 @@ async fn cancel(inner: &Arc<Inner>, runs: &[InFlight]) {
             error: Some("cancelled at shutdown".to_owned()),
             node: inner.config.node.clone(),
             attempt: run.attempt,
+            status: sched_core::store::RunStatus::Cancelled,
+            result: None,
         }));
     }
     if !runs.is_empty() {

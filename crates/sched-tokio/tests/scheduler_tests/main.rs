@@ -6,6 +6,7 @@ mod metrics;
 mod overlap;
 mod rejected_input;
 mod relay;
+mod results;
 mod retry;
 mod scheduler;
 mod sync;

@@ -524,7 +524,7 @@ async fn a_retried_run_shows_each_attempt_in_the_history_and_on_the_page() {
         if ctx.attempt() == 1 {
             return Err("first try fails".to_owned());
         }
-        Ok(())
+        Ok(vec!["<a>", "b"])
     });
     let retry = RetryPolicy::new(3).fixed(Duration::from_millis(200));
     scheduler
@@ -571,11 +571,19 @@ async fn a_retried_run_shows_each_attempt_in_the_history_and_on_the_page() {
         .collect();
     assert_eq!(attempts, [(2, "success"), (1, "error")]);
     assert_eq!(runs["runs"][0]["scheduled"], runs["runs"][1]["scheduled"]);
+    assert_eq!(runs["runs"][0]["result"], serde_json::json!(["<a>", "b"]));
+    assert_eq!(runs["runs"][1]["result"], serde_json::Value::Null);
     let page = get(&router, "/jobs/flaky").await;
     assert!(page.body.contains("<th>Attempt</th>"), "{}", page.body);
     assert!(
         page.body.contains("<td class=\"attempt\">2</td>"),
         "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<th>Result</th>")
+            && page.body.contains("[&quot;&lt;a&gt;&quot;,&quot;b&quot;]"),
+        "the result, escaped: {}",
         page.body
     );
     scheduler.shutdown().await.unwrap();
