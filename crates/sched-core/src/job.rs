@@ -703,6 +703,44 @@ impl Job {
         self.trigger.next_after_salted(after, self.salt())
     }
 
+    /// This job's fire times from `from` to `to`, both included, in order — at most
+    /// `limit` (`Err(limit)` when the window holds more): the occurrences a backfill
+    /// of that window runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sched_core::job::Job;
+    /// use sched_core::trigger::Trigger;
+    ///
+    /// let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    /// let start = at("2026-01-01T00:00:00Z");
+    /// let job = Job::new("hourly", "t", Trigger::interval(Duration::from_secs(3600)).start(start));
+    /// let times = job.occurrences_between(at("2026-01-01T01:00:00Z"), at("2026-01-01T03:30:00Z"), 10);
+    /// assert_eq!(times.unwrap().len(), 3, "01:00, 02:00 and 03:00");
+    /// assert_eq!(job.occurrences_between(start, at("2026-01-02T00:00:00Z"), 10), Err(10));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Err(limit)` when more than `limit` fire times lie in the window.
+    pub fn occurrences_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> std::result::Result<Vec<DateTime<Utc>>, usize> {
+        let mut times = Vec::new();
+        let mut next = self.next_fire_after(just_before(from));
+        while let Some(at) = next.filter(|at| *at <= to) {
+            if times.len() == limit {
+                return Err(limit);
+            }
+            times.push(at);
+            next = self.next_fire_after(at);
+        }
+        Ok(times)
+    }
+
     /// The policy decision for this job at `now` with `running` runs executing.
     /// `None` if the job is paused or not due.
     pub fn decide(&self, now: DateTime<Utc>, running: u32) -> Option<Decision> {

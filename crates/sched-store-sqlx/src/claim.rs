@@ -373,6 +373,57 @@ pub(crate) async fn claim_now<DB: Dialect>(
     Ok(acquired)
 }
 
+/// Backfill: runs of `job_id` for `times` (see `JobStore::claim_backfill`), in one
+/// transaction with the job row locked; an occurrence recorded before is passed over by
+/// the occurrence key.
+pub(crate) async fn claim_backfill<DB: Dialect>(
+    inner: &Inner<DB>,
+    job_id: &str,
+    times: &[DateTime<Utc>],
+    request: &AcquireRequest,
+) -> sched_core::Result<Acquired> {
+    let mut tx = inner
+        .pool
+        .begin_with(inner.sql.begin)
+        .await
+        .map_err(store_error)?;
+    let rows = statement::<DB>(&inner.sql.lock_jobs)
+        .list(List::Text(vec![job_id]))
+        .each::<JobRow>(&mut tx)
+        .await
+        .map_err(store_error)?;
+    let job = match rows.into_iter().next() {
+        Some(Ok(row)) => Arc::new(row.decode()?),
+        Some(Err((id, error))) => return Err(undecodable(id, &error)),
+        None => return Err(sched_core::Error::JobNotFound(job_id.into())),
+    };
+    let running = running_times(inner, &mut tx, vec![job_id])
+        .await
+        .map_err(store_error)?;
+    let mut acquired = Acquired::default();
+    let busy = u32::try_from(running.len()).unwrap_or(u32::MAX);
+    let free = job.options.max_instances.saturating_sub(busy);
+    if free == 0 {
+        acquired
+            .skipped
+            .push(SkippedRuns::max_instances(job.id.clone(), request.now));
+        return Ok(acquired);
+    }
+    let runs = times
+        .iter()
+        .map(|at| PlannedRun::new(Arc::clone(&job), *at))
+        .collect();
+    let claimed = record_runs(inner, &mut tx, request, runs)
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    acquired.runs = claimed
+        .into_iter()
+        .map(|run| run.catch_up(Some(free)).backfill(true))
+        .collect();
+    Ok(acquired)
+}
+
 /// The runs of `ids` executing on any node (a run row that cannot be decoded is
 /// logged and left out: it cannot hold a job back).
 async fn running_times<DB: Dialect>(

@@ -707,6 +707,15 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         crate::claim::claim_now(&self.inner, job_id, &request).await
     }
 
+    async fn claim_backfill(
+        &self,
+        job_id: &str,
+        times: &[DateTime<Utc>],
+        request: AcquireRequest,
+    ) -> Result<Acquired> {
+        crate::claim::claim_backfill(&self.inner, job_id, times, &request).await
+    }
+
     async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {
         crate::claim::claim_waiting(&self.inner, job_ids, &request)
             .await

@@ -85,7 +85,7 @@ pub use crate::event::{
     SkipEvent,
 };
 pub use crate::runtime::cancel::CancelReason;
-pub use crate::scheduler::{ListenerHandle, Scheduler, Stats};
+pub use crate::scheduler::{Backfill, ListenerHandle, Scheduler, Stats, MAX_BACKFILL};
 pub use crate::signal::shutdown_signal;
 pub use crate::spec::JobSpec;
 pub use crate::task::{IntoTask, JobContext, JobResult};

@@ -501,6 +501,125 @@ impl Scheduler {
         Ok(job)
     }
 
+    /// Backfill: runs the occurrences of job `id` from `from` to `to` (both included, a
+    /// past window: `to` not after now), on this node, in order — as many at once as the
+    /// job has instances free, one by default — whatever its paused flag, leaving its
+    /// schedule as it is. An occurrence the store has a record of (a run in its
+    /// history, or running) is passed over: each runs once, the occurrence key holds
+    /// here too (a store without history, `MemoryStore`, knows only the runs executing
+    /// and those backfilled before). The runs are reported like any (`JobSubmitted`,
+    /// `JobExecuted`, in the history), count toward `max_instances` — a run of the job
+    /// coming due meanwhile is handled by its overlap policy, as at any limit — and are
+    /// not subject to the misfire grace (they are late on purpose). Returns what was
+    /// started and what was passed over; it does not wait for the runs to end.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sched_tokio::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sched_tokio::Error> {
+    /// let scheduler = Scheduler::builder().build()?;
+    /// let hours = |n| chrono::Duration::hours(n);
+    /// let start = scheduler.now() - hours(24);
+    /// let hourly = JobSpec::interval(Duration::from_secs(3600))
+    ///     .id("rollup")
+    ///     .start(start)
+    ///     .paused(true); // the rollups were off for a while
+    /// scheduler.add_job(hourly, || async {}).await?;
+    /// scheduler.start().await?;
+    /// // Run three of the hours it missed, in order.
+    /// let report = scheduler.backfill("rollup", start + hours(20), start + hours(22)).await?;
+    /// assert_eq!(report.started.len(), 3);
+    /// scheduler.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`sched_core::Error::InvalidConfiguration`] for a window that ends before it
+    /// starts, ends after now, or holds more than [`MAX_BACKFILL`] occurrences (split
+    /// it); [`Error::RunNotStarted`] when the job has no instance free; as
+    /// [`run_job_now`](Self::run_job_now) otherwise (the scheduler must be running).
+    pub async fn backfill(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Backfill> {
+        if !self.is_running()? {
+            return Err(Error::NotRunning);
+        }
+        let now = self.inner.env.clock.now();
+        let window = || format!("{} to {}", from.to_rfc3339(), to.to_rfc3339());
+        let invalid = |rule: String| {
+            Error::Core(sched_core::Error::InvalidConfiguration {
+                setting: "backfill",
+                value: window(),
+                rule,
+            })
+        };
+        if to < from {
+            return Err(invalid("the window ends before it starts".to_owned()));
+        }
+        if to > now {
+            return Err(invalid(format!(
+                "a backfill runs past occurrences: the window must end by now ({})",
+                now.to_rfc3339()
+            )));
+        }
+        let job = self.inner.env.store.get_job(id).await?;
+        let runnable = self.inner.env.registry.runnable(&self.inner.config.node);
+        if !runnable.allows(&job.task) {
+            return Err(Error::UnknownTask(job.task));
+        }
+        let times = job
+            .occurrences_between(from, to, MAX_BACKFILL)
+            .map_err(|limit| {
+                invalid(format!(
+                    "it holds more than {limit} occurrences of the job; backfill it in parts"
+                ))
+            })?;
+        let mut report = Backfill {
+            job_id: job.id.clone(),
+            started: Vec::new(),
+            passed_over: Vec::new(),
+        };
+        if times.is_empty() {
+            return Ok(report);
+        }
+        let request = AcquireRequest::new(self.inner.config.node.as_str(), now)
+            .lease(self.inner.config.lease);
+        let acquired = self
+            .inner
+            .env
+            .store
+            .claim_backfill(id, &times, request)
+            .await?;
+        if acquired.runs.is_empty() && !acquired.skipped.is_empty() {
+            return Err(Error::RunNotStarted {
+                job_id: id.to_owned(),
+                reason: format!(
+                    "no instance free: {} run(s) of it are executing, its max_instances",
+                    job.options.max_instances
+                ),
+            });
+        }
+        report.started = acquired
+            .runs
+            .iter()
+            .map(|run| (run.run_id, run.scheduled))
+            .collect();
+        report.passed_over = times
+            .into_iter()
+            .filter(|at| !report.started.iter().any(|(_, t)| t == at))
+            .collect();
+        tracing::info!(job_id = %id, started = report.started.len(),
+            passed_over = report.passed_over.len(), "backfill");
+        crate::runtime::dispatch(&self.inner, acquired, now);
+        Ok(report)
+    }
+
     /// [`run_job_now`](Self::run_job_now), then waits for that run to end: returns its
     /// record — status, error text, attempt, and the task's
     /// [`result`](sched_core::store::RunRecord::result) (decode it with
@@ -977,4 +1096,19 @@ impl ListenerHandle {
     pub fn remove(self) {
         self.task.abort();
     }
+}
+
+/// The most occurrences one [`Scheduler::backfill`] runs.
+pub const MAX_BACKFILL: usize = 1_000;
+
+/// What a [`Scheduler::backfill`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backfill {
+    /// The job.
+    pub job_id: JobId,
+    /// The runs started, with the occurrence each stands for, in order.
+    pub started: Vec<(RunId, DateTime<Utc>)>,
+    /// The occurrences of the window passed over: the store has a record of them.
+    pub passed_over: Vec<DateTime<Utc>>,
 }

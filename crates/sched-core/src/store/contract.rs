@@ -263,6 +263,65 @@ where
     a_retry_is_a_stored_attempt_of_the_same_occurrence(make_store().await).await;
     a_retry_waits_for_an_instance_and_goes_with_its_job(make_store().await).await;
     a_runs_result_is_kept_with_it(make_store().await).await;
+    backfill_claims_each_past_occurrence_once_as_one_backlog(make_store().await).await;
+}
+
+/// `claim_backfill` records a run for each past occurrence given, as one backlog in
+/// order (`catch_up` = the instances free, `backfill` set), leaving the schedule and the
+/// paused flag alone; an occurrence running, or recorded before (a history's runs, or
+/// a backfill's), is passed over; a job with no instance free gets a skip.
+pub async fn backfill_claims_each_past_occurrence_once_as_one_backlog(store: Arc<dyn JobStore>) {
+    let two = JobOptions::default().max_instances(2);
+    add(&store, &paused(every("b", 60, t(0), two))).await;
+    let times = [t(0), t(60), t(120)];
+    let first = store
+        .claim_backfill("b", &times, request("n1", t(600)))
+        .await
+        .expect("claim_backfill");
+    let claimed: Vec<(DateTime<Utc>, Option<u32>, bool)> = first
+        .runs
+        .iter()
+        .map(|r| (r.scheduled, r.catch_up, r.backfill))
+        .collect();
+    assert_eq!(
+        claimed,
+        times
+            .iter()
+            .map(|at| (*at, Some(2), true))
+            .collect::<Vec<_>>(),
+        "every occurrence, in order, two at a time"
+    );
+    let job = get(&store, "b").await;
+    assert!(job.paused, "the paused flag stays");
+    assert_eq!(job.next_run_time, Some(t(0)), "the schedule stays");
+    assert_eq!(running(&store, "b").await, 3);
+    for run in &first.runs[..2] {
+        complete(&store, run.run_id).await;
+    }
+    // t(0), t(60) ran; t(120) still runs: only t(180) is new.
+    let again = store
+        .claim_backfill("b", &[t(0), t(60), t(120), t(180)], request("n2", t(601)))
+        .await
+        .expect("claim_backfill again");
+    assert_eq!(run_times(&again, "b"), vec![t(180)], "each occurrence once");
+    assert!(again.skipped.is_empty());
+    // Two running (t(120), t(180)): no instance free.
+    let full = store
+        .claim_backfill("b", &[t(240)], request("n1", t(602)))
+        .await
+        .expect("claim_backfill at the limit");
+    assert!(full.runs.is_empty());
+    assert_eq!(
+        skipped(&full, "b", SkipReason::MaxInstances).map(|s| s.count),
+        Some(1)
+    );
+    expect_job_not_found(
+        store
+            .claim_backfill("nope", &[t(0)], request("n1", t(603)))
+            .await,
+        "nope",
+        "an unknown job",
+    );
 }
 
 /// A run's result (`RunEnd::result`, JSON text) is recorded with its end: a store that

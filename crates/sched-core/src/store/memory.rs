@@ -55,6 +55,10 @@ struct Inner {
     /// by `claim_waiting` when one of its runs ends.
     blocked: Vec<Pending>,
     retry_seq: u64,
+    /// The occurrences each job (by slot) ran by backfill: a store without history
+    /// knows no other past runs, and runs an occurrence by backfill once. Empty unless
+    /// a job was backfilled.
+    backfilled: HashMap<u32, BTreeSet<DateTime<Utc>>, FastHash>,
 }
 
 /// A pending retry: attempt `attempt` of the occurrence `scheduled` of the job in `slot`.
@@ -230,6 +234,9 @@ impl Inner {
             // Its pending retries go with it.
             self.retries.retain(|_, pending| pending.slot != slot);
             self.blocked.retain(|pending| pending.slot != slot);
+        }
+        if !self.backfilled.is_empty() {
+            self.backfilled.remove(&slot);
         }
         let entry = self.entry(slot);
         let job = entry.snapshot();
@@ -498,6 +505,7 @@ impl Inner {
                 scheduled,
                 catch_up: plan.catch_up,
                 attempt: 1,
+                backfill: false,
             });
         }
         match plan.next {
@@ -710,6 +718,51 @@ impl JobStore for MemoryStore {
         acquired
             .runs
             .push(ClaimedRun::new(run_id, job, request.now));
+        Ok(acquired)
+    }
+
+    /// Without a history, an occurrence counts as recorded while it runs, or once a
+    /// backfill ran it.
+    async fn claim_backfill(
+        &self,
+        job_id: &str,
+        times: &[DateTime<Utc>],
+        request: AcquireRequest,
+    ) -> Result<Acquired> {
+        let mut inner = self.inner.lock();
+        let slot = inner
+            .job(job_id)
+            .and_then(|_| inner.slot_of(job_id))
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        let node = inner.node(&request.node);
+        let entry = &inner.slots[slot as usize];
+        let (Some(job), Some(id)) = (entry.job.clone(), entry.id.clone()) else {
+            return Err(Error::JobNotFound(job_id.into()));
+        };
+        let mut acquired = Acquired::default();
+        let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
+        let free = job.options.max_instances.saturating_sub(running);
+        if free == 0 {
+            acquired
+                .skipped
+                .push(SkippedRuns::max_instances(id, request.now));
+            return Ok(acquired);
+        }
+        for &at in times {
+            let done = inner
+                .backfilled
+                .get(&slot)
+                .is_some_and(|ran| ran.contains(&at));
+            if done || inner.slots[slot as usize].running.contains(&at) {
+                continue;
+            }
+            inner.backfilled.entry(slot).or_default().insert(at);
+            let run_id = inner.start_run(slot, &node, at, 1);
+            let run = ClaimedRun::new(run_id, Arc::clone(&job), at)
+                .catch_up(Some(free))
+                .backfill(true);
+            acquired.runs.push(run);
+        }
         Ok(acquired)
     }
 

@@ -165,6 +165,9 @@ pub struct ClaimedRun {
     /// Which attempt of its occurrence this is: 1 for the first run, more for a retry
     /// ([`RetryPolicy`](crate::job::RetryPolicy)).
     pub attempt: u32,
+    /// A backfill run ([`JobStore::claim_backfill`]): it stands for a past occurrence on
+    /// purpose, so it starts however late (no misfire grace).
+    pub backfill: bool,
 }
 
 impl ClaimedRun {
@@ -177,7 +180,15 @@ impl ClaimedRun {
             scheduled,
             catch_up: None,
             attempt: 1,
+            backfill: false,
         }
+    }
+
+    /// Marks it a backfill run (see [`backfill`](Self::backfill)).
+    #[must_use]
+    pub fn backfill(mut self, backfill: bool) -> Self {
+        self.backfill = backfill;
+        self
     }
 
     /// Marks it part of a catch-up backlog run `width` at a time (see
@@ -358,6 +369,29 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {
         let _ = (job_ids, request);
         Ok(Acquired::default())
+    }
+
+    /// Backfill: claims a run of `job_id` for each of `times` (its past occurrences, in
+    /// order) under `request.node`'s lease, whatever the job's schedule and paused flag,
+    /// which stay as they are. An occurrence recorded before (a run of it in the
+    /// history, or running: the occurrence key) is passed over, so each runs once. The
+    /// runs claimed are one backlog: they run in order, as many at once as the job has
+    /// instances free now ([`ClaimedRun::catch_up`]), marked
+    /// [`backfill`](ClaimedRun::backfill). A job with no instance free gets a
+    /// `MaxInstances` skip instead. [`Error::JobNotFound`] for an unknown id. The
+    /// default refuses: a store must implement it.
+    async fn claim_backfill(
+        &self,
+        job_id: &str,
+        times: &[DateTime<Utc>],
+        request: AcquireRequest,
+    ) -> Result<Acquired> {
+        let _ = (job_id, times, request);
+        Err(Error::InvalidConfiguration {
+            setting: "store",
+            value: format!("{self:?}"),
+            rule: "backfill needs a store that implements it (MemoryStore, SqliteStore, PostgresStore)".to_owned(),
+        })
     }
 
     /// Records how a claimed run ended and frees its instance slot (a run not retried:

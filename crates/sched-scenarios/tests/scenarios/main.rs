@@ -1,6 +1,7 @@
 //! sched's cross-crate scenarios, one test binary (each `tests/*.rs` file would be a
 //! binary of its own, compiled and linked again with sqlx, Tokio and sched).
 
+mod backfill;
 mod bad_data;
 mod catch_up;
 mod compose_file;

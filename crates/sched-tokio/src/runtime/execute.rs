@@ -44,7 +44,7 @@ pub(super) async fn execute_in_turn(
 /// Runs one claimed run, from its start time to its recorded end.
 pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
     let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
-    let attempt = run.attempt;
+    let (attempt, backfill) = (run.attempt, run.backfill);
     // Until the run reports its end: a cancel that drops it is recorded.
     let mut dropped = Dropped::new(&inner, slot, run_id);
     let started = wait_until_due(&inner, scheduled).await;
@@ -62,7 +62,8 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
             return;
         }
     }
-    if past_grace(&job, scheduled, started) {
+    // A backfill run stands for a past occurrence on purpose: never too late.
+    if !backfill && past_grace(&job, scheduled, started) {
         dropped.disarm();
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
         return;

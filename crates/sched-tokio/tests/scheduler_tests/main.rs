@@ -1,6 +1,7 @@
 //! sched-tokio's integration tests, one binary (a binary per file would compile and
 //! link Tokio and sched again for each).
 
+mod backfill;
 mod cancel;
 mod metrics;
 mod overlap;
