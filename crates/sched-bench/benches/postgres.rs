@@ -24,7 +24,11 @@
 //!   one on a backlog, with the completion of each run (and a batched variant);
 //! - `cancel`: two nodes; a run on node a that waits for its cancellation token is
 //!   cancelled from node b (`cancel_run`: the store's `UPDATE` and `NOTIFY`), then from
-//!   a itself; the time of the call, and until a reports the run cancelled.
+//!   a itself; the time of the call, and until a reports the run cancelled;
+//! - `retry`: the store's side of a retry, timed call by call on one store (recording a
+//!   failed run's end with its pending retry, and claiming the retry, against the same
+//!   calls for a run without one), then end to end on a node: from a failed attempt's
+//!   `JobError` to its retry's `JobSubmitted` (a zero backoff).
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -46,9 +50,10 @@ postgres: PostgresStore throughput, latency and failure handling
 
 options:
   --url URL               database (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
-  --what LIST             comma list of pgbench,drain,firing,kill,restart,explain,profile,cancel
+  --what LIST             comma list of pgbench,drain,firing,kill,restart,explain,profile,cancel,retry
                           (default all)
   --cancels N             cancel: runs cancelled from each node (default 200)
+  --retries N             retry: runs retried, and runs not retried (default 200)
   --drain-jobs N          backlog size (default 20000)
   --drain-nodes LIST      node counts for the backlog (default 1,4)
   --drain-trigger interval|date   backlog jobs: interval 1 h (rescheduled) or one-off (deleted)
@@ -74,6 +79,7 @@ struct Args {
     explain_rows: i64,
     cluster: Option<(String, String)>,
     cancels: usize,
+    retries: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -82,7 +88,7 @@ fn parse_args() -> Result<Args, String> {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into()),
-        what: "pgbench,drain,firing,kill,restart,explain,profile,cancel"
+        what: "pgbench,drain,firing,kill,restart,explain,profile,cancel,retry"
             .split(',')
             .map(str::to_owned)
             .collect(),
@@ -96,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
         explain_rows: 1_000_000,
         cluster: None,
         cancels: 200,
+        retries: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -138,6 +145,7 @@ fn parse_args() -> Result<Args, String> {
             "--pgbench-seconds" => args.pgbench_seconds = number(value()?)?,
             "--explain-rows" => args.explain_rows = number(value()?)? as i64,
             "--cancels" => args.cancels = number(value()?)? as usize,
+            "--retries" => args.retries = number(value()?)? as usize,
             "--cluster" => {
                 let v = value()?;
                 let (ver, name) = v.split_once('/').ok_or("--cluster VER/NAME")?;
@@ -210,6 +218,9 @@ async fn run(args: Args) {
                 firing(&args, &admin, n, true, ahead).await;
             }
         }
+    }
+    if wants("retry") {
+        retry(&args, &admin).await;
     }
     if wants("cancel") {
         cancel(&args, &admin).await;
@@ -1630,5 +1641,139 @@ async fn cancel(args: &Args, admin: &PgPool) {
     }
     a.shutdown().await.expect("a stops");
     b.shutdown().await.expect("b stops");
+    drop_schema(admin, &schema).await;
+}
+
+// ---------------------------------------------------------------------------------
+// retry
+
+/// The store's side of a retry, call by call, then a retry end to end on a node.
+async fn retry(args: &Args, admin: &PgPool) {
+    use sched_tokio::sched_core::store::{AcquireRequest, Outcome, RunEnd};
+
+    let schema = unique_schema("bench_retry");
+    create_schema(&args.url, &schema).await;
+    let store = PostgresStore::builder()
+        .schema(&schema)
+        .listen(false)
+        .max_connections(4)
+        .connect(&args.url)
+        .await
+        .expect("retry store");
+    println!(
+        "\n## retry: the store's calls, one run each ({} runs each way)\n",
+        args.retries
+    );
+    println!("| call | without a retry p50 | p99 | with a retry p50 | p99 |");
+    println!("|---|---:|---:|---:|---:|");
+    let policy = RetryPolicy::new(2).fixed(Duration::ZERO);
+    let (plain_end, retry_end) = (Histogram::new(), Histogram::new());
+    let (plain_claim, retry_claim) = (Histogram::new(), Histogram::new());
+    for i in 0..args.retries {
+        for retried in [false, true] {
+            let now = Utc::now();
+            let options = if retried {
+                JobOptions::default().retry(policy)
+            } else {
+                JobOptions::default()
+            };
+            let id = format!("r-{retried}-{i}");
+            let hourly = Trigger::interval(Duration::from_secs(3600)).start(now);
+            let job = Job::new(id.as_str(), "t", hourly)
+                .options(options)
+                .schedule(now)
+                .expect("job");
+            store.add_job(job, false).await.expect("added");
+            // The claim of its first run (both: a due job).
+            let began = Instant::now();
+            let first = store
+                .acquire(AcquireRequest::new("bench", Utc::now()).limit(10))
+                .await
+                .expect("claimed");
+            let claim_took = began.elapsed();
+            let run = first.runs.first().expect("a run").run_id;
+            let failed = Outcome::Error("boom".into());
+            let end = RunEnd::new(run, failed, Utc::now()).retry_at(retried.then(Utc::now));
+            let began = Instant::now();
+            let done = store.complete_many(vec![end]).await;
+            assert!(done[0].is_ok(), "{done:?}");
+            let end_took = began.elapsed();
+            if retried {
+                retry_end.record_micros(end_took.as_micros() as i64);
+                // The claim that starts the retry.
+                let began = Instant::now();
+                let again = store
+                    .acquire(AcquireRequest::new("bench", Utc::now()).limit(10))
+                    .await
+                    .expect("claimed");
+                retry_claim.record_micros(began.elapsed().as_micros() as i64);
+                let run = again.runs.first().expect("the retry");
+                assert_eq!(run.attempt, 2);
+                store
+                    .complete(run.run_id, Outcome::Success, Utc::now())
+                    .await
+                    .expect("done");
+            } else {
+                plain_end.record_micros(end_took.as_micros() as i64);
+                plain_claim.record_micros(claim_took.as_micros() as i64);
+            }
+            store.remove_job(&id).await.expect("removed");
+        }
+    }
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    println!(
+        "| record the failed run's end (`complete_many`) | {} | {} | {} | {} |",
+        ms(plain_end.percentile(0.50)),
+        ms(plain_end.percentile(0.99)),
+        ms(retry_end.percentile(0.50)),
+        ms(retry_end.percentile(0.99)),
+    );
+    println!(
+        "| the claim that starts it (`acquire`: a due job / the due retry) | {} | {} | {} | {} |",
+        ms(plain_claim.percentile(0.50)),
+        ms(plain_claim.percentile(0.99)),
+        ms(retry_claim.percentile(0.50)),
+        ms(retry_claim.percentile(0.99)),
+    );
+    drop(store);
+
+    // End to end on one node: a failed attempt's JobError to its retry's JobSubmitted.
+    let node = cancel_node(&args.url, &schema, "node-r", false).await;
+    node.register_task("flaky", |ctx: JobContext| async move {
+        if ctx.attempt() == 1 {
+            return Err("first attempt".to_owned());
+        }
+        Ok(())
+    });
+    let mut events = node.subscribe();
+    let latency = Histogram::new();
+    for i in 0..args.retries {
+        let id = format!("e2e-{i}");
+        let spec = JobSpec::date(node.now())
+            .id(id.as_str())
+            .options(JobOptions::default().retry(policy));
+        node.add_named_job(spec, "flaky").await.expect("job added");
+        let failed = next_event(&mut events, |e| match e {
+            Event::JobError(run) if *run.job_id == *id => Some(run.run_id),
+            _ => None,
+        })
+        .await;
+        let began = Instant::now();
+        next_event(&mut events, |e| match e {
+            Event::JobSubmitted(run) if *run.job_id == *id && run.attempt == 2 => Some(()),
+            _ => None,
+        })
+        .await;
+        latency.record_micros(began.elapsed().as_micros() as i64);
+        let _ = failed;
+    }
+    println!(
+        "\nend to end, one node, zero backoff: a failed attempt's JobError to its retry's JobSubmitted, {} retries: p50 {}, p99 {}, max {}",
+        latency.count(),
+        ms(latency.percentile(0.50)),
+        ms(latency.percentile(0.99)),
+        ms(latency.max()),
+    );
+    node.shutdown().await.expect("node stops");
     drop_schema(admin, &schema).await;
 }

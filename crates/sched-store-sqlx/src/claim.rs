@@ -15,7 +15,7 @@ use sched_core::store::{
 };
 
 use crate::codec::{
-    join, micros, split, undecodable, AbandonedRow, ClaimRow, CountRow, IdRow, JobRow,
+    join, micros, split, undecodable, AbandonedRow, ClaimRow, CountRow, IdRow, IdText, JobRow,
     OccurrenceRow, PendingRetry, RenewRow, RetryRow,
 };
 use crate::dialect::{statement, Dialect, List, StatementExt};
@@ -37,10 +37,22 @@ pub(crate) async fn acquire<DB: Dialect>(
     // Retries first: their occurrences are older. Looked for only when one may be due.
     let hint = inner.retry_hint.load(std::sync::atomic::Ordering::Relaxed);
     let looked = micros(request.now) >= hint;
-    let retried = if looked {
-        claim_retries(inner, &mut tx, request, &quarantined, hint).await?
+    let (retried, first_retry) = if looked {
+        claim_retries(inner, &mut tx, request, &quarantined).await?
     } else {
-        Vec::new()
+        (Vec::new(), None)
+    };
+    // Once committed, the hint becomes the first retry still pending (unless a retry
+    // was recorded meanwhile, which lowered it: left as it is).
+    let settle_hint = |first: Option<i64>| {
+        if let Some(first) = first {
+            let _ = inner.retry_hint.compare_exchange(
+                hint,
+                first,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
     };
     // Each row decoded on its own: one with a bad value (a wrong type, a NULL) is
     // quarantined and reported, the others claimed as if it were not there.
@@ -68,8 +80,9 @@ pub(crate) async fn acquire<DB: Dialect>(
         .collect();
     if rows.is_empty() {
         if looked {
-            // Retries may have been started or set waiting for an instance.
+            // Retries may have been started or put off for want of an instance.
             tx.commit().await?;
+            settle_hint(first_retry);
         } else {
             tx.rollback().await?;
         }
@@ -88,7 +101,20 @@ pub(crate) async fn acquire<DB: Dialect>(
     let cancel = supersede(inner, &mut tx, &plan.supersede).await?;
     let runs = std::mem::take(&mut plan.runs);
     let mut claimed = record_runs(inner, &mut tx, request, runs).await?;
+    if !plan.parked.is_empty() {
+        // Parked jobs of which nothing can run any more (no run just started, none
+        // running or pending a retry) go now.
+        let gone: Vec<IdText> = statement::<DB>(&inner.sql.unpark_many)
+            .list(List::text(&plan.parked))
+            .all(&mut tx)
+            .await?;
+        plan.finished.extend(
+            gone.into_iter()
+                .map(|row| sched_core::job::JobId::from(row.id)),
+        );
+    }
     tx.commit().await?;
+    settle_hint(first_retry);
     if !retried.is_empty() {
         claimed.splice(0..0, retried);
         claimed.sort_by_key(|run| run.scheduled);
@@ -103,16 +129,17 @@ pub(crate) async fn acquire<DB: Dialect>(
 }
 
 /// Starts the pending retries due at `request.now` (rows another claim holds are left
-/// to it) whose job has an instance free; those at the limit wait for one, off the due
-/// index, for `claim_waiting`. The runs started.
+/// to it) whose job has an instance free; those at the limit are looked at again
+/// `RETRY_RECHECK` later (or started by `claim_waiting` first). The runs started, and,
+/// when every due one was looked at, when the first retry still pending is due (µs;
+/// `i64::MAX`: none), for the hint.
 #[cold]
 async fn claim_retries<DB: Dialect>(
     inner: &Inner<DB>,
     conn: &mut DB::Connection,
     request: &AcquireRequest,
     quarantined: &[String],
-    hint: i64,
-) -> sqlx::Result<Vec<ClaimedRun>> {
+) -> sqlx::Result<(Vec<ClaimedRun>, Option<i64>)> {
     let runnable = request.runnable.as_deref();
     let rows = statement::<DB>(&inner.sql.claim_retries)
         .arg(micros(request.now))
@@ -126,35 +153,30 @@ async fn claim_retries<DB: Dialect>(
     let started = if rows.is_empty() {
         Vec::new()
     } else {
-        start_retries(inner, conn, request, rows, false).await?
+        start_retries(inner, conn, request, rows).await?
     };
-    if all {
-        // Every due one was looked at: the hint becomes the first still pending (unless
-        // a retry was recorded meanwhile, which lowered it).
-        let first: Option<CountRow> = statement::<DB>(&inner.sql.first_retry)
-            .first(&mut *conn)
-            .await?;
-        let first = first.map_or(i64::MAX, |row| row.count);
-        let _ = inner.retry_hint.compare_exchange(
-            hint,
-            first,
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+    if !all {
+        return Ok((started, None));
     }
-    Ok(started)
+    // With the claim's own filters: a retry this node cannot run never keeps it
+    // looking.
+    let first: Option<CountRow> = statement::<DB>(&inner.sql.first_retry)
+        .list(List::text(quarantined))
+        .maybe_list(runnable.map(|r| List::text(&r.names)))
+        .maybe_list(runnable.map(|r| List::text(&r.prefixes)))
+        .first(&mut *conn)
+        .await?;
+    Ok((started, Some(first.map_or(i64::MAX, |row| row.count))))
 }
 
 /// Starts the pending retries of `rows` while their job has an instance free (in
-/// order); the others wait for an instance (`block`: they waited already; a paused
-/// job's are due again instead, for after it is resumed). A row that does not decode
-/// is left (claims report its job).
+/// order); the others are looked at again `RETRY_RECHECK` later; a paused job's are
+/// left as they are. A row that does not decode is left (claims report its job).
 async fn start_retries<DB: Dialect>(
     inner: &Inner<DB>,
     conn: &mut DB::Connection,
     request: &AcquireRequest,
     rows: Vec<Result<RetryRow, (Option<String>, sqlx::Error)>>,
-    blocked: bool,
 ) -> sqlx::Result<Vec<ClaimedRun>> {
     let mut jobs: HashMap<String, Arc<sched_core::job::Job>> = HashMap::new();
     let mut retries: Vec<(Arc<sched_core::job::Job>, PendingRetry)> = Vec::new();
@@ -180,10 +202,9 @@ async fn start_retries<DB: Dialect>(
     for run in &running {
         *busy.entry(run.job_id.as_str()).or_default() += 1;
     }
-    let (mut start, mut wait, mut unblock) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut start, mut wait) = (Vec::new(), Vec::new());
     for (job, retry) in &retries {
         if job.paused {
-            unblock.push(job.id.as_str());
             continue;
         }
         let count = busy.entry(job.id.as_str()).or_default();
@@ -194,20 +215,13 @@ async fn start_retries<DB: Dialect>(
             start.push(retry.run_id);
         }
     }
-    if !wait.is_empty() && !blocked {
-        statement::<DB>(&inner.sql.block_retries)
+    if !wait.is_empty() {
+        let again = request.now + sched_core::store::RETRY_RECHECK;
+        statement::<DB>(&inner.sql.defer_retries)
             .list(List::Int8(wait))
+            .arg(micros(again))
             .run(&mut *conn)
             .await?;
-    }
-    if !unblock.is_empty() {
-        statement::<DB>(&inner.sql.unblock_retries)
-            .list(List::Text(unblock))
-            .run(&mut *conn)
-            .await?;
-        inner
-            .retry_hint
-            .store(i64::MIN, std::sync::atomic::Ordering::Relaxed);
     }
     if start.is_empty() {
         return Ok(Vec::new());
@@ -261,15 +275,21 @@ pub(crate) async fn claim_waiting<DB: Dialect>(
 ) -> sqlx::Result<Acquired> {
     let mut tx = inner.pool.begin_with(inner.sql.begin).await?;
     let ids: Vec<&str> = job_ids.iter().map(|id| id.as_str()).collect();
-    // Retries that waited for an instance first: their occurrences are older.
-    let blocked = statement::<DB>(&inner.sql.blocked_retries)
+    // The job rows first (the order every writer locks in), then their retries due,
+    // which go first: their occurrences are older.
+    statement::<DB>(&inner.sql.lock_jobs)
         .list(List::Text(ids.clone()))
+        .run(&mut tx)
+        .await?;
+    let due = statement::<DB>(&inner.sql.due_retries)
+        .list(List::Text(ids.clone()))
+        .arg(micros(request.now))
         .each::<RetryRow>(&mut tx)
         .await?;
-    let retried = if blocked.is_empty() {
+    let retried = if due.is_empty() {
         Vec::new()
     } else {
-        start_retries(inner, &mut tx, request, blocked, true).await?
+        start_retries(inner, &mut tx, request, due).await?
     };
     let rows = statement::<DB>(&inner.sql.lock_waiting)
         .list(List::Text(ids))
@@ -652,23 +672,12 @@ pub(crate) async fn abandon<DB: Dialect>(
     let abandoned: Vec<AbandonedRun> = rows.into_iter().map(|row| row.run(fallback)).collect();
     let ids: Vec<&str> = abandoned.iter().map(|run| run.job_id.as_str()).collect();
     let jobs: Vec<JobRow> = statement::<DB>(&inner.sql.lock_jobs)
-        .list(List::Text(ids.clone()))
+        .list(List::Text(ids))
         .each::<JobRow>(&mut tx)
         .await?
         .into_iter()
         .filter_map(Result::ok) // reported by claims, not recovered
         .collect();
-    // Retries that waited for an instance one of these held are due again.
-    if statement::<DB>(&inner.sql.unblock_retries)
-        .list(List::Text(ids))
-        .run(&mut tx)
-        .await?
-        > 0
-    {
-        inner
-            .retry_hint
-            .store(i64::MIN, std::sync::atomic::Ordering::Relaxed);
-    }
     let (mut first, mut retries): (Vec<AbandonedRun>, Vec<AbandonedRun>) = abandoned
         .into_iter()
         .partition(|run| attempts.get(&run.run_id.0).copied().unwrap_or(1) <= 1);

@@ -380,6 +380,14 @@ row! {
 }
 
 row! {
+    /// A job's id.
+    #[derive(Debug)]
+    pub(crate) struct IdText {
+        pub(crate) id: String,
+    }
+}
+
+row! {
     /// A job and the declared set it is in.
     #[derive(Debug)]
     pub(crate) struct SetRow {

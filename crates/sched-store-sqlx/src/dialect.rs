@@ -14,8 +14,8 @@ use std::pin::Pin;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
 
 use crate::codec::{
-    AbandonedRow, ClaimRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow,
-    JobRow, NodeRow, OccurrenceRow, RenewRow, RetryRow, SetRow,
+    AbandonedRow, ClaimRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, IdText,
+    InstantRow, JobRow, NodeRow, OccurrenceRow, RenewRow, RetryRow, SetRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -48,6 +48,7 @@ pub(crate) trait Dialect:
     + Decodes<HistoryRow>
     + Decodes<CountRow>
     + Decodes<IdRow>
+    + Decodes<IdText>
     + Decodes<NodeRow>
     + Decodes<RenewRow>
     + Decodes<HolderRow>

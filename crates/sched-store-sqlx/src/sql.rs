@@ -49,7 +49,7 @@ pub(crate) struct Sql {
     /// results (JSON text); returns
     /// `id, job_id` of each run that was running.
     pub(crate) complete_many: Arc<str>,
-    /// `$1` job ids: removes parked jobs whose last run ended.
+    /// `$1` job ids: removes parked jobs whose last run ended; returns the `id` of each.
     pub(crate) unpark_many: Arc<str>,
     /// `$1` node, `$2` now (µs): its running runs are cancelled.
     pub(crate) release: Arc<str>,
@@ -112,19 +112,20 @@ pub(crate) struct Sql {
     /// paused), in due order, locked; `run_id, attempt, sched_s, sched_ns` and the job's
     /// columns.
     pub(crate) claim_retries: Arc<str>,
-    /// `$1` job ids: their pending retries that wait for an instance, with the job's
-    /// columns as in `claim_retries`, oldest first, locked.
-    pub(crate) blocked_retries: Arc<str>,
-    /// The due time (µs) of the first pending retry of a job not paused, as `count`
-    /// (no row: none).
+    /// `$1` job ids, `$2` now (µs): their pending retries due by then (whether or not
+    /// they were put off for want of an instance), with the job's columns as in
+    /// `claim_retries`, oldest first, locked (lock the job rows first).
+    pub(crate) due_retries: Arc<str>,
+    /// `$1` quarantined ids, `$2` task names (or `NULL`), `$3` task prefixes: when
+    /// (µs) a claim next looks at a pending retry of a job not paused that this node
+    /// can run, as `count` (no row: none).
     pub(crate) first_retry: Arc<str>,
     /// `$1` run ids, `$2` node, `$3` started (µs), `$4` lease end (µs), `$5` holder:
     /// starts those pending retries; returns the `id` of each.
     pub(crate) start_retries: Arc<str>,
-    /// `$1` run ids: pending retries that wait for an instance (off the due index).
-    pub(crate) block_retries: Arc<str>,
-    /// `$1` job ids: their retries that waited for an instance are due again.
-    pub(crate) unblock_retries: Arc<str>,
+    /// `$1` run ids, `$2` when (µs): pending retries whose job had no instance free are
+    /// looked at again then.
+    pub(crate) defer_retries: Arc<str>,
     /// `$1` job ids (`NULL`: every job), `$2` now (µs), `$3` error text: their pending
     /// retries are recorded cancelled; returns the `id` of each.
     pub(crate) drop_retries: Arc<str>,

@@ -22,8 +22,8 @@ use sched_core::{Error, Result};
 use sqlx::{Database, Pool};
 
 use crate::codec::{
-    micros, undecodable, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, InstantRow, JobRow,
-    NodeRow, SetRow, UNREADABLE_ID,
+    micros, undecodable, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, IdText, InstantRow,
+    JobRow, NodeRow, SetRow, UNREADABLE_ID,
 };
 use crate::dialect::{statement, Dialect, EachRow, List, StatementExt};
 use crate::sql::Sql;
@@ -75,6 +75,10 @@ pub(crate) struct Inner<DB: Database> {
     /// another node's, left by a node that died, is found in time); after a claim looked,
     /// set to the first one still pending. A job changed (resumed) makes it unknown.
     pub(crate) retry_hint: std::sync::atomic::AtomicI64,
+    /// Parked jobs removed when their last run ended, for `take_removed`.
+    pub(crate) removed: Mutex<Vec<JobId>>,
+    /// `removed` is not empty (read without the lock).
+    pub(crate) has_removed: std::sync::atomic::AtomicBool,
     /// Runs a previous process left running, found at open, reported by the first
     /// `reap_abandoned`.
     pub(crate) stale: Mutex<Vec<AbandonedRun>>,
@@ -152,6 +156,8 @@ impl<DB: Database> Inner<DB> {
             prune_every: None,
             completed: AtomicU64::new(1),
             retry_hint: std::sync::atomic::AtomicI64::new(i64::MIN),
+            removed: Mutex::default(),
+            has_removed: std::sync::atomic::AtomicBool::new(false),
             stale: Mutex::default(),
             quarantine: Mutex::default(),
             reports: Mutex::default(),
@@ -429,8 +435,9 @@ impl<DB: Dialect> Inner<DB> {
     async fn record_ended(&self, done: &[RunEnd]) -> sqlx::Result<HashSet<i64>> {
         // Only a batch with a retry needs a transaction: the retry is recorded with the
         // end, or neither is.
+        let mut conn = self.pool.acquire().await?;
         let rows = if done.iter().any(|end| end.retry_at.is_some()) {
-            let mut tx = self.pool.begin_with(self.sql.begin).await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, self.sql.begin).await?;
             let rows = self.record_ended_on(&mut tx, done).await?;
             tx.commit().await?;
             // Lowered once committed: a claim that looked before then finds the hint
@@ -440,19 +447,26 @@ impl<DB: Dialect> Inner<DB> {
             }
             rows
         } else {
-            let mut conn = self.pool.acquire().await?;
             self.record_ended_on(&mut conn, done).await?
         };
-        let mut conn = self.pool.acquire().await?;
         let mut jobs: Vec<&str> = rows.iter().map(|row| row.job_id.as_str()).collect();
         jobs.sort_unstable();
         jobs.dedup();
-        let unparked = statement::<DB>(&self.sql.unpark_many)
+        let unparked: sqlx::Result<Vec<IdText>> = statement::<DB>(&self.sql.unpark_many)
             .list(List::Text(jobs))
-            .run(&mut conn)
+            .all(&mut conn)
             .await;
-        if let Err(error) = unparked {
-            tracing::warn!(%error, "removing finished recoverable jobs failed; retried at their next run");
+        match unparked {
+            Ok(gone) if gone.is_empty() => {}
+            Ok(gone) => {
+                self.removed
+                    .lock()
+                    .extend(gone.into_iter().map(|row| JobId::from(row.id)));
+                self.has_removed.store(true, Ordering::Release);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "removing finished recoverable jobs failed; retried at their next run");
+            }
         }
         Ok(rows.iter().map(|row| row.id).collect())
     }
@@ -707,6 +721,13 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         crate::claim::claim_now(&self.inner, job_id, &request).await
     }
 
+    fn take_removed(&self) -> Vec<JobId> {
+        if !self.inner.has_removed.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.inner.removed.lock())
+    }
+
     async fn claim_backfill(
         &self,
         job_id: &str,
@@ -784,6 +805,10 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         if let Err(error) = self.inner.prune(renewed.at).await {
             tracing::warn!(%error, "pruning the run history failed; retried at the next heartbeat");
         }
+        // Retries other nodes recorded (one that died, say) are found by the next due
+        // time this node reads; a node whose claims come back full reads none, so at
+        // each heartbeat its next claim looks anyway.
+        self.inner.retry_hint.store(i64::MIN, Ordering::Relaxed);
         Ok(renewed)
     }
 

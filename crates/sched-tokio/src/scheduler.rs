@@ -10,9 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::{Job, JobId};
-use sched_core::store::{
-    AcquireRequest, CancelRequest, JobStore, RunId, RunRecord, RunStatus, SyncReport,
-};
+use sched_core::store::{AcquireRequest, CancelRequest, JobStore, RunId, RunRecord, SyncReport};
 use sched_core::support::Mutex;
 use sched_core::trigger::Trigger;
 use tokio::sync::broadcast;
@@ -665,8 +663,6 @@ impl Scheduler {
         if !runnable.allows(&job.task) {
             return Err(Error::UnknownTask(job.task));
         }
-        // Listening before the run exists: its end cannot be missed.
-        let mut events = self.subscribe();
         let request = AcquireRequest::new(self.inner.config.node.as_str(), now)
             .lease(self.inner.config.lease);
         let acquired = self.inner.env.store.claim_now(id, request).await?;
@@ -679,61 +675,21 @@ impl Scheduler {
                 ),
             });
         };
-        let (run_id, scheduled) = (run.run_id, run.scheduled);
+        let (run_id, job_id, scheduled, attempt) =
+            (run.run_id, run.job_id.clone(), run.scheduled, run.attempt);
+        // Waiting before the run starts: its end cannot be missed, whatever way it ends
+        // (a result, an error, a cancel, a lease lost, missed in the queue).
+        let end = self.inner.runtime.wait_for_end(run_id);
         crate::runtime::dispatch(&self.inner, acquired, now);
+        let end = end.await.map_err(|_| Error::ShutDown)?;
+        let status = end.outcome.status();
+        let error = end.outcome.error_text().map(str::to_owned);
         let node = self.inner.config.node.clone();
-        loop {
-            let event = match events.recv().await {
-                Ok(event) => event,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                    return Err(Error::ShutDown)
-                }
-            };
-            match event {
-                Event::JobExecuted(run) | Event::JobError(run) if run.run_id == run_id => {
-                    let finished = run.duration.and_then(|d| {
-                        chrono::Duration::from_std(d)
-                            .ok()
-                            .and_then(|d| run.started.checked_add_signed(d))
-                    });
-                    let record = RunRecord::new(
-                        run.run_id,
-                        run.job_id,
-                        run.scheduled,
-                        run.started,
-                        run.node,
-                        run.status,
-                    );
-                    return Ok(record
-                        .ended(finished.or(Some(self.inner.env.clock.now())), run.error)
-                        .attempt(run.attempt)
-                        .with_result(run.result.map(|text| text.to_string())));
-                }
-                Event::JobMissed(skip) if *skip.job_id == *id && skip.runs.first == scheduled => {
-                    let at = skip.at;
-                    let record =
-                        RunRecord::new(run_id, skip.job_id, scheduled, at, node, RunStatus::Missed);
-                    return Ok(record.ended(Some(at), None));
-                }
-                // Not started (a run that lost its lease while it ran goes on, and ends).
-                Event::JobLeaseLost(lost)
-                    if lost.run_id == run_id && lost.reason == crate::runtime::NOT_STARTED =>
-                {
-                    let record = RunRecord::new(
-                        run_id,
-                        lost.job_id,
-                        scheduled,
-                        lost.at,
-                        node,
-                        RunStatus::Abandoned,
-                    );
-                    return Ok(record.ended(None, Some(lost.reason)));
-                }
-                Event::SchedulerShutdown { .. } => return Err(Error::ShutDown),
-                _ => {}
-            }
-        }
+        let record = RunRecord::new(run_id, job_id, scheduled, now, node, status)
+            .ended(Some(end.finished), error)
+            .attempt(attempt)
+            .with_result(end.result);
+        Ok(record)
     }
 
     /// Asks run `run_id` to stop, on whichever node runs it: its
@@ -1003,6 +959,7 @@ impl Scheduler {
             self.inner.store_error(&e);
         }
         self.inner.runtime.stop_lease_task();
+        self.inner.runtime.forget_waiters();
         self.inner.events.emit(Event::SchedulerShutdown {
             at: self.inner.env.clock.now(),
         });

@@ -428,11 +428,10 @@ impl Planner {
             // they can be abandoned and need recovering all the same.
             // Only a trigger that is done ends a job (asked again: this is rare).
             None if job.next_fire_checked(latest(from, &decision)).is_err() => NextRun::Unknown,
-            None if started
-                && (job.options.retry.is_some() || self.parks && job.options.recover_abandoned) =>
-            {
-                NextRun::Parked
-            }
+            // A job that retries may have a run of an earlier occurrence still to retry
+            // (the store removes it once nothing of it can run).
+            None if job.options.retry.is_some() => NextRun::Parked,
+            None if self.parks && job.options.recover_abandoned && started => NextRun::Parked,
             None => NextRun::Finished,
         };
         let mut runs = decision.run;

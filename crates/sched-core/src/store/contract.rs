@@ -46,11 +46,11 @@ use serde_json::json;
 
 use super::{
     AcquireRequest, Acquired, CancelRequest, ClaimedRun, JobPage, JobQuery, JobStore, Outcome,
-    RunEnd, RunId, RunQuery, RunStatus, Runnable, SkipReason, SkippedRuns,
+    RunEnd, RunId, RunQuery, RunStatus, Runnable, SkipReason, SkippedRuns, RETRY_RECHECK,
 };
 use crate::clock::ManualClock;
 use crate::error::{Error, Result};
-use crate::job::{Job, JobOptions};
+use crate::job::{Job, JobId, JobOptions};
 use crate::policy::Skipped;
 use crate::trigger::{CalendarInterval, CronFields, Trigger};
 
@@ -264,6 +264,60 @@ where
     a_retry_waits_for_an_instance_and_goes_with_its_job(make_store().await).await;
     a_runs_result_is_kept_with_it(make_store().await).await;
     backfill_claims_each_past_occurrence_once_as_one_backlog(make_store().await).await;
+    a_done_job_is_kept_while_a_retry_of_it_is_pending(make_store().await).await;
+}
+
+/// A job whose trigger is done while a retry of an earlier occurrence is pending or
+/// running — its last occurrence skipped at the limit — is kept (unscheduled) until
+/// that retry's last attempt ended; then the store removes it and says so
+/// (`take_removed`). Nothing of it is lost, nothing left behind.
+pub async fn a_done_job_is_kept_while_a_retry_of_it_is_pending(store: Arc<dyn JobStore>) {
+    let ends = Job::new(
+        "e",
+        TASK,
+        Trigger::interval(Duration::from_secs(60))
+            .start(t(0))
+            .end(t(60)),
+    )
+    .options(retrying())
+    .schedule(t(0))
+    .expect("valid");
+    add(&store, &ends).await;
+    let first = claim(&store, "n1", t(0), 10).await;
+    fail(&store, find_run(&first, "e").run_id, t(1), t(55)).await;
+    let retry = claim(&store, "n1", t(55), 10).await;
+    assert_eq!(find_run(&retry, "e").attempt, 2);
+    // Its last occurrence comes due while the retry runs: skipped at the limit.
+    let last = claim(&store, "n1", t(60), 10).await;
+    assert_eq!(
+        skipped(&last, "e", SkipReason::MaxInstances),
+        Some(single(t(60)))
+    );
+    assert!(last.finished.is_empty(), "kept: a retry of it runs");
+    let kept = get(&store, "e").await;
+    assert_eq!(kept.next_run_time, None, "its trigger is done");
+    let _ = store.take_removed();
+    fail(&store, retry.runs[0].run_id, t(61), t(66)).await;
+    assert!(
+        store.get_job("e").await.is_ok(),
+        "kept: attempt 3 is pending"
+    );
+    let third = claim(&store, "n2", t(66), 10).await;
+    assert_eq!(
+        (
+            find_run(&third, "e").scheduled,
+            find_run(&third, "e").attempt
+        ),
+        (t(0), 3)
+    );
+    complete(&store, third.runs[0].run_id).await;
+    expect_job_not_found(store.get_job("e").await, "e", "gone after the last attempt");
+    assert_eq!(
+        store.take_removed(),
+        vec![JobId::from("e")],
+        "the store says it removed it"
+    );
+    assert!(store.take_removed().is_empty(), "once");
 }
 
 /// `claim_backfill` records a run for each past occurrence given, as one backlog in
@@ -448,9 +502,10 @@ pub async fn a_retry_is_a_stored_attempt_of_the_same_occurrence(store: Arc<dyn J
     expect_job_not_found(store.get_job("o").await, "o", "gone after its last attempt");
 }
 
-/// A retry due while its job has no instance free waits for one (it is not due any
-/// more, so nodes do not spin on it) and `claim_waiting` starts it when a run of the job
-/// ends. A paused job's retry waits for the resume; a removed job's is dropped.
+/// A retry due while its job has no instance free waits for one: claims look at it
+/// again `RETRY_RECHECK` later (no node spins on it, none waits on one node's notice),
+/// and `claim_waiting` starts it as soon as a run of the job ends. A paused job's retry
+/// waits for the resume; a removed job's is dropped.
 pub async fn a_retry_waits_for_an_instance_and_goes_with_its_job(store: Arc<dyn JobStore>) {
     add(&store, &every("w", 60, t(0), retrying())).await;
     let first = claim(&store, "n1", t(0), 10).await;
@@ -466,8 +521,12 @@ pub async fn a_retry_waits_for_an_instance_and_goes_with_its_job(store: Arc<dyn 
     );
     assert_eq!(
         store.next_due(None).await.expect("next_due"),
-        Some(t(60)),
-        "a retry waiting for an instance is not due"
+        Some(t(6) + RETRY_RECHECK),
+        "a retry that came due at the limit is looked at again a moment later"
+    );
+    assert_nothing(
+        &claim(&store, "n2", t(6) + RETRY_RECHECK, 10).await,
+        "still at its limit: it waits on",
     );
     complete(&store, busy.runs[0].run_id).await;
     let started = store

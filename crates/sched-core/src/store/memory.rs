@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     check_declared, merge_declared, AcquireRequest, Acquired, CancelRequest, Change, ClaimedRun,
-    JobStore, RunEnd, RunId, Runnable, SkippedRuns, SyncReport,
+    JobStore, RunEnd, RunId, Runnable, SkippedRuns, SyncReport, RETRY_RECHECK,
 };
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -27,6 +27,8 @@ use crate::support::{FastHash, Mutex};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// `Inner::removed` is not empty (read without the lock).
+    removed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -48,20 +50,25 @@ struct Inner {
     /// `CancelPrevious`), by slot: kept beside the entries, so jobs without one pay
     /// nothing for it (while it is empty, a claim does not even look).
     waiting: HashMap<u32, DateTime<Utc>, FastHash>,
-    /// Pending retry attempts by (due time, sequence): claimed once due. Empty unless a
+    /// Pending retry attempts by (when a claim looks at it, sequence): its due time, or,
+    /// once it came due while its job had no instance free, a [`RETRY_RECHECK`] later
+    /// (and `claim_waiting` starts it as soon as a run of the job ends). Empty unless a
     /// job with a retry policy failed (a claim then does not look).
-    retries: BTreeMap<(DateTime<Utc>, u64), Pending>,
-    /// Pending retries that came due while their job had no instance free: started
-    /// by `claim_waiting` when one of its runs ends.
-    blocked: Vec<Pending>,
+    retries: BTreeMap<RetryKey, Pending>,
     retry_seq: u64,
     /// The occurrences each job (by slot) ran by backfill: a store without history
     /// knows no other past runs, and runs an occurrence by backfill once. Empty unless
     /// a job was backfilled.
     backfilled: HashMap<u32, BTreeSet<DateTime<Utc>>, FastHash>,
+    /// Parked jobs removed when their last run ended, for `take_removed`.
+    removed: Vec<JobId>,
 }
 
-/// A pending retry: attempt `attempt` of the occurrence `scheduled` of the job in `slot`.
+/// Where a pending retry sorts: when a claim looks at it, then the order recorded.
+type RetryKey = (DateTime<Utc>, u64);
+
+/// A pending retry: attempt `attempt` of the occurrence `scheduled` of the job in `slot`,
+/// due at `due`.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     slot: u32,
@@ -230,10 +237,9 @@ impl Inner {
         if !self.waiting.is_empty() {
             self.waiting.remove(&slot);
         }
-        if !self.retries.is_empty() || !self.blocked.is_empty() {
+        if !self.retries.is_empty() {
             // Its pending retries go with it.
             self.retries.retain(|_, pending| pending.slot != slot);
-            self.blocked.retain(|pending| pending.slot != slot);
         }
         if !self.backfilled.is_empty() {
             self.backfilled.remove(&slot);
@@ -323,22 +329,23 @@ impl Inner {
                 self.retries.insert((due, self.retry_seq), pending);
             }
         }
-        self.settle(run.slot);
+        if let Some(id) = self.settle(run.slot) {
+            self.removed.push(id);
+        }
         Ok(())
     }
 
     /// Removes the parked job in `slot` once nothing of it can run any more (no run
-    /// executing, waiting or pending a retry).
-    fn settle(&mut self, slot: u32) {
+    /// executing, waiting or pending a retry); its id if it did.
+    fn settle(&mut self, slot: u32) -> Option<JobId> {
         let entry = &self.slots[slot as usize];
         if !entry.parked || !entry.running.is_empty() || self.waiting.contains_key(&slot) {
-            return;
+            return None;
         }
-        let pending = self.retries.values().chain(&self.blocked);
-        if pending.clone().any(|pending| pending.slot == slot) {
-            return;
+        if self.retries.values().any(|pending| pending.slot == slot) {
+            return None;
         }
-        self.take(slot);
+        self.take(slot).map(|job| job.id)
     }
 
     /// Whether the job in `slot` has no instance free.
@@ -348,8 +355,8 @@ impl Inner {
     }
 
     /// Starts the pending retries due by `request.now` (at most `limit`) whose job has
-    /// an instance free; those at the limit wait for one (`blocked`). Those of paused
-    /// jobs, or of tasks this node lacks, stay pending.
+    /// an instance free; those at the limit are looked at again [`RETRY_RECHECK`] later.
+    /// Those of paused jobs, or of tasks this node lacks, stay pending.
     #[cold]
     fn claim_retries(
         &mut self,
@@ -358,7 +365,7 @@ impl Inner {
         limit: usize,
         acquired: &mut Acquired,
     ) -> usize {
-        let due: Vec<(DateTime<Utc>, u64)> = self
+        let due: Vec<RetryKey> = self
             .retries
             .range(..=(request.now, u64::MAX))
             .map(|(key, _)| *key)
@@ -386,7 +393,9 @@ impl Inner {
             }
             self.retries.remove(&key);
             if self.at_limit(pending.slot, &job) {
-                self.blocked.push(pending);
+                self.retry_seq += 1;
+                let again = request.now + RETRY_RECHECK;
+                self.retries.insert((again, self.retry_seq), pending);
                 continue;
             }
             self.start_pending(pending, job, node, acquired);
@@ -407,33 +416,34 @@ impl Inner {
         acquired.runs.push(run);
     }
 
-    /// Starts the blocked retries of the job in `slot` while it has instances free (a
-    /// paused job's go back to pending, for after it is resumed).
+    /// Starts the retries of the job in `slot` that are due by `now` (in order) while it
+    /// has instances free; a paused job's stay pending.
     #[cold]
-    fn start_blocked(
+    fn start_due_retries(
         &mut self,
         slot: u32,
         job: &Arc<Job>,
+        now: DateTime<Utc>,
         node: &Arc<str>,
         acquired: &mut Acquired,
     ) {
-        let mut index = 0;
-        while index < self.blocked.len() {
-            if self.blocked[index].slot != slot {
-                index += 1;
-                continue;
-            }
-            if self.slots[slot as usize].paused {
-                let pending = self.blocked.remove(index);
-                self.retry_seq += 1;
-                self.retries.insert((pending.due, self.retry_seq), pending);
-                continue;
-            }
+        if self.slots[slot as usize].paused {
+            return;
+        }
+        let mut due: Vec<(RetryKey, DateTime<Utc>)> = self
+            .retries
+            .iter()
+            .filter(|(_, pending)| pending.slot == slot && pending.due <= now)
+            .map(|(key, pending)| (*key, pending.due))
+            .collect();
+        due.sort_by_key(|(key, at)| (*at, key.1));
+        for (key, _) in due {
             if self.at_limit(slot, job) {
                 return;
             }
-            let pending = self.blocked.remove(index);
-            self.start_pending(pending, Arc::clone(job), node, acquired);
+            if let Some(pending) = self.retries.remove(&key) {
+                self.start_pending(pending, Arc::clone(job), node, acquired);
+            }
         }
     }
 
@@ -528,6 +538,10 @@ impl Inner {
                 let entry = self.entry(slot);
                 entry.next = None;
                 entry.parked = true;
+                // Nothing of it left to run (no run started now, none pending): gone.
+                if self.settle(slot).is_some() {
+                    acquired.finished.push(job.id.clone());
+                }
             }
             NextRun::Parked if self.waiting.contains_key(&slot) => {
                 self.entry(slot).next = None;
@@ -624,14 +638,16 @@ impl JobStore for MemoryStore {
         if inner.retries.is_empty() {
             return Ok(next);
         }
-        // The first pending retry this node could start (not of a paused job).
-        let retry = inner.retries.values().find(|pending| {
+        // The first pending retry this node could start (not of a paused job), when a
+        // claim looks at it.
+        let retry = inner.retries.iter().find(|(_, pending)| {
             let entry = &inner.slots[pending.slot as usize];
             !entry.paused && runnable.is_none_or(|filter| inner.allows(pending.slot, filter))
         });
+        let retry = retry.map(|((at, _), _)| *at);
         Ok(match (next, retry) {
-            (Some(next), Some(retry)) => Some(next.min(retry.due)),
-            (next, retry) => next.or(retry.map(|pending| pending.due)),
+            (Some(next), Some(retry)) => Some(next.min(retry)),
+            (next, retry) => next.or(retry),
         })
     }
 
@@ -769,7 +785,7 @@ impl JobStore for MemoryStore {
     async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {
         let mut inner = self.inner.lock();
         let mut acquired = Acquired::default();
-        if inner.waiting.is_empty() && inner.blocked.is_empty() {
+        if inner.waiting.is_empty() && inner.retries.is_empty() {
             return Ok(acquired);
         }
         let node = inner.node(&request.node);
@@ -780,8 +796,8 @@ impl JobStore for MemoryStore {
             let Some(job) = inner.slots[slot as usize].job.clone() else {
                 continue;
             };
-            if !inner.blocked.is_empty() {
-                inner.start_blocked(slot, &job, &node, &mut acquired);
+            if !inner.retries.is_empty() {
+                inner.start_due_retries(slot, &job, request.now, &node, &mut acquired);
             }
             let Some(&at) = inner.waiting.get(&slot) else {
                 continue;
@@ -808,7 +824,22 @@ impl JobStore for MemoryStore {
 
     async fn complete_many(&self, done: Vec<RunEnd>) -> Vec<Result<()>> {
         let mut inner = self.inner.lock();
-        done.iter().map(|end| inner.end_run(end)).collect()
+        let results = done.iter().map(|end| inner.end_run(end)).collect();
+        if !inner.removed.is_empty() {
+            self.removed
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        results
+    }
+
+    fn take_removed(&self) -> Vec<JobId> {
+        if !self
+            .removed
+            .swap(false, std::sync::atomic::Ordering::Acquire)
+        {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.inner.lock().removed)
     }
 
     async fn release(&self, node: &str) -> Result<u64> {
@@ -853,9 +884,8 @@ impl JobStore for MemoryStore {
         let Some(slot) = inner.slot_of(job_id) else {
             return Ok(Vec::new());
         };
-        if !inner.retries.is_empty() || !inner.blocked.is_empty() {
+        if !inner.retries.is_empty() {
             inner.retries.retain(|_, pending| pending.slot != slot);
-            inner.blocked.retain(|pending| pending.slot != slot);
             inner.settle(slot);
         }
         Ok(inner

@@ -207,6 +207,12 @@ impl ClaimedRun {
     }
 }
 
+/// How long a pending retry that came due while its job had no instance free waits
+/// before claims look at it again — unless [`JobStore::claim_waiting`] starts it first,
+/// as the node that records the end of a run of its job asks. A retry so never waits on
+/// one node's notice alone (a node that dies, a paused scheduler).
+pub const RETRY_RECHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
 /// How one claimed run ended, as [`JobStore::complete_many`] records it (build it with
 /// [`RunEnd::new`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -424,6 +430,13 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// once; it waits while its job is paused, and is dropped with its job. A job whose
     /// trigger is done is kept (unscheduled) while one of its runs may still retry.
     async fn complete_many(&self, done: Vec<RunEnd>) -> Vec<Result<()>>;
+
+    /// The jobs this store removed by itself since the last call: parked jobs (trigger
+    /// done) whose last run ended through this store instance, with no retry pending.
+    /// The runtime reports them (`JobRemoved`) after recording ends. The default: none.
+    fn take_removed(&self) -> Vec<JobId> {
+        Vec::new()
+    }
 
     /// Drops every unfinished claim of `node` made through this store instance (a clean
     /// shutdown); returns how many. A store shared by processes leaves the claims of

@@ -97,7 +97,7 @@ pub(crate) fn sql(schema: &str) -> Sql {
              AND (j.options::jsonb ->> 'recover_abandoned' = 'true' \
                   OR jsonb_typeof(j.options::jsonb -> 'retry') = 'object') \
              AND NOT EXISTS (SELECT 1 FROM {s}.runs r WHERE r.job_id = j.id \
-                             AND r.status IN ('running', 'retrying'))"
+                             AND r.status IN ('running', 'retrying')) RETURNING j.id"
         )),
         release: text(format!(
             "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, error = 'released at shutdown' \
@@ -193,27 +193,24 @@ pub(crate) fn sql(schema: &str) -> Sql {
              ORDER BY r.retry_us LIMIT $3 FOR UPDATE OF r, j SKIP LOCKED",
             runnable(4, 5)
         )),
-        blocked_retries: text(format!(
+        due_retries: text(format!(
             "SELECT r.id AS run_id, r.attempt, r.sched_s, r.sched_ns, j.id, j.name, j.task, j.args, j.trigger, j.options, j.next_run_s, j.next_run_ns, j.paused \
              FROM {s}.runs r JOIN {s}.jobs j ON j.id = r.job_id \
-             WHERE r.status = 'retrying' AND r.retry_us IS NULL AND r.job_id = ANY($1) \
-             ORDER BY r.started_us, r.id FOR UPDATE OF r, j"
+             WHERE r.status = 'retrying' AND r.job_id = ANY($1) AND r.started_us <= $2 \
+             ORDER BY r.started_us, r.id FOR UPDATE OF r"
         )),
         first_retry: text(format!(
             "SELECT r.retry_us AS count FROM {s}.runs r JOIN {s}.jobs j ON j.id = r.job_id \
              WHERE r.status = 'retrying' AND r.retry_us IS NOT NULL AND NOT j.paused \
-             ORDER BY r.retry_us LIMIT 1"
+               AND j.id <> ALL($1) AND {} ORDER BY r.retry_us LIMIT 1",
+            runnable(2, 3)
         )),
         start_retries: text(format!(
             "UPDATE {s}.runs SET status = 'running', node = $2, started_us = $3, lease_us = $4, holder = $5, \
              retry_us = NULL WHERE id = ANY($1) AND status = 'retrying' RETURNING id"
         )),
-        block_retries: text(format!(
-            "UPDATE {s}.runs SET retry_us = NULL WHERE id = ANY($1) AND status = 'retrying'"
-        )),
-        unblock_retries: text(format!(
-            "UPDATE {s}.runs SET retry_us = started_us \
-             WHERE status = 'retrying' AND retry_us IS NULL AND job_id = ANY($1)"
+        defer_retries: text(format!(
+            "UPDATE {s}.runs SET retry_us = $2 WHERE id = ANY($1) AND status = 'retrying'"
         )),
         drop_retries: text(format!(
             "UPDATE {s}.runs SET status = 'cancelled', finished_us = $2, retry_us = NULL, error = $3 \

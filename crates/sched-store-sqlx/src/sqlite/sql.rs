@@ -117,7 +117,7 @@ pub(crate) fn sql() -> Sql {
              AND waiting_s IS NULL \
              AND (json_extract(options, '$.recover_abandoned') = 1 OR json_type(options, '$.retry') = 'object') \
              AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id \
-                             AND runs.status IN ('running', 'retrying'))"
+                             AND runs.status IN ('running', 'retrying')) RETURNING id"
                 .to_owned(),
         ),
         release: text(
@@ -217,32 +217,28 @@ pub(crate) fn sql() -> Sql {
              ORDER BY r.retry_us LIMIT ?3",
             runnable(4, 5)
         )),
-        blocked_retries: text(
+        due_retries: text(
             "SELECT r.id AS run_id, r.attempt AS attempt, r.sched_s AS sched_s, r.sched_ns AS sched_ns, j.id, j.name, j.task, j.args, j.trigger, j.options, j.next_run_s, j.next_run_ns, j.paused \
              FROM runs r JOIN jobs j ON j.id = r.job_id \
-             WHERE r.status = 'retrying' AND r.retry_us IS NULL \
-               AND r.job_id IN (SELECT value FROM json_each(?1)) ORDER BY r.started_us, r.id"
+             WHERE r.status = 'retrying' AND r.job_id IN (SELECT value FROM json_each(?1)) \
+               AND r.started_us <= ?2 ORDER BY r.started_us, r.id"
                 .to_owned(),
         ),
-        first_retry: text(
+        first_retry: text(format!(
             "SELECT r.retry_us AS count FROM runs r JOIN jobs j ON j.id = r.job_id \
              WHERE r.status = 'retrying' AND r.retry_us IS NOT NULL AND j.paused = 0 \
-             ORDER BY r.retry_us LIMIT 1"
-                .to_owned(),
-        ),
+               AND j.id NOT IN (SELECT value FROM json_each(?1)) AND {} \
+             ORDER BY r.retry_us LIMIT 1",
+            runnable(2, 3)
+        )),
         start_retries: text(
             "UPDATE runs SET status = 'running', node = ?2, started_us = ?3, lease_us = ?4, holder = ?5, \
              retry_us = NULL WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'retrying' RETURNING id"
                 .to_owned(),
         ),
-        block_retries: text(
-            "UPDATE runs SET retry_us = NULL \
+        defer_retries: text(
+            "UPDATE runs SET retry_us = ?2 \
              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'retrying'"
-                .to_owned(),
-        ),
-        unblock_retries: text(
-            "UPDATE runs SET retry_us = started_us WHERE status = 'retrying' AND retry_us IS NULL \
-             AND job_id IN (SELECT value FROM json_each(?1))"
                 .to_owned(),
         ),
         drop_retries: text(

@@ -290,6 +290,22 @@ fn wake_at(next: DateTime<Utc>, horizon: DateTime<Utc>, ahead: Duration) -> Date
         .unwrap_or(next)
 }
 
+/// Reports the jobs the store removed when their last run ended (parked: trigger done,
+/// kept while a run of them could be retried or recovered), and forgets their closures.
+pub(super) fn removed_by_store(inner: &Inner, removed: &[JobId]) {
+    let now = inner.env.clock.now();
+    let count = i64::try_from(removed.len()).unwrap_or(i64::MAX);
+    inner.metrics.jobs_changed(-count);
+    for job_id in removed {
+        inner.events.emit(Event::JobRemoved(crate::event::JobEvent {
+            job_id: job_id.clone(),
+            at: now,
+            node: inner.config.node.clone(),
+        }));
+    }
+    forget_finished(inner, removed);
+}
+
 /// Unregisters the closures of jobs whose trigger is done (their last runs, spawned
 /// already, hold their own reference).
 fn forget_finished(inner: &Inner, finished: &[JobId]) {

@@ -113,6 +113,7 @@ impl Completions {
 /// still in flight (to be aborted and reported a second time).
 pub(super) fn finish(inner: &Inner, completion: Completion, event: Option<Event>) {
     let runtime = &inner.runtime;
+    runtime.ended(|| completion.end(), completion.run_id);
     if runtime.completions.push(completion) && runtime.sleeping_long.load(Ordering::SeqCst) {
         // Recorded at the loop's next step, or soon if it sleeps for long.
         runtime.ended.notify_one();
@@ -148,6 +149,10 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     let retried = batch.iter().any(|end| end.retry_at.is_some());
     let results = inner.env.store.complete_many(batch).await;
     debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
+    let removed = inner.env.store.take_removed();
+    if !removed.is_empty() {
+        super::claim_loop::removed_by_store(inner, &removed);
+    }
     let mut recorded = true;
     for (index, (completion, result)) in done.drain(..).zip(results).enumerate() {
         match result {

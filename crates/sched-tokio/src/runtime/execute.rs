@@ -62,8 +62,9 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
             return;
         }
     }
-    // A backfill run stands for a past occurrence on purpose: never too late.
-    if !backfill && past_grace(&job, scheduled, started) {
+    // A backfill run stands for a past occurrence on purpose, and a retry was on time
+    // when its first attempt began: neither is ever too late.
+    if !backfill && attempt == 1 && past_grace(&job, scheduled, started) {
         dropped.disarm();
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
         return;

@@ -33,7 +33,7 @@ const RAN_OUT: &str = "its lease ran out before this node could renew it (the st
 const TAKEN: &str = "another node's reaper found its lease run out and took it over";
 pub(super) const NOT_RECORDED: &str =
     "its outcome was not recorded: another node's reaper had taken it over after its lease ran out";
-pub(crate) const NOT_STARTED: &str =
+pub(super) const NOT_STARTED: &str =
     "its lease ran out before it started; not started, as another node may run it";
 
 /// This node's view of its leases (a store other nodes share).

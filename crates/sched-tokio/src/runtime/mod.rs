@@ -40,17 +40,18 @@ mod running;
 mod shutdown;
 mod start;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use sched_core::store::{RunEnd, RunId};
 use sched_core::support::Mutex;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 pub(crate) use self::claim_loop::{dispatch, run};
 use self::completions::Completions;
 use self::lease::Leases;
-pub(crate) use self::lease::NOT_STARTED;
 pub(crate) use self::metrics::Metrics;
 use self::running::Running;
 pub(crate) use self::shutdown::drain;
@@ -85,6 +86,10 @@ pub(crate) struct Shared {
     cancels: AtomicU64,
     /// Cancels asked for runs claimed here but not in flight yet (see `cancel`).
     pending_cancels: Mutex<Vec<sched_core::store::RunId>>,
+    /// `run_job_now_and_wait`: who waits for the end of which run.
+    waiters: Mutex<HashMap<RunId, oneshot::Sender<RunEnd>>>,
+    /// How many wait (while none does, an ending run does not look).
+    waited: AtomicUsize,
 }
 
 impl Shared {
@@ -103,7 +108,37 @@ impl Shared {
             leases: Leases::default(),
             cancels: AtomicU64::new(0),
             pending_cancels: Mutex::default(),
+            waiters: Mutex::default(),
+            waited: AtomicUsize::new(0),
         }
+    }
+
+    /// The end of run `run_id` (claimed here, not started yet), when it ends: its
+    /// outcome, finish time and result. Dropped unanswered if the scheduler stops first.
+    pub(crate) fn wait_for_end(&self, run_id: RunId) -> oneshot::Receiver<RunEnd> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().insert(run_id, tx);
+        self.waited.fetch_add(1, Ordering::SeqCst);
+        rx
+    }
+
+    /// Tells whoever waits for `end`'s run that it ended.
+    pub(super) fn ended(&self, end: impl FnOnce() -> RunEnd, run_id: RunId) {
+        if self.waited.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let waiter = self.waiters.lock().remove(&run_id);
+        if let Some(waiter) = waiter {
+            self.waited.fetch_sub(1, Ordering::SeqCst);
+            let _ = waiter.send(end());
+        }
+    }
+
+    /// Drops every waiter (the scheduler stopped): they learn it.
+    pub(crate) fn forget_waiters(&self) {
+        let mut waiters = self.waiters.lock();
+        self.waited.fetch_sub(waiters.len(), Ordering::SeqCst);
+        waiters.clear();
     }
 
     /// Wakes the claim loop (something changed that it should look at).

@@ -105,6 +105,8 @@ async fn cancel(inner: &Arc<Inner>, runs: &[InFlight]) {
         if let Err(error) = recorded {
             inner.store_error(&error);
         }
+        let end = || sched_core::store::RunEnd::new(run.run_id, Outcome::Cancelled, now);
+        inner.runtime.ended(end, run.run_id);
         // Its start time is not kept: an aborted run reports its scheduled time.
         inner.events.emit(Event::JobError(RunEvent {
             job_id: run.job_id.clone(),

@@ -173,3 +173,21 @@ async fn run_job_now_and_wait_on_a_job_at_its_limit_says_it_did_not_start() {
     );
     h.scheduler.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn run_job_now_and_wait_learns_of_a_run_aborted_at_shutdown() {
+    let h = harness(|b| b.shutdown_timeout(secs(1)));
+    h.scheduler
+        .add_job(JobSpec::interval(secs(3600)).id("forever"), || async {
+            std::future::pending::<()>().await;
+        })
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    let scheduler = h.scheduler.clone();
+    let waiting = tokio::spawn(async move { scheduler.run_job_now_and_wait("forever").await });
+    sleep(1).await;
+    let _ = h.scheduler.shutdown().await; // times out, aborts the run
+    let run = waiting.await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Cancelled, "{run:?}");
+}

@@ -229,3 +229,56 @@ async fn a_retry_due_while_its_job_is_at_its_limit_starts_when_the_running_run_e
     );
     h.scheduler.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_is_not_missed_for_a_grace_shorter_than_its_backoff() {
+    let mut h = harness(|b| b);
+    // A 1 s grace, a 30 s backoff: the retry starts 30 s after its occurrence's time,
+    // yet it was on time when its first attempt began.
+    let options = JobOptions::default()
+        .misfire_grace_time(secs(1))
+        .retry(RetryPolicy::new(2).fixed(secs(30)));
+    h.scheduler
+        .add_job(
+            JobSpec::interval(secs(3600)).id("sync").options(options),
+            |ctx: JobContext| async move {
+                if ctx.attempt() == 1 {
+                    return Err("down".to_owned());
+                }
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    sleep(3600 + 31).await;
+    let events = h.drain();
+    assert_eq!(executed(&events, "sync"), vec![t(3600)], "attempt 2 ran");
+    assert!(!events.iter().any(|e| matches!(e, Event::JobMissed(_))));
+    h.scheduler.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_one_off_job_is_reported_removed_after_its_last_attempt() {
+    let mut h = harness(|b| b);
+    h.scheduler
+        .add_job(
+            JobSpec::date(t(5))
+                .id("once")
+                .options(JobOptions::default().retry(RetryPolicy::new(2).fixed(secs(5)))),
+            || async { Err::<(), _>("always") },
+        )
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    sleep(20).await;
+    let events = h.drain();
+    let removed = events
+        .iter()
+        .filter(|e| matches!(e, Event::JobRemoved(job) if &*job.job_id == "once"))
+        .count();
+    assert_eq!(removed, 1, "JobRemoved once, after attempt 2: {events:?}");
+    assert_eq!(errors(&events, "once").len(), 2);
+    assert!(h.scheduler.get_jobs().await.unwrap().is_empty());
+    h.scheduler.shutdown().await.unwrap();
+}
