@@ -360,47 +360,30 @@ pub(crate) async fn claim_now<DB: Dialect>(
     job_id: &str,
     request: &AcquireRequest,
 ) -> sched_core::Result<Acquired> {
-    let mut tx = inner
-        .pool
-        .begin_with(inner.sql.begin)
-        .await
-        .map_err(store_error)?;
-    let rows = statement::<DB>(&inner.sql.lock_jobs)
-        .list(List::Text(vec![job_id]))
-        .each::<JobRow>(&mut tx)
-        .await
-        .map_err(store_error)?;
-    let job = match rows.into_iter().next() {
-        Some(Ok(row)) => Arc::new(row.decode()?),
-        Some(Err((id, error))) => return Err(undecodable(id, &error)),
-        None => return Err(sched_core::Error::JobNotFound(job_id.into())),
-    };
-    let running = running_times(inner, &mut tx, vec![job_id])
-        .await
-        .map_err(store_error)?;
-    let mut acquired = Acquired::default();
-    if u32::try_from(running.len()).unwrap_or(u32::MAX) >= job.options.max_instances {
-        acquired
-            .skipped
-            .push(SkippedRuns::max_instances(job.id.clone(), request.now));
-        return Ok(acquired);
-    }
-    let run = vec![PlannedRun::new(job, request.now)];
-    acquired.runs = record_runs(inner, &mut tx, request, run)
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(acquired)
+    claim_at(inner, job_id, &[request.now], request, false).await
 }
 
-/// Backfill: runs of `job_id` for `times` (see `JobStore::claim_backfill`), in one
-/// transaction with the job row locked; an occurrence recorded before is passed over by
-/// the occurrence key.
+/// Backfill: runs of `job_id` for `times` (see `JobStore::claim_backfill`); an
+/// occurrence recorded before is passed over by the occurrence key.
 pub(crate) async fn claim_backfill<DB: Dialect>(
     inner: &Inner<DB>,
     job_id: &str,
     times: &[DateTime<Utc>],
     request: &AcquireRequest,
+) -> sched_core::Result<Acquired> {
+    claim_at(inner, job_id, times, request, true).await
+}
+
+/// Runs of `job_id` standing for `times`, in one transaction with its row locked,
+/// whatever its schedule and paused flag, if it has an instance free (otherwise a
+/// `MaxInstances` skip). A `backfill`'s runs are one backlog as wide as the instances
+/// free, marked so.
+async fn claim_at<DB: Dialect>(
+    inner: &Inner<DB>,
+    job_id: &str,
+    times: &[DateTime<Utc>],
+    request: &AcquireRequest,
+    backfill: bool,
 ) -> sched_core::Result<Acquired> {
     let mut tx = inner
         .pool
@@ -437,10 +420,14 @@ pub(crate) async fn claim_backfill<DB: Dialect>(
         .await
         .map_err(store_error)?;
     tx.commit().await.map_err(store_error)?;
-    acquired.runs = claimed
-        .into_iter()
-        .map(|run| run.catch_up(Some(free)).backfill(true))
-        .collect();
+    acquired.runs = if backfill {
+        claimed
+            .into_iter()
+            .map(|run| run.catch_up(Some(free)).backfill(true))
+            .collect()
+    } else {
+        claimed
+    };
     Ok(acquired)
 }
 

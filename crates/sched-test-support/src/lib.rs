@@ -165,3 +165,22 @@ impl Drop for NodeThread {
         }
     }
 }
+
+/// Reads with `read` until `done` holds of what it read, or `limit` has passed (then
+/// the last value read, for the test to assert on): what a test waits with for a
+/// store's history to catch up with runs that ended (their ends are recorded in
+/// batches).
+pub async fn poll_until<T, F, Fut>(limit: Duration, read: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let value = read().await;
+        if done(&value) || std::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -447,6 +447,56 @@ impl Inner {
         }
     }
 
+    /// Runs of `job_id` standing for `times`, whatever its schedule and paused flag, if
+    /// it has an instance free (otherwise a `MaxInstances` skip): "run now", or a
+    /// `backfill` (one backlog as wide as the instances free; an occurrence running,
+    /// or backfilled before, passed over).
+    fn claim_at(
+        &mut self,
+        job_id: &str,
+        times: &[DateTime<Utc>],
+        request: &AcquireRequest,
+        backfill: bool,
+    ) -> Result<Acquired> {
+        let slot = self
+            .job(job_id)
+            .and_then(|_| self.slot_of(job_id))
+            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
+        let node = self.node(&request.node);
+        let entry = &self.slots[slot as usize];
+        let (Some(job), Some(id)) = (entry.job.clone(), entry.id.clone()) else {
+            return Err(Error::JobNotFound(job_id.into()));
+        };
+        let mut acquired = Acquired::default();
+        let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
+        let free = job.options.max_instances.saturating_sub(running);
+        if free == 0 {
+            let skip = SkippedRuns::max_instances(id, request.now);
+            acquired.skipped.push(skip);
+            return Ok(acquired);
+        }
+        for &at in times {
+            if backfill {
+                let done = self
+                    .backfilled
+                    .get(&slot)
+                    .is_some_and(|ran| ran.contains(&at));
+                if done || self.slots[slot as usize].running.contains(&at) {
+                    continue;
+                }
+                self.backfilled.entry(slot).or_default().insert(at);
+            }
+            let run_id = self.start_run(slot, &node, at, 1);
+            let run = ClaimedRun::new(run_id, Arc::clone(&job), at);
+            acquired.runs.push(if backfill {
+                run.catch_up(Some(free)).backfill(true)
+            } else {
+                run
+            });
+        }
+        Ok(acquired)
+    }
+
     fn node(&mut self, node: &str) -> Arc<str> {
         match &self.node {
             Some(known) if &**known == node => Arc::clone(known),
@@ -712,29 +762,9 @@ impl JobStore for MemoryStore {
     }
 
     async fn claim_now(&self, job_id: &str, request: AcquireRequest) -> Result<Acquired> {
-        let mut inner = self.inner.lock();
-        let slot = inner
-            .job(job_id)
-            .and_then(|_| inner.slot_of(job_id))
-            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
-        let node = inner.node(&request.node);
-        let entry = &inner.slots[slot as usize];
-        let (job, id) = match (&entry.job, &entry.id) {
-            (Some(job), Some(id)) => (Arc::clone(job), id.clone()),
-            _ => return Err(Error::JobNotFound(job_id.into())),
-        };
-        let mut acquired = Acquired::default();
-        let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
-        if running >= job.options.max_instances {
-            let skip = SkippedRuns::max_instances(id, request.now);
-            acquired.skipped.push(skip);
-            return Ok(acquired);
-        }
-        let run_id = inner.start_run(slot, &node, request.now, 1);
-        acquired
-            .runs
-            .push(ClaimedRun::new(run_id, job, request.now));
-        Ok(acquired)
+        self.inner
+            .lock()
+            .claim_at(job_id, &[request.now], &request, false)
     }
 
     /// Without a history, an occurrence counts as recorded while it runs, or once a
@@ -745,41 +775,7 @@ impl JobStore for MemoryStore {
         times: &[DateTime<Utc>],
         request: AcquireRequest,
     ) -> Result<Acquired> {
-        let mut inner = self.inner.lock();
-        let slot = inner
-            .job(job_id)
-            .and_then(|_| inner.slot_of(job_id))
-            .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
-        let node = inner.node(&request.node);
-        let entry = &inner.slots[slot as usize];
-        let (Some(job), Some(id)) = (entry.job.clone(), entry.id.clone()) else {
-            return Err(Error::JobNotFound(job_id.into()));
-        };
-        let mut acquired = Acquired::default();
-        let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
-        let free = job.options.max_instances.saturating_sub(running);
-        if free == 0 {
-            acquired
-                .skipped
-                .push(SkippedRuns::max_instances(id, request.now));
-            return Ok(acquired);
-        }
-        for &at in times {
-            let done = inner
-                .backfilled
-                .get(&slot)
-                .is_some_and(|ran| ran.contains(&at));
-            if done || inner.slots[slot as usize].running.contains(&at) {
-                continue;
-            }
-            inner.backfilled.entry(slot).or_default().insert(at);
-            let run_id = inner.start_run(slot, &node, at, 1);
-            let run = ClaimedRun::new(run_id, Arc::clone(&job), at)
-                .catch_up(Some(free))
-                .backfill(true);
-            acquired.runs.push(run);
-        }
-        Ok(acquired)
+        self.inner.lock().claim_at(job_id, times, &request, true)
     }
 
     async fn claim_waiting(&self, job_ids: &[JobId], request: AcquireRequest) -> Result<Acquired> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sched_store_sqlx::{PostgresStore, SqliteStore};
-use sched_test_support::{database_url, drop_schema, unique_schema};
+use sched_test_support::{database_url, drop_schema, poll_until, unique_schema};
 use sched_tokio::prelude::*;
 use sched_tokio::sched_core::store::RunStatus;
 use sched_tokio::{Backfill, JobContext};
@@ -56,7 +56,8 @@ async fn backfill_once(a: Arc<dyn JobStore>, b: Arc<dyn JobStore>) {
         let store = Arc::clone(scheduler.store());
         async move { store.run_history(Some("rollup"), 50).await.unwrap() }
     };
-    wait_until(
+    poll_until(
+        Duration::from_secs(20),
         || history(&node_a),
         |runs| {
             runs.iter()
@@ -75,7 +76,8 @@ async fn backfill_once(a: Arc<dyn JobStore>, b: Arc<dyn JobStore>) {
     let times = |report: &Backfill| report.started.iter().map(|(_, at)| *at).collect::<Vec<_>>();
     assert_eq!(times(&second), vec![start + hour(1), start + hour(4)]);
     assert_eq!(second.passed_over, vec![start + hour(2), start + hour(3)]);
-    let runs = wait_until(
+    let runs = poll_until(
+        Duration::from_secs(20),
         || history(&node_b),
         |runs| {
             runs.iter()
@@ -96,21 +98,6 @@ async fn backfill_once(a: Arc<dyn JobStore>, b: Arc<dyn JobStore>) {
     assert_eq!(ran.len(), 4, "{ran:?}");
     node_a.shutdown().await.unwrap();
     node_b.shutdown().await.unwrap();
-}
-
-async fn wait_until<F, Fut, T>(read: F, done: impl Fn(&T) -> bool) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = T>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let value = read().await;
-        if done(&value) || std::time::Instant::now() > deadline {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

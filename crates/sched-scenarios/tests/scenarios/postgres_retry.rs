@@ -6,11 +6,11 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use sched_store_sqlx::PostgresStore;
-use sched_test_support::{database_url, drop_schema, unique_schema};
+use sched_test_support::{database_url, drop_schema, poll_until, unique_schema};
 use sched_tokio::prelude::*;
 use sched_tokio::sched_core::store::{RunRecord, RunStatus};
 
@@ -23,20 +23,14 @@ fn node(url: &str, schema: &str, id: &str) -> Child {
         .expect("the retry node starts")
 }
 
-/// Polls the job's history until `done` holds of it (at most `limit`).
+/// Reads the job's history until `done` holds of it (at most `limit`).
 async fn history_until(
     store: &PostgresStore,
     limit: Duration,
-    done: impl Fn(&[RunRecord]) -> bool,
+    done: impl Fn(&Vec<RunRecord>) -> bool,
 ) -> Vec<RunRecord> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let runs = store.run_history(Some("flaky"), 20).await.expect("history");
-        if done(&runs) || Instant::now() > deadline {
-            return runs;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let read = || async { store.run_history(Some("flaky"), 20).await.expect("history") };
+    poll_until(limit, read, done).await
 }
 
 #[cfg_attr(

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sched_store_sqlx::{PostgresStore, SqliteStore};
-use sched_test_support::{database_url, drop_schema, unique_schema};
+use sched_test_support::{database_url, drop_schema, poll_until, unique_schema};
 use sched_tokio::prelude::*;
-use sched_tokio::sched_core::store::{RunRecord, RunStatus};
+use sched_tokio::sched_core::store::RunStatus;
 use sched_tokio::JobContext;
 use serde::{Deserialize, Serialize};
 
@@ -66,13 +66,15 @@ async fn results_and_attempts(store: Arc<dyn JobStore>) {
             let store = Arc::clone(&store);
             async move { store.run_history(Some(job), 10).await.unwrap() }
         };
-        let count = wait_for(
+        let count = poll_until(
+            Duration::from_secs(20),
             || history("count"),
             |runs| runs.first().is_some_and(|r| r.status == RunStatus::Success),
         )
         .await;
         assert_eq!(count[0].result.as_deref(), Some(r#"{"rows":42}"#));
-        let flaky = wait_for(
+        let flaky = poll_until(
+            Duration::from_secs(20),
             || history("flaky"),
             |runs| {
                 runs.iter()
@@ -95,21 +97,6 @@ async fn results_and_attempts(store: Arc<dyn JobStore>) {
         assert!(flaky.iter().all(|r| r.scheduled == first.scheduled));
     }
     scheduler.shutdown().await.unwrap();
-}
-
-async fn wait_for<F, Fut>(read: F, done: impl Fn(&[RunRecord]) -> bool) -> Vec<RunRecord>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Vec<RunRecord>>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let runs = read().await;
-        if done(&runs) || std::time::Instant::now() > deadline {
-            return runs;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

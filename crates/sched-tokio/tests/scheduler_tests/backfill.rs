@@ -5,28 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use sched_tokio::prelude::*;
-use sched_tokio::{Backfill, RunEvent, SkipEvent};
+use sched_tokio::{Backfill, SkipEvent};
 
-use crate::scheduler::{after, harness, secs, sleep, T0};
+use crate::scheduler::{after, harness, secs, sleep, submitted, T0};
 
 fn t(seconds: i64) -> DateTime<Utc> {
     after(T0, seconds)
-}
-
-/// `(scheduled, started)` of the runs of `job` that started.
-fn submitted(events: &[Event], job: &str) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::JobSubmitted(RunEvent {
-                job_id,
-                scheduled,
-                started,
-                ..
-            }) if &**job_id == job => Some((*scheduled, *started)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]

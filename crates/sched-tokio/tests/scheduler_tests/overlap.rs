@@ -6,25 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use sched_tokio::prelude::*;
-use sched_tokio::{CancelReason, JobContext, RunEvent, SkipEvent};
+use sched_tokio::{CancelReason, JobContext, SkipEvent};
 
-use crate::scheduler::{after, errors, executed, harness, secs, sleep, Harness, T0};
-
-/// The scheduled and start times of the runs of `job` that started, in order.
-fn submitted(events: &[Event], job: &str) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::JobSubmitted(RunEvent {
-                job_id,
-                scheduled,
-                started,
-                ..
-            }) if &**job_id == job => Some((*scheduled, *started)),
-            _ => None,
-        })
-        .collect()
-}
+use crate::scheduler::{after, errors, executed, harness, secs, sleep, submitted, Harness, T0};
 
 /// The scheduled times `job` skipped at its limit.
 fn at_limit(events: &[Event], job: &str) -> Vec<DateTime<Utc>> {

@@ -59,6 +59,17 @@ impl Harness {
     }
 }
 
+/// The scheduled and start times of the runs of `job` that started, in order.
+pub(crate) fn submitted(events: &[Event], job: &str) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobSubmitted(run) if &*run.job_id == job => Some((run.scheduled, run.started)),
+            _ => None,
+        })
+        .collect()
+}
+
 pub(crate) fn executed(events: &[Event], job: &str) -> Vec<DateTime<Utc>> {
     events
         .iter()
