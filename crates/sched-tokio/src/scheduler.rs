@@ -466,6 +466,21 @@ impl Scheduler {
         self.modify_job(id, |job| job.resume(now)).await
     }
 
+    /// Job `id`, if this node can run its task ([`Error::UnknownTask`] otherwise).
+    async fn runnable_job(&self, id: &str) -> Result<Job> {
+        let job = self.inner.env.store.get_job(id).await?;
+        let runnable = self.inner.env.registry.runnable(&self.inner.config.node);
+        if !runnable.allows(&job.task) {
+            return Err(Error::UnknownTask(job.task));
+        }
+        Ok(job)
+    }
+
+    /// A claim by this node at `now`, under its lease.
+    fn claim_request(&self, now: DateTime<Utc>) -> AcquireRequest {
+        AcquireRequest::new(self.inner.config.node.as_str(), now).lease(self.inner.config.lease)
+    }
+
     /// Runs a job once, now — paused or not (an admin page's "Run now" button) — on this
     /// node, leaving its schedule and its paused flag as they are. The run counts toward
     /// `max_instances`: a job at its limit is skipped (`JobMaxInstances`), not queued.
@@ -487,14 +502,13 @@ impl Scheduler {
             }
             return self.modify_job(id, |job| job.run_now(now)).await;
         }
-        let job = self.inner.env.store.get_job(id).await?;
-        let runnable = self.inner.env.registry.runnable(&self.inner.config.node);
-        if !runnable.allows(&job.task) {
-            return Err(Error::UnknownTask(job.task));
-        }
-        let request = AcquireRequest::new(self.inner.config.node.as_str(), now)
-            .lease(self.inner.config.lease);
-        let acquired = self.inner.env.store.claim_now(id, request).await?;
+        let job = self.runnable_job(id).await?;
+        let acquired = self
+            .inner
+            .env
+            .store
+            .claim_now(id, self.claim_request(now))
+            .await?;
         crate::runtime::dispatch(&self.inner, acquired, now);
         Ok(job)
     }
@@ -566,11 +580,7 @@ impl Scheduler {
                 now.to_rfc3339()
             )));
         }
-        let job = self.inner.env.store.get_job(id).await?;
-        let runnable = self.inner.env.registry.runnable(&self.inner.config.node);
-        if !runnable.allows(&job.task) {
-            return Err(Error::UnknownTask(job.task));
-        }
+        let job = self.runnable_job(id).await?;
         let times = job
             .occurrences_between(from, to, MAX_BACKFILL)
             .map_err(|limit| {
@@ -586,8 +596,7 @@ impl Scheduler {
         if times.is_empty() {
             return Ok(report);
         }
-        let request = AcquireRequest::new(self.inner.config.node.as_str(), now)
-            .lease(self.inner.config.lease);
+        let request = self.claim_request(now);
         let acquired = self
             .inner
             .env
@@ -658,14 +667,13 @@ impl Scheduler {
             return Err(Error::NotRunning);
         }
         let now = self.inner.env.clock.now();
-        let job = self.inner.env.store.get_job(id).await?;
-        let runnable = self.inner.env.registry.runnable(&self.inner.config.node);
-        if !runnable.allows(&job.task) {
-            return Err(Error::UnknownTask(job.task));
-        }
-        let request = AcquireRequest::new(self.inner.config.node.as_str(), now)
-            .lease(self.inner.config.lease);
-        let acquired = self.inner.env.store.claim_now(id, request).await?;
+        let job = self.runnable_job(id).await?;
+        let acquired = self
+            .inner
+            .env
+            .store
+            .claim_now(id, self.claim_request(now))
+            .await?;
         let Some(run) = acquired.runs.first() else {
             return Err(Error::RunNotStarted {
                 job_id: id.to_owned(),
