@@ -247,9 +247,10 @@ pub struct JobOptions {
     /// started in place of the oldest. See [`Overlap`].
     pub overlap: Overlap,
     /// Retries of a run that failed (`None`, the default: a failed run is not run
-    /// again). See [`RetryPolicy`].
+    /// again). See [`RetryPolicy`]. Boxed: a job without one carries one pointer's
+    /// worth of it, in the store and in each run.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry: Option<RetryPolicy>,
+    pub retry: Option<Box<RetryPolicy>>,
 }
 
 /// What a run that comes due does while its job already has `max_instances` runs
@@ -372,7 +373,7 @@ struct StoredOptions {
     recover_abandoned: bool,
     cancel_grace: Duration,
     overlap: Overlap,
-    retry: Option<RetryPolicy>,
+    retry: Option<Box<RetryPolicy>>,
 }
 
 impl Default for StoredOptions {
@@ -461,7 +462,7 @@ impl JobOptions {
     /// Sets [`retry`](Self::retry): a failed run is tried again as `policy` says.
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
+        self.retry = Some(Box::new(policy));
         self
     }
 

@@ -1270,12 +1270,12 @@ pub async fn round_trip_args_and_options(store: Arc<dyn JobStore>) {
         recover_abandoned: true,
         cancel_grace: Duration::from_millis(1_250),
         overlap: crate::job::Overlap::QueueOne,
-        retry: Some(
+        retry: Some(Box::new(
             crate::job::RetryPolicy::new(4)
                 .backoff(Duration::from_millis(250), 1.5, Duration::from_secs(90))
                 .jitter(0.25)
                 .on_timeout(false),
-        ),
+        )),
     };
     let args = [
         json!({

@@ -23,10 +23,18 @@ pub(super) struct Completion {
     pub(super) run_id: RunId,
     pub(super) outcome: Outcome,
     pub(super) finished: DateTime<Utc>,
+    /// A retry or a result, for the few runs that have one (boxed: the queue of ended
+    /// runs carries one pointer for the others).
+    pub(super) extra: Option<Box<Extra>>,
+}
+
+/// What some ended runs carry besides their outcome.
+#[derive(Debug, Default)]
+pub(super) struct Extra {
     /// Its occurrence is tried again then (the job's retry policy).
-    pub(super) retry_at: Option<DateTime<Utc>>,
+    retry_at: Option<DateTime<Utc>>,
     /// What its task returned, as JSON text.
-    pub(super) result: Option<String>,
+    result: Option<String>,
 }
 
 impl Completion {
@@ -42,28 +50,33 @@ impl Completion {
             run_id,
             outcome,
             finished,
-            retry_at: None,
-            result: None,
+            extra: None,
         }
     }
 
     /// Returned `result` (JSON text).
     pub(super) fn result(mut self, result: Option<String>) -> Self {
-        self.result = result;
+        if result.is_some() {
+            self.extra.get_or_insert_with(Box::default).result = result;
+        }
         self
     }
 
     /// Retried at `at` (`None`: not retried).
     pub(super) fn retry_at(mut self, at: Option<DateTime<Utc>>) -> Self {
-        self.retry_at = at;
+        if at.is_some() {
+            self.extra.get_or_insert_with(Box::default).retry_at = at;
+        }
         self
     }
 
     /// What the store records.
     pub(super) fn end(&self) -> RunEnd {
-        RunEnd::new(self.run_id, self.outcome.clone(), self.finished)
-            .retry_at(self.retry_at)
-            .result(self.result.clone())
+        let end = RunEnd::new(self.run_id, self.outcome.clone(), self.finished);
+        match &self.extra {
+            None => end,
+            Some(extra) => end.retry_at(extra.retry_at).result(extra.result.clone()),
+        }
     }
 }
 

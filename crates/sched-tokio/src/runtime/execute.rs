@@ -93,7 +93,8 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
             None,
         )));
     }
-    let (timeout, retry) = (job.options.timeout, job.options.retry);
+    // Kept across the run: a pointer (allocated only for a job that retries).
+    let (timeout, retry) = (job.options.timeout, job.options.retry.clone());
     let span = tracing::info_span!("job_run", job_id = %job_id, run_id = %run_id, %scheduled,
         delay_ms = (started - scheduled).num_milliseconds());
     let ctx =
