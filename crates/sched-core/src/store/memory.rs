@@ -313,10 +313,21 @@ impl Inner {
     /// Records the end of `end.run_id`: frees its instance, keeps its next attempt
     /// pending if it is retried (and its job is still here), and removes a parked job
     /// whose last run this was.
+    #[inline]
     fn end_run(&mut self, end: &RunEnd) -> Result<()> {
         let run = self
             .finish_run(end.run_id)
             .ok_or(Error::RunNotFound(end.run_id.0))?;
+        // Most runs are not retried, of jobs not parked: nothing more to do.
+        if end.retry_at.is_some() || self.slots[run.slot as usize].parked {
+            self.after_end(&run, end);
+        }
+        Ok(())
+    }
+
+    /// The rest of [`end_run`](Self::end_run), for a run retried or of a parked job.
+    #[cold]
+    fn after_end(&mut self, run: &Run, end: &RunEnd) {
         if let Some(due) = end.retry_at {
             if self.slots[run.slot as usize].job.is_some() {
                 self.retry_seq += 1;
@@ -332,7 +343,6 @@ impl Inner {
         if let Some(id) = self.settle(run.slot) {
             self.removed.push(id);
         }
-        Ok(())
     }
 
     /// Removes the parked job in `slot` once nothing of it can run any more (no run

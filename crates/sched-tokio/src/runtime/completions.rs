@@ -29,7 +29,7 @@ pub(super) struct Completion {
 }
 
 /// What some ended runs carry besides their outcome.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Extra {
     /// Its occurrence is tried again then (the job's retry policy).
     retry_at: Option<DateTime<Utc>>,
@@ -54,23 +54,29 @@ impl Completion {
         }
     }
 
-    /// Returned `result` (JSON text).
-    pub(super) fn result(mut self, result: Option<String>) -> Self {
-        if result.is_some() {
-            self.extra.get_or_insert_with(Box::default).result = result;
+    /// Run `run_id` in `slot` ended with `outcome` at `finished`, retried at `retry_at`,
+    /// having returned `result` (both `None` for most runs: nothing allocated).
+    #[inline]
+    pub(super) fn with(
+        slot: usize,
+        run_id: RunId,
+        (outcome, finished): (Outcome, DateTime<Utc>),
+        retry_at: Option<DateTime<Utc>>,
+        result: Option<String>,
+    ) -> Self {
+        let extra = (retry_at.is_some() || result.is_some())
+            .then(|| Box::new(Extra { retry_at, result }));
+        Self {
+            slot: Some(slot),
+            run_id,
+            outcome,
+            finished,
+            extra,
         }
-        self
-    }
-
-    /// Retried at `at` (`None`: not retried).
-    pub(super) fn retry_at(mut self, at: Option<DateTime<Utc>>) -> Self {
-        if at.is_some() {
-            self.extra.get_or_insert_with(Box::default).retry_at = at;
-        }
-        self
     }
 
     /// What the store records.
+    #[inline]
     pub(super) fn end(&self) -> RunEnd {
         let end = RunEnd::new(self.run_id, self.outcome.clone(), self.finished);
         match &self.extra {
@@ -126,7 +132,9 @@ impl Completions {
 /// still in flight (to be aborted and reported a second time).
 pub(super) fn finish(inner: &Inner, completion: Completion, event: Option<Event>) {
     let runtime = &inner.runtime;
-    runtime.ended(|| completion.end(), completion.run_id);
+    if runtime.waited() {
+        runtime.ended(|| completion.end(), completion.run_id);
+    }
     if runtime.completions.push(completion) && runtime.sleeping_long.load(Ordering::SeqCst) {
         // Recorded at the loop's next step, or soon if it sleeps for long.
         runtime.ended.notify_one();

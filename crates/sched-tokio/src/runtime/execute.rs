@@ -161,9 +161,7 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     }
     finish(
         &inner,
-        Completion::new(slot, run_id, outcome, finished)
-            .retry_at(retry_at)
-            .result(result),
+        Completion::with(slot, run_id, (outcome, finished), retry_at, result),
         ended,
     );
     if let Some(event) = retrying {

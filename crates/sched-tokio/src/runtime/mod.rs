@@ -122,11 +122,15 @@ impl Shared {
         rx
     }
 
+    /// Whether someone waits for the end of a run (`run_job_now_and_wait`).
+    #[inline]
+    pub(super) fn waited(&self) -> bool {
+        self.waited.load(Ordering::SeqCst) > 0
+    }
+
     /// Tells whoever waits for `end`'s run that it ended.
+    #[cold]
     pub(super) fn ended(&self, end: impl FnOnce() -> RunEnd, run_id: RunId) {
-        if self.waited.load(Ordering::SeqCst) == 0 {
-            return;
-        }
         let waiter = self.waiters.lock().remove(&run_id);
         if let Some(waiter) = waiter {
             self.waited.fetch_sub(1, Ordering::SeqCst);
