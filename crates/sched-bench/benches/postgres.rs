@@ -1693,7 +1693,7 @@ async fn retry(args: &Args, admin: &PgPool) {
             let claim_took = began.elapsed();
             let run = first.runs.first().expect("a run").run_id;
             let failed = Outcome::Error("boom".into());
-            let end = RunEnd::new(run, failed, Utc::now()).retry_at(retried.then(Utc::now));
+            let end = RunEnd::new(run, failed, Utc::now()).with_retry_at(retried.then(Utc::now));
             let began = Instant::now();
             let done = store.complete_many(vec![end]).await;
             assert!(done[0].is_ok(), "{done:?}");

@@ -436,13 +436,13 @@ impl<DB: Dialect> Inner<DB> {
         // Only a batch with a retry needs a transaction: the retry is recorded with the
         // end, or neither is.
         let mut conn = self.pool.acquire().await?;
-        let rows = if done.iter().any(|end| end.retry_at.is_some()) {
+        let rows = if done.iter().any(|end| end.retry_at().is_some()) {
             let mut tx = sqlx::Connection::begin_with(&mut *conn, self.sql.begin).await?;
             let rows = self.record_ended_on(&mut tx, done).await?;
             tx.commit().await?;
             // Lowered once committed: a claim that looked before then finds the hint
             // changed and leaves it.
-            if let Some(first) = done.iter().filter_map(|end| end.retry_at).min() {
+            if let Some(first) = done.iter().filter_map(RunEnd::retry_at).min() {
                 self.retry_hint.fetch_min(micros(first), Ordering::Relaxed);
             }
             rows
@@ -484,7 +484,7 @@ impl<DB: Dialect> Inner<DB> {
             .collect();
         let finished: Vec<i64> = done.iter().map(|end| micros(end.finished)).collect();
         let errors: Vec<Option<&str>> = done.iter().map(|end| end.outcome.error_text()).collect();
-        let results: Vec<Option<&str>> = done.iter().map(|end| end.result.as_deref()).collect();
+        let results: Vec<Option<&str>> = done.iter().map(RunEnd::result).collect();
         let rows: Vec<CompletedRow> = statement::<DB>(&self.sql.complete_many)
             .list(List::Int8(ids))
             .list(List::Text(statuses))
@@ -497,7 +497,7 @@ impl<DB: Dialect> Inner<DB> {
         let (retry_ids, dues): (Vec<i64>, Vec<i64>) = done
             .iter()
             .filter(|end| ended.contains(&end.run_id.0))
-            .filter_map(|end| Some((end.run_id.0, micros(end.retry_at?))))
+            .filter_map(|end| Some((end.run_id.0, micros(end.retry_at()?))))
             .unzip();
         if !retry_ids.is_empty() {
             statement::<DB>(&self.sql.retry)

@@ -689,14 +689,14 @@ impl Scheduler {
         // (a result, an error, a cancel, a lease lost, missed in the queue).
         let end = self.inner.runtime.wait_for_end(run_id);
         crate::runtime::dispatch(&self.inner, acquired, now);
-        let end = end.await.map_err(|_| Error::ShutDown)?;
+        let mut end = end.await.map_err(|_| Error::ShutDown)?;
         let status = end.outcome.status();
         let error = end.outcome.error_text().map(str::to_owned);
         let node = self.inner.config.node.clone();
         let record = RunRecord::new(run_id, job_id, scheduled, now, node, status)
             .ended(Some(end.finished), error)
             .attempt(attempt)
-            .with_result(end.result);
+            .with_result(end.take_result());
         Ok(record)
     }
 

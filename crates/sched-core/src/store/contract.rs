@@ -387,7 +387,7 @@ pub async fn a_runs_result_is_kept_with_it(store: Arc<dyn JobStore>) {
     let value = r#"{"rows":1200,"note":"ünïcødé \"q\" ✓","nested":[1,{"a":null}]}"#;
     let ends = vec![
         RunEnd::new(find_run(&claimed, "with").run_id, Outcome::Success, t(1))
-            .result(Some(value.to_owned())),
+            .with_result(Some(value.to_owned())),
         RunEnd::new(find_run(&claimed, "without").run_id, Outcome::Success, t(1)),
     ];
     let results = store.complete_many(ends).await;
@@ -416,7 +416,7 @@ async fn fail(
     at: DateTime<Utc>,
     retry_at: DateTime<Utc>,
 ) {
-    let end = RunEnd::new(run_id, Outcome::Error("flaky".into()), at).retry_at(Some(retry_at));
+    let end = RunEnd::new(run_id, Outcome::Error("flaky".into()), at).with_retry_at(Some(retry_at));
     let results = store.complete_many(vec![end]).await;
     assert!(
         matches!(results[..], [Ok(())]),

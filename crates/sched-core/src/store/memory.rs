@@ -319,7 +319,7 @@ impl Inner {
             .finish_run(end.run_id)
             .ok_or(Error::RunNotFound(end.run_id.0))?;
         // Most runs are not retried, of jobs not parked: nothing more to do.
-        if end.retry_at.is_some() || self.slots[run.slot as usize].parked {
+        if end.retry_at().is_some() || self.slots[run.slot as usize].parked {
             self.after_end(&run, end);
         }
         Ok(())
@@ -328,7 +328,7 @@ impl Inner {
     /// The rest of [`end_run`](Self::end_run), for a run retried or of a parked job.
     #[cold]
     fn after_end(&mut self, run: &Run, end: &RunEnd) {
-        if let Some(due) = end.retry_at {
+        if let Some(due) = end.retry_at() {
             if self.slots[run.slot as usize].job.is_some() {
                 self.retry_seq += 1;
                 let pending = Pending {

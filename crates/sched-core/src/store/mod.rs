@@ -224,39 +224,75 @@ pub struct RunEnd {
     pub outcome: Outcome,
     /// When.
     pub finished: DateTime<Utc>,
-    /// Its occurrence is tried again: the next attempt is due then
-    /// ([`RetryPolicy`](crate::job::RetryPolicy)). The store keeps it as a pending
-    /// attempt, recorded with the end in one step, unless the job is gone.
-    pub retry_at: Option<DateTime<Utc>>,
-    /// The task's result, as JSON text (a store that keeps history stores it with the
-    /// run; `None`: the task returned nothing).
-    pub result: Option<String>,
+    /// The retry and the result, for the few runs that have one (boxed: a batch of ends
+    /// carries one pointer for the others).
+    extra: Option<Box<EndExtra>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct EndExtra {
+    retry_at: Option<DateTime<Utc>>,
+    result: Option<String>,
 }
 
 impl RunEnd {
-    /// Run `run_id` ended with `outcome` at `finished` (not retried).
+    /// Run `run_id` ended with `outcome` at `finished` (not retried, no result).
     pub fn new(run_id: RunId, outcome: Outcome, finished: DateTime<Utc>) -> Self {
         Self {
             run_id,
             outcome,
             finished,
-            retry_at: None,
-            result: None,
+            extra: None,
         }
     }
 
-    /// Sets [`result`](Self::result).
-    #[must_use]
-    pub fn result(mut self, result: Option<String>) -> Self {
-        self.result = result;
-        self
+    /// Its occurrence is tried again: the next attempt is due then
+    /// ([`RetryPolicy`](crate::job::RetryPolicy)). The store keeps it as a pending
+    /// attempt, recorded with the end in one step, unless the job is gone.
+    #[inline]
+    pub fn retry_at(&self) -> Option<DateTime<Utc>> {
+        self.extra.as_ref().and_then(|extra| extra.retry_at)
+    }
+
+    /// The task's result, as JSON text (a store that keeps history stores it with the
+    /// run; `None`: the task returned nothing).
+    #[inline]
+    pub fn result(&self) -> Option<&str> {
+        self.extra
+            .as_ref()
+            .and_then(|extra| extra.result.as_deref())
+    }
+
+    /// The result, taken out (`None` the second time).
+    pub fn take_result(&mut self) -> Option<String> {
+        self.extra.as_mut().and_then(|extra| extra.result.take())
     }
 
     /// Sets [`retry_at`](Self::retry_at).
     #[must_use]
-    pub fn retry_at(mut self, at: Option<DateTime<Utc>>) -> Self {
-        self.retry_at = at;
+    pub fn with_retry_at(mut self, at: Option<DateTime<Utc>>) -> Self {
+        if at.is_some() || self.extra.is_some() {
+            self.extra_mut().retry_at = at;
+        }
         self
+    }
+
+    /// Sets [`result`](Self::result).
+    #[must_use]
+    pub fn with_result(mut self, result: Option<String>) -> Self {
+        if result.is_some() || self.extra.is_some() {
+            self.extra_mut().result = result;
+        }
+        self
+    }
+
+    fn extra_mut(&mut self) -> &mut EndExtra {
+        self.extra.get_or_insert_with(|| {
+            Box::new(EndExtra {
+                retry_at: None,
+                result: None,
+            })
+        })
     }
 }
 

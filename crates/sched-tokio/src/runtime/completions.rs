@@ -64,8 +64,8 @@ impl Completion {
         retry_at: Option<DateTime<Utc>>,
         result: Option<String>,
     ) -> Self {
-        let extra = (retry_at.is_some() || result.is_some())
-            .then(|| Box::new(Extra { retry_at, result }));
+        let extra =
+            (retry_at.is_some() || result.is_some()).then(|| Box::new(Extra { retry_at, result }));
         Self {
             slot: Some(slot),
             run_id,
@@ -81,7 +81,9 @@ impl Completion {
         let end = RunEnd::new(self.run_id, self.outcome.clone(), self.finished);
         match &self.extra {
             None => end,
-            Some(extra) => end.retry_at(extra.retry_at).result(extra.result.clone()),
+            Some(extra) => end
+                .with_retry_at(extra.retry_at)
+                .with_result(extra.result.clone()),
         }
     }
 }
@@ -167,7 +169,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     let batch: Vec<RunEnd> = done.iter().map(Completion::end).collect();
     // A retry recorded is a new due time the claim loop, maybe asleep until a later
     // one (or a change), must look at.
-    let retried = batch.iter().any(|end| end.retry_at.is_some());
+    let retried = batch.iter().any(|end| end.retry_at().is_some());
     let results = inner.env.store.complete_many(batch).await;
     debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
     let removed = inner.env.store.take_removed();
