@@ -166,10 +166,17 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> bool {
     // The runs freed are kept only where a refused completion is reported (a store
     // other nodes share): elsewhere they are dropped as their slots are freed.
     let (mut flights, waiting) = free_slots(inner, &done, inner.runtime.leases.leased());
-    let batch: Vec<RunEnd> = done.iter().map(Completion::end).collect();
     // A retry recorded is a new due time the claim loop, maybe asleep until a later
-    // one (or a change), must look at.
-    let retried = batch.iter().any(|end| end.retry_at().is_some());
+    // one (or a change), must look at (a run with only a result wakes it for nothing:
+    // rare, and harmless).
+    let mut retried = false;
+    let batch: Vec<RunEnd> = done
+        .iter()
+        .map(|completion| {
+            retried |= completion.extra.is_some();
+            completion.end()
+        })
+        .collect();
     let results = inner.env.store.complete_many(batch).await;
     debug_assert_eq!(results.len(), done.len(), "complete_many answers each run");
     let removed = inner.env.store.take_removed();

@@ -99,7 +99,10 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
         delay_ms = (started - scheduled).num_milliseconds());
     let ctx =
         JobContext::new(job_id.clone(), run_id, scheduled, job, &inner, slot).with_attempt(attempt);
-    let (mut outcome, mut result) = run_in_span(&task, ctx, timeout, span, (&inner, slot)).await;
+    // The result, if the task returned one, is put here (the outcome stays the
+    // future's whole output: the common run moves no more than it did).
+    let mut result = None;
+    let mut outcome = run_in_span(&task, ctx, timeout, span, (&inner, slot), &mut result).await;
     dropped.disarm();
     if cancel::reason(&inner, slot, run_id) == Some(CancelReason::Requested) {
         // Asked to stop: however it ended after that, it was cancelled.
@@ -204,14 +207,15 @@ async fn run_in_span(
     timeout: Option<Duration>,
     span: tracing::Span,
     run: (&Inner, usize),
-) -> (Outcome, Option<String>) {
+    result: &mut Option<String>,
+) -> Outcome {
     let live = !span.is_disabled();
-    let (outcome, result) = if live {
-        run_task(task, ctx, timeout, run)
+    let outcome = if live {
+        run_task(task, ctx, timeout, run, result)
             .instrument(span.clone())
             .await
     } else {
-        run_task(task, ctx, timeout, run).await
+        run_task(task, ctx, timeout, run, result).await
     };
     let log = || match &outcome {
         Outcome::Success => tracing::debug!("job run finished"),
@@ -222,7 +226,7 @@ async fn run_in_span(
     } else {
         log();
     }
-    (outcome, result)
+    outcome
 }
 
 /// Whether a run starting at `started` is later than its misfire grace allows (it
@@ -315,16 +319,17 @@ async fn run_task(
     ctx: JobContext,
     timeout: Option<Duration>,
     (inner, slot): (&Inner, usize),
-) -> (Outcome, Option<String>) {
+    result: &mut Option<String>,
+) -> Outcome {
     let run_id = ctx.run_id;
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| task.call(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-        Err(panic) => return (Outcome::Panicked(panic_message(&*panic)), None),
+        Err(panic) => return Outcome::Panicked(panic_message(&*panic)),
     };
     match timeout {
         // Boxed: a timer is large, and most runs have no timeout to carry it for.
-        Some(limit) => Box::pin(within(future, limit, inner, slot, run_id)).await,
-        None => finished(future.await),
+        Some(limit) => Box::pin(within(future, limit, (inner, slot, run_id), result)).await,
+        None => finished(future.await, result),
     }
 }
 
@@ -333,30 +338,33 @@ async fn run_task(
 async fn within<F>(
     future: F,
     limit: Duration,
-    inner: &Inner,
-    slot: usize,
-    run_id: RunId,
-) -> (Outcome, Option<String>)
+    (inner, slot, run_id): (&Inner, usize, RunId),
+    result: &mut Option<String>,
+) -> Outcome
 where
     F: std::future::Future<Output = std::thread::Result<TaskOutput>>,
 {
     tokio::pin!(future);
-    if let Ok(result) = tokio::time::timeout(limit, &mut future).await {
-        return finished(result);
+    if let Ok(ended) = tokio::time::timeout(limit, &mut future).await {
+        return finished(ended, result);
     }
     let grace = cancel::timed_out(inner, slot, run_id);
     if !grace.is_zero() {
         let _ = tokio::time::timeout(grace, &mut future).await;
     }
-    (Outcome::TimedOut, None)
+    Outcome::TimedOut
 }
 
-/// The outcome of a job future that ended (or panicked), and its result.
-fn finished(result: std::thread::Result<TaskOutput>) -> (Outcome, Option<String>) {
-    match result {
-        Ok(Ok(value)) => (Outcome::Success, value),
-        Ok(Err(error)) => (Outcome::Error(error), None),
-        Err(panic) => (Outcome::Panicked(panic_message(&*panic)), None),
+/// The outcome of a job future that ended (or panicked); its result into `result`.
+#[inline]
+fn finished(ended: std::thread::Result<TaskOutput>, result: &mut Option<String>) -> Outcome {
+    match ended {
+        Ok(Ok(value)) => {
+            *result = value;
+            Outcome::Success
+        }
+        Ok(Err(error)) => Outcome::Error(error),
+        Err(panic) => Outcome::Panicked(panic_message(&*panic)),
     }
 }
 
