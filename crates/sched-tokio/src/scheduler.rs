@@ -604,13 +604,7 @@ impl Scheduler {
             .claim_backfill(id, &times, request)
             .await?;
         if acquired.runs.is_empty() && !acquired.skipped.is_empty() {
-            return Err(Error::RunNotStarted {
-                job_id: id.to_owned(),
-                reason: format!(
-                    "no instance free: {} run(s) of it are executing, its max_instances",
-                    job.options.max_instances
-                ),
-            });
+            return Err(at_its_limit(&job));
         }
         report.started = acquired
             .runs
@@ -675,13 +669,7 @@ impl Scheduler {
             .claim_now(id, self.claim_request(now))
             .await?;
         let Some(run) = acquired.runs.first() else {
-            return Err(Error::RunNotStarted {
-                job_id: id.to_owned(),
-                reason: format!(
-                    "{} run(s) of it are executing, its max_instances",
-                    job.options.max_instances
-                ),
-            });
+            return Err(at_its_limit(&job));
         };
         let (run_id, job_id, scheduled, attempt) =
             (run.run_id, run.job_id.clone(), run.scheduled, run.attempt);
@@ -1076,4 +1064,15 @@ pub struct Backfill {
     pub started: Vec<(RunId, DateTime<Utc>)>,
     /// The occurrences of the window passed over: the store has a record of them.
     pub passed_over: Vec<DateTime<Utc>>,
+}
+
+/// [`Error::RunNotStarted`] for `job`, which has no instance free.
+fn at_its_limit(job: &Job) -> Error {
+    Error::RunNotStarted {
+        job_id: job.id.to_string(),
+        reason: format!(
+            "no instance free: {} run(s) of it are executing, its max_instances",
+            job.options.max_instances
+        ),
+    }
 }

@@ -85,8 +85,14 @@ async fn a_node_killed_during_a_retry_backoff_leaves_the_retry_to_another_node()
             .any(|r| r.attempt == 2 && r.status == RunStatus::Success)
     })
     .await;
-    // Settle: nothing more may run.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once its last attempt ended the one-off job is removed: nothing more can run.
+    let removed = poll_until(
+        Duration::from_secs(30),
+        || async { store.get_job("flaky").await.is_err() },
+        |gone| *gone,
+    )
+    .await;
+    assert!(removed, "the one-off job is removed after its last attempt");
     let runs = store.run_history(Some("flaky"), 20).await.expect("history");
     b.kill().expect("SIGKILL");
     b.wait().expect("reaped");
