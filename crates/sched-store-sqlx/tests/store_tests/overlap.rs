@@ -69,7 +69,12 @@ async fn postgres_queue_one_runs_back_to_back_across_nodes_never_overlapping() {
         )
         .await
         .expect("job added");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Until four runs have ended back to back (at most 20 s).
+    let ended = || async {
+        let log = log.lock();
+        log.spans.iter().filter(|(_, end)| end.is_some()).count()
+    };
+    sched_test_support::poll_until(Duration::from_secs(20), ended, |n| *n >= 4).await;
     a.scheduler.pause_job("sync").await.expect("paused");
     a.scheduler.shutdown().await.expect("a stops");
     b.scheduler.shutdown().await.expect("b stops");
@@ -85,7 +90,7 @@ async fn postgres_queue_one_runs_back_to_back_across_nodes_never_overlapping() {
         .collect();
     assert!(
         spans.len() >= 4,
-        "back to back for 4 s: {} runs",
+        "back to back: {} runs",
         spans.len()
     );
     // Each run after the first waited, and started as soon as the one before ended.
