@@ -88,11 +88,7 @@ async fn postgres_queue_one_runs_back_to_back_across_nodes_never_overlapping() {
         .iter()
         .filter_map(|(start, end)| Some((*start, (*end)?)))
         .collect();
-    assert!(
-        spans.len() >= 4,
-        "back to back: {} runs",
-        spans.len()
-    );
+    assert!(spans.len() >= 4, "back to back: {} runs", spans.len());
     // Each run after the first waited, and started as soon as the one before ended.
     for pair in spans.windows(2) {
         let gap = pair[1].0.saturating_duration_since(pair[0].1);
