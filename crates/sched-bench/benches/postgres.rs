@@ -50,15 +50,18 @@ postgres: PostgresStore throughput, latency and failure handling
 
 options:
   --url URL               database (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
-  --what LIST             comma list of pgbench,drain,firing,kill,restart,explain,profile,cancel,retry
-                          (default all)
+  --what LIST             comma list of pgbench,drain,firing,kill,restart,explain,profile,cancel,retry,
+                          bulk (default all)
+  --bulk-jobs N           bulk: jobs added by one add_jobs call, into MemoryStore and into
+                          Postgres (default 1000000)
   --cancels N             cancel: runs cancelled from each node (default 200)
   --retries N             retry: runs retried, and runs not retried (default 200)
   --drain-jobs N          backlog size (default 20000)
   --drain-nodes LIST      node counts for the backlog (default 1,4)
   --drain-trigger interval|date   backlog jobs: interval 1 h (rescheduled) or one-off (deleted)
   --firing-jobs LIST      jobs every second (default 10000)
-  --claim-ahead LIST      firing: the nodes' claim_ahead in ms, one case each (default 0,300)
+  --claim-ahead LIST      firing: the nodes' claim_ahead in ms, or `default` (the store's,
+                          500 ms), one case each (default: default,0)
   --seconds S             firing window (default 10)
   --pgbench-seconds S     pgbench duration (default 15)
   --explain-rows N        stored jobs for explain (default 1000000)
@@ -73,13 +76,15 @@ struct Args {
     drain_nodes: Vec<usize>,
     drain_date: bool,
     firing_jobs: Vec<usize>,
-    claim_ahead: Vec<u64>,
+    /// `None`: the store's default.
+    claim_ahead: Vec<Option<u64>>,
     seconds: u64,
     pgbench_seconds: u64,
     explain_rows: i64,
     cluster: Option<(String, String)>,
     cancels: usize,
     retries: usize,
+    bulk_jobs: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -88,7 +93,7 @@ fn parse_args() -> Result<Args, String> {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into()),
-        what: "pgbench,drain,firing,kill,restart,explain,profile,cancel,retry"
+        what: "pgbench,drain,firing,kill,restart,explain,profile,cancel,retry,bulk"
             .split(',')
             .map(str::to_owned)
             .collect(),
@@ -96,13 +101,14 @@ fn parse_args() -> Result<Args, String> {
         drain_nodes: vec![1, 4],
         drain_date: false,
         firing_jobs: vec![10_000],
-        claim_ahead: vec![0, 300],
+        claim_ahead: vec![None, Some(0)],
         seconds: 10,
         pgbench_seconds: 15,
         explain_rows: 1_000_000,
         cluster: None,
         cancels: 200,
         retries: 200,
+        bulk_jobs: 1_000_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -138,10 +144,14 @@ fn parse_args() -> Result<Args, String> {
             "--claim-ahead" => {
                 args.claim_ahead = value()?
                     .split(',')
-                    .map(|n| n.parse::<u64>().map_err(|e| e.to_string()))
+                    .map(|n| match n {
+                        "default" => Ok(None),
+                        n => n.parse::<u64>().map(Some).map_err(|e| e.to_string()),
+                    })
                     .collect::<Result<_, _>>()?
             }
             "--seconds" => args.seconds = number(value()?)?,
+            "--bulk-jobs" => args.bulk_jobs = number(value()?)? as usize,
             "--pgbench-seconds" => args.pgbench_seconds = number(value()?)?,
             "--explain-rows" => args.explain_rows = number(value()?)? as i64,
             "--cancels" => args.cancels = number(value()?)? as usize,
@@ -221,6 +231,9 @@ async fn run(args: Args) {
     }
     if wants("retry") {
         retry(&args, &admin).await;
+    }
+    if wants("bulk") {
+        bulk(&args).await;
     }
     if wants("cancel") {
         cancel(&args, &admin).await;
@@ -389,7 +402,8 @@ struct NodeOpts {
     lease: Duration,
     heartbeat: Duration,
     task_time: Duration,
-    claim_ahead: Duration,
+    /// `None`: the store's default.
+    claim_ahead: Option<Duration>,
 }
 
 impl NodeOpts {
@@ -401,7 +415,7 @@ impl NodeOpts {
             lease: Duration::from_secs(10),
             heartbeat: Duration::from_secs(2),
             task_time: Duration::ZERO,
-            claim_ahead: Duration::ZERO,
+            claim_ahead: None,
         }
     }
 }
@@ -437,16 +451,17 @@ async fn start_node(opts: NodeOpts, probe: Arc<Probe>, log: Arc<EventLog>) -> Sc
         .connect(&opts.url)
         .await
         .expect("node store");
-    let scheduler = Scheduler::builder()
+    let mut builder = Scheduler::builder()
         .store(Arc::new(store))
         .node_id(format!("node-{}", opts.index))
         .lease(opts.lease)
         .heartbeat_interval(opts.heartbeat)
-        .claim_ahead(opts.claim_ahead)
         .shutdown_timeout(Duration::from_secs(5))
-        .event_capacity(1 << 16)
-        .build()
-        .expect("scheduler");
+        .event_capacity(1 << 16);
+    if let Some(ahead) = opts.claim_ahead {
+        builder = builder.claim_ahead(ahead);
+    }
+    let scheduler = builder.build().expect("scheduler");
     let (node, task_time) = (opts.index, opts.task_time);
     scheduler.register_task("tick", move |ctx: JobContext| {
         probe.fire(&ctx, node);
@@ -804,14 +819,98 @@ async fn drain(args: &Args, admin: &PgPool, nodes: usize, tps: Option<f64>) {
 }
 
 // ---------------------------------------------------------------------------------
+// Bulk adds
+
+/// `n` specs of interval jobs (every hour, start times spread over it) running `task`.
+fn bulk_specs(n: usize) -> impl Iterator<Item = (JobSpec, &'static str)> {
+    let start = Utc::now() + TimeDelta::hours(1);
+    (0..n).map(move |i| {
+        let offset = TimeDelta::milliseconds((i as i64 * 3_600_000) / n.max(1) as i64);
+        let spec = JobSpec::interval(Duration::from_secs(3600))
+            .id(format!("bulk-{i:08}"))
+            .start(start + offset);
+        (spec, "tick")
+    })
+}
+
+/// One `add_jobs` call of `--bulk-jobs` jobs into `MemoryStore`, then into Postgres (one
+/// transaction), with the Postgres table's size after.
+async fn bulk(args: &Args) {
+    let n = args.bulk_jobs;
+    println!("\n## bulk: one add_jobs call of {n} interval jobs");
+    let memory = Scheduler::builder().build().expect("scheduler");
+    memory.register_task("tick", || async {});
+    let specs: Vec<_> = bulk_specs(n).collect();
+    let began = Instant::now();
+    let ids = memory.add_jobs(specs).await.expect("add_jobs into memory");
+    let took = began.elapsed();
+    assert_eq!(ids.len(), n);
+    println!(
+        "MemoryStore: {:.3} s ({:.0} jobs/s; the specs built beforehand)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+    drop(memory);
+    // The store's share: `MemoryStore::add_jobs` of jobs built and scheduled beforehand.
+    let now = Utc::now();
+    let jobs: Vec<Job> = (0..n)
+        .map(|i| {
+            let trigger = Trigger::interval(Duration::from_secs(3600)).start(now);
+            Job::new(format!("bulk-{i:08}"), "tick", trigger)
+                .schedule(now)
+                .expect("job")
+        })
+        .collect();
+    let store = sched_tokio::sched_core::store::MemoryStore::new();
+    let began = Instant::now();
+    store.add_jobs(jobs).await.expect("store add_jobs");
+    println!(
+        "  of which MemoryStore::add_jobs of jobs built beforehand: {:.3} s",
+        began.elapsed().as_secs_f64()
+    );
+    drop(store);
+    let schema = unique_schema("bulk");
+    let store = PostgresStore::builder()
+        .schema(&schema)
+        .connect(&args.url)
+        .await
+        .expect("store");
+    let node = Scheduler::builder()
+        .store(Arc::new(store))
+        .build()
+        .expect("scheduler");
+    node.register_task("tick", || async {});
+    let specs: Vec<_> = bulk_specs(n).collect();
+    let began = Instant::now();
+    let ids = node.add_jobs(specs).await.expect("add_jobs into postgres");
+    let took = began.elapsed();
+    assert_eq!(ids.len(), n);
+    let admin = PgPool::connect(&args.url).await.expect("admin");
+    let count = scalar(&admin, format!("SELECT count(*) FROM \"{schema}\".jobs")).await;
+    let size: String = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT pg_size_pretty(pg_total_relation_size('\"{schema}\".jobs'))"
+    )))
+    .fetch_one(&admin)
+    .await
+    .expect("size");
+    println!(
+        "PostgresStore: {:.1} s ({:.0} jobs/s, one transaction); {count} rows stored, {size} table+indexes",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+    drop(node);
+    drop_schema(&admin, &schema).await;
+}
+
+// ---------------------------------------------------------------------------------
 // Jobs every second on one node
 
-async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool, ahead_ms: u64) {
+async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool, ahead_ms: Option<u64>) {
     let schema = unique_schema("firing");
     create_schema(&args.url, &schema).await;
     let probe = Probe::new(n);
     let mut opts = NodeOpts::new(&args.url, &schema);
-    opts.claim_ahead = Duration::from_millis(ahead_ms);
+    opts.claim_ahead = ahead_ms.map(Duration::from_millis);
     let mut node = Node::spawn(opts, Arc::clone(&probe));
     let base = (Utc::now() + TimeDelta::seconds(3))
         .duration_trunc(TimeDelta::seconds(1))
@@ -858,12 +957,15 @@ async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool, ahead_ms: u64
     let h = &probe.delays;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "\n## firing: {n} jobs every 1 s, {}, one node, claim_ahead {ahead_ms} ms, {} s window",
+        "\n## firing: {n} jobs every 1 s, {}, one node, claim_ahead {}, {} s window",
         if same {
             "all at the same instant"
         } else {
             "start times spread over the second"
         },
+        ahead_ms.map_or("default (the store's: 500 ms)".to_owned(), |ms| format!(
+            "{ms} ms"
+        )),
         args.seconds
     );
     println!(
@@ -1265,6 +1367,7 @@ async fn explain(args: &Args, admin: &PgPool) {
     // executions get custom plans, later ones may get the generic plan; show both.
     let literal = claim
         .replace("($1, $2)", &format!("({now_s}, 999999999)"))
+        .replace("$1", &now_s.to_string())
         .replace("$3", "'{}'::text[]")
         .replace("$4", "1024")
         .replace("$5::text[]", "'{send_digest,tick}'::text[]")

@@ -742,6 +742,27 @@ impl Job {
         Ok(times)
     }
 
+    /// Whether a run claimed ahead for `scheduled`, given back before it started
+    /// ([`JobStore::unclaim`](crate::store::JobStore::unclaim)), makes that occurrence
+    /// this job's next run time again: it is still one of the job's occurrences (its
+    /// trigger did not change), and the job's next run time is later (the claim had
+    /// moved it past `scheduled`; a reschedule that made it earlier, or a trigger that is
+    /// done, is left as it is). A paused job gets it back too: resumed before
+    /// `scheduled`, it runs then, as without claim-ahead.
+    pub fn restores(&self, scheduled: DateTime<Utc>) -> bool {
+        self.restores_with(self.next_run_time, scheduled)
+    }
+
+    /// [`restores`](Self::restores) for the job with next run time `next`.
+    pub(crate) fn restores_with(
+        &self,
+        next: Option<DateTime<Utc>>,
+        scheduled: DateTime<Utc>,
+    ) -> bool {
+        next.is_some_and(|next| next > scheduled)
+            && self.next_fire_after(just_before(scheduled)) == Some(scheduled)
+    }
+
     /// The policy decision for this job at `now` with `running` runs executing.
     /// `None` if the job is paused or not due.
     pub fn decide(&self, now: DateTime<Utc>, running: u32) -> Option<Decision> {

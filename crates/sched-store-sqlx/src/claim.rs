@@ -535,7 +535,7 @@ async fn write_plan<DB: Dialect>(
 }
 
 /// Sets the next run time of each job.
-async fn reschedule<'a, DB: Dialect>(
+pub(crate) async fn reschedule<'a, DB: Dialect>(
     inner: &Inner<DB>,
     conn: &mut DB::Connection,
     times: impl Iterator<Item = (&'a str, DateTime<Utc>)>,

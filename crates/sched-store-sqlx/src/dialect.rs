@@ -77,6 +77,9 @@ impl Dialect for sqlx::Postgres {
             Some(List::OptionalText(items)) => statement.bind(items),
             Some(List::Int8(items)) => statement.bind(items),
             Some(List::Int4(items)) => statement.bind(items),
+            Some(List::OptionalInt8(items)) => statement.bind(items),
+            Some(List::OptionalInt4(items)) => statement.bind(items),
+            Some(List::Bool(items)) => statement.bind(items),
         }
     }
 
@@ -111,6 +114,9 @@ pub(crate) enum List<'a> {
     OptionalText(Vec<Option<&'a str>>),
     Int8(Vec<i64>),
     Int4(Vec<i32>),
+    OptionalInt8(Vec<Option<i64>>),
+    OptionalInt4(Vec<Option<i32>>),
+    Bool(Vec<bool>),
 }
 
 impl<'a> List<'a> {

@@ -50,7 +50,7 @@ pub use crate::postgres::{PostgresEventRelay, PostgresStore, PostgresStoreBuilde
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::sqlite::{SqliteStore, SqliteStoreBuilder};
-pub use crate::store::SqlStore;
+pub use crate::store::{SqlStore, SHARED_CLAIM_AHEAD};
 
 /// The Postgres claim statement for `schema`, for sched's own benchmark (it runs
 /// `EXPLAIN` on it). Not part of the API.

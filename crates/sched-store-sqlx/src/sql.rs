@@ -14,6 +14,11 @@ pub(crate) struct Sql {
     pub(crate) begin: &'static str,
     /// `$1..$9`: a job's columns, in [`COLUMNS`] order.
     pub(crate) insert: Arc<str>,
+    /// Lists of `COLUMNS`, one item per job: inserts them all (`add_jobs`). `None`
+    /// (SQLite, in process): `insert` row by row in one transaction is as fast.
+    pub(crate) insert_many: Option<Arc<str>>,
+    /// `$1` ids: those the store holds (`id`).
+    pub(crate) held_ids: Arc<str>,
     /// As `insert`, overwriting a job with the same id.
     pub(crate) upsert: Arc<str>,
     /// As `insert`, for an existing job (`$1` the id). Pausing drops its waiting run.
@@ -51,6 +56,9 @@ pub(crate) struct Sql {
     pub(crate) complete_many: Arc<str>,
     /// `$1` job ids: removes parked jobs whose last run ended; returns the `id` of each.
     pub(crate) unpark_many: Arc<str>,
+    /// `$1` run ids: deletes those still running (runs claimed ahead, given back before
+    /// they started); returns `id, job_id, sched_s, sched_ns` of each.
+    pub(crate) unclaim: Arc<str>,
     /// `$1` node, `$2` now (µs): its running runs are cancelled.
     pub(crate) release: Arc<str>,
     /// `$1` node.

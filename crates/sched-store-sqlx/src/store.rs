@@ -22,8 +22,8 @@ use sched_core::{Error, Result};
 use sqlx::{Database, Pool};
 
 use crate::codec::{
-    micros, undecodable, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, IdText, InstantRow,
-    JobRow, NodeRow, SetRow, UNREADABLE_ID,
+    join, micros, undecodable, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, IdText,
+    InstantRow, JobRow, NodeRow, OccurrenceRow, SetRow, UNREADABLE_ID,
 };
 use crate::dialect::{statement, Dialect, EachRow, List, StatementExt};
 use crate::sql::Sql;
@@ -32,6 +32,8 @@ use crate::store_error;
 pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
 /// Called with a run another node asked to cancel.
 pub(crate) type CancelHook = Arc<dyn Fn(RunId) + Send + Sync>;
+/// Called with a job another node changed (`None`: every job).
+pub(crate) type JobHook = sched_core::store::JobChangeHook;
 
 /// How many rows without a next run time `next_due` quarantines in one call before it
 /// gives up (each is reported; the next call goes on).
@@ -94,6 +96,8 @@ pub(crate) struct Inner<DB: Database> {
     pub(crate) wakers: Arc<Mutex<Vec<Waker>>>,
     /// What `on_cancel` registered: called with each run another node asks to cancel.
     pub(crate) cancel_hooks: Arc<Mutex<Vec<CancelHook>>>,
+    /// What `on_job_change` registered: called with each job another node changed.
+    pub(crate) job_hooks: Arc<Mutex<Vec<JobHook>>>,
     /// The `LISTEN` task (Postgres).
     pub(crate) listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -134,6 +138,55 @@ pub(crate) fn parse_cancel_notice(payload: &str) -> Option<Vec<RunId>> {
     )
 }
 
+/// How far ahead a scheduler on a store other nodes share claims runs by default: a
+/// claim's round trips (a few milliseconds each, more for a batch of thousands) are
+/// over before the runs are due, which then start from a local timer, on time.
+pub const SHARED_CLAIM_AHEAD: Duration = Duration::from_millis(500);
+
+/// Rows per statement of a bulk insert (`add_jobs`): nine lists of this many items.
+const INSERT_CHUNK: usize = 5_000;
+
+/// The prefix of a `NOTIFY` payload naming a job that changed: then the holder of the
+/// store that changed it, `:`, and the job's id (see [`job_payloads`]).
+pub(crate) const JOB_NOTICE: &str = "job:";
+/// The prefix of a `NOTIFY` payload saying that any job may have changed: then the
+/// holder.
+pub(crate) const JOBS_NOTICE: &str = "jobs:";
+/// More jobs than this changed at once are announced as "any job".
+const MAX_JOB_NOTICES: usize = 64;
+
+/// The notices for a change of `jobs` (`None`: any job) by store instance `holder`: one
+/// per job, or one for all when they are many (or an id is too long for a payload).
+pub(crate) fn job_payloads(holder: &str, jobs: Option<&[&str]>) -> Vec<String> {
+    const MAX: usize = 7_900;
+    match jobs {
+        Some(ids)
+            if ids.len() <= MAX_JOB_NOTICES
+                && ids
+                    .iter()
+                    .all(|id| JOB_NOTICE.len() + holder.len() + id.len() < MAX) =>
+        {
+            ids.iter()
+                .map(|id| format!("{JOB_NOTICE}{holder}:{id}"))
+                .collect()
+        }
+        _ => vec![format!("{JOBS_NOTICE}{holder}")],
+    }
+}
+
+/// A job notice: the holder that sent it and the job (`None`: any job); `None` if the
+/// payload is not one.
+#[cfg(feature = "postgres")]
+pub(crate) fn parse_job_notice(payload: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = payload.strip_prefix(JOB_NOTICE) {
+        let (holder, id) = rest.split_once(':')?;
+        return Some((holder, Some(id)));
+    }
+    payload
+        .strip_prefix(JOBS_NOTICE)
+        .map(|holder| (holder, None))
+}
+
 /// An id for one store instance, unique per process start (the process id, the time
 /// and a count of the instances made in this process).
 fn holder_id() -> String {
@@ -164,6 +217,7 @@ impl<DB: Database> Inner<DB> {
             holder: holder_id(),
             wakers: Arc::default(),
             cancel_hooks: Arc::default(),
+            job_hooks: Arc::default(),
             listener: Mutex::new(None),
         }
     }
@@ -223,6 +277,148 @@ impl<DB: Dialect> Inner<DB> {
         };
         if let Err(error) = sent.await {
             tracing::warn!(%error, "NOTIFY failed; other nodes will see the change at their next poll");
+        }
+    }
+
+    /// [`JobStore::add_jobs`] in one transaction, [`INSERT_CHUNK`] rows per statement.
+    async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with(self.sql.begin)
+            .await
+            .map_err(store_error)?;
+        let Some(insert_many) = &self.sql.insert_many else {
+            for job in jobs {
+                if let Err(error) = Self::write_on(&mut tx, job, &self.sql.insert).await {
+                    tx.rollback().await.map_err(store_error)?;
+                    return Err(error);
+                }
+            }
+            tx.commit().await.map_err(store_error)?;
+            for job in jobs {
+                self.unquarantine(&job.id);
+            }
+            return Ok(());
+        };
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            let rows = chunk
+                .iter()
+                .map(JobRow::encode)
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let text = |column: fn(&JobRow) -> &str| rows.iter().map(column).collect();
+            let inserted = statement::<DB>(insert_many)
+                .list(List::Text(text(|row| &row.id)))
+                .list(List::Text(text(|row| &row.name)))
+                .list(List::Text(text(|row| &row.task)))
+                .list(List::Text(text(|row| &row.args)))
+                .list(List::Text(text(|row| &row.trigger)))
+                .list(List::Text(text(|row| &row.options)))
+                .list(List::OptionalInt8(
+                    rows.iter().map(|row| row.next_run_s).collect(),
+                ))
+                .list(List::OptionalInt4(
+                    rows.iter().map(|row| row.next_run_ns).collect(),
+                ))
+                .list(List::Bool(rows.iter().map(|row| row.paused).collect()))
+                .run(&mut tx)
+                .await;
+            match inserted {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    tx.rollback().await.map_err(store_error)?;
+                    return Err(Error::DuplicateJobId(self.first_taken(jobs).await?));
+                }
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        tx.commit().await.map_err(store_error)?;
+        for job in jobs {
+            self.unquarantine(&job.id);
+        }
+        Ok(())
+    }
+
+    /// The first of `jobs` whose id the store holds (after a bulk insert was refused).
+    async fn first_taken(&self, jobs: &[Job]) -> Result<JobId> {
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|job| job.id.as_str()).collect();
+            let held: Vec<IdText> = statement::<DB>(&self.sql.held_ids)
+                .list(List::Text(ids))
+                .all(&mut conn)
+                .await
+                .map_err(store_error)?;
+            let held: HashSet<String> = held.into_iter().map(|row| row.id).collect();
+            if let Some(job) = chunk.iter().find(|job| held.contains(job.id.as_str())) {
+                return Ok(job.id.clone());
+            }
+        }
+        // Taken meanwhile and gone again: name the first.
+        Ok(jobs[0].id.clone())
+    }
+
+    /// [`JobStore::unclaim`] in one transaction.
+    async fn unclaim(&self, runs: &[RunId]) -> sqlx::Result<u64> {
+        let ids: Vec<i64> = runs.iter().map(|run| run.0).collect();
+        let mut tx = self.pool.begin_with(self.sql.begin).await?;
+        let given: Vec<OccurrenceRow> = statement::<DB>(&self.sql.unclaim)
+            .list(List::Int8(ids))
+            .all(&mut tx)
+            .await?;
+        let mut ids: Vec<&str> = given.iter().map(|row| row.job_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let jobs: HashMap<String, Job> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            statement::<DB>(&self.sql.lock_jobs)
+                .list(List::Text(ids))
+                .each::<JobRow>(&mut tx)
+                .await?
+                .into_iter()
+                .filter_map(|row| row.ok()?.decode().ok())
+                .map(|job| (job.id.to_string(), job))
+                .collect()
+        };
+        // Per job, the earliest occurrence given back that it restores.
+        let mut restore: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        for row in &given {
+            let (Some(job), Some(at)) = (jobs.get(&row.job_id), join(row.sched_s, row.sched_ns))
+            else {
+                continue;
+            };
+            if job.restores(at) {
+                let earliest = restore.entry(job.id.as_str()).or_insert(at);
+                *earliest = (*earliest).min(at);
+            }
+        }
+        if !restore.is_empty() {
+            crate::claim::reschedule(self, &mut tx, restore.into_iter()).await?;
+        }
+        tx.commit().await?;
+        Ok(given.len() as u64)
+    }
+
+    /// Tells the other nodes that `jobs` (`None`: any job) changed, naming them, so they
+    /// give back the runs of them they claimed ahead (and look at the store). Never
+    /// called inside a transaction.
+    async fn jobs_changed(&self, jobs: Option<&[&str]>) {
+        let Some(notify) = &self.sql.notify_with else {
+            return;
+        };
+        let sent = async {
+            let mut conn = self.pool.acquire().await?;
+            for payload in job_payloads(&self.holder, jobs) {
+                statement::<DB>(notify)
+                    .arg(self.channel.as_str())
+                    .arg(payload)
+                    .run(&mut conn)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(error) = sent.await {
+            tracing::warn!(%error, "NOTIFY failed; other nodes will see the change at their next poll, and their runs of the job claimed ahead start as claimed");
         }
     }
 
@@ -353,7 +549,13 @@ impl<DB: Dialect> Inner<DB> {
             self.unquarantine(id);
         }
         if report.changed() {
-            self.changed().await;
+            let changed: Vec<&str> = report
+                .updated
+                .iter()
+                .chain(&report.removed)
+                .map(|id| id.as_str())
+                .collect();
+            self.jobs_changed(Some(&changed)).await;
         }
         Ok(report)
     }
@@ -553,6 +755,20 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         };
         self.inner.write(&job, sql).await?;
         self.inner.unquarantine(&job.id);
+        if replace_existing {
+            self.inner.jobs_changed(Some(&[job.id.as_str()])).await;
+        } else {
+            self.inner.changed().await;
+        }
+        Ok(())
+    }
+
+    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<()> {
+        sched_core::store::check_new_jobs(&jobs)?;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.inner.insert_many(&jobs).await?;
         self.inner.changed().await;
         Ok(())
     }
@@ -565,7 +781,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             return Err(Error::JobNotFound(job.id));
         }
         self.inner.unquarantine(&job.id);
-        self.inner.changed().await;
+        self.inner.jobs_changed(Some(&[job.id.as_str()])).await;
         Ok(())
     }
 
@@ -607,7 +823,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         self.inner.unquarantine(id);
-        self.inner.changed().await;
+        self.inner.jobs_changed(Some(&[id])).await;
         Ok(job)
     }
 
@@ -621,7 +837,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         drop(conn);
         if deleted > 0 {
             self.inner.unquarantine(id);
-            self.inner.changed().await;
+            self.inner.jobs_changed(Some(&[id])).await;
         }
         Ok(deleted > 0)
     }
@@ -637,7 +853,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             .map_err(store_error)?;
         drop(conn);
         self.inner.quarantine.lock().clear();
-        self.inner.changed().await;
+        self.inner.jobs_changed(None).await;
         Ok(removed)
     }
 
@@ -932,6 +1148,27 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
 
     fn on_cancel(&self, hook: Arc<dyn Fn(RunId) + Send + Sync>) {
         self.inner.cancel_hooks.lock().push(hook);
+    }
+
+    fn on_job_change(&self, hook: sched_core::store::JobChangeHook) {
+        self.inner.job_hooks.lock().push(hook);
+    }
+
+    /// A store other nodes share (Postgres) claims [`SHARED_CLAIM_AHEAD`] ahead; one only
+    /// this process uses (SQLite) claims when runs are due.
+    fn default_claim_ahead(&self) -> Duration {
+        if self.inner.poll_interval.is_some() {
+            SHARED_CLAIM_AHEAD
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    async fn unclaim(&self, runs: &[RunId]) -> Result<u64> {
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        self.inner.unclaim(runs).await.map_err(store_error)
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>> {

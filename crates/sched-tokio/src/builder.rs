@@ -56,7 +56,7 @@ pub struct SchedulerBuilder {
     /// `None`: a fifth of the lease.
     heartbeat: Option<Duration>,
     wall_clock_check: Duration,
-    claim_ahead: Duration,
+    claim_ahead: Option<Duration>,
     relay: Option<Arc<dyn EventRelay>>,
     relayed: EventMask,
     max_result_bytes: usize,
@@ -78,7 +78,7 @@ impl Default for SchedulerBuilder {
             lease: Duration::from_secs(10),
             heartbeat: None,
             wall_clock_check: Duration::from_secs(30),
-            claim_ahead: Duration::ZERO,
+            claim_ahead: None,
             relay: None,
             relayed: EventMask::RELAYED,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
@@ -185,29 +185,46 @@ impl SchedulerBuilder {
     }
 
     /// Claims each job's next run up to `ahead` before it is due, and starts it from a
-    /// local timer at its time (default zero: claims what is due; at most half the
-    /// lease).
+    /// local timer at its time, never early (at most half the lease). The default is the
+    /// store's ([`JobStore::default_claim_ahead`]): 500 ms on a store several nodes
+    /// share (`PostgresStore`), zero on `MemoryStore` and `SqliteStore`, whose claims
+    /// cost little; capped at half the lease. `Duration::ZERO` turns it off.
     ///
-    /// Meant for a store shared by several nodes (Postgres): the database round trip
-    /// then no longer adds to a run's delay, and one claim takes a slice of the coming
-    /// runs instead of what fell due since the last one. A run is claimed ahead only
-    /// when its job has a free instance (`max_instances`); otherwise it is decided when
-    /// due, as without claim-ahead. The cost: a run claimed ahead is decided up to `ahead`
-    /// before its time, so a pause, removal or change made in that window (or a
-    /// [`pause`](Scheduler::pause) of the scheduler) applies from the job's following
-    /// run, and shutting down waits for the claimed runs' times (or cancels them with
+    /// On a shared store the database round trip then no longer adds to a run's delay,
+    /// and one claim takes a slice of the coming runs instead of what fell due since the
+    /// last one. A run is claimed ahead only when its job has a free instance
+    /// (`max_instances`) and the run is not its job's last (a one-off job is claimed
+    /// when due); otherwise it is decided when due, as without claim-ahead.
+    ///
+    /// The guarantee: a run claimed ahead and not started yet is given back to the
+    /// store ([`JobStore::unclaim`]) when its job is paused, changed, rescheduled,
+    /// replaced or removed, run now ([`run_job_now`](Scheduler::run_job_now)) or
+    /// backfilled through this scheduler — before that call returns — or when the
+    /// scheduler is [`pause`](Scheduler::pause)d; its occurrence is then decided anew at
+    /// its time with the job as it is (paused: not run; removed: gone; changed: run as
+    /// changed; rescheduled: the new trigger's). A change made on another node applies
+    /// the same way as soon as its notice arrives (Postgres `NOTIFY` naming the job,
+    /// within milliseconds); a notice lost while the listener reconnects leaves that
+    /// change to apply from the job's following run, as a change made after the run
+    /// started does. Runs are never doubled by it: a run is either given back before it
+    /// starts or runs as claimed. `run_job_now` on another node than the one holding a
+    /// job's run claimed ahead still finds that instance taken (`JobMaxInstances`, with
+    /// `max_instances` 1).
+    ///
+    /// Shutting down waits for the claimed runs' times (or cancels them with
     /// [`shutdown_now`](Scheduler::shutdown_now)). A node killed while holding runs
     /// claimed ahead loses them like runs in flight: they are reported abandoned once its
-    /// lease expires, and run again only for jobs with `recover_abandoned`. With
-    /// `max_instances` 1, [`run_job_now`](Scheduler::run_job_now) inside that window
-    /// finds the instance taken by the claimed run and is skipped (`JobMaxInstances`).
+    /// lease expires, and run again only for jobs with `recover_abandoned`.
+    ///
+    /// [`JobStore::default_claim_ahead`]: sched_core::store::JobStore::default_claim_ahead
+    /// [`JobStore::unclaim`]: sched_core::store::JobStore::unclaim
     ///
     /// ```
     /// # use std::time::Duration;
     /// let builder = sched_tokio::Scheduler::builder().claim_ahead(Duration::from_millis(300));
     /// ```
     pub fn claim_ahead(mut self, ahead: Duration) -> Self {
-        self.claim_ahead = ahead;
+        self.claim_ahead = Some(ahead);
         self
     }
 
@@ -312,6 +329,10 @@ impl SchedulerBuilder {
     pub fn build(self) -> Result<Scheduler> {
         self.validate()?;
         let heartbeat = self.heartbeat();
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let claim_ahead = self
+            .claim_ahead
+            .unwrap_or_else(|| store.default_claim_ahead().min(self.lease / 2));
         let config = Config {
             node: self.node.unwrap_or_else(generated_node_id),
             timezone: self.timezone,
@@ -321,7 +342,7 @@ impl SchedulerBuilder {
             lease: self.lease,
             heartbeat,
             wall_clock_check: self.wall_clock_check,
-            claim_ahead: self.claim_ahead,
+            claim_ahead,
             max_result_bytes: self.max_result_bytes,
         };
         let relay = match self.relay {
@@ -333,10 +354,7 @@ impl SchedulerBuilder {
             )?),
             None => None,
         };
-        let env = Env::new(
-            self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-            self.clock,
-        );
+        let env = Env::new(store, self.clock);
         let inner = Inner::new(
             config,
             env,
@@ -406,9 +424,9 @@ impl SchedulerBuilder {
             let value = format!("{:?}", self.wall_clock_check);
             return invalid("wall_clock_check", value, "at least 1ms".into());
         }
-        if self.claim_ahead > self.lease / 2 {
+        if let Some(ahead) = self.claim_ahead.filter(|ahead| *ahead > self.lease / 2) {
             let rule = format!("at most half the lease ({:?})", self.lease / 2);
-            return invalid("claim_ahead", format!("{:?}", self.claim_ahead), rule);
+            return invalid("claim_ahead", format!("{ahead:?}"), rule);
         }
         self.defaults.validate()?;
         Ok(())

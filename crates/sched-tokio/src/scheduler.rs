@@ -269,6 +269,87 @@ impl Scheduler {
         self.insert(job, replace, paused).await
     }
 
+    /// Adds many jobs at once, each a spec and the registered task it runs: all of them
+    /// or, on an error, none — in one transaction on SQL stores (a million jobs into
+    /// Postgres in seconds: docs/BENCHMARKS.md), under one lock on `MemoryStore`. Each
+    /// is scheduled from now as [`add_named_job`](Self::add_named_job) would; a spec
+    /// without an id gets a generated one. Returns the ids, in order. `JobAdded` is
+    /// emitted for each job only while something listens.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sched_tokio::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sched_tokio::Error> {
+    /// let scheduler = Scheduler::builder().build()?;
+    /// scheduler.register_task("ping", |ctx: JobContext| async move {
+    ///     let host: String = ctx.args()?;
+    ///     println!("ping {host}");
+    ///     Ok::<(), sched_tokio::sched_core::Error>(())
+    /// });
+    /// let specs = (0..1_000).map(|n| {
+    ///     let spec = JobSpec::interval(Duration::from_secs(60)).id(format!("ping-{n}"));
+    ///     (spec.args(&format!("host-{n}")).expect("a string serialises"), "ping")
+    /// });
+    /// let ids = scheduler.add_jobs(specs).await?;
+    /// assert_eq!(ids.len(), 1_000);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTask`] for a task not registered here; a spec with
+    /// `replace_existing` ([`sched_core::Error::InvalidConfiguration`]: replacing keeps
+    /// a stored schedule job by job — use [`add_named_job`](Self::add_named_job) or
+    /// [`sync_jobs`](Self::sync_jobs)); [`sched_core::Error::DuplicateJobId`] for an id
+    /// stored already or given twice; a bad trigger, id or option; [`Error::ShutDown`]
+    /// after shutdown; a store error. On an error no job was added.
+    pub async fn add_jobs<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = (JobSpec, &'a str)>,
+    ) -> Result<Vec<JobId>> {
+        self.ensure_open()?;
+        let now = self.inner.env.clock.now();
+        let jobs = jobs.into_iter();
+        let mut batch = Vec::with_capacity(jobs.size_hint().0);
+        for (spec, task) in jobs {
+            if !self.inner.env.registry.contains(task) {
+                return Err(Error::UnknownTask(task.to_owned()));
+            }
+            if spec.replace_existing {
+                return Err(sched_core::Error::InvalidConfiguration {
+                    setting: "add_jobs",
+                    value: "a spec with replace_existing(true)".to_owned(),
+                    rule: "add_jobs adds new jobs; replace one with add_named_job, or declare a set with sync_jobs".to_owned(),
+                }
+                .into());
+            }
+            let id = self.job_id(&spec);
+            let job = spec
+                .into_job(
+                    id,
+                    task,
+                    self.inner.config.timezone,
+                    &self.inner.config.defaults,
+                )?
+                .schedule(now)?;
+            batch.push(job);
+        }
+        let ids: Vec<JobId> = batch.iter().map(|job| job.id.clone()).collect();
+        self.inner.env.store.add_jobs(batch).await?;
+        self.inner
+            .metrics
+            .jobs_changed(i64::try_from(ids.len()).unwrap_or(i64::MAX));
+        if self.inner.events.listened() {
+            for id in &ids {
+                self.inner.events.emit(Event::JobAdded(self.job_event(id)));
+            }
+        }
+        self.inner.runtime.wake();
+        Ok(ids)
+    }
+
     /// Makes the store's jobs of declared set `set` exactly `jobs` (each a spec and the
     /// registered task it runs), as a deploy declares them: jobs the set lacks are
     /// added, changed ones updated — keeping their schedule when the trigger is
@@ -341,6 +422,9 @@ impl Scheduler {
                 .emit(Event::JobRemoved(self.job_event(id)));
         }
         if report.changed() {
+            for id in report.updated.iter().chain(&report.removed) {
+                self.give_back(Some(id)).await;
+            }
             self.inner.runtime.wake();
         }
         Ok(report)
@@ -382,6 +466,9 @@ impl Scheduler {
         };
         let id = job.id.clone();
         store.add_job(job, replace_existing).await?;
+        if !new {
+            self.give_back(Some(&id)).await;
+        }
         if new {
             self.inner.metrics.jobs_changed(1);
         }
@@ -503,6 +590,9 @@ impl Scheduler {
             return self.modify_job(id, |job| job.run_now(now)).await;
         }
         let job = self.runnable_job(id).await?;
+        // A run of it claimed ahead would hold an instance this run needs: given back,
+        // its occurrence is decided at its time, with this run counted.
+        self.give_back(Some(id)).await;
         let acquired = self
             .inner
             .env
@@ -596,6 +686,8 @@ impl Scheduler {
         if times.is_empty() {
             return Ok(report);
         }
+        // As for `run_job_now`: a run claimed ahead does not hold the instance.
+        self.give_back(Some(id)).await;
         let request = self.claim_request(now);
         let acquired = self
             .inner
@@ -751,6 +843,7 @@ impl Scheduler {
     /// with [`purge_job`](Self::purge_job)); a store error.
     pub async fn remove_job(&self, id: &str) -> Result<Job> {
         let job = self.inner.env.store.remove_job(id).await?;
+        self.give_back(Some(id)).await;
         self.inner.metrics.jobs_changed(-1);
         self.forget(&job);
         self.inner
@@ -770,6 +863,7 @@ impl Scheduler {
     pub async fn purge_job(&self, id: &str) -> Result<bool> {
         let purged = self.inner.env.store.purge_job(id).await?;
         if purged {
+            self.give_back(Some(id)).await;
             self.inner.metrics.jobs_changed(-1);
             self.inner
                 .events
@@ -787,6 +881,7 @@ impl Scheduler {
     pub async fn remove_all_jobs(&self) -> Result<u64> {
         let jobs = self.inner.env.store.list_jobs().await?;
         let count = self.inner.env.store.remove_all_jobs().await?;
+        self.give_back(None).await;
         self.inner.metrics.jobs_cleared();
         for job in &jobs {
             self.forget(job);
@@ -798,6 +893,14 @@ impl Scheduler {
         Ok(count)
     }
 
+    /// Gives back the runs of `job` (`None`: of every job) this node claimed ahead of
+    /// their time and has not started, so that a change applies to them (see
+    /// [`claim_ahead`](crate::SchedulerBuilder::claim_ahead)).
+    async fn give_back(&self, job: Option<&str>) {
+        let released = crate::runtime::ahead::release(&self.inner, job);
+        crate::runtime::ahead::give_back(&self.inner, released).await;
+    }
+
     fn forget(&self, job: &Job) {
         if job.task == closure_task_name(&self.inner.config.node, &job.id) {
             self.inner.env.registry.remove(&job.task);
@@ -807,6 +910,7 @@ impl Scheduler {
     async fn update(&self, job: Job) -> Result<Job> {
         self.ensure_open()?;
         self.inner.env.store.update_job(job.clone()).await?;
+        self.give_back(Some(&job.id)).await;
         self.inner
             .events
             .emit(Event::JobModified(self.job_event(&job.id)));
@@ -814,9 +918,11 @@ impl Scheduler {
         Ok(job)
     }
 
-    /// Pauses the whole scheduler: no run starts until [`resume`](Self::resume).
+    /// Pauses the whole scheduler: no run starts until [`resume`](Self::resume) (runs
+    /// claimed ahead of their time are given back to the store).
     pub fn pause(&self) {
         if !self.inner.lifecycle.paused.swap(true, Ordering::SeqCst) {
+            crate::runtime::ahead::release_in_background(&self.inner, None);
             self.inner.events.emit(Event::SchedulerPaused {
                 at: self.inner.env.clock.now(),
             });

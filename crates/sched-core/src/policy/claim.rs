@@ -400,6 +400,12 @@ impl Planner {
                 let decision = super::decide(due, due.max(self.now), options, running, |t| {
                     job.next_fire_after(t)
                 });
+                if due > self.now && decision.next_run_time.is_none() {
+                    // A job's last run is not claimed ahead: its claim would finish the
+                    // job, and a change or removal before the run's time would find no
+                    // job to apply to. Decided when due.
+                    return JobPlan::moved(moved);
+                }
                 (due, decision)
             }
             Err(last) => (last, Decision::default()),
@@ -658,6 +664,64 @@ mod tests {
             JobPlan::moved(NextRun::Unchanged),
             "beyond the horizon"
         );
+    }
+
+    #[test]
+    fn a_jobs_last_run_is_not_claimed_ahead() {
+        let now = at("2026-01-01T00:00:59.800Z");
+        let ahead = Planner::new(now, at("2026-01-01T00:01:00.100Z"));
+        let once = Arc::new(Job::new(
+            "once",
+            "t",
+            Trigger::date(at("2026-01-01T00:01:00Z")),
+        ));
+        let plan = ahead.plan_job(candidate(&once, "2026-01-01T00:01:00Z", &[]));
+        assert_eq!(
+            plan,
+            JobPlan::moved(NextRun::Unchanged),
+            "a one-off run is claimed when due, its job kept until then"
+        );
+        let due = Planner::new(at("2026-01-01T00:01:00Z"), at("2026-01-01T00:01:00.300Z"));
+        let plan = due.plan_job(candidate(&once, "2026-01-01T00:01:00Z", &[]));
+        assert_eq!(plan.runs, vec![at("2026-01-01T00:01:00Z")]);
+        assert_eq!(plan.next, NextRun::Finished);
+        // The last run of an interval that ends is left the same way.
+        let ending = Job::new(
+            "ending",
+            "t",
+            Trigger::interval(Duration::from_secs(60))
+                .start(at("2026-01-01T00:00:00Z"))
+                .end(at("2026-01-01T00:01:30Z")),
+        );
+        let ending = Arc::new(ending);
+        let plan = ahead.plan_job(candidate(&ending, "2026-01-01T00:01:00Z", &[]));
+        assert!(plan.runs.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_given_back_occurrence_is_restored_only_while_it_is_still_the_jobs() {
+        let mut job = Job::new(
+            "j",
+            "t",
+            Trigger::interval(Duration::from_secs(60)).start(at("2026-01-01T00:00:00Z")),
+        );
+        job.next_run_time = Some(at("2026-01-01T00:02:00Z"));
+        assert!(
+            job.restores(at("2026-01-01T00:01:00Z")),
+            "claimed ahead, given back"
+        );
+        assert!(
+            !job.restores(at("2026-01-01T00:01:30Z")),
+            "not an occurrence"
+        );
+        assert!(!job.restores(at("2026-01-01T00:02:00Z")), "already next");
+        job.pause();
+        assert!(
+            job.restores(at("2026-01-01T00:01:00Z")),
+            "paused: kept for a resume"
+        );
+        job.next_run_time = None;
+        assert!(!job.restores(at("2026-01-01T00:01:00Z")), "trigger done");
     }
 
     #[test]

@@ -219,6 +219,7 @@ where
     Fut: Future<Output = Arc<dyn JobStore>>,
 {
     add_and_get(make_store().await).await;
+    add_jobs_adds_all_or_none(make_store().await).await;
     duplicate_id_rejected(make_store().await).await;
     replace_existing_overwrites(make_store().await).await;
     update_job_overwrites(make_store().await).await;
@@ -256,6 +257,7 @@ where
     claims_ahead(make_store().await).await;
     claims_ahead_one_occurrence_per_job(make_store().await).await;
     claimed_occurrence_made_due_again_is_not_decided_twice(make_store().await).await;
+    unclaim_gives_a_run_claimed_ahead_back(make_store().await).await;
     cancel_requests_reach_the_holder(make_store().await).await;
     sync_jobs_makes_the_set_exactly_the_declared_jobs(make_store().await).await;
     queue_one_keeps_one_run_waiting_until_an_instance_frees(make_store().await).await;
@@ -973,6 +975,101 @@ pub async fn claims_ahead_one_occurrence_per_job(store: Arc<dyn JobStore>) {
     );
 }
 
+/// A run claimed ahead and given back (`unclaim`) is forgotten — no instance held, its
+/// occurrence claimed again, once — and its occurrence is its job's next run time again
+/// while the job still has it: changed or paused, yes; rescheduled onto other times or
+/// removed, no. A run unknown or ended is passed over.
+pub async fn unclaim_gives_a_run_claimed_ahead_back(store: Arc<dyn JobStore>) {
+    let ms = chrono::Duration::milliseconds;
+    let now = t(100);
+    let one = JobOptions::default().max_instances(1);
+    for id in ["changed", "paused", "moved", "removed"] {
+        add(&store, &every(id, 10, now + ms(500), one.clone())).await;
+    }
+    let ahead = |now: DateTime<Utc>| AcquireRequest {
+        node: "n1".into(),
+        now,
+        limit: 10,
+        lease: LEASE,
+        runnable: None,
+        ahead: Duration::from_secs(1),
+    };
+    let claimed = store.acquire(ahead(now)).await.unwrap();
+    assert_eq!(claimed.runs.len(), 4, "each claimed ahead");
+    let run_of = |id: &str| find_run(&claimed, id).run_id;
+    // The changes, as the scheduler makes them before giving the runs back.
+    let mut changed = get(&store, "changed").await;
+    changed = changed.name("renamed");
+    update(&store, &changed).await;
+    let mut paused = get(&store, "paused").await;
+    paused.pause();
+    update(&store, &paused).await;
+    let mut moved = get(&store, "moved").await;
+    moved
+        .reschedule(
+            Trigger::interval(Duration::from_secs(7)).start(now + ms(300)),
+            now,
+        )
+        .unwrap();
+    update(&store, &moved).await;
+    store.remove_job("removed").await.unwrap();
+    let ids: Vec<RunId> = ["changed", "paused", "moved", "removed"]
+        .iter()
+        .map(|id| run_of(id))
+        .collect();
+    assert_eq!(store.unclaim(&ids).await.unwrap(), 4, "all four given back");
+    for id in ["changed", "paused", "moved"] {
+        assert_eq!(running(&store, id).await, 0, "{id}: no instance held");
+    }
+    assert_eq!(
+        get(&store, "changed").await.next_run_time,
+        Some(now + ms(500)),
+        "changed: its occurrence is its next run time again"
+    );
+    assert_eq!(
+        get(&store, "paused").await.next_run_time,
+        Some(now + ms(500)),
+        "paused: kept for a resume before its time"
+    );
+    assert_eq!(
+        get(&store, "moved").await.next_run_time,
+        Some(now + ms(300)),
+        "rescheduled: the new trigger's, not the old occurrence"
+    );
+    assert_eq!(
+        store.unclaim(&ids).await.unwrap(),
+        0,
+        "given back once; again: passed over"
+    );
+    assert_eq!(store.unclaim(&[RunId(987_654_321)]).await.unwrap(), 0);
+    // Claimed again: the changed job's occurrence, once, as a new run.
+    let again = store.acquire(ahead(now)).await.unwrap();
+    assert_eq!(run_times(&again, "changed"), vec![now + ms(500)]);
+    assert_eq!(run_times(&again, "moved"), vec![now + ms(300)]);
+    assert!(
+        run_times(&again, "paused").is_empty(),
+        "paused: not claimed"
+    );
+    let rerun = find_run(&again, "changed");
+    assert_ne!(rerun.run_id, run_of("changed"), "a new run");
+    assert_eq!(rerun.job.name, "renamed", "claimed as changed");
+    assert!(
+        store.acquire(ahead(now)).await.unwrap().runs.is_empty(),
+        "and only once"
+    );
+    // A run that ended is not given back.
+    store
+        .complete(rerun.run_id, Outcome::Success, now + ms(600))
+        .await
+        .unwrap();
+    assert_eq!(store.unclaim(&[rerun.run_id]).await.unwrap(), 0);
+    assert_eq!(
+        get(&store, "changed").await.next_run_time,
+        Some(now + ms(10_500)),
+        "an ended run leaves the schedule as it is"
+    );
+}
+
 /// An occurrence whose run was claimed — still running, or ended — and that becomes
 /// due again (a stale `update_job`, or the next run time moved back over a run claimed
 /// ahead) is passed over: no second run, and no skip reported for it.
@@ -1009,6 +1106,51 @@ pub async fn claimed_occurrence_made_due_again_is_not_decided_twice(store: Arc<d
 // ---------------------------------------------------------------------------------
 // Adding, replacing, updating, removing
 // ---------------------------------------------------------------------------------
+
+/// `add_jobs` adds a batch whole — more rows than one statement of a SQL store takes —
+/// or, on an id stored already or given twice, nothing at all (the error names the id).
+pub async fn add_jobs_adds_all_or_none(store: Arc<dyn JobStore>) {
+    let now = t(100);
+    let batch = |range: std::ops::Range<usize>| -> Vec<Job> {
+        range
+            .map(|n| {
+                let first = now + chrono::Duration::seconds((n % 60) as i64);
+                every(&format!("bulk-{n:05}"), 60, first, JobOptions::default())
+            })
+            .collect()
+    };
+    store.add_jobs(Vec::new()).await.unwrap();
+    store.add_jobs(batch(0..6_000)).await.unwrap();
+    let jobs = list(&store).await;
+    assert_eq!(jobs.len(), 6_000, "all added");
+    let stored = get(&store, "bulk-05999").await;
+    assert_eq!(stored, batch(5_999..6_000).remove(0), "stored as given");
+    // An id stored already, at the end of a batch that spans statements: nothing added.
+    let mut taken = batch(6_000..12_000);
+    taken.push(batch(5_000..5_001).remove(0));
+    match store.add_jobs(taken).await {
+        Err(Error::DuplicateJobId(id)) => assert_eq!(id.as_str(), "bulk-05000"),
+        other => panic!("a stored id: {other:?}"),
+    }
+    assert_eq!(list(&store).await.len(), 6_000, "none of the refused batch");
+    // An id given twice.
+    let mut twice = batch(20_000..20_003);
+    twice.push(batch(20_001..20_002).remove(0));
+    match store.add_jobs(twice).await {
+        Err(Error::DuplicateJobId(id)) => assert_eq!(id.as_str(), "bulk-20001"),
+        other => panic!("an id given twice: {other:?}"),
+    }
+    assert_eq!(list(&store).await.len(), 6_000);
+    // Added in bulk, claimed like any: the 100 due now.
+    let due = claim(&store, "n1", now, 1_000).await;
+    let mut ids: Vec<&str> = due.runs.iter().map(|run| run.job_id.as_str()).collect();
+    ids.sort_unstable();
+    let expected: Vec<String> = (0..6_000)
+        .step_by(60)
+        .map(|n| format!("bulk-{n:05}"))
+        .collect();
+    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
+}
 
 /// `add_job` stores the job as given; `get_job` of an unknown id is `JobNotFound`.
 pub async fn add_and_get(store: Arc<dyn JobStore>) {

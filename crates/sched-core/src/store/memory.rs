@@ -218,6 +218,18 @@ impl Inner {
         self.reindex(slot);
     }
 
+    /// [`put`](Self::put) for a job whose id the store does not hold (bulk adds: no
+    /// lookup of an old slot).
+    fn put_new(&mut self, job: Job) {
+        let slot = self.allocate(&job.id);
+        let entry = self.entry(slot);
+        entry.next = job.next_run_time;
+        entry.paused = job.paused;
+        entry.parked = false;
+        entry.job = Some(Arc::new(job));
+        self.reindex(slot);
+    }
+
     fn allocate(&mut self, id: &JobId) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -308,6 +320,31 @@ impl Inner {
         }
         self.release_slot(run.slot);
         Some(run)
+    }
+
+    /// Gives back `run_id`, claimed ahead and not started (see [`JobStore::unclaim`]):
+    /// forgotten, its occurrence made the job's next run time again where the job
+    /// restores it. Whether it was running.
+    fn unclaim(&mut self, run_id: RunId) -> bool {
+        let Some(run) = self.finish_run(run_id) else {
+            return false;
+        };
+        let slot = run.slot;
+        let entry = &self.slots[slot as usize];
+        let Some(job) = entry.job.clone() else {
+            return true; // removed: nothing to give it back to
+        };
+        let restore = job.restores_with(entry.next, run.scheduled);
+        let entry = self.entry(slot);
+        if entry.last_claimed == Some(run.scheduled) {
+            entry.last_claimed = None;
+        }
+        if restore {
+            self.unindex(slot);
+            self.entry(slot).next = Some(run.scheduled);
+            self.reindex(slot);
+        }
+        true
     }
 
     /// Records the end of `end.run_id`: frees its instance, keeps its next attempt
@@ -627,6 +664,20 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<()> {
+        super::check_new_jobs(&jobs)?;
+        let mut inner = self.inner.lock();
+        if let Some(taken) = jobs.iter().find(|job| inner.job(&job.id).is_some()) {
+            return Err(Error::DuplicateJobId(taken.id.clone()));
+        }
+        inner.slots.reserve(jobs.len());
+        inner.index.reserve(jobs.len());
+        for job in jobs {
+            inner.put_new(job);
+        }
+        Ok(())
+    }
+
     async fn update_job(&self, job: Job) -> Result<()> {
         job.validate()?;
         let mut inner = self.inner.lock();
@@ -846,6 +897,11 @@ impl JobStore for MemoryStore {
             return Vec::new();
         }
         std::mem::take(&mut self.inner.lock().removed)
+    }
+
+    async fn unclaim(&self, runs: &[RunId]) -> Result<u64> {
+        let mut inner = self.inner.lock();
+        Ok(runs.iter().filter(|run| inner.unclaim(**run)).count() as u64)
     }
 
     async fn release(&self, node: &str) -> Result<u64> {

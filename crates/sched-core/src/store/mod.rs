@@ -353,6 +353,22 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// with the same id is overwritten; otherwise that is [`Error::DuplicateJobId`].
     async fn add_job(&self, job: Job, replace_existing: bool) -> Result<()>;
 
+    /// Adds new jobs (each already [`scheduled`](Job::schedule)) in one step: all of
+    /// them or, on an error, none. An id already stored, or given twice, is
+    /// [`Error::DuplicateJobId`] naming it; a job that does not validate, its error.
+    /// SQL stores write them in one transaction (multi-row statements of a few
+    /// thousand rows each), `MemoryStore` under one lock.
+    ///
+    /// The default adds them one by one with [`add_job`](Self::add_job), after checking
+    /// them all: a store error part way leaves the jobs added before it.
+    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<()> {
+        check_new_jobs(&jobs)?;
+        for job in jobs {
+            self.add_job(job, false).await?;
+        }
+        Ok(())
+    }
+
     /// Overwrites the stored job with `job.id`; [`Error::JobNotFound`] if absent.
     async fn update_job(&self, job: Job) -> Result<()>;
 
@@ -478,6 +494,49 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// shutdown); returns how many. A store shared by processes leaves the claims of
     /// another process with the same node id (one that died) to expire and be reaped.
     async fn release(&self, node: &str) -> Result<u64>;
+
+    /// Gives back runs claimed ahead of their time that have not started (the runtime
+    /// stopped them because their job changed, was removed, or was run now): each is
+    /// forgotten as if never claimed — nothing in the history, no instance held, its
+    /// occurrence free to be claimed again — and its occurrence becomes its job's next
+    /// run time again where [`Job::restores`] says so (the job still exists, the
+    /// occurrence is still one of its trigger's, and its next run time is later). Runs
+    /// unknown or no longer running are passed over. Returns how many were given back.
+    ///
+    /// The default refuses: a store without it keeps the runtime from claiming ahead
+    /// by default ([`default_claim_ahead`](Self::default_claim_ahead) is zero), and a
+    /// run given back to it is recorded cancelled instead.
+    ///
+    /// # Errors
+    ///
+    /// A store error; [`Error::InvalidConfiguration`] from the default.
+    async fn unclaim(&self, runs: &[RunId]) -> Result<u64> {
+        let _ = runs;
+        Err(Error::InvalidConfiguration {
+            setting: "store",
+            value: format!("{self:?}"),
+            rule: "giving back runs claimed ahead needs a store that implements unclaim".to_owned(),
+        })
+    }
+
+    /// How far ahead of their time a scheduler using this store claims runs when its
+    /// builder does not say (`claim_ahead`): zero (the default) for a store whose claims
+    /// cost little; a store other nodes share claims a few hundred milliseconds ahead,
+    /// so that its round trips are over before runs are due. A store that returns more
+    /// than zero must implement [`unclaim`](Self::unclaim) and
+    /// [`on_job_change`](Self::on_job_change).
+    fn default_claim_ahead(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// Registers `hook`, which the store calls when another process changed, paused,
+    /// rescheduled or removed a job: with its id, or `None` for every job (all removed,
+    /// a declared set synced). The scheduler gives back the runs of it it claimed ahead
+    /// (see [`unclaim`](Self::unclaim)), so the change applies to them. The default: no
+    /// other process, never called.
+    fn on_job_change(&self, hook: JobChangeHook) {
+        let _ = hook;
+    }
 
     /// How many runs of `job_id` are executing (claimed, not completed) on any node.
     async fn running(&self, job_id: &str) -> Result<u32>;
@@ -622,6 +681,28 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     fn on_cancel(&self, hook: Arc<dyn Fn(RunId) + Send + Sync>) {
         let _ = hook;
     }
+}
+
+/// What [`JobStore::on_job_change`] registers: called with the id of a job another
+/// process changed, or `None` for any job.
+pub type JobChangeHook = Arc<dyn Fn(Option<&str>) + Send + Sync>;
+
+/// Checks a batch for [`JobStore::add_jobs`] before anything is written: each job
+/// validates, and no id is given twice ([`Error::DuplicateJobId`] naming the first).
+///
+/// # Errors
+///
+/// The first job's validation error, or the first id given twice.
+pub fn check_new_jobs(jobs: &[Job]) -> Result<()> {
+    let mut ids: std::collections::HashSet<&str, crate::support::FastHash> =
+        std::collections::HashSet::with_capacity_and_hasher(jobs.len(), Default::default());
+    for job in jobs {
+        job.validate()?;
+        if !ids.insert(job.id.as_str()) {
+            return Err(Error::DuplicateJobId(job.id.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// What [`JobStore::request_cancel`] found.

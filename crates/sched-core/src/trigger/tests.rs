@@ -2482,3 +2482,43 @@ fn interval_step_agrees_with_the_general_computation() {
         "the common case takes the fast path: {stepped}"
     );
 }
+
+/// `Trigger::validate` measures the JSON depth of combinations only: every single
+/// trigger, with every setting, is a few levels deep — far within the limit.
+#[test]
+fn a_single_trigger_is_far_within_the_json_depth_limit() {
+    let at = |s: &str| s.parse::<DateTime<Utc>>().expect("instant");
+    let singles = [
+        Trigger::interval(Duration::from_secs(60)),
+        Trigger::cron("*/5 * * * mon-fri").expect("cron"),
+        Trigger::date(at("2026-06-01T00:00:00Z")),
+        Trigger::calendar(crate::trigger::CalendarInterval {
+            years: 0,
+            months: 1,
+            weeks: 0,
+            days: 0,
+            at: chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("time"),
+            start_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 31),
+        }),
+    ];
+    for trigger in singles {
+        let full = trigger
+            .start(at("2026-01-01T00:00:00Z"))
+            .end(at("2027-01-01T00:00:00Z"))
+            .jitter(Duration::from_secs(5))
+            .timezone(Berlin);
+        let json = serde_json::to_value(&full).expect("serialises");
+        let depth = crate::job::json_depth(&json);
+        assert!(depth <= 8, "{json}: depth {depth}");
+        assert!(full.validate().is_ok());
+    }
+    // A combination is still measured.
+    let mut deep = Trigger::interval(Duration::from_secs(60));
+    for _ in 0..crate::job::MAX_JSON_DEPTH {
+        deep = Trigger::or([deep]);
+    }
+    assert!(matches!(
+        deep.validate(),
+        Err(crate::Error::NestedTooDeep { .. })
+    ));
+}

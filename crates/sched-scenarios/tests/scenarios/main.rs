@@ -8,6 +8,7 @@ mod compose_file;
 mod dashboard;
 mod examples;
 mod nesting_depth;
+mod postgres_claim_ahead;
 mod postgres_nodes;
 mod postgres_outage;
 mod postgres_retry;

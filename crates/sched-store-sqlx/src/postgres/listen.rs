@@ -8,7 +8,7 @@ use sqlx::Postgres;
 
 use sched_core::store::RunId;
 
-use crate::store::{CancelHook, SqlStore, Waker};
+use crate::store::{CancelHook, JobHook, SqlStore, Waker};
 use crate::store_error;
 
 /// Starts listening on the store's channel.
@@ -20,14 +20,26 @@ pub(super) async fn spawn(store: &SqlStore<Postgres>) -> Result<()> {
     listener.listen(&inner.channel).await.map_err(store_error)?;
     let wakers = std::sync::Arc::clone(&inner.wakers);
     let hooks = std::sync::Arc::clone(&inner.cancel_hooks);
+    let job_hooks = std::sync::Arc::clone(&inner.job_hooks);
+    let holder = inner.holder.clone();
     let pool = inner.pool.clone();
     let task = tokio::spawn(async move {
         loop {
             match listener.recv().await {
-                Ok(notice) => match crate::store::parse_cancel_notice(notice.payload()) {
-                    Some(runs) => cancel_all(&hooks, &runs),
-                    None => wake_all(&wakers),
-                },
+                Ok(notice) => {
+                    let payload = notice.payload();
+                    if let Some(runs) = crate::store::parse_cancel_notice(payload) {
+                        cancel_all(&hooks, &runs);
+                        continue;
+                    }
+                    if let Some((from, job)) = crate::store::parse_job_notice(payload) {
+                        // This store's own changes were applied by its scheduler.
+                        if from != holder {
+                            changed_all(&job_hooks, job);
+                        }
+                    }
+                    wake_all(&wakers);
+                }
                 // The store was closed: nothing more to listen for.
                 Err(_) if pool.is_closed() => return,
                 Err(error) => {
@@ -52,6 +64,15 @@ fn cancel_all(hooks: &sched_core::support::Mutex<Vec<CancelHook>>, runs: &[RunId
         for hook in &hooks {
             hook(run);
         }
+    }
+}
+
+/// Hands a job another node changed (`None`: any) to the schedulers using this store
+/// (each gives back its runs of it claimed ahead).
+fn changed_all(hooks: &sched_core::support::Mutex<Vec<JobHook>>, job: Option<&str>) {
+    let hooks = hooks.lock().clone();
+    for hook in &hooks {
+        hook(job);
     }
 }
 

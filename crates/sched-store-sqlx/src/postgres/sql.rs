@@ -23,6 +23,11 @@ pub(crate) fn sql(schema: &str) -> Sql {
         insert: text(format!(
             "INSERT INTO {s}.jobs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )),
+        insert_many: Some(text(format!(
+            "INSERT INTO {s}.jobs ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int4[], $9::bool[])"
+        ))),
+        held_ids: text(format!("SELECT id FROM {s}.jobs WHERE id = ANY($1)")),
         upsert: text(format!(
             "INSERT INTO {s}.jobs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, task = EXCLUDED.task, \
@@ -92,6 +97,10 @@ pub(crate) fn sql(schema: &str) -> Sql {
              WHERE r.id = u.id AND r.status = 'running' RETURNING r.id, r.job_id"
         )),
         // A parked job (trigger done, kept for recovery) goes once its last run ends.
+        unclaim: text(format!(
+            "DELETE FROM {s}.runs WHERE id = ANY($1) AND status = 'running' \
+             RETURNING id, job_id, sched_s, sched_ns"
+        )),
         unpark_many: text(format!(
             "DELETE FROM {s}.jobs j WHERE j.id = ANY($1) AND j.next_run_s IS NULL AND j.waiting_s IS NULL \
              AND (j.options::jsonb ->> 'recover_abandoned' = 'true' \

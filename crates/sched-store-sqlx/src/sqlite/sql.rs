@@ -35,6 +35,10 @@ pub(crate) fn sql() -> Sql {
         insert: text(format!(
             "INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         )),
+        insert_many: None,
+        held_ids: text(
+            "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?1))".to_owned(),
+        ),
         upsert: text(format!(
             "INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, task = excluded.task, \
@@ -112,6 +116,11 @@ pub(crate) fn sql() -> Sql {
                 .to_owned(),
         ),
         // A parked job (trigger done, kept for recovery) goes once its last run ends.
+        unclaim: text(
+            "DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'running' \
+             RETURNING id, job_id, sched_s, sched_ns"
+                .to_owned(),
+        ),
         unpark_many: text(
             "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?1)) AND next_run_s IS NULL \
              AND waiting_s IS NULL \

@@ -195,6 +195,11 @@ fn ask(inner: &Arc<Inner>, run: &mut InFlight, reason: CancelReason) {
 /// A run whose cancel was requested while it had no task of its own (in its group's
 /// first poll) just got one: its drop was waiting for it.
 pub(super) fn on_own_task(run: &InFlight) {
+    if run.ahead == super::ahead::Ahead::Released {
+        // Released while in its first poll: dropped now (see `super::ahead`).
+        run.task.abort();
+        return;
+    }
     if run.cancel == Some(CancelReason::Requested) {
         drop_after_grace(run);
     }
@@ -293,15 +298,20 @@ impl Dropped<'_> {
         if inner.runtime.aborting.load(Ordering::SeqCst) {
             return;
         }
-        let Some((job_id, scheduled, attempt)) = inner
+        let Some((job_id, scheduled, attempt, ahead)) = inner
             .runtime
             .runs
             .lock()
             .get_mut(self.slot, self.run_id)
-            .map(|run| (run.job_id.clone(), run.scheduled, run.attempt))
+            .map(|run| (run.job_id.clone(), run.scheduled, run.attempt, run.ahead))
         else {
             return; // drained: shutdown records it
         };
+        if ahead == super::ahead::Ahead::Released {
+            // Claimed ahead, released before it started: given back, not recorded.
+            super::ahead::forget(inner, self.slot, self.run_id);
+            return;
+        }
         let now = inner.env.clock.now();
         let started = self.started;
         tracing::warn!(job_id = %job_id, run_id = %self.run_id, "run cancelled: its future was dropped");

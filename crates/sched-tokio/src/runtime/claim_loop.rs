@@ -50,6 +50,12 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
     }));
     let weak = Arc::downgrade(&inner);
+    inner.env.store.on_job_change(Arc::new(move |job| {
+        if let Some(inner) = weak.upgrade() {
+            super::ahead::release_in_background(&inner, job);
+        }
+    }));
+    let weak = Arc::downgrade(&inner);
     inner.env.store.on_cancel(Arc::new(move |run_id| {
         if let Some(inner) = weak.upgrade() {
             super::cancel::cancel_run(&inner, run_id, super::cancel::CancelReason::Requested);
@@ -240,7 +246,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, acquired: Acquired, now: DateTime<Utc
     let lease_until = now
         .checked_add_signed(lease)
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    spawn_runs(inner, acquired.runs, lease_until);
+    spawn_runs(inner, acquired.runs, (now, lease_until));
     for run_id in acquired.cancel {
         // Superseded (`Overlap::CancelPrevious`): stopped here if it runs here; the
         // store told the node running it otherwise.

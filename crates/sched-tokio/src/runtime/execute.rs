@@ -37,12 +37,19 @@ pub(super) async fn execute_in_turn(
         let _ = after.await;
         dropped.disarm();
     }
-    execute(inner, task, run, slot).await;
+    execute(inner, task, run, slot, false).await;
     drop(then);
 }
 
-/// Runs one claimed run, from its start time to its recorded end.
-pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, slot: usize) {
+/// Runs one claimed run, from its start time to its recorded end (`ahead`: claimed
+/// ahead of its time, it may be released until it starts: see [`super::ahead`]).
+pub(super) async fn execute(
+    inner: Arc<Inner>,
+    task: TaskFn,
+    run: ClaimedRun,
+    slot: usize,
+    ahead: bool,
+) {
     let (run_id, job_id, job, scheduled) = (run.run_id, run.job_id, run.job, run.scheduled);
     let (attempt, backfill) = (run.attempt, run.backfill);
     // Until the run reports its end: a cancel that drops it is recorded.
@@ -67,6 +74,12 @@ pub(super) async fn execute(inner: Arc<Inner>, task: TaskFn, run: ClaimedRun, sl
     if !backfill && attempt == 1 && past_grace(&job, scheduled, started) {
         dropped.disarm();
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
+        return;
+    }
+    if ahead && !super::ahead::begin(&inner, slot, run_id) {
+        // Released: given back to the store, never run here.
+        dropped.disarm();
+        super::ahead::forget(&inner, slot, run_id);
         return;
     }
     dropped.started = Some(started);

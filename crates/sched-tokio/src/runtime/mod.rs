@@ -30,6 +30,7 @@
 //! [`Shared`] is the state these steps share; its fields are private to this module
 //! and its steps.
 
+pub(crate) mod ahead;
 pub(crate) mod cancel;
 mod claim_loop;
 mod completions;
@@ -90,6 +91,9 @@ pub(crate) struct Shared {
     waiters: Mutex<HashMap<RunId, oneshot::Sender<RunEnd>>>,
     /// How many wait (while none does, an ending run does not look).
     waited: AtomicUsize,
+    /// Runs ever claimed ahead of their time here (while none was, a job's change does
+    /// not look for runs to give back: see [`ahead`]).
+    claimed_ahead: AtomicU64,
 }
 
 impl Shared {
@@ -110,6 +114,7 @@ impl Shared {
             pending_cancels: Mutex::default(),
             waiters: Mutex::default(),
             waited: AtomicUsize::new(0),
+            claimed_ahead: AtomicU64::new(0),
         }
     }
 

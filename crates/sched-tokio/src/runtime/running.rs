@@ -41,6 +41,8 @@ pub(super) struct InFlight {
     pub(super) waits: bool,
     /// Which attempt of its occurrence it is (1: the first run).
     pub(super) attempt: u32,
+    /// Whether it was claimed ahead of its time, and if so where it stands.
+    pub(super) ahead: super::ahead::Ahead,
 }
 
 /// Runs in flight, each in a numbered slot, freed when its end is recorded.
@@ -158,6 +160,7 @@ mod tests {
             grace: Duration::ZERO,
             waits: false,
             attempt: 1,
+            ahead: crate::runtime::ahead::Ahead::No,
         }
     }
 

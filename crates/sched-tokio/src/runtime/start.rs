@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tokio::sync::oneshot;
 
+use super::ahead::Ahead;
 use super::completions::{finish, Completion};
 use super::execute::{execute, execute_in_turn, panic_message};
 use super::running::InFlight;
@@ -40,6 +41,8 @@ struct Start {
     run: ClaimedRun,
     task: TaskFn,
     chain: Option<Box<Chain>>,
+    /// Claimed ahead of its time (it waits for it, and can be released meanwhile).
+    ahead: bool,
 }
 
 /// A catch-up run's place in its job's backlog (see `ClaimedRun::catch_up`; boxed, as
@@ -59,10 +62,10 @@ fn run_future(
     task: TaskFn,
     run: ClaimedRun,
     slot: usize,
-    chain: Option<Box<Chain>>,
+    (chain, ahead): (Option<Box<Chain>>, bool),
 ) -> RunFuture {
     match chain {
-        None => Box::pin(execute(inner, task, run, slot)),
+        None => Box::pin(execute(inner, task, run, slot, ahead)),
         Some(chain) => Box::pin(execute_in_turn(inner, task, run, slot, *chain)),
     }
 }
@@ -100,8 +103,13 @@ type Group = Vec<Start>;
 /// every one of them when a claim spawns a hundred runs in a row (measured: a dozen
 /// thread wake-ups per millisecond at 100,000 runs a second, a third of the CPU).
 ///
-/// `lease_until` is when the claim's leases end (a store other nodes share).
-pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>, lease_until: DateTime<Utc>) {
+/// `lease_until` is when the claim's leases end (a store other nodes share); `now`, when
+/// the claim was made (a run due later was claimed ahead).
+pub(super) fn spawn_runs(
+    inner: &Arc<Inner>,
+    runs: Vec<ClaimedRun>,
+    (now, lease_until): (DateTime<Utc>, DateTime<Utc>),
+) {
     if runs.is_empty() {
         return;
     }
@@ -119,12 +127,12 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>, lease_until:
             spawn_group(
                 inner,
                 std::mem::replace(&mut group, Vec::with_capacity(GROUP)),
-                lease_until,
+                (now, lease_until),
             );
         }
     }
     if !group.is_empty() {
-        spawn_group(inner, group, lease_until);
+        spawn_group(inner, group, (now, lease_until));
     }
 }
 
@@ -136,7 +144,7 @@ pub(super) fn spawn_runs(inner: &Arc<Inner>, runs: Vec<ClaimedRun>, lease_until:
 fn spawn_group(
     inner: &Arc<Inner>,
     runs: Vec<(ClaimedRun, TaskFn, Option<Box<Chain>>)>,
-    lease_until: DateTime<Utc>,
+    (now, lease_until): (DateTime<Utc>, DateTime<Utc>),
 ) {
     let since = if inner.runtime.leases.leased() {
         inner.env.clock.now()
@@ -146,26 +154,37 @@ fn spawn_group(
     let mut running = inner.runtime.runs.lock();
     let mut flights = Vec::with_capacity(runs.len());
     let mut group: Group = Vec::with_capacity(runs.len());
+    let mut claimed_ahead = 0;
     for (run, task, chain) in runs {
         let slot = running.reserve();
         let options = &run.job.options;
         // A job that retries may have a retry waiting for an instance: asked for too.
         let waits = options.overlap.waits() || options.retry.is_some();
         let grace = options.cancel_grace;
+        // A run of a catch-up backlog is past, never ahead.
+        let ahead = run.scheduled > now && chain.is_none();
+        claimed_ahead += u64::from(ahead);
         flights.push((
             slot,
             run.run_id,
             run.job_id.clone(),
             run.scheduled,
             grace,
-            (waits, run.attempt),
+            (waits, run.attempt, ahead),
         ));
         group.push(Start {
             slot,
             run,
             task,
             chain,
+            ahead,
         });
+    }
+    if claimed_ahead > 0 {
+        inner
+            .runtime
+            .claimed_ahead
+            .fetch_add(claimed_ahead, Ordering::Release);
     }
     // Spawned under the lock, which is safe: a future dropped by a runtime that is
     // shutting down is an `execute` or a group not yet polled (no job code runs). A lone
@@ -175,7 +194,7 @@ fn spawn_group(
         return;
     }
     let task = tokio::spawn(start_group(Arc::clone(inner), group)).abort_handle();
-    for (slot, run_id, job_id, scheduled, grace, (waits, attempt)) in flights {
+    for (slot, run_id, job_id, scheduled, grace, (waits, attempt, ahead)) in flights {
         let run = InFlight {
             run_id,
             job_id,
@@ -190,6 +209,7 @@ fn spawn_group(
             grace,
             waits,
             attempt,
+            ahead: if ahead { Ahead::Waiting } else { Ahead::No },
         };
         running.fill(slot, run);
     }
@@ -208,13 +228,14 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
         run,
         task,
         chain,
+        ahead,
     }) = runs.next()
     {
         if inner.runtime.aborting.load(Ordering::SeqCst) {
             return; // shutdown took (and reported) the runs not started
         }
         let run_id = run.run_id;
-        let mut run = run_future(Arc::clone(&inner), task, run, slot, chain);
+        let mut run = run_future(Arc::clone(&inner), task, run, slot, (chain, ahead));
         let first = std::future::poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                 run.as_mut().poll(cx)

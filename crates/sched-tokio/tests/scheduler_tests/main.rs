@@ -2,7 +2,9 @@
 //! link Tokio and sched again for each).
 
 mod backfill;
+mod bulk;
 mod cancel;
+mod claim_ahead;
 mod metrics;
 mod overlap;
 mod rejected_input;
