@@ -1385,6 +1385,17 @@ async fn explain(args: &Args, admin: &PgPool) {
                  '{{send_digest,tick}}', '{{closure:node-0:}}')"
             ),
         ),
+        (
+            "generic plan with jit = off (as PostgresStore::connect's connections run it)",
+            Some(format!(
+                "SET LOCAL jit = off; DEALLOCATE bench_claim; \
+                 PREPARE bench_claim(int8, int4, text[], int8, text[], text[]) AS {claim}"
+            )),
+            format!(
+                "EXECUTE bench_claim({now_s}, 999999999, '{{}}', 1024, \
+                 '{{send_digest,tick}}', '{{closure:node-0:}}')"
+            ),
+        ),
     ] {
         sqlx::raw_sql(AssertSqlSafe(
             "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",

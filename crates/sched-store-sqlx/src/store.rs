@@ -403,44 +403,43 @@ impl<DB: Dialect> Inner<DB> {
     /// give back the runs of them they claimed ahead (and look at the store). Never
     /// called inside a transaction.
     async fn jobs_changed(&self, jobs: Option<&[&str]>) {
-        let Some(notify) = &self.sql.notify_with else {
-            return;
-        };
-        let sent = async {
-            let mut conn = self.pool.acquire().await?;
-            for payload in job_payloads(&self.holder, jobs) {
-                statement::<DB>(notify)
-                    .arg(self.channel.as_str())
-                    .arg(payload)
-                    .run(&mut conn)
-                    .await?;
+        // The schedulers of this process on this store instance are told at once (its
+        // own notices are not handed to them again: see `listen`). The one that made
+        // the change has released its runs already; the call finds none.
+        let hooks = self.job_hooks.lock().clone();
+        for hook in &hooks {
+            match jobs {
+                None => hook(None),
+                Some(ids) => ids.iter().for_each(|id| hook(Some(id))),
             }
-            Ok::<_, sqlx::Error>(())
-        };
-        if let Err(error) = sent.await {
+        }
+        if let Err(error) = self.notify_all(job_payloads(&self.holder, jobs)).await {
             tracing::warn!(%error, "NOTIFY failed; other nodes will see the change at their next poll, and their runs of the job claimed ahead start as claimed");
         }
+    }
+
+    /// Sends each of `payloads` on the store's channel, on one connection (nothing
+    /// where no other node listens).
+    async fn notify_all(&self, payloads: Vec<String>) -> sqlx::Result<()> {
+        let Some(notify) = &self.sql.notify_with else {
+            return Ok(());
+        };
+        let mut conn = self.pool.acquire().await?;
+        for payload in payloads {
+            statement::<DB>(notify)
+                .arg(self.channel.as_str())
+                .arg(payload)
+                .run(&mut conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Tells the other nodes to cancel `runs` (`NOTIFY`, payloads within Postgres's
     /// 8,000 bytes; see [`CANCEL_NOTICE`]). A notice that fails is logged: the holding
     /// node finds the request at its next heartbeat.
     pub(crate) async fn cancel_notice(&self, runs: &[RunId]) {
-        let Some(notify) = &self.sql.notify_with else {
-            return;
-        };
-        let sent = async {
-            let mut conn = self.pool.acquire().await?;
-            for payload in cancel_payloads(runs) {
-                statement::<DB>(notify)
-                    .arg(self.channel.as_str())
-                    .arg(payload)
-                    .run(&mut conn)
-                    .await?;
-            }
-            Ok::<_, sqlx::Error>(())
-        };
-        if let Err(error) = sent.await {
+        if let Err(error) = self.notify_all(cancel_payloads(runs)).await {
             tracing::warn!(%error, "NOTIFY of a cancel failed; the node holding the run sees it at its next heartbeat");
         }
     }

@@ -890,14 +890,7 @@ pub async fn claims_ahead(store: Arc<dyn JobStore>) {
     add(&store, &every("fast", 1, now + ms(500), options())).await;
     add(&store, &every("far", 10, t(103), options())).await;
 
-    let ahead = |now: DateTime<Utc>| AcquireRequest {
-        node: "n1".into(),
-        now,
-        limit: 10,
-        lease: LEASE,
-        runnable: None,
-        ahead: Duration::from_secs(2),
-    };
+    let ahead = |now| ahead_request(now, Duration::from_secs(2));
     let acquired = store.acquire(ahead(now)).await.unwrap();
     let runs: Vec<(&str, DateTime<Utc>)> = acquired
         .runs
@@ -986,14 +979,7 @@ pub async fn unclaim_gives_a_run_claimed_ahead_back(store: Arc<dyn JobStore>) {
     for id in ["changed", "paused", "moved", "removed"] {
         add(&store, &every(id, 10, now + ms(500), one.clone())).await;
     }
-    let ahead = |now: DateTime<Utc>| AcquireRequest {
-        node: "n1".into(),
-        now,
-        limit: 10,
-        lease: LEASE,
-        runnable: None,
-        ahead: Duration::from_secs(1),
-    };
+    let ahead = |now| ahead_request(now, Duration::from_secs(1));
     let claimed = store.acquire(ahead(now)).await.unwrap();
     assert_eq!(claimed.runs.len(), 4, "each claimed ahead");
     let run_of = |id: &str| find_run(&claimed, id).run_id;
@@ -2785,6 +2771,18 @@ async fn running(store: &Arc<dyn JobStore>, id: &str) -> u32 {
         .running(id)
         .await
         .unwrap_or_else(|e| panic!("running({id:?}) failed: {e}"))
+}
+
+/// A claim by "n1" at `now` of at most 10 jobs, taking runs up to `ahead` later.
+fn ahead_request(now: DateTime<Utc>, ahead: Duration) -> AcquireRequest {
+    AcquireRequest {
+        node: "n1".into(),
+        now,
+        limit: 10,
+        lease: LEASE,
+        runnable: None,
+        ahead,
+    }
 }
 
 async fn claim(

@@ -210,18 +210,18 @@ impl Inner {
             // Paused: no run starts, a waiting one included.
             self.waiting.remove(&slot);
         }
-        let entry = self.entry(slot);
-        entry.next = job.next_run_time;
-        entry.paused = job.paused;
-        entry.parked = false;
-        entry.job = Some(Arc::new(job));
-        self.reindex(slot);
+        self.fill(slot, job);
     }
 
     /// [`put`](Self::put) for a job whose id the store does not hold (bulk adds: no
     /// lookup of an old slot).
     fn put_new(&mut self, job: Job) {
         let slot = self.allocate(&job.id);
+        self.fill(slot, job);
+    }
+
+    /// Makes `job` the entry of `slot` (unindexed), and indexes it.
+    fn fill(&mut self, slot: u32, job: Job) {
         let entry = self.entry(slot);
         entry.next = job.next_run_time;
         entry.paused = job.paused;

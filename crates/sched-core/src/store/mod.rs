@@ -529,11 +529,14 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
         Duration::ZERO
     }
 
-    /// Registers `hook`, which the store calls when another process changed, paused,
-    /// rescheduled or removed a job: with its id, or `None` for every job (all removed,
-    /// a declared set synced). The scheduler gives back the runs of it it claimed ahead
-    /// (see [`unclaim`](Self::unclaim)), so the change applies to them. The default: no
-    /// other process, never called.
+    /// Registers `hook`, which the store calls when a job was changed, paused,
+    /// rescheduled or removed by another process, or by another scheduler using this
+    /// same store instance: with its id, or `None` for every job (all removed, a large
+    /// declared set synced). The scheduler gives back the runs of it it claimed ahead
+    /// (see [`unclaim`](Self::unclaim)), so the change applies to them. SQL stores call
+    /// it; the default (`MemoryStore`'s too) never does: a scheduler releases its own
+    /// runs when it makes a change, so only schedulers sharing one `MemoryStore` with
+    /// claim-ahead set miss each other's changes.
     fn on_job_change(&self, hook: JobChangeHook) {
         let _ = hook;
     }

@@ -33,7 +33,8 @@ pub(super) async fn spawn(store: &SqlStore<Postgres>) -> Result<()> {
                         continue;
                     }
                     if let Some((from, job)) = crate::store::parse_job_notice(payload) {
-                        // This store's own changes were applied by its scheduler.
+                        // This store instance's own changes were handed to its
+                        // schedulers when made (`jobs_changed`).
                         if from != holder {
                             changed_all(&job_hooks, job);
                         }

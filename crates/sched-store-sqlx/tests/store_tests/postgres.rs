@@ -136,3 +136,23 @@ async fn postgres_builder_refuses_settings_out_of_range() {
         "invalid configuration: schema = \"1 drop\": letters, digits and _ (at most 48, not starting with a digit)"
     );
 }
+
+/// `connect` turns JIT off on the store's connections: at millions of jobs the claim's
+/// generic plan crosses `jit_above_cost`, and compiling it cost more than the claim.
+#[cfg_attr(
+    not(sched_postgres_tests),
+    ignore = "needs Postgres: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --workspace"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_connections_have_jit_off() {
+    let url = database_url("postgres_store_connections_have_jit_off");
+    let store = pg_store(&url, "jit").await;
+    for _ in 0..3 {
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(store.pool())
+            .await
+            .expect("show jit");
+        assert_eq!(jit, "off");
+    }
+    drop_schemas(&url, "jit").await;
+}

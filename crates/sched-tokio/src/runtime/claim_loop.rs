@@ -282,15 +282,17 @@ async fn sleep_after(
 }
 
 /// When to claim next, given the earliest unclaimed run `next` after a claim up to
-/// `horizon`. Without claim-ahead: when it is due. With it: when it is `3/4 · ahead`
-/// away (each claim then takes about a quarter of `ahead` worth of runs); but a run the
-/// claim could have taken and left (its job at `max_instances`, or locked by another
-/// node) is waited for until it is due.
+/// `horizon`. Without claim-ahead: when it is due. With it: when it is `7/8 · ahead`
+/// away (each claim then takes about an eighth of `ahead` worth of runs, and thousands
+/// due at one instant are claimed from `7/8 · ahead` before it: measured against `3/4`
+/// on Postgres, 10,000 runs at one instant p99 33–39 ms instead of 47–50 ms); but a run
+/// the claim could have taken and left (its job at `max_instances`, or locked by
+/// another node) is waited for until it is due.
 fn wake_at(next: DateTime<Utc>, horizon: DateTime<Utc>, ahead: Duration) -> DateTime<Utc> {
     if ahead.is_zero() || next <= horizon {
         return next;
     }
-    chrono::Duration::from_std(ahead / 4 * 3)
+    chrono::Duration::from_std(ahead / 8 * 7)
         .ok()
         .and_then(|refill| next.checked_sub_signed(refill))
         .unwrap_or(next)
@@ -415,12 +417,12 @@ mod tests {
     }
 
     #[test]
-    fn claiming_ahead_the_loop_wakes_three_quarters_of_the_horizon_before() {
+    fn claiming_ahead_the_loop_wakes_seven_eighths_of_the_horizon_before() {
         let ahead = Duration::from_millis(400);
         let horizon = at("2026-01-01T00:00:00.400Z");
         assert_eq!(
             wake_at(at("2026-01-01T00:00:10Z"), horizon, ahead),
-            at("2026-01-01T00:00:09.700Z")
+            at("2026-01-01T00:00:09.650Z")
         );
     }
 
@@ -445,9 +447,9 @@ mod tests {
         let min = DateTime::<Utc>::MIN_UTC;
         assert_eq!(
             wake_at(min + chrono::Duration::seconds(2), min, ahead),
-            min + chrono::Duration::milliseconds(1250)
+            min + chrono::Duration::milliseconds(1125)
         );
-        // Three quarters of a second before it lies before the earliest instant.
+        // Seven eighths of a second before it lies before the earliest instant.
         let soon = min + chrono::Duration::milliseconds(100);
         assert_eq!(wake_at(soon, min, ahead), soon);
     }

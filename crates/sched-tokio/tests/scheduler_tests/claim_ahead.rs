@@ -4,7 +4,7 @@
 //! — the Postgres store and changes made by another node are covered by the scenarios.
 //!
 //! Every job here fires each second from T0 + 1 s; with a 500 ms horizon its next run is
-//! claimed when 375 ms away, so at T0 + 0.7 s the 1 s run is claimed and waiting.
+//! claimed when 437.5 ms away, so at T0 + 0.7 s the 1 s run is claimed and waiting.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -773,7 +773,7 @@ async fn runs_claimed_ahead_start_at_their_time_and_respect_max_instances() {
         let scheduler = h.scheduler.clone();
         async move { scheduler.get_job("busy").await.unwrap().next_run_time }
     };
-    // The 1 s run is claimed when it is 375 ms (3/4 of the horizon) away.
+    // The 1 s run is claimed when it is 437.5 ms (7/8 of the horizon) away.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(next(&h).await, Some(after(T0, 1)), "0.5 s: not claimed yet");
     tokio::time::sleep(Duration::from_millis(200)).await;
