@@ -62,6 +62,13 @@ pub(super) async fn execute(
         }
         None => (None, started),
     };
+    // First: a run released meanwhile reports nothing (no lease lost, no miss): the
+    // store was given it back. From here on it can no longer be released.
+    if ahead && !super::ahead::begin(&inner, slot, run_id) {
+        dropped.disarm();
+        super::ahead::forget(&inner, slot, run_id);
+        return;
+    }
     if inner.runtime.leases.leased() {
         if let Some(reported) = lease_lost(&inner, slot, run_id, started) {
             dropped.disarm();
@@ -74,12 +81,6 @@ pub(super) async fn execute(
     if !backfill && attempt == 1 && past_grace(&job, scheduled, started) {
         dropped.disarm();
         missed_in_queue(&inner, job_id, run_id, scheduled, started, slot);
-        return;
-    }
-    if ahead && !super::ahead::begin(&inner, slot, run_id) {
-        // Released: given back to the store, never run here.
-        dropped.disarm();
-        super::ahead::forget(&inner, slot, run_id);
         return;
     }
     dropped.started = Some(started);
