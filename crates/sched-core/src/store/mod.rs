@@ -67,9 +67,11 @@ pub struct AcquireRequest {
     pub runnable: Option<Arc<Runnable>>,
     /// Claim ahead: also claim the next run of jobs due within `now + ahead` (zero:
     /// only what is due). Such a run is claimed alone (one occurrence, never coalesced
-    /// or missed: it is not late) and only if the job has a free instance now; a job at
-    /// its `max_instances` is left untouched, to be decided when it is due. Its
-    /// `scheduled` time is in the future: the caller starts it then.
+    /// or missed: it is not late), only if the job has a free instance now, and never
+    /// when it is the job's last run (its claim would finish the job); such jobs are
+    /// left untouched, to be decided when due. Its `scheduled` time is in the future:
+    /// the caller starts it then, and gives it back ([`JobStore::unclaim`]) if the job
+    /// changes first.
     pub ahead: Duration,
 }
 
