@@ -254,19 +254,25 @@ impl Scheduler {
     /// [`Error::UnknownTask`] if `task` is not registered; otherwise as
     /// [`add_job`](Self::add_job).
     pub async fn add_named_job(&self, spec: impl Into<JobSpec>, task: &str) -> Result<JobId> {
+        let spec = spec.into();
+        let (replace, paused) = (spec.replace_existing, spec.paused);
+        let job = self.named_job(spec, task)?;
+        self.insert(job, replace, paused).await
+    }
+
+    /// The job `spec` describes, running the registered task `task` (not scheduled
+    /// yet); [`Error::UnknownTask`] if `task` is not registered here.
+    fn named_job(&self, spec: JobSpec, task: &str) -> Result<Job> {
         if !self.inner.env.registry.contains(task) {
             return Err(Error::UnknownTask(task.to_owned()));
         }
-        let spec = spec.into();
         let id = self.job_id(&spec);
-        let (replace, paused) = (spec.replace_existing, spec.paused);
-        let job = spec.into_job(
+        spec.into_job(
             id,
             task,
             self.inner.config.timezone,
             &self.inner.config.defaults,
-        )?;
-        self.insert(job, replace, paused).await
+        )
     }
 
     /// Adds many jobs at once, each a spec and the registered task it runs: all of them
@@ -314,9 +320,6 @@ impl Scheduler {
         let jobs = jobs.into_iter();
         let mut batch = Vec::with_capacity(jobs.size_hint().0);
         for (spec, task) in jobs {
-            if !self.inner.env.registry.contains(task) {
-                return Err(Error::UnknownTask(task.to_owned()));
-            }
             if spec.replace_existing {
                 return Err(sched_core::Error::InvalidConfiguration {
                     setting: "add_jobs",
@@ -325,16 +328,7 @@ impl Scheduler {
                 }
                 .into());
             }
-            let id = self.job_id(&spec);
-            let job = spec
-                .into_job(
-                    id,
-                    task,
-                    self.inner.config.timezone,
-                    &self.inner.config.defaults,
-                )?
-                .schedule(now)?;
-            batch.push(job);
+            batch.push(self.named_job(spec, task)?.schedule(now)?);
         }
         let ids: Vec<JobId> = batch.iter().map(|job| job.id.clone()).collect();
         self.inner.env.store.add_jobs(batch).await?;

@@ -74,8 +74,7 @@ pub(crate) async fn give_back(inner: &Inner, ids: Vec<RunId>) {
             tracing::warn!(%error, runs = ids.len(), "giving back runs claimed ahead failed; recorded cancelled instead");
             let now = inner.env.clock.now();
             for run_id in ids {
-                let mut completion = Completion::new(0, run_id, Outcome::Cancelled, now);
-                completion.slot = None; // freed already
+                let completion = Completion::freed(run_id, Outcome::Cancelled, now);
                 super::completions::finish(inner, completion, None);
             }
         }

@@ -54,6 +54,18 @@ impl Completion {
         }
     }
 
+    /// Run `run_id`, whose slot is freed already, ended with `outcome` at `finished`
+    /// (only the store write is left).
+    pub(super) fn freed(run_id: RunId, outcome: Outcome, finished: DateTime<Utc>) -> Self {
+        Self {
+            slot: None,
+            run_id,
+            outcome,
+            finished,
+            extra: None,
+        }
+    }
+
     /// Run `run_id` in `slot` ended with `outcome` at `finished`, retried at `retry_at`,
     /// having returned `result` (both `None` for most runs: nothing allocated).
     #[inline]
