@@ -28,7 +28,11 @@
 //! - `retry`: the store's side of a retry, timed call by call on one store (recording a
 //!   failed run's end with its pending retry, and claiming the retry, against the same
 //!   calls for a run without one), then end to end on a node: from a failed attempt's
-//!   `JobError` to its retry's `JobSubmitted` (a zero backoff).
+//!   `JobError` to its retry's `JobSubmitted` (a zero backoff);
+//! - `soak` (not in `all`: it takes `--soak-minutes`, an hour by default): one node
+//!   fires `--soak-rate` runs a second out of `--soak-jobs` stored jobs; every minute
+//!   the sizes of the runs and jobs tables, and for each window the delay percentiles
+//!   and the database time spent claiming, completing and pruning.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -66,6 +70,11 @@ options:
   --pgbench-seconds S     pgbench duration (default 15)
   --explain-rows N        stored jobs for explain (default 1000000)
   --cluster VER/NAME      cluster to restart (default: the only one in /etc/postgresql, main)
+  --soak-jobs N           soak: stored jobs (default 1000000)
+  --soak-rate N           soak: firings a second (default 10000); each job fires every
+                          soak-jobs / soak-rate seconds
+  --soak-minutes M        soak: length (default 60)
+  --soak-window M         soak: minutes per window of delay percentiles (default 10)
 ";
 
 #[derive(Clone, Debug)]
@@ -85,6 +94,10 @@ struct Args {
     cancels: usize,
     retries: usize,
     bulk_jobs: usize,
+    soak_jobs: usize,
+    soak_rate: usize,
+    soak_minutes: u64,
+    soak_window: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -109,6 +122,10 @@ fn parse_args() -> Result<Args, String> {
         cancels: 200,
         retries: 200,
         bulk_jobs: 1_000_000,
+        soak_jobs: 1_000_000,
+        soak_rate: 10_000,
+        soak_minutes: 60,
+        soak_window: 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -156,6 +173,10 @@ fn parse_args() -> Result<Args, String> {
             "--explain-rows" => args.explain_rows = number(value()?)? as i64,
             "--cancels" => args.cancels = number(value()?)? as usize,
             "--retries" => args.retries = number(value()?)? as usize,
+            "--soak-jobs" => args.soak_jobs = number(value()?)? as usize,
+            "--soak-rate" => args.soak_rate = number(value()?)? as usize,
+            "--soak-minutes" => args.soak_minutes = number(value()?)?,
+            "--soak-window" => args.soak_window = number(value()?)?.max(1),
             "--cluster" => {
                 let v = value()?;
                 let (ver, name) = v.split_once('/').ok_or("--cluster VER/NAME")?;
@@ -234,6 +255,9 @@ async fn run(args: Args) {
     }
     if wants("bulk") {
         bulk(&args).await;
+    }
+    if args.what.iter().any(|w| w == "soak") {
+        soak(&args, &admin).await;
     }
     if wants("cancel") {
         cancel(&args, &admin).await;
@@ -323,10 +347,22 @@ struct Probe {
     delays: Histogram,
     /// Runs that started before their scheduled time.
     early: AtomicU64,
+    /// Delays by window of scheduled time (the soak's): from `split.0` (µs since the
+    /// epoch), `split.1` µs each.
+    windows: Vec<Histogram>,
+    split: (AtomicI64, AtomicI64),
+    /// The soak's: each job's latest scheduled time fired, and firings of a scheduled
+    /// time not later than it (an occurrence fired twice).
+    last_scheduled: Vec<AtomicI64>,
+    repeated: AtomicU64,
 }
 
 impl Probe {
     fn new(jobs: usize) -> Arc<Self> {
+        Self::with_windows(jobs, 0)
+    }
+
+    fn with_windows(jobs: usize, windows: usize) -> Arc<Self> {
         Arc::new(Self {
             fired: AtomicU64::new(0),
             per_job: (0..jobs).map(|_| AtomicU32::new(0)).collect(),
@@ -337,6 +373,12 @@ impl Probe {
             first_after: (0..jobs).map(|_| AtomicI64::new(0)).collect(),
             window: (AtomicI64::new(i64::MAX), AtomicI64::new(i64::MAX)),
             delays: Histogram::new(),
+            windows: (0..windows).map(|_| Histogram::new()).collect(),
+            split: (AtomicI64::new(i64::MAX), AtomicI64::new(1)),
+            last_scheduled: (0..if windows > 0 { jobs } else { 0 })
+                .map(|_| AtomicI64::new(i64::MIN))
+                .collect(),
+            repeated: AtomicU64::new(0),
         })
     }
 
@@ -353,8 +395,20 @@ impl Probe {
         if now < scheduled {
             self.early.fetch_add(1, Ordering::Relaxed);
         }
+        let split_from = self.split.0.load(Ordering::Relaxed);
+        if scheduled >= split_from {
+            let slot = (scheduled - split_from) / self.split.1.load(Ordering::Relaxed);
+            if let Some(h) = usize::try_from(slot).ok().and_then(|s| self.windows.get(s)) {
+                h.record_micros(now - scheduled);
+            }
+        }
         let index = job_index(&ctx.job_id);
         self.per_job[index].fetch_add(1, Ordering::Relaxed);
+        if let Some(last) = self.last_scheduled.get(index) {
+            if last.fetch_max(scheduled, Ordering::Relaxed) >= scheduled {
+                self.repeated.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if now >= self.mark_us.load(Ordering::Relaxed) {
             let _ = self.first_after[index].compare_exchange(
                 0,
@@ -696,6 +750,10 @@ fn statement_kind(query: &str) -> &'static str {
         "complete: update run"
     } else if q.starts_with("DELETE") && q.contains("jobs j WHERE j.id = $1") {
         "complete: unpark"
+    } else if q.contains("GREATEST(lease_us") {
+        "heartbeat: renew"
+    } else if q.starts_with("DELETE") && (q.contains("finished_us <") || q.contains("'success'")) {
+        "prune"
     } else if q.eq_ignore_ascii_case("COMMIT") {
         "COMMIT"
     } else if q.eq_ignore_ascii_case("BEGIN") {
@@ -831,6 +889,197 @@ fn bulk_specs(n: usize) -> impl Iterator<Item = (JobSpec, &'static str)> {
             .start(start + offset);
         (spec, "tick")
     })
+}
+
+// ---------------------------------------------------------------------------------
+// Soak: a steady rate for an hour on a million stored jobs
+
+/// The sizes the soak follows, read from the statistics views (cheap at any size).
+struct Sizes {
+    runs_rows: i64,
+    runs_dead: i64,
+    runs_heap: i64,
+    runs_indexes: i64,
+    jobs_total: i64,
+    database: i64,
+}
+
+async fn sizes(admin: &PgPool, schema: &str) -> Sizes {
+    let row = sqlx::query(
+        "SELECT (SELECT n_live_tup FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'runs'), \
+                (SELECT n_dead_tup FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'runs'), \
+                pg_table_size(format('%I.runs', $1)::regclass), \
+                pg_indexes_size(format('%I.runs', $1)::regclass), \
+                pg_total_relation_size(format('%I.jobs', $1)::regclass), \
+                pg_database_size(current_database())",
+    )
+    .bind(schema)
+    .fetch_one(admin)
+    .await
+    .expect("sizes");
+    Sizes {
+        runs_rows: row.get::<Option<i64>, _>(0).unwrap_or(0),
+        runs_dead: row.get::<Option<i64>, _>(1).unwrap_or(0),
+        runs_heap: row.get(2),
+        runs_indexes: row.get(3),
+        jobs_total: row.get(4),
+        database: row.get(5),
+    }
+}
+
+/// `--soak-jobs` jobs on one node, each every `soak-jobs / soak-rate` seconds (start
+/// times spread evenly), for `--soak-minutes`: a line a minute with the tables' sizes,
+/// and a line a window with the delay percentiles and where the database's time went.
+async fn soak(args: &Args, admin: &PgPool) {
+    let (n, rate) = (args.soak_jobs, args.soak_rate.max(1));
+    let period_us = (n as i64 * 1_000_000) / rate as i64;
+    let windows = args.soak_minutes.div_ceil(args.soak_window) as usize;
+    let schema = unique_schema("soak");
+    create_schema(&args.url, &schema).await;
+    let probe = Probe::with_windows(n, windows);
+    let mut node = Node::spawn(NodeOpts::new(&args.url, &schema), Arc::clone(&probe));
+    let base = (Utc::now() + TimeDelta::seconds(40))
+        .duration_trunc(TimeDelta::seconds(1))
+        .expect("trunc");
+    let options = JobOptions::default();
+    let mut jobs = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = base + TimeDelta::microseconds(i as i64 * period_us / n as i64);
+        let every = Duration::from_micros(period_us as u64);
+        jobs.push(bench_job(
+            i,
+            Trigger::interval(every).start(start),
+            start,
+            options.clone(),
+        ));
+    }
+    let insert = insert_jobs(admin, &schema, &jobs).await;
+    drop(jobs);
+    println!(
+        "\n## soak: {n} stored jobs, {rate} firings/s (each job every {:.1} s), one node, \
+         defaults (claim-ahead, retention), {} min in windows of {} min",
+        period_us as f64 / 1e6,
+        args.soak_minutes,
+        args.soak_window
+    );
+    println!("jobs inserted in {:.1} s", insert.as_secs_f64());
+    // The first period is the warm-up: every job's first run, from a cold table.
+    let from = base + TimeDelta::microseconds(period_us);
+    let window_us = args.soak_window as i64 * 60_000_000;
+    probe.split.1.store(window_us, Ordering::Relaxed);
+    probe
+        .split
+        .0
+        .store(from.timestamp_micros(), Ordering::Relaxed);
+    let wait = |at: DateTime<Utc>| (at - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait(from)).await;
+    let mb = |b: i64| b as f64 / (1 << 20) as f64;
+    println!(
+        "{:>5} {:>9} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "min", "fired/s", "runs rows", "dead", "runs MB", "idx MB", "jobs MB", "db MB"
+    );
+    let mut fired = probe.fired.load(Ordering::Relaxed);
+    let mut summaries = Vec::new();
+    for w in 0..windows {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = sample_backends(admin.clone(), Arc::clone(&stop));
+        let cpu = cpu_ticks();
+        let window_end = from + TimeDelta::microseconds(window_us * (w as i64 + 1));
+        let mut minute = 0;
+        loop {
+            let at = from
+                + TimeDelta::microseconds(window_us * w as i64)
+                + TimeDelta::minutes(minute + 1);
+            if at > window_end || at > from + TimeDelta::minutes(args.soak_minutes as i64) {
+                break;
+            }
+            tokio::time::sleep(wait(at)).await;
+            minute += 1;
+            let now_fired = probe.fired.load(Ordering::Relaxed);
+            let size = sizes(admin, &schema).await;
+            println!(
+                "{:>5} {:>9.0} {:>11} {:>10} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                w as i64 * args.soak_window as i64 + minute,
+                (now_fired - fired) as f64 / 60.0,
+                size.runs_rows,
+                size.runs_dead,
+                mb(size.runs_heap),
+                mb(size.runs_indexes),
+                mb(size.jobs_total),
+                mb(size.database)
+            );
+            fired = now_fired;
+        }
+        let busy = busy_since(cpu);
+        stop.store(true, Ordering::Relaxed);
+        let (samples, seen) = sampler.await.expect("sampler");
+        // Backends busy in a kind of statement, on average: database seconds a second.
+        let share = |kinds: &[&str]| {
+            let hits: u64 = seen
+                .iter()
+                .filter(|(k, _)| kinds.iter().any(|kind| k.starts_with(kind)))
+                .map(|(_, n)| *n)
+                .sum();
+            hits as f64 / samples.max(1) as f64
+        };
+        summaries.push(format!(
+            "{:>3}–{:<3} {:>10} {:>8.1} {:>8.1} {:>8.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>6.0}",
+            w as u64 * args.soak_window,
+            (w as u64 + 1) * args.soak_window,
+            probe.windows[w].count(),
+            probe.windows[w].percentile(0.50).as_secs_f64() * 1e3,
+            probe.windows[w].percentile(0.99).as_secs_f64() * 1e3,
+            probe.windows[w].max().as_secs_f64() * 1e3,
+            share(&["claim:"]),
+            share(&["complete:"]),
+            share(&["prune"]),
+            share(&["heartbeat"]),
+            busy,
+        ));
+        print_samples(
+            &format!("window {w}: where the backends were"),
+            samples,
+            &seen,
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    node.stop(false);
+    println!(
+        "\nper window (runs by scheduled time; database columns: backends busy in that kind \
+         of statement, on average, from pg_stat_activity every 10 ms)"
+    );
+    println!(
+        "{:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "minutes",
+        "runs",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "claim",
+        "complete",
+        "prune",
+        "heartbt",
+        "CPU %"
+    );
+    for line in summaries {
+        println!("{line}");
+    }
+    println!(
+        "occurrences fired twice {}; started early {}; skipped: missed {}, coalesced {}, max-instances {}; store errors {}",
+        probe.repeated.load(Ordering::Relaxed),
+        probe.early.load(Ordering::Relaxed),
+        node.log.missed.load(Ordering::Relaxed),
+        node.log.coalesced.load(Ordering::Relaxed),
+        node.log.max_instances.load(Ordering::Relaxed),
+        node.log.store_errors.load(Ordering::Relaxed),
+    );
+    if node.log.store_errors.load(Ordering::Relaxed) > 0 {
+        println!(
+            "last store error: {}",
+            node.log.last_error.lock().expect("log")
+        );
+    }
+    drop_schema(admin, &schema).await;
 }
 
 /// One `add_jobs` call of `--bulk-jobs` jobs into `MemoryStore`, then into Postgres (one

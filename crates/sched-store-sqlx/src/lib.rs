@@ -43,7 +43,7 @@ mod sql;
 mod sqlite;
 mod store;
 
-pub use crate::builder::SqlStoreBuilder;
+pub use crate::builder::{SqlStoreBuilder, DEFAULT_SUCCESSES_KEPT};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::postgres::{PostgresEventRelay, PostgresStore, PostgresStoreBuilder};

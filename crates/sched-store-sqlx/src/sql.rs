@@ -77,8 +77,11 @@ pub(crate) struct Sql {
     pub(crate) run_exists: Arc<str>,
     /// `$1` job id: asks for the cancel of its running runs; returns the `id` of each.
     pub(crate) cancel_job: Arc<str>,
-    /// `$1` horizon (µs): drops history finished before it.
+    /// `$1` horizon (µs), `$2` at most this many: drops history finished before it.
     pub(crate) prune: Arc<str>,
+    /// `$1` successful runs kept, `$2` at most this many: drops the successful runs
+    /// whose id is not among the newest `$1` run ids (the oldest first).
+    pub(crate) prune_successes: Arc<str>,
     /// `$1` now (µs), `$2` leases ending before this are abandoned (µs), `$3` error
     /// text; returns `id, job_id, sched_s, sched_ns, node` of each.
     pub(crate) abandon: Arc<str>,

@@ -56,6 +56,12 @@ impl<DB: Database> Clone for SqlStore<DB> {
     }
 }
 
+/// Rows one pruning statement deletes at most.
+const PRUNE_BATCH: u64 = 10_000;
+/// Pruning statements of each kind in one call at most: 160,000 rows of each per
+/// heartbeat (80,000 a second at the default 2 s) keeps up with any rate a node fires.
+const PRUNE_BATCHES: u32 = 16;
+
 pub(crate) struct Inner<DB: Database> {
     pub(crate) pool: Pool<DB>,
     pub(crate) sql: Sql,
@@ -63,6 +69,8 @@ pub(crate) struct Inner<DB: Database> {
     pub(crate) name: String,
     /// How long finished runs stay in the history (`None`: forever).
     pub(crate) retention: Option<Duration>,
+    /// How many successful runs the history keeps at most (`None`: no bound).
+    pub(crate) keep_successes: Option<u64>,
     /// Shared with other nodes: how often the runtime must look (and heartbeat).
     pub(crate) poll_interval: Option<Duration>,
     /// The `NOTIFY` channel other nodes listen on.
@@ -204,6 +212,7 @@ impl<DB: Database> Inner<DB> {
             sql,
             name,
             retention: None,
+            keep_successes: None,
             poll_interval: None,
             channel: String::new(),
             prune_every: None,
@@ -616,17 +625,43 @@ impl<DB: Dialect> Inner<DB> {
         self.prune(now).await
     }
 
+    /// Deletes the history past its bounds: runs finished before the retention, and
+    /// successful runs beyond the newest `keep_successes`. In batches of
+    /// [`PRUNE_BATCH`] rows, each its own statement (no long transaction, no long
+    /// lock), at most [`PRUNE_BATCHES`] of each a call: what is left goes at the next.
     async fn prune(&self, now: DateTime<Utc>) -> Result<()> {
-        let Some(retention) = self.retention else {
+        if self.retention.is_none() && self.keep_successes.is_none() {
             return Ok(());
-        };
-        let horizon = micros(now) - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+        }
         let mut conn = self.pool.acquire().await.map_err(store_error)?;
-        statement::<DB>(&self.sql.prune)
-            .arg(horizon)
-            .run(&mut conn)
-            .await
-            .map_err(store_error)?;
+        let batch = i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX);
+        if let Some(retention) = self.retention {
+            let age = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+            for _ in 0..PRUNE_BATCHES {
+                let deleted = statement::<DB>(&self.sql.prune)
+                    .arg(micros(now).saturating_sub(age))
+                    .arg(batch)
+                    .run(&mut conn)
+                    .await
+                    .map_err(store_error)?;
+                if deleted < PRUNE_BATCH {
+                    break;
+                }
+            }
+        }
+        if let Some(keep) = self.keep_successes {
+            for _ in 0..PRUNE_BATCHES {
+                let deleted = statement::<DB>(&self.sql.prune_successes)
+                    .arg(i64::try_from(keep).unwrap_or(i64::MAX))
+                    .arg(batch)
+                    .run(&mut conn)
+                    .await
+                    .map_err(store_error)?;
+                if deleted < PRUNE_BATCH {
+                    break;
+                }
+            }
+        }
         Ok(())
     }
 

@@ -133,6 +133,7 @@ impl SqlStoreBuilder<Postgres> {
         inner.channel = format!("sched_{}", self.schema);
         inner.poll_interval = Some(self.poll_interval);
         inner.retention = self.retention;
+        inner.keep_successes = self.keep_successes;
         let store = SqlStore {
             inner: std::sync::Arc::new(inner),
         };

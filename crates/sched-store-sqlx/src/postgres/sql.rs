@@ -137,8 +137,17 @@ pub(crate) fn sql(schema: &str) -> Sql {
         cancel_job: text(format!(
             "UPDATE {s}.runs SET cancel_requested = TRUE WHERE job_id = $1 AND status = 'running' RETURNING id"
         )),
+        // Batches by the finished-time index, and by the primary key from the oldest
+        // id: each delete is short, and none scans the rows it keeps but the
+        // unsuccessful ones older than the bound.
         prune: text(format!(
-            "DELETE FROM {s}.runs WHERE finished_us IS NOT NULL AND finished_us < $1"
+            "DELETE FROM {s}.runs WHERE id IN (SELECT id FROM {s}.runs \
+             WHERE finished_us IS NOT NULL AND finished_us < $1 LIMIT $2)"
+        )),
+        prune_successes: text(format!(
+            "DELETE FROM {s}.runs WHERE id IN (SELECT id FROM {s}.runs \
+             WHERE id <= (SELECT max(id) FROM {s}.runs) - $1 AND status = 'success' \
+             ORDER BY id LIMIT $2)"
         )),
         abandon: text(format!(
             "UPDATE {s}.runs SET status = 'abandoned', finished_us = $1, error = $3 \

@@ -91,6 +91,7 @@ impl SqlStoreBuilder<Sqlite> {
         }
         let mut inner = Inner::new(pool, sql::sql(), url.to_owned());
         inner.retention = self.retention;
+        inner.keep_successes = self.keep_successes;
         inner.prune_every = Some(1024);
         // The file is ours alone now: runs still marked running belong to a process
         // that died.

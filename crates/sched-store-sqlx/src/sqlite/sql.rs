@@ -159,7 +159,15 @@ pub(crate) fn sql() -> Sql {
                 .to_owned(),
         ),
         prune: text(
-            "DELETE FROM runs WHERE finished_us IS NOT NULL AND finished_us < ?1".to_owned(),
+            "DELETE FROM runs WHERE id IN (SELECT id FROM runs \
+             WHERE finished_us IS NOT NULL AND finished_us < ?1 LIMIT ?2)"
+                .to_owned(),
+        ),
+        prune_successes: text(
+            "DELETE FROM runs WHERE id IN (SELECT id FROM runs \
+             WHERE id <= (SELECT max(id) FROM runs) - ?1 AND status = 'success' \
+             ORDER BY id LIMIT ?2)"
+                .to_owned(),
         ),
         abandon: text(
             "UPDATE runs SET status = 'abandoned', finished_us = ?1, error = ?3 \

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod common;
+mod history;
 mod overlap;
 mod postgres;
 mod relay;
