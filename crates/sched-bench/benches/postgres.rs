@@ -226,12 +226,18 @@ async fn run(args: Args) {
         .expect("version");
     let settings: Vec<String> = sqlx::query_scalar(
         "SELECT name || '=' || setting FROM pg_settings WHERE name IN \
-         ('fsync','synchronous_commit','shared_buffers','max_connections','wal_level') ORDER BY name",
+         ('fsync','synchronous_commit','shared_buffers','max_connections','wal_level','autovacuum') ORDER BY name",
     )
     .fetch_all(&admin)
     .await
     .expect("settings");
     println!("server: PostgreSQL {server}; {}", settings.join(", "));
+    if settings.iter().any(|s| s == "autovacuum=off") {
+        println!(
+            "  !! autovacuum is off on this server: dead rows are never reclaimed, so tables \
+             grow whatever the store does (the soak needs it on: ALTER SYSTEM SET autovacuum = on)"
+        );
+    }
     let wants = |case: &str| args.what.iter().any(|w| w == case || w == "all");
     let mut tps = None;
     if wants("pgbench") {
@@ -730,7 +736,11 @@ fn sample_backends(
 
 fn statement_kind(query: &str) -> &'static str {
     let q = query.trim_start();
-    if q.contains("FOR UPDATE SKIP LOCKED") {
+    if q.contains("GREATEST(lease_us") {
+        "heartbeat: renew"
+    } else if q.contains("SET status = 'abandoned'") {
+        "heartbeat / reap"
+    } else if q.contains("FOR UPDATE SKIP LOCKED") {
         "claim: select due"
     } else if q.contains("count(*) FROM") && q.contains("ANY($1) GROUP BY") {
         "claim: running counts"
@@ -750,8 +760,8 @@ fn statement_kind(query: &str) -> &'static str {
         "complete: update run"
     } else if q.starts_with("DELETE") && q.contains("jobs j WHERE j.id = $1") {
         "complete: unpark"
-    } else if q.contains("GREATEST(lease_us") {
-        "heartbeat: renew"
+    } else if q.contains("CROSS JOIN LATERAL") || q.contains("status = 'running' AND job_id = ANY") {
+        "claim: running runs"
     } else if q.starts_with("DELETE") && (q.contains("finished_us <") || q.contains("'success'")) {
         "prune"
     } else if q.eq_ignore_ascii_case("COMMIT") {
@@ -902,6 +912,8 @@ struct Sizes {
     runs_indexes: i64,
     jobs_total: i64,
     database: i64,
+    /// Autovacuum passes over the runs and jobs tables so far.
+    vacuums: (i64, i64),
 }
 
 async fn sizes(admin: &PgPool, schema: &str) -> Sizes {
@@ -911,7 +923,9 @@ async fn sizes(admin: &PgPool, schema: &str) -> Sizes {
                 pg_table_size(format('%I.runs', $1)::regclass), \
                 pg_indexes_size(format('%I.runs', $1)::regclass), \
                 pg_total_relation_size(format('%I.jobs', $1)::regclass), \
-                pg_database_size(current_database())",
+                pg_database_size(current_database()), \
+                (SELECT autovacuum_count FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'runs'), \
+                (SELECT autovacuum_count FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'jobs')",
     )
     .bind(schema)
     .fetch_one(admin)
@@ -924,6 +938,10 @@ async fn sizes(admin: &PgPool, schema: &str) -> Sizes {
         runs_indexes: row.get(3),
         jobs_total: row.get(4),
         database: row.get(5),
+        vacuums: (
+            row.get::<Option<i64>, _>(6).unwrap_or(0),
+            row.get::<Option<i64>, _>(7).unwrap_or(0),
+        ),
     }
 }
 
@@ -975,8 +993,8 @@ async fn soak(args: &Args, admin: &PgPool) {
     tokio::time::sleep(wait(from)).await;
     let mb = |b: i64| b as f64 / (1 << 20) as f64;
     println!(
-        "{:>5} {:>9} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "min", "fired/s", "runs rows", "dead", "runs MB", "idx MB", "jobs MB", "db MB"
+        "{:>5} {:>9} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11}",
+        "min", "fired/s", "runs rows", "dead", "runs MB", "idx MB", "jobs MB", "db MB", "vacuums r/j"
     );
     let mut fired = probe.fired.load(Ordering::Relaxed);
     let mut summaries = Vec::new();
@@ -998,7 +1016,7 @@ async fn soak(args: &Args, admin: &PgPool) {
             let now_fired = probe.fired.load(Ordering::Relaxed);
             let size = sizes(admin, &schema).await;
             println!(
-                "{:>5} {:>9.0} {:>11} {:>10} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                "{:>5} {:>9.0} {:>11} {:>10} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>5}/{:<5}",
                 w as i64 * args.soak_window as i64 + minute,
                 (now_fired - fired) as f64 / 60.0,
                 size.runs_rows,
@@ -1006,7 +1024,9 @@ async fn soak(args: &Args, admin: &PgPool) {
                 mb(size.runs_heap),
                 mb(size.runs_indexes),
                 mb(size.jobs_total),
-                mb(size.database)
+                mb(size.database),
+                size.vacuums.0,
+                size.vacuums.1
             );
             fired = now_fired;
         }
@@ -1022,7 +1042,7 @@ async fn soak(args: &Args, admin: &PgPool) {
                 .sum();
             hits as f64 / samples.max(1) as f64
         };
-        summaries.push(format!(
+        let line = format!(
             "{:>3}–{:<3} {:>10} {:>8.1} {:>8.1} {:>8.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>6.0}",
             w as u64 * args.soak_window,
             (w as u64 + 1) * args.soak_window,
@@ -1035,7 +1055,9 @@ async fn soak(args: &Args, admin: &PgPool) {
             share(&["prune"]),
             share(&["heartbeat"]),
             busy,
-        ));
+        );
+        println!("window {w}: {line}");
+        summaries.push(line);
         print_samples(
             &format!("window {w}: where the backends were"),
             samples,

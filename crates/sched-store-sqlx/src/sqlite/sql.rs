@@ -160,7 +160,7 @@ pub(crate) fn sql() -> Sql {
         ),
         prune: text(
             "DELETE FROM runs WHERE id IN (SELECT id FROM runs \
-             WHERE finished_us IS NOT NULL AND finished_us < ?1 LIMIT ?2)"
+             WHERE finished_us IS NOT NULL AND finished_us < ?1 ORDER BY finished_us LIMIT ?2)"
                 .to_owned(),
         ),
         prune_successes: text(
