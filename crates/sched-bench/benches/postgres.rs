@@ -760,7 +760,8 @@ fn statement_kind(query: &str) -> &'static str {
         "complete: update run"
     } else if q.starts_with("DELETE") && q.contains("jobs j WHERE j.id = $1") {
         "complete: unpark"
-    } else if q.contains("CROSS JOIN LATERAL") || q.contains("status = 'running' AND job_id = ANY") {
+    } else if q.contains("CROSS JOIN LATERAL") || q.contains("status = 'running' AND job_id = ANY")
+    {
         "claim: running runs"
     } else if q.starts_with("DELETE") && (q.contains("finished_us <") || q.contains("'success'")) {
         "prune"
@@ -994,7 +995,15 @@ async fn soak(args: &Args, admin: &PgPool) {
     let mb = |b: i64| b as f64 / (1 << 20) as f64;
     println!(
         "{:>5} {:>9} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11}",
-        "min", "fired/s", "runs rows", "dead", "runs MB", "idx MB", "jobs MB", "db MB", "vacuums r/j"
+        "min",
+        "fired/s",
+        "runs rows",
+        "dead",
+        "runs MB",
+        "idx MB",
+        "jobs MB",
+        "db MB",
+        "vacuums r/j"
     );
     let mut fired = probe.fired.load(Ordering::Relaxed);
     let mut summaries = Vec::new();

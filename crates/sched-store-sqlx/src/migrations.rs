@@ -70,6 +70,11 @@ pub(crate) fn postgres() -> Migrator {
             "run result",
             include_str!("../migrations/postgres/0007_run_result.sql"),
         ),
+        (
+            8,
+            "running index",
+            include_str!("../migrations/postgres/0008_running_index.sql"),
+        ),
     ])
 }
 

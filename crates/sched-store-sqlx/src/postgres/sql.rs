@@ -71,16 +71,10 @@ pub(crate) fn sql(schema: &str) -> Sql {
              ORDER BY next_run_s, next_run_ns LIMIT $4 FOR UPDATE SKIP LOCKED",
             runnable(5, 6)
         )),
-        // One index probe per job id, on purpose. The planner takes `status = 'running'`
-        // for a handful of rows, so for `job_id = ANY($1)` it scans a whole partial
-        // index of running runs and filters by job. Between two vacuums that index is
-        // mostly dead entries (every run passes through it): 137 ms a claim at 1M jobs
-        // firing 10,000 a second, against 2.3 ms this way (`OFFSET 0` keeps the
-        // subquery a per-row probe; measured in the soak, docs/BENCHMARKS.md).
+        // Through `runs_running_job` (migration 8), by key: the only partial index of
+        // running runs, so the planner no longer scans another one whole.
         running_times: text(format!(
-            "SELECT r.id, r.job_id, r.sched_s, r.sched_ns FROM UNNEST($1::text[]) AS u(job_id) \
-             CROSS JOIN LATERAL (SELECT id, job_id, sched_s, sched_ns FROM {s}.runs \
-               WHERE job_id = u.job_id AND status = 'running' OFFSET 0) AS r"
+            "SELECT id, job_id, sched_s, sched_ns FROM {s}.runs WHERE status = 'running' AND job_id = ANY($1)"
         )),
         reschedule: text(format!(
             "UPDATE {s}.jobs AS j SET next_run_s = u.s, next_run_ns = u.ns \
