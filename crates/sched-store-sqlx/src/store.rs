@@ -630,29 +630,27 @@ impl<DB: Dialect> Inner<DB> {
     /// [`PRUNE_BATCH`] rows, each its own statement (no long transaction, no long
     /// lock), at most [`PRUNE_BATCHES`] of each a call: what is left goes at the next.
     async fn prune(&self, now: DateTime<Utc>) -> Result<()> {
-        if self.retention.is_none() && self.keep_successes.is_none() {
+        let rules = [
+            self.retention.map(|retention| {
+                let age = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+                (&self.sql.prune, micros(now).saturating_sub(age))
+            }),
+            self.keep_successes.map(|keep| {
+                (
+                    &self.sql.prune_successes,
+                    i64::try_from(keep).unwrap_or(i64::MAX),
+                )
+            }),
+        ];
+        if rules.iter().all(Option::is_none) {
             return Ok(());
         }
         let mut conn = self.pool.acquire().await.map_err(store_error)?;
         let batch = i64::try_from(PRUNE_BATCH).unwrap_or(i64::MAX);
-        if let Some(retention) = self.retention {
-            let age = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX / 2);
+        for (sql, bound) in rules.into_iter().flatten() {
             for _ in 0..PRUNE_BATCHES {
-                let deleted = statement::<DB>(&self.sql.prune)
-                    .arg(micros(now).saturating_sub(age))
-                    .arg(batch)
-                    .run(&mut conn)
-                    .await
-                    .map_err(store_error)?;
-                if deleted < PRUNE_BATCH {
-                    break;
-                }
-            }
-        }
-        if let Some(keep) = self.keep_successes {
-            for _ in 0..PRUNE_BATCHES {
-                let deleted = statement::<DB>(&self.sql.prune_successes)
-                    .arg(i64::try_from(keep).unwrap_or(i64::MAX))
+                let deleted = statement::<DB>(sql)
+                    .arg(bound)
                     .arg(batch)
                     .run(&mut conn)
                     .await
