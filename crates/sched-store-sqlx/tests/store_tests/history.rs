@@ -19,7 +19,9 @@ const LEASE: Duration = Duration::from_secs(30);
 const RETENTION: Duration = Duration::from_secs(3_600);
 
 fn t0() -> DateTime<Utc> {
-    "2026-01-01T00:00:00Z".parse().unwrap()
+    "2026-01-01T00:00:00Z"
+        .parse()
+        .expect("history test: store call or fixture")
 }
 
 async fn add_due(store: &dyn JobStore, jobs: usize) {
@@ -28,10 +30,13 @@ async fn add_due(store: &dyn JobStore, jobs: usize) {
             let trigger = Trigger::interval(Duration::from_secs(60)).start(t0());
             Job::new(format!("h-{i:05}"), "history_task", trigger)
                 .schedule(t0())
-                .unwrap()
+                .expect("history test: store call or fixture")
         })
         .collect();
-    store.add_jobs(jobs).await.unwrap();
+    store
+        .add_jobs(jobs)
+        .await
+        .expect("history test: store call or fixture");
 }
 
 /// Claims every due job at `t0` (in claims of 1,000): the runs, in claim order.
@@ -41,7 +46,7 @@ async fn claim_all(store: &dyn JobStore, jobs: usize) -> Vec<RunId> {
         let claimed = store
             .acquire(AcquireRequest::new("n1", t0()).limit(1_000).lease(LEASE))
             .await
-            .unwrap();
+            .expect("history test: store call or fixture");
         assert!(!claimed.runs.is_empty(), "every due job is claimed");
         runs.extend(claimed.runs.iter().map(|run| run.run_id));
     }
@@ -53,7 +58,10 @@ async fn history(store: &dyn JobStore) -> BTreeMap<i64, RunStatus> {
     let mut all = BTreeMap::new();
     let mut query = RunQuery::new().limit(1_000);
     loop {
-        let page = store.query_runs(&query).await.unwrap();
+        let page = store
+            .query_runs(&query)
+            .await
+            .expect("history test: store call or fixture");
         let Some(last) = page.last() else {
             return all;
         };
@@ -82,15 +90,21 @@ async fn keeps_the_newest_successes_and_every_failure(store: Arc<dyn JobStore>) 
         })
         .collect();
     for result in store.complete_many(ends).await {
-        result.unwrap();
+        result.expect("history test: store call or fixture");
     }
     let before = history(&*store).await;
     assert_eq!(before.len(), 30, "every run recorded: {before:?}");
 
     clock.set(t0() + chrono::Duration::seconds(2));
-    store.heartbeat("n1", &clock, LEASE).await.unwrap();
+    store
+        .heartbeat("n1", &clock, LEASE)
+        .await
+        .expect("history test: store call or fixture");
     let after = history(&*store).await;
-    let newest = *before.keys().max().unwrap();
+    let newest = *before
+        .keys()
+        .max()
+        .expect("history test: store call or fixture");
     let expected: BTreeMap<i64, RunStatus> = before
         .iter()
         .filter(|(&id, &status)| status != RunStatus::Success || id > newest - 5)
@@ -112,9 +126,14 @@ async fn keeps_the_newest_successes_and_every_failure(store: Arc<dyn JobStore>) 
 
     // Past the retention, every finished run goes; the running one stays.
     clock.set(
-        finished + chrono::Duration::from_std(RETENTION).unwrap() + chrono::Duration::seconds(1),
+        finished
+            + chrono::Duration::from_std(RETENTION).expect("history test: store call or fixture")
+            + chrono::Duration::seconds(1),
     );
-    store.heartbeat("n1", &clock, LEASE).await.unwrap();
+    store
+        .heartbeat("n1", &clock, LEASE)
+        .await
+        .expect("history test: store call or fixture");
     let last = history(&*store).await;
     assert_eq!(
         last,
@@ -170,7 +189,7 @@ async fn sqlite_history_keeps_the_newest_successes_and_every_failure() {
         .run_retention(Some(RETENTION))
         .connect(&url)
         .await
-        .unwrap();
+        .expect("history test: store call or fixture");
     keeps_the_newest_successes_and_every_failure(Arc::new(store)).await;
 }
 
@@ -188,7 +207,7 @@ async fn postgres_history_keeps_the_newest_successes_and_every_failure() {
         .max_connections(3)
         .connect(&url)
         .await
-        .unwrap();
+        .expect("history test: store call or fixture");
     keeps_the_newest_successes_and_every_failure(Arc::new(store)).await;
     drop_schemas(&url, "hist").await;
 }
@@ -209,7 +228,7 @@ async fn postgres_history_prunes_past_one_batch_in_one_heartbeat() {
         .max_connections(3)
         .connect(&url)
         .await
-        .unwrap();
+        .expect("history test: store call or fixture");
     let jobs = 12_500;
     add_due(&store, jobs).await;
     let runs = claim_all(&store, jobs).await;
@@ -219,17 +238,24 @@ async fn postgres_history_prunes_past_one_batch_in_one_heartbeat() {
         .map(|&run| RunEnd::new(run, Outcome::Success, finished))
         .collect();
     for result in store.complete_many(ends).await {
-        result.unwrap();
+        result.expect("history test: store call or fixture");
     }
     let clock = ManualClock::new(finished);
-    store.heartbeat("n1", &clock, LEASE).await.unwrap();
+    store
+        .heartbeat("n1", &clock, LEASE)
+        .await
+        .expect("history test: store call or fixture");
     let kept: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT id FROM \"{schema}\".runs ORDER BY id"
     )))
     .fetch_all(store.pool())
     .await
-    .unwrap();
-    let newest = runs.iter().map(|r| r.0).max().unwrap();
+    .expect("history test: store call or fixture");
+    let newest = runs
+        .iter()
+        .map(|r| r.0)
+        .max()
+        .expect("history test: store call or fixture");
     assert_eq!(
         kept,
         ((newest - 99)..=newest).collect::<Vec<_>>(),
