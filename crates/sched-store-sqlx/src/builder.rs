@@ -82,8 +82,9 @@ impl<DB> SqlStoreBuilder<DB> {
     ///
     /// At a high rate the time retention alone is a table without bound: 10,000 runs a
     /// second for 7 days is six billion rows. With this bound the runs table holds at
-    /// most `n` successful runs (about 400 MB at the default: 10 minutes of history at
-    /// 1,700 runs a second, 100 seconds at 10,000), plus the runs that failed, were
+    /// most `n` successful runs (at the default, about 750 MB with its indexes on
+    /// Postgres, measured in the 1-hour soak of docs/BENCHMARKS.md: 10 minutes of
+    /// history at 1,700 runs a second, 100 seconds at 10,000), plus the runs that failed, were
     /// missed, cancelled or abandoned, which stay for the whole retention, and the
     /// running ones. The older successful runs are deleted in batches, by run id, when
     /// the history is pruned (Postgres at heartbeats, SQLite every 1024 completed
