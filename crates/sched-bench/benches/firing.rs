@@ -47,6 +47,7 @@ options:
                           prometheus: built with --features benches,metrics, which
                           turns on sched-tokio's `metrics`; rendered every 5 s, as a
                           scrape would)
+  --trace                 print the longest delay of each 100 ms of the window
 ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +76,8 @@ struct Args {
     idle: bool,
     child: bool,
     prometheus: bool,
+    /// Print the longest delay of each 100 ms of the window (`--trace`).
+    trace: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -91,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
         idle: true,
         child: false,
         prometheus: false,
+        trace: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -151,6 +155,7 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => args.warmup = number(value()?)?,
             "--drain" => args.drain = number(value()?)?,
             "--cap" => args.cap = Some(number(value()?)?),
+            "--trace" => args.trace = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -254,6 +259,7 @@ fn run_case(
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--drain", &args.drain.to_string()])
         .args(["--what", if idle { "idle" } else { "firing" }])
+        .args(args.trace.then_some("--trace"))
         .args([
             "--recorder",
             if args.prometheus {
@@ -472,6 +478,9 @@ mod child {
     use super::*;
 
     /// What job bodies write into: preallocated before the baseline RSS is read.
+    /// 100-ms slices of the window traced (`--trace`): up to 10 minutes.
+    const SLICES: usize = 6000;
+
     pub(super) struct Recorder {
         delays: Histogram,
         /// Runs per job whose scheduled time is inside the window.
@@ -485,6 +494,9 @@ mod child {
         started_in_window: AtomicU64,
         /// Peer only: runs that started in a second already attributed to their job.
         repeats: AtomicU64,
+        /// The longest delay (µs) of the runs scheduled in each 100 ms of the window
+        /// (`--trace`: printed, to see when runs were late).
+        slices: Vec<AtomicI64>,
     }
 
     impl Recorder {
@@ -499,6 +511,7 @@ mod child {
                 w1: AtomicI64::new(i64::MAX),
                 started_in_window: AtomicU64::new(0),
                 repeats: AtomicU64::new(0),
+                slices: (0..SLICES).map(|_| AtomicI64::new(0)).collect(),
             }
         }
 
@@ -514,6 +527,10 @@ mod child {
             if self.in_window(scheduled) {
                 self.runs[i].fetch_add(1, Ordering::Relaxed);
                 self.delays.record_micros(now - scheduled);
+                let slice = (scheduled - self.w0.load(Ordering::Relaxed)) / 100_000;
+                if let Some(max) = usize::try_from(slice).ok().and_then(|s| self.slices.get(s)) {
+                    max.fetch_max(now - scheduled, Ordering::Relaxed);
+                }
             }
         }
 
@@ -635,8 +652,12 @@ mod child {
         let recorder = Arc::new(Recorder::new(jobs, which == Which::Peer));
         let rss0 = rss_bytes().unwrap_or(0);
         // The first runs are due at `base` (sched); if adding takes longer they are
-        // overdue and fire at once, then settle onto their grid during the warm-up.
-        let base = ceil_second(Utc::now()) + TimeDelta::seconds(1);
+        // overdue and fire at once, then settle onto their grid during the warm-up. So
+        // that a million jobs (2–3 s to add) do not start with seconds of runs overdue
+        // — a backlog the warm-up would not drain, measured as the window's delays —
+        // their first runs are a second later per 250,000 jobs.
+        let lead = 1 + i64::try_from(jobs / 250_000).unwrap_or(0);
+        let base = ceil_second(Utc::now()) + TimeDelta::seconds(lead);
         phase(format!("adding {jobs} jobs"));
         let started = match which {
             Which::Sched => sched::start(args, mode, jobs, base, &recorder).await?,
@@ -661,6 +682,20 @@ mod child {
         phase("window over; draining late runs");
         tokio::time::sleep(Duration::from_secs(args.drain)).await;
         let rss2 = rss_bytes().unwrap_or(0);
+        if args.trace {
+            // The longest delay of each 100 ms of the window, in ms, ten slices a line.
+            let slices = &recorder.slices[..(args.seconds as usize * 10).min(SLICES)];
+            for (second, ten) in slices.chunks(10).enumerate() {
+                let maxes: Vec<String> = ten
+                    .iter()
+                    .map(|m| format!("{:.1}", m.load(Ordering::Relaxed) as f64 / 1e3))
+                    .collect();
+                phase(format!(
+                    "trace second {second}: max delay ms {}",
+                    maxes.join(" ")
+                ));
+            }
+        }
 
         let seconds = u64::from(args.seconds as u32);
         let (mut fired, mut extra, mut never, mut fewest) = (0u64, 0u64, 0u64, u64::MAX);
