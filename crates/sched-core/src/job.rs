@@ -848,8 +848,15 @@ impl Job {
         self.trigger.next_checked_salted(after, self.salt())
     }
 
+    /// The jitter salt: a hash of the id, for a trigger with jitter (0 otherwise, so the
+    /// common claim does not read the id).
+    #[inline]
     fn salt(&self) -> u64 {
-        crate::trigger::stable_hash(self.id.as_bytes())
+        if self.trigger.has_jitter() {
+            crate::trigger::stable_hash(self.id.as_bytes())
+        } else {
+            0
+        }
     }
 }
 

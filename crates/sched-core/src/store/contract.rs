@@ -251,6 +251,7 @@ where
     running_counts(make_store().await).await;
     complete_many_reports_each(make_store().await).await;
     acquire_only_runnable_tasks(make_store().await).await;
+    runnable_filter_follows_changes(make_store().await).await;
     claimed_runs_outlive_job(make_store().await).await;
     batched_claims(make_store().await).await;
     concurrent_claims(make_store().await).await;
@@ -2396,6 +2397,74 @@ pub async fn acquire_only_runnable_tasks(store: Arc<dyn JobStore>) {
         store.next_due(None).await.unwrap(),
         Some(t(5)),
         "still due elsewhere"
+    );
+}
+
+/// The same `runnable` filter (one `Arc`, as a runtime hands it until its tasks change)
+/// is applied to each job as it is now: a job changed to a task the filter does not
+/// allow is not claimed, and a new filter, or the first one again after another, is
+/// applied afresh.
+pub async fn runnable_filter_follows_changes(store: Arc<dyn JobStore>) {
+    let job = |task: &str, first: DateTime<Utc>| {
+        let trigger = Trigger::interval(Duration::from_secs(60)).start(first);
+        Job::new("a", task, trigger).schedule(first).unwrap()
+    };
+    let filter = |names: &[&str]| {
+        Some(Arc::new(Runnable {
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            prefixes: Vec::new(),
+        }))
+    };
+    let claim = |now: DateTime<Utc>, runnable: Option<Arc<Runnable>>| {
+        let store = Arc::clone(&store);
+        async move {
+            let request = AcquireRequest {
+                node: "n1".into(),
+                now,
+                limit: 10,
+                lease: LEASE,
+                runnable,
+                ahead: Duration::ZERO,
+            };
+            let acquired = store.acquire(request).await.unwrap();
+            for run in &acquired.runs {
+                store
+                    .complete(run.run_id, Outcome::Success, now)
+                    .await
+                    .unwrap();
+            }
+            acquired.runs.len()
+        }
+    };
+    let reports = filter(&["report"]);
+    store.add_job(job("report", t(0)), false).await.unwrap();
+    assert_eq!(claim(t(0), reports.clone()).await, 1, "runnable: claimed");
+    store.update_job(job("report_v2", t(60))).await.unwrap();
+    assert_eq!(
+        claim(t(60), reports.clone()).await,
+        0,
+        "changed to a task the same filter does not allow: not claimed"
+    );
+    assert_eq!(
+        store.get_job("a").await.unwrap().next_run_time,
+        Some(t(60)),
+        "left due"
+    );
+    assert_eq!(
+        claim(t(60), filter(&["report_v2"])).await,
+        1,
+        "another filter allows it"
+    );
+    assert_eq!(
+        claim(t(120), reports.clone()).await,
+        0,
+        "the first filter again, after another: still not allowed"
+    );
+    store.update_job(job("report", t(180))).await.unwrap();
+    assert_eq!(
+        claim(t(180), reports).await,
+        1,
+        "changed back to a task it allows"
     );
 }
 

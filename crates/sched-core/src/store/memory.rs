@@ -62,6 +62,12 @@ struct Inner {
     backfilled: HashMap<u32, BTreeSet<DateTime<Utc>>, FastHash>,
     /// Parked jobs removed when their last run ended, for `take_removed`.
     removed: Vec<JobId>,
+    /// The last claim's filter of runnable tasks (held, so that its address names it
+    /// while `filter_epoch` counts it) and its number: an entry whose `allowed` is
+    /// that number was found runnable under it, and a claim does not read its task
+    /// name again (a string elsewhere in memory, each run, at a million jobs).
+    filter: Option<Arc<Runnable>>,
+    filter_epoch: u32,
 }
 
 /// Where a pending retry sorts: when a claim looks at it, then the order recorded.
@@ -96,6 +102,9 @@ struct Entry {
     /// Its trigger is done, but a run of it may still be retried: kept (unscheduled)
     /// until its last run ended with no retry pending.
     parked: bool,
+    /// The claim filter (`Inner::filter_epoch`) under which its job was last found
+    /// runnable; 0: not known (reset when the job changes).
+    allowed: u32,
 }
 
 #[derive(Debug)]
@@ -170,6 +179,30 @@ impl Inner {
             .is_some_and(|job| filter.allows(&job.task))
     }
 
+    /// [`allows`](Self::allows) for a claim's `filter`, remembered per entry while the
+    /// filter stays the same `Arc` (the runtime hands the same one until its tasks
+    /// change): a claim then reads no task name.
+    #[inline]
+    fn allows_cached(&mut self, slot: u32, filter: &Arc<Runnable>) -> bool {
+        if !self.filter.as_ref().is_some_and(|f| Arc::ptr_eq(f, filter)) {
+            self.filter = Some(Arc::clone(filter));
+            self.filter_epoch = self.filter_epoch.wrapping_add(1).max(1);
+            if self.filter_epoch == 1 {
+                // Wrapped (or the first filter): no entry's mark may match by chance.
+                self.slots.iter_mut().for_each(|entry| entry.allowed = 0);
+            }
+        }
+        let epoch = self.filter_epoch;
+        if self.slots[slot as usize].allowed == epoch {
+            return true;
+        }
+        let allowed = self.allows(slot, filter);
+        if allowed {
+            self.entry(slot).allowed = epoch;
+        }
+        allowed
+    }
+
     fn slot_of(&self, id: &str) -> Option<u32> {
         self.index.get(id).copied()
     }
@@ -226,6 +259,7 @@ impl Inner {
         entry.next = job.next_run_time;
         entry.paused = job.paused;
         entry.parked = false;
+        entry.allowed = 0;
         entry.job = Some(Arc::new(job));
         self.reindex(slot);
     }
@@ -567,7 +601,7 @@ impl Inner {
         acquired: &mut Acquired,
     ) -> bool {
         let entry = &self.slots[slot as usize];
-        let Some(job) = entry.job.clone() else {
+        let Some(job) = entry.job.as_ref() else {
             return false;
         };
         let waiting = if self.waiting.is_empty() {
@@ -576,12 +610,16 @@ impl Inner {
             self.waiting.get(&slot).copied()
         };
         let plan = planner.plan_job(Candidate {
-            job: &job,
+            job,
             due,
             running: &entry.running,
             last_claimed: entry.last_claimed,
             waiting,
         });
+        // Held across the store's updates below. The common claim (runs, then a next run
+        // time) moves it into its last run: one reference counted per run, no more.
+        let mut job = Some(Arc::clone(job));
+        let scheduled_on = matches!(plan.next, NextRun::Unchanged | NextRun::At(_));
         let touched = plan.next != NextRun::Unchanged || !plan.runs.is_empty();
         if !plan.skipped.is_empty() {
             acquired.skipped.extend(plan.skipped);
@@ -600,15 +638,22 @@ impl Inner {
             let mut run = run.filter(|run| run.slot == slot && run.scheduled == at);
             acquired.cancel.extend(run.next().map(|run| RunId(run.id)));
         }
-        for scheduled in plan.runs {
+        let runs = plan.runs.len();
+        for (index, scheduled) in plan.runs.into_iter().enumerate() {
+            let run_job = if index + 1 == runs && scheduled_on {
+                job.take()
+            } else {
+                job.clone()
+            };
+            let Some(run_job) = run_job else { break }; // taken only by the last run
             let run_id = self.start_run(slot, node, scheduled, 1);
             let last = &mut self.entry(slot).last_claimed;
             *last = (*last).max(Some(scheduled));
             let job_id = self.slots[slot as usize].id.clone();
             acquired.runs.push(ClaimedRun {
                 run_id,
-                job_id: job_id.unwrap_or_else(|| job.id.clone()),
-                job: Arc::clone(&job),
+                job_id: job_id.unwrap_or_else(|| run_job.id.clone()),
+                job: run_job,
                 scheduled,
                 catch_up: plan.catch_up,
                 attempt: 1,
@@ -616,11 +661,22 @@ impl Inner {
             });
         }
         match plan.next {
-            NextRun::Unchanged => self.reindex(slot),
+            NextRun::Unchanged => {
+                self.reindex(slot);
+                return touched;
+            }
             NextRun::At(at) => {
                 self.entry(slot).next = Some(at);
                 self.reindex(slot);
+                return touched;
             }
+            _ => {}
+        }
+        let Some(job) = job else {
+            return touched; // taken only by a claim that keeps a next run time (above)
+        };
+        match plan.next {
+            NextRun::Unchanged | NextRun::At(_) => {}
             NextRun::Unknown => {
                 // Kept, not claimed again: no next run time.
                 self.entry(slot).next = None;
@@ -766,7 +822,7 @@ impl JobStore for MemoryStore {
         let mut inner = self.inner.lock();
         let node = inner.node(&request.node);
         let mut acquired = Acquired::default();
-        let filter = request.runnable.as_deref();
+        let filter = request.runnable.as_ref();
         // Due jobs this node cannot run are set aside and put back: they stay due, for
         // another node.
         let mut elsewhere = Vec::new();
@@ -792,7 +848,7 @@ impl JobStore for MemoryStore {
                 break;
             }
             inner.due.pop_first();
-            if filter.is_some_and(|f| !inner.allows(slot, f)) {
+            if filter.is_some_and(|f| !inner.allows_cached(slot, f)) {
                 elsewhere.push((due, slot));
                 continue;
             }

@@ -557,6 +557,12 @@ impl Trigger {
         self.next_checked_salted(after, 0)
     }
 
+    /// Whether fire times are moved by a jitter (so the salt matters).
+    #[inline]
+    pub(crate) fn has_jitter(&self) -> bool {
+        self.jitter.is_some()
+    }
+
     /// Like [`next_after`](Self::next_after), with `salt` choosing the jitter (jobs pass
     /// a hash of their id, so jobs with one schedule spread out).
     #[inline]
