@@ -235,13 +235,14 @@ impl Scheduler {
             self.inner.config.timezone,
             &self.inner.config.defaults,
         )?;
-        let previous = self.inner.env.registry.insert(&name, task.into_task().0);
+        let registry = &self.inner.env.registry;
+        let previous = registry.insert_closure(&id, task.into_task().0);
         let result = self.insert(job, spec.replace_existing, spec.paused).await;
         if result.is_err() {
             // A rejected add (a duplicate id, say) must leave the existing job's task.
             match previous {
-                Some(previous) => drop(self.inner.env.registry.insert(&name, previous)),
-                None => self.inner.env.registry.remove(&name),
+                Some(previous) => drop(registry.insert_closure(&id, previous)),
+                None => registry.remove_closure(&id),
             }
         }
         result
@@ -897,7 +898,7 @@ impl Scheduler {
 
     fn forget(&self, job: &Job) {
         if job.task == closure_task_name(&self.inner.config.node, &job.id) {
-            self.inner.env.registry.remove(&job.task);
+            self.inner.env.registry.remove_closure(&job.id);
         }
     }
 

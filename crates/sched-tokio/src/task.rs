@@ -300,7 +300,11 @@ fn next_generation() -> u64 {
 /// Task name -> task. Named tasks are registered by users; closures get a generated
 /// name (`closure:<node>:<job id>`) and live only as long as their job.
 pub(crate) struct Registry {
+    /// Named tasks.
     tasks: RwLock<HashMap<Arc<str>, TaskFn, FastHash>>,
+    /// Closures, by the id of their job (the tail of their name): the key shares the
+    /// job's id, so a closure job costs no second copy of its name here.
+    closures: RwLock<HashMap<JobId, TaskFn, FastHash>>,
     /// Names registered with `register_task`, and the filter claims use (rebuilt when
     /// a name is added).
     named: Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
@@ -315,6 +319,7 @@ impl Default for Registry {
     fn default() -> Self {
         Self {
             tasks: RwLock::default(),
+            closures: RwLock::default(),
             named: Mutex::default(),
             generation: AtomicU64::new(next_generation()),
         }
@@ -323,12 +328,27 @@ impl Default for Registry {
 
 impl Registry {
     /// Registers `task` under `name`; returns the task it replaced.
-    pub(crate) fn insert(&self, name: &str, task: TaskFn) -> Option<TaskFn> {
+    fn insert(&self, name: &str, task: TaskFn) -> Option<TaskFn> {
         let replaced = self.write().insert(Arc::from(name), task);
         if replaced.is_some() {
             self.generation.store(next_generation(), Ordering::Release);
         }
         replaced
+    }
+
+    /// Registers the closure of job `id` (named [`closure_task_name`]); returns the one
+    /// it replaced.
+    pub(crate) fn insert_closure(&self, id: &JobId, task: TaskFn) -> Option<TaskFn> {
+        let replaced = self.closures.write().insert(id.clone(), task);
+        if replaced.is_some() {
+            self.generation.store(next_generation(), Ordering::Release);
+        }
+        replaced
+    }
+
+    /// Forgets the closure of job `id`.
+    pub(crate) fn remove_closure(&self, id: &str) {
+        self.closures.write().remove(id);
     }
 
     /// Registers a named task (runnable by any job that names it).
@@ -351,18 +371,21 @@ impl Registry {
         }))
     }
 
-    pub(crate) fn remove(&self, name: &str) {
-        self.write().remove(name);
-    }
-
     /// The task of each job, in order (`None`: not registered here). A job value that
     /// ran before carries its task in its attachment; the others are looked up by
     /// name under one read lock.
-    pub(crate) fn resolve<'a>(&self, jobs: impl Iterator<Item = &'a Job>) -> Vec<Option<TaskFn>> {
+    ///
+    /// `node` is this node's name: a task named `closure:<node>:<id>` is the closure of
+    /// job `id` here.
+    pub(crate) fn resolve<'a>(
+        &self,
+        node: &str,
+        jobs: impl Iterator<Item = &'a Job>,
+    ) -> Vec<Option<TaskFn>> {
         // Read before any lookup: a change racing with this batch makes what it caches
         // stale, never wrong for long.
         let generation = self.generation.load(Ordering::Acquire);
-        let mut tasks = None;
+        let (mut tasks, mut closures) = (None, None);
         jobs.map(|job| {
             let slot = job.attachment();
             if let Some((tag, task)) = slot.get::<Task>() {
@@ -370,8 +393,18 @@ impl Registry {
                     return Some(task);
                 }
             }
-            let tasks = tasks.get_or_insert_with(|| self.read());
-            let task = tasks.get(job.task.as_str()).cloned()?;
+            let closure = closure_id(node, &job.task).and_then(|id| {
+                let closures = closures.get_or_insert_with(|| self.closures.read());
+                closures.get(id).cloned()
+            });
+            // A name of that shape registered with `register_task` is a named task.
+            let task = match closure {
+                Some(task) => task,
+                None => tasks
+                    .get_or_insert_with(|| self.read())
+                    .get(job.task.as_str())
+                    .cloned()?,
+            };
             slot.set(generation, Arc::clone(&task));
             Some(task)
         })
@@ -397,6 +430,7 @@ impl fmt::Debug for Registry {
         let tasks = self.tasks.read();
         f.debug_struct("Registry")
             .field("tasks", &tasks.len())
+            .field("closures", &self.closures.read().len())
             .finish()
     }
 }
@@ -409,6 +443,13 @@ pub(crate) fn closure_task_name(node: &str, job_id: &str) -> String {
 
 fn closure_prefix(node: &str) -> String {
     format!("closure:{node}:")
+}
+
+/// The job id in `task` if it names a closure of `node` ([`closure_task_name`]).
+fn closure_id<'a>(node: &str, task: &'a str) -> Option<&'a str> {
+    task.strip_prefix("closure:")?
+        .strip_prefix(node)?
+        .strip_prefix(':')
 }
 
 /// The name of the function `T` is, for a job added without a name: `hourly_sync` for

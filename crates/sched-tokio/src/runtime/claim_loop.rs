@@ -318,10 +318,7 @@ pub(super) fn removed_by_store(inner: &Inner, removed: &[JobId]) {
 /// already, hold their own reference).
 fn forget_finished(inner: &Inner, finished: &[JobId]) {
     for job_id in finished {
-        inner
-            .env
-            .registry
-            .remove(&crate::task::closure_task_name(&inner.config.node, job_id));
+        inner.env.registry.remove_closure(job_id);
     }
 }
 

@@ -119,6 +119,12 @@ impl Completions {
         !self.pending.swap(true, Ordering::SeqCst)
     }
 
+    /// Queues ended runs, in order; `true` if they are the first since the last `take`.
+    fn push_all(&self, done: impl Iterator<Item = Completion>) -> bool {
+        self.queue.lock().extend(done);
+        !self.pending.swap(true, Ordering::SeqCst)
+    }
+
     /// Whether runs ended since the last `take`.
     pub(super) fn pending(&self) -> bool {
         self.pending.load(Ordering::SeqCst)
@@ -144,20 +150,125 @@ impl Completions {
 /// sends its `event`, then wakes a shutdown waiting for running jobs. In that order: a
 /// listener that sees the event, and a shutdown that wakes, find the run ended, never
 /// still in flight (to be aborted and reported a second time).
+///
+/// A run without an event (nobody listens) that ends in its first poll, in its group's
+/// task (see [`Batch`]), is queued with the other runs of the group that did, when the
+/// group's first polls are over: one lock for them all (at a million runs a second, a
+/// lock per run made the queue's lock contended between the worker threads).
 pub(super) fn finish(inner: &Inner, completion: Completion, event: Option<Event>) {
     let runtime = &inner.runtime;
     if runtime.waited() {
         runtime.ended(|| completion.end(), completion.run_id);
     }
-    if runtime.completions.push(completion) && runtime.sleeping_long.load(Ordering::SeqCst) {
-        // Recorded at the loop's next step, or soon if it sleeps for long.
-        runtime.ended.notify_one();
+    let mut completion = Some(completion);
+    if event.is_none() {
+        Batch::offer(inner, &mut completion);
     }
+    let Some(completion) = completion else {
+        return; // queued with its group's
+    };
+    if runtime.completions.push(completion) {
+        runtime.woken();
+    }
+    after_queued(inner, event);
+}
+
+/// What follows the queueing of ended runs: their event, and a shutdown waiting for
+/// the runs in flight woken.
+fn after_queued(inner: &Inner, event: Option<Event>) {
     if let Some(event) = event {
         inner.events.emit(event);
     }
     if inner.lifecycle.stopping() {
-        runtime.idle.notify_waiters();
+        inner.runtime.idle.notify_waiters();
+    }
+}
+
+/// The ends of the runs that ended in their first poll, in their group's task (see
+/// [`super::start`]), queued together when the group's first polls are over
+/// ([`Batch::run`]). It lives in a thread-local while the group polls, which it does
+/// without yielding: no other task runs on this thread meanwhile.
+pub(super) struct Batch {
+    /// The scheduler whose group is polling (an `Inner`'s address; 0: none): a run of
+    /// another scheduler ending here, in a job's first poll, is queued on its own.
+    owner: usize,
+    ended: Vec<Completion>,
+}
+
+thread_local! {
+    /// The batch of the group polling on this thread; its buffer stays for the next.
+    static BATCH: std::cell::RefCell<Batch> = const {
+        std::cell::RefCell::new(Batch {
+            owner: 0,
+            ended: Vec::new(),
+        })
+    };
+}
+
+impl Batch {
+    /// Runs `polls` (the first polls of a group's runs, which never yield) with the ends
+    /// of runs collected, then queues them together, in order.
+    pub(super) fn run<R>(inner: &Inner, polls: impl FnOnce() -> R) -> R {
+        let owner = std::ptr::from_ref(inner) as usize;
+        // A batch begun around this one (never, as groups are polled in tasks of their
+        // own; kept right all the same) is set aside meanwhile.
+        let begun = BATCH.try_with(|batch| {
+            let mut batch = batch.borrow_mut();
+            (
+                std::mem::replace(&mut batch.owner, owner),
+                batch.ended.len(),
+            )
+        });
+        let Ok(outer) = begun else {
+            return polls(); // a thread being torn down: each run is queued on its own
+        };
+        // Queued however `polls` ends (a panic escaping it included): no end is lost.
+        let guard = Flush { inner, outer };
+        let result = polls();
+        drop(guard);
+        result
+    }
+
+    /// Takes `completion` into its group's batch if one is collecting on this thread
+    /// for its scheduler (otherwise leaves it).
+    #[inline]
+    fn offer(inner: &Inner, completion: &mut Option<Completion>) {
+        let owner = std::ptr::from_ref(inner) as usize;
+        let _ = BATCH.try_with(|batch| {
+            let mut batch = batch.borrow_mut();
+            if batch.owner == owner {
+                batch.ended.extend(completion.take());
+            }
+        });
+    }
+}
+
+/// Ends a [`Batch`]: queues what it collected since it began, and restores the batch
+/// it set aside (its owner, and where its runs end in the buffer).
+struct Flush<'a> {
+    inner: &'a Inner,
+    outer: (usize, usize),
+}
+
+impl Drop for Flush<'_> {
+    fn drop(&mut self) {
+        let (owner, from) = self.outer;
+        let inner = self.inner;
+        let runtime = &inner.runtime;
+        let mut queued = false;
+        let _ = BATCH.try_with(|batch| {
+            let mut batch = batch.borrow_mut();
+            batch.owner = owner;
+            if batch.ended.len() > from {
+                queued = true;
+                if runtime.completions.push_all(batch.ended.drain(from..)) {
+                    runtime.woken();
+                }
+            }
+        });
+        if queued {
+            after_queued(inner, None);
+        }
     }
 }
 

@@ -17,9 +17,10 @@
 //! 3. [`execute`] — one run: waits until it is due (claimed ahead), takes a
 //!    `max_concurrency` slot (missed if its grace ran out meanwhile), runs the job with
 //!    its timeout, panics caught, and reports the outcome.
-//! 4. [`completions`] — an ended run queues its completion without a store call; the
-//!    claim loop records the queue in one batch before each claim, and at most every
-//!    10 ms while it sleeps long.
+//! 4. [`completions`] — an ended run queues its completion without a store call (the
+//!    runs of a group that end in their first poll, all together once the group's
+//!    first polls are over: one lock for them); the claim loop records the queue in one
+//!    batch before each claim, and at most every 10 ms while it sleeps long.
 //! 5. [`shutdown`] — waits for the runs in flight up to the shutdown timeout, then
 //!    aborts the rest and records them as cancelled.
 //!
@@ -148,6 +149,14 @@ impl Shared {
         let mut waiters = self.waiters.lock();
         self.waited.fetch_sub(waiters.len(), Ordering::SeqCst);
         waiters.clear();
+    }
+
+    /// Ended runs were queued, the first since the loop last took them: if the loop
+    /// sleeps long, it is woken to record them soon (otherwise its next step does).
+    fn woken(&self) {
+        if self.sleeping_long.load(Ordering::SeqCst) {
+            self.ended.notify_one();
+        }
     }
 
     /// Wakes the claim loop (something changed that it should look at).

@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tokio::sync::oneshot;
 
 use super::ahead::Ahead;
-use super::completions::{finish, Completion};
+use super::completions::{finish, Batch, Completion};
 use super::execute::{execute, execute_in_turn, panic_message};
 use super::running::InFlight;
 use crate::event::Event;
@@ -113,7 +113,11 @@ pub(super) fn spawn_runs(
     if runs.is_empty() {
         return;
     }
-    let tasks = inner.env.registry.resolve(runs.iter().map(|run| &*run.job));
+    let node = inner.config.node.as_str();
+    let tasks = inner
+        .env
+        .registry
+        .resolve(node, runs.iter().map(|run| &*run.job));
     let mut chains = chains(&runs).map(Vec::into_iter);
     let mut group = Vec::with_capacity(runs.len().min(GROUP));
     for (run, task) in runs.into_iter().zip(tasks) {
@@ -220,7 +224,22 @@ fn spawn_group(
 
 /// Polls each run of a group once, in turn. First polls that take long hand the rest
 /// to a new group, which another worker thread can take.
+///
+/// All in one poll of the group's task, which never yields: the ends of the runs that
+/// end in their first poll are queued together afterwards (see [`Batch`]).
 async fn start_group(inner: Arc<Inner>, group: Group) {
+    let mut group = Some(group);
+    std::future::poll_fn(|cx| {
+        if let Some(group) = group.take() {
+            Batch::run(&inner, || first_polls(&inner, group, cx));
+        }
+        Poll::Ready(())
+    })
+    .await;
+}
+
+/// The first poll of each run of `group`, in turn, with the group task's `cx`.
+fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>) {
     let began = std::time::Instant::now();
     let mut runs = group.into_iter();
     while let Some(Start {
@@ -235,16 +254,11 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
             return; // shutdown took (and reported) the runs not started
         }
         let run_id = run.run_id;
-        let mut run = run_future(Arc::clone(&inner), task, run, slot, (chain, ahead));
-        let first = std::future::poll_fn(|cx| {
-            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                run.as_mut().poll(cx)
-            })))
-        })
-        .await;
-        after_first_poll(&inner, slot, run_id, run, first);
+        let mut run = run_future(Arc::clone(inner), task, run, slot, (chain, ahead));
+        let first = std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx)));
+        after_first_poll(inner, slot, run_id, run, first);
         if runs.len() > 0 && began.elapsed() >= HAND_OFF {
-            hand_off_rest(&inner, runs.collect());
+            hand_off_rest(inner, runs.collect());
             return;
         }
     }
