@@ -255,17 +255,19 @@ impl Drop for Flush<'_> {
         let (owner, from) = self.outer;
         let inner = self.inner;
         let runtime = &inner.runtime;
-        let mut queued = false;
+        let (mut queued, mut first) = (false, false);
         let _ = BATCH.try_with(|batch| {
             let mut batch = batch.borrow_mut();
             batch.owner = owner;
             if batch.ended.len() > from {
                 queued = true;
-                if runtime.completions.push_all(batch.ended.drain(from..)) {
-                    runtime.woken();
-                }
+                first = runtime.completions.push_all(batch.ended.drain(from..));
             }
         });
+        // Outside the thread-local's borrow: nothing woken can reach it meanwhile.
+        if first {
+            runtime.woken();
+        }
         if queued {
             after_queued(inner, None);
         }
@@ -416,7 +418,54 @@ mod tests {
     use chrono::{DateTime, Utc};
     use sched_core::store::{Outcome, RunId};
 
-    use super::{Completion, Completions};
+    use super::{finish, Batch, Completion, Completions};
+    use crate::event::{Event, JobEvent};
+    use crate::Scheduler;
+
+    fn queued(scheduler: &Scheduler) -> Vec<i64> {
+        let completions = &scheduler.inner.runtime.completions;
+        completions.take().iter().map(|c| c.run_id.0).collect()
+    }
+
+    #[tokio::test]
+    async fn a_group_queues_its_ended_runs_together_in_order_when_its_polls_are_over() {
+        let scheduler = Scheduler::builder().build().expect("a scheduler");
+        let other = Scheduler::builder().build().expect("another scheduler");
+        let (inner, elsewhere) = (&scheduler.inner, &other.inner);
+        let event = Event::JobRemoved(JobEvent {
+            job_id: "j".into(),
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            node: "n".into(),
+        });
+        Batch::run(inner, || {
+            finish(inner, ended(0, 1), None);
+            finish(inner, ended(1, 2), None);
+            assert!(
+                !inner.runtime.completions.pending(),
+                "not queued while the group polls"
+            );
+            finish(inner, ended(2, 3), Some(event));
+            assert_eq!(
+                queued(&scheduler),
+                [3],
+                "a run with an event: queued at once"
+            );
+            finish(elsewhere, ended(0, 9), None);
+            assert_eq!(
+                queued(&other),
+                [9],
+                "another scheduler's run: queued at once"
+            );
+            finish(inner, ended(3, 4), None);
+        });
+        assert_eq!(
+            queued(&scheduler),
+            [1, 2, 4],
+            "together, in order, once over"
+        );
+        finish(inner, ended(0, 5), None);
+        assert_eq!(queued(&scheduler), [5], "outside a group: queued at once");
+    }
 
     fn ended(slot: usize, run: i64) -> Completion {
         Completion::new(
