@@ -111,16 +111,18 @@ pub fn decide(
         decision.next_run_time = Some(due);
         return decision;
     }
-    let cutoff = options
-        .misfire_grace_time
-        .and_then(|grace| chrono::Duration::from_std(grace).ok())
-        .and_then(|grace| now.checked_sub_signed(grace));
-
     let slots = usize::try_from(options.max_instances.saturating_sub(running)).unwrap_or(0);
 
     // The common case, answered without walking: `due` in grace, an instance free, and
-    // the fire time after it still ahead (what the walk below gives, in one step).
-    if slots > 0 && cutoff.is_none_or(|cutoff| due >= cutoff) {
+    // the fire time after it still ahead (what the walk below gives, in one step). In
+    // grace: at most the grace late, which is `due >= now - grace` below without
+    // computing `now - grace` (date arithmetic, on every claim).
+    let in_grace = || {
+        options
+            .misfire_grace_time
+            .is_none_or(|grace| (now - due).to_std().is_ok_and(|late| late <= grace))
+    };
+    if slots > 0 && in_grace() {
         let after = next(due);
         if after.is_none_or(|at| at > now) {
             decision.run.push(due);
@@ -130,6 +132,10 @@ pub fn decide(
         }
     }
 
+    let cutoff = options
+        .misfire_grace_time
+        .and_then(|grace| chrono::Duration::from_std(grace).ok())
+        .and_then(|grace| now.checked_sub_signed(grace));
     let mut cursor = match cutoff {
         Some(cutoff) => skip_missed(&mut decision, due, cutoff, &mut next),
         None => Some(due),
