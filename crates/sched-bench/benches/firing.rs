@@ -477,10 +477,10 @@ fn print_idle(args: &Args, rows: &[(Which, Result<Row, String>)]) {
 mod child {
     use super::*;
 
-    /// What job bodies write into: preallocated before the baseline RSS is read.
     /// 100-ms slices of the window traced (`--trace`): up to 10 minutes.
     const SLICES: usize = 6000;
 
+    /// What job bodies write into: preallocated before the baseline RSS is read.
     pub(super) struct Recorder {
         delays: Histogram,
         /// Runs per job whose scheduled time is inside the window.

@@ -601,7 +601,7 @@ impl Inner {
         acquired: &mut Acquired,
     ) -> bool {
         let entry = &self.slots[slot as usize];
-        let Some(job) = entry.job.as_ref() else {
+        let Some(job) = entry.job.clone() else {
             return false;
         };
         let waiting = if self.waiting.is_empty() {
@@ -610,16 +610,12 @@ impl Inner {
             self.waiting.get(&slot).copied()
         };
         let plan = planner.plan_job(Candidate {
-            job,
+            job: &job,
             due,
             running: &entry.running,
             last_claimed: entry.last_claimed,
             waiting,
         });
-        // Held across the store's updates below. The common claim (runs, then a next run
-        // time) moves it into its last run: one reference counted per run, no more.
-        let mut job = Some(Arc::clone(job));
-        let scheduled_on = matches!(plan.next, NextRun::Unchanged | NextRun::At(_));
         let touched = plan.next != NextRun::Unchanged || !plan.runs.is_empty();
         if !plan.skipped.is_empty() {
             acquired.skipped.extend(plan.skipped);
@@ -638,22 +634,15 @@ impl Inner {
             let mut run = run.filter(|run| run.slot == slot && run.scheduled == at);
             acquired.cancel.extend(run.next().map(|run| RunId(run.id)));
         }
-        let runs = plan.runs.len();
-        for (index, scheduled) in plan.runs.into_iter().enumerate() {
-            let run_job = if index + 1 == runs && scheduled_on {
-                job.take()
-            } else {
-                job.clone()
-            };
-            let Some(run_job) = run_job else { break }; // taken only by the last run
+        for scheduled in plan.runs {
             let run_id = self.start_run(slot, node, scheduled, 1);
             let last = &mut self.entry(slot).last_claimed;
             *last = (*last).max(Some(scheduled));
             let job_id = self.slots[slot as usize].id.clone();
             acquired.runs.push(ClaimedRun {
                 run_id,
-                job_id: job_id.unwrap_or_else(|| run_job.id.clone()),
-                job: run_job,
+                job_id: job_id.unwrap_or_else(|| job.id.clone()),
+                job: Arc::clone(&job),
                 scheduled,
                 catch_up: plan.catch_up,
                 attempt: 1,
@@ -661,22 +650,11 @@ impl Inner {
             });
         }
         match plan.next {
-            NextRun::Unchanged => {
-                self.reindex(slot);
-                return touched;
-            }
+            NextRun::Unchanged => self.reindex(slot),
             NextRun::At(at) => {
                 self.entry(slot).next = Some(at);
                 self.reindex(slot);
-                return touched;
             }
-            _ => {}
-        }
-        let Some(job) = job else {
-            return touched; // taken only by a claim that keeps a next run time (above)
-        };
-        match plan.next {
-            NextRun::Unchanged | NextRun::At(_) => {}
             NextRun::Unknown => {
                 // Kept, not claimed again: no next run time.
                 self.entry(slot).next = None;

@@ -115,8 +115,7 @@ pub(super) struct Completions {
 impl Completions {
     /// Queues an ended run; `true` if it is the first since the last `take`.
     fn push(&self, done: Completion) -> bool {
-        self.queue.lock().push(done);
-        !self.pending.swap(true, Ordering::SeqCst)
+        self.push_all(std::iter::once(done))
     }
 
     /// Queues ended runs, in order; `true` if they are the first since the last `take`.
