@@ -89,29 +89,72 @@ impl<T: ?Sized> fmt::Debug for RwLock<T> {
     }
 }
 
-/// FxHash's step, a word at a time (names are long-ish: `closure:<node>:<id>`). The
-/// application chooses these keys, so SipHash's resistance to flooding buys nothing,
-/// and they are hashed once per run.
+/// A folded multiply a word at a time (the step of foldhash and of aHash's fallback):
+/// each word is XORed into the state, which is multiplied by a constant into 128 bits,
+/// and the two halves are XORed together. The application chooses these keys, so
+/// SipHash's resistance to flooding buys nothing, and they are hashed once per run.
+///
+/// Every output bit depends on every input bit. FxHash's step (`(h.rotl(5) ^ w) * K`),
+/// used before, carries a word's high bits only upward: on sequential ids such as
+/// `job-{n}` a million keys fell on 35,000 values of the low 21 bits (where `HashMap`
+/// places a key; a uniform hash gives 795,000), and of a million `bulk-{n:08}` ids
+/// 270,000 had another's whole hash. The
+/// length is mixed in first, so a tail's zero padding is not mistaken for bytes.
 #[derive(Debug, Default)]
 pub struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    #[inline]
+    fn mix(state: u64, word: u64) -> u64 {
+        let product = u128::from(state ^ word) * u128::from(Self::K);
+        // Truncations meant: the low and the high half of the product.
+        (product as u64) ^ ((product >> 64) as u64)
+    }
+}
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut hash = self.0;
+        let mut hash = self.0 ^ bytes.len() as u64;
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
             let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
+            hash = Self::mix(hash, word);
         }
-        for byte in chunks.remainder() {
-            hash = (hash.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(K);
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            let mut word = [0u8; 8];
+            word[..tail.len()].copy_from_slice(tail);
+            hash = Self::mix(hash, u64::from_le_bytes(word));
         }
         self.0 = hash;
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        // `str`'s `Hash` ends with `write_u8(0xff)`: one step, not a slice's.
+        self.0 = Self::mix(self.0, u64::from(i) | 1 << 8);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0 = Self::mix(self.0, u64::from(i) | 1 << 32);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = Self::mix(self.0, i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
     }
 }
 
@@ -162,7 +205,51 @@ impl fmt::Debug for Attachment {
 
 #[cfg(test)]
 mod tests {
-    use super::Mutex;
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    use super::{FastHash, Mutex};
+
+    /// The whole hashes of `ids` that differ, and the different values of their low
+    /// `bits` bits (where `HashMap` puts a key).
+    fn spread(ids: impl Iterator<Item = String>, bits: u32) -> (usize, usize) {
+        let hasher = FastHash::default();
+        let hashes: Vec<u64> = ids.map(|id| hasher.hash_one(id.as_str())).collect();
+        let whole: HashSet<u64> = hashes.iter().copied().collect();
+        let low: HashSet<u64> = hashes.iter().map(|h| h & ((1 << bits) - 1)).collect();
+        (whole.len(), low.len())
+    }
+
+    #[test]
+    fn sequential_ids_spread_over_the_low_bits() {
+        // 2^16 keys into 2^17 places: a uniform hash fills 1 - e^-0.5 ≈ 39.3 % of them
+        // (51,543). FxHash's step, used before, filled 2,042 with `job-{n}`, 32 with
+        // `j{n:07}` and 45,883 with `bulk-{n:08}`, and gave 2 % of the `job-{n}` and 4 %
+        // of the `tenant-..` ids another id's whole hash.
+        let n = 1 << 16;
+        let formats: [fn(u32) -> String; 4] = [
+            |i| format!("job-{i}"),
+            |i| format!("j{i:07}"),
+            |i| format!("bulk-{i:08}"),
+            |i| format!("tenant-{}-report-{}", i % 100, i / 100),
+        ];
+        for (k, format) in formats.iter().enumerate() {
+            let (whole, low) = spread((0..n).map(format), 17);
+            assert_eq!(whole, n as usize, "format {k}: every id its own hash");
+            assert!(
+                low > 50_000,
+                "format {k}: {low} low-bit values of 51,543 expected"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tail_is_not_mistaken_for_a_longer_id() {
+        let hasher = FastHash::default();
+        assert_ne!(hasher.hash_one("job-123"), hasher.hash_one("job-123\0"));
+        assert_ne!(hasher.hash_one(""), hasher.hash_one("\0"));
+        assert_ne!(hasher.hash_one(7u32), hasher.hash_one(7u64));
+    }
 
     #[test]
     fn a_panic_while_locked_does_not_poison() {

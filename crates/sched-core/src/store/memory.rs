@@ -36,7 +36,8 @@ struct Inner {
     /// Job entries; a slot is reused once its job is gone and its runs have ended.
     slots: Vec<Entry>,
     free: Vec<u32>,
-    index: HashMap<JobId, u32, FastHash>,
+    /// The slot of each job id held.
+    index: IdIndex,
     /// (next run time, slot) of every job that is not paused and has a next run time.
     due: DueIndex,
     /// Runs executing, in slots: a run id is `(sequence << 32) | slot`, so finding a
@@ -114,6 +115,82 @@ struct Run {
     node: Arc<str>,
     scheduled: DateTime<Utc>,
     attempt: u32,
+}
+
+/// The slot of each id held: a hash table of slots alone (4 bytes a place, against 24
+/// for a map from the id), whose ids are read from the slots' entries. At a million
+/// jobs it holds 2²¹ places: 10 MB instead of 50 MB.
+#[derive(Debug, Default)]
+struct IdIndex(hashbrown::HashTable<u32>);
+
+impl IdIndex {
+    fn hash(id: &str) -> u64 {
+        use std::hash::BuildHasher;
+        FastHash::default().hash_one(id)
+    }
+
+    /// The id of the entry in `slot` (every slot in the table has one).
+    fn id(slots: &[Entry], slot: u32) -> &str {
+        slots[slot as usize].id.as_deref().unwrap_or_default()
+    }
+
+    fn get(&self, slots: &[Entry], id: &str) -> Option<u32> {
+        let found = self
+            .0
+            .find(Self::hash(id), |&slot| Self::id(slots, slot) == id);
+        found.copied()
+    }
+
+    /// Adds `slot`, whose entry holds an id not in the table.
+    fn insert(&mut self, slots: &[Entry], slot: u32) {
+        let hash = Self::hash(Self::id(slots, slot));
+        self.0
+            .insert_unique(hash, slot, |&slot| Self::hash(Self::id(slots, slot)));
+    }
+
+    /// The slot of a job with id `id` about to be added, in one probe: the slot the
+    /// table holds for that id if its job is gone (its runs still executing), else a
+    /// new slot from `new`, named `id` and added to the table. `None` if a job holds
+    /// the id.
+    fn slot_for_new(
+        &mut self,
+        slots: &mut Vec<Entry>,
+        id: &JobId,
+        new: impl FnOnce(&mut Vec<Entry>) -> u32,
+    ) -> Option<u32> {
+        let hash = Self::hash(id);
+        let found = self.0.entry(
+            hash,
+            |&slot| Self::id(slots, slot) == id.as_str(),
+            |&slot| Self::hash(Self::id(slots, slot)),
+        );
+        match found {
+            hashbrown::hash_table::Entry::Occupied(held) => {
+                let slot = *held.get();
+                slots[slot as usize].job.is_none().then_some(slot)
+            }
+            hashbrown::hash_table::Entry::Vacant(place) => {
+                let slot = new(slots);
+                slots[slot as usize].id = Some(id.clone());
+                place.insert(slot);
+                Some(slot)
+            }
+        }
+    }
+
+    fn remove(&mut self, slots: &[Entry], id: &str) {
+        let found = self
+            .0
+            .find_entry(Self::hash(id), |&slot| Self::id(slots, slot) == id);
+        if let Ok(entry) = found {
+            entry.remove();
+        }
+    }
+
+    fn reserve(&mut self, slots: &[Entry], more: usize) {
+        self.0
+            .reserve(more, |&slot| Self::hash(Self::id(slots, slot)));
+    }
 }
 
 /// `(next run time, slot)` of the jobs waiting for their next run, in order. Each key
@@ -204,7 +281,7 @@ impl Inner {
     }
 
     fn slot_of(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index.get(&self.slots, id)
     }
 
     fn entry(&mut self, slot: u32) -> &mut Entry {
@@ -246,11 +323,24 @@ impl Inner {
         self.fill(slot, job);
     }
 
-    /// [`put`](Self::put) for a job whose id the store does not hold (bulk adds: no
-    /// lookup of an old slot).
-    fn put_new(&mut self, job: Job) {
-        let slot = self.allocate(&job.id);
+    /// Adds `job`, new (bulk adds: validated and looked up in one probe); its slot, or
+    /// the error (nothing changed).
+    fn add_new(&mut self, job: Job) -> Result<u32> {
+        job.validate()?;
+        let Self {
+            index, slots, free, ..
+        } = self;
+        let new = |slots: &mut Vec<Entry>| {
+            free.pop().unwrap_or_else(|| {
+                slots.push(Entry::default());
+                u32::try_from(slots.len() - 1).expect("fewer than 4 billion jobs")
+            })
+        };
+        let Some(slot) = index.slot_for_new(slots, &job.id, new) else {
+            return Err(Error::DuplicateJobId(job.id));
+        };
         self.fill(slot, job);
+        Ok(slot)
     }
 
     /// Makes `job` the entry of `slot` (unindexed), and indexes it.
@@ -273,7 +363,7 @@ impl Inner {
             }
         };
         self.entry(slot).id = Some(id.clone());
-        self.index.insert(id.clone(), slot);
+        self.index.insert(&self.slots, slot);
         slot
     }
 
@@ -301,12 +391,15 @@ impl Inner {
     }
 
     fn release_slot(&mut self, slot: u32) {
-        let entry = self.entry(slot);
+        let entry = &self.slots[slot as usize];
         if entry.job.is_none() && entry.running.is_empty() {
-            entry.last_claimed = None;
-            if let Some(id) = entry.id.take() {
-                self.index.remove(&id);
+            if let Some(id) = entry.id.clone() {
+                // Found by its entry's id: removed while the entry still names it.
+                self.index.remove(&self.slots, &id);
             }
+            let entry = self.entry(slot);
+            entry.id = None;
+            entry.last_claimed = None;
             self.free.push(slot);
         }
     }
@@ -698,16 +791,25 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    /// Each job is checked, looked up and added in one pass (one probe of the id table
+    /// each); on an error, those added before it are taken out again.
     async fn add_jobs(&self, jobs: Vec<Job>) -> Result<()> {
-        super::check_new_jobs(&jobs)?;
         let mut inner = self.inner.lock();
-        if let Some(taken) = jobs.iter().find(|job| inner.job(&job.id).is_some()) {
-            return Err(Error::DuplicateJobId(taken.id.clone()));
-        }
-        inner.slots.reserve(jobs.len());
-        inner.index.reserve(jobs.len());
+        let free = inner.free.len();
+        inner.slots.reserve(jobs.len().saturating_sub(free));
+        let Inner { index, slots, .. } = &mut *inner;
+        index.reserve(slots, jobs.len());
+        let mut added = Vec::with_capacity(jobs.len());
         for job in jobs {
-            inner.put_new(job);
+            match inner.add_new(job) {
+                Ok(slot) => added.push(slot),
+                Err(error) => {
+                    for slot in added.into_iter().rev() {
+                        inner.take(slot);
+                    }
+                    return Err(error);
+                }
+            }
         }
         Ok(())
     }
@@ -1162,6 +1264,65 @@ mod tests {
             at("2026-01-01T00:00:01.300Z"),
             "claimed ahead, at its own time"
         );
+    }
+
+    /// A bulk add may reuse the id of a removed job whose run still executes (that run
+    /// still counts for the new job's instances); one refused takes out what it added.
+    #[tokio::test]
+    async fn a_bulk_add_takes_the_id_of_a_removed_job_still_running() {
+        use std::time::Duration;
+
+        use crate::error::Error;
+        use crate::job::Job;
+        use crate::store::AcquireRequest;
+        use crate::trigger::Trigger;
+
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("test time");
+        let start = at("2026-01-01T00:00:00Z");
+        let job = |id: &str| {
+            Job::new(
+                id,
+                "t",
+                Trigger::interval(Duration::from_secs(60)).start(start),
+            )
+            .schedule(start)
+            .expect("valid")
+        };
+        let store = MemoryStore::new();
+        store.add_job(job("a"), false).await.expect("added");
+        let claimed = store
+            .acquire(AcquireRequest::new("n", start))
+            .await
+            .expect("claimed");
+        assert_eq!(claimed.runs.len(), 1);
+        store.remove_job("a").await.expect("removed");
+        store
+            .add_jobs(vec![job("a"), job("b")])
+            .await
+            .expect("a's id is free: its job is gone");
+        assert_eq!(store.running("a").await.expect("count"), 1, "a's run");
+        match store.add_jobs(vec![job("c"), job("d"), job("b")]).await {
+            Err(Error::DuplicateJobId(id)) => assert_eq!(id.as_str(), "b"),
+            other => panic!("b is held: {other:?}"),
+        }
+        let ids: Vec<String> = store
+            .list_jobs()
+            .await
+            .expect("listed")
+            .into_iter()
+            .map(|job| job.id.to_string())
+            .collect();
+        assert_eq!(ids, ["a", "b"], "c and d taken out again");
+        for id in ["c", "d"] {
+            assert!(matches!(
+                store.get_job(id).await,
+                Err(Error::JobNotFound(_))
+            ));
+        }
+        store
+            .add_jobs(vec![job("c")])
+            .await
+            .expect("c's id was freed");
     }
 
     #[tokio::test]
