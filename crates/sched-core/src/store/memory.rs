@@ -1,9 +1,10 @@
 //! `MemoryStore`: jobs in slots, due jobs in an ordered index. The default store.
 //!
-//! Built for the hot path of the in-memory scheduler: a claim pops due entries from a
-//! `BTreeSet<(time, slot)>` (integer comparisons, even when 100,000 jobs share an
-//! instant), decides with the policy, and hands out the job as a shared `Arc` — no
-//! string is cloned or hashed per run except the run id's map entry.
+//! Built for the hot path of the in-memory scheduler: a claim pops due entries off the
+//! earliest millisecond bucket of the due index (integer keys, even when 100,000 jobs
+//! share an instant), decides with the policy, puts each job back at the end of a later
+//! bucket, and hands out the job as a shared `Arc` — no string is cloned or hashed per
+//! run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -193,41 +194,146 @@ impl IdIndex {
     }
 }
 
-/// `(next run time, slot)` of the jobs waiting for their next run, in order. Each key
-/// is packed into one integer: an insertion into a tree of 100,000 keys makes ~30
-/// comparisons, and an integer compare is much cheaper than a `DateTime`'s. The time
-/// itself is read back from the slot's entry (`Entry::next`).
+/// `(next run time, slot)` of the jobs waiting for their next run, in order: buckets
+/// of 2²⁰ ns (about a millisecond) in an ordered map, each a vector of its keys.
+///
+/// A claim pops keys off the earliest bucket and puts each job back about a period
+/// later, at the end of a later bucket: a push onto a vector, and a lookup among the
+/// buckets (a thousand for runs spread over a second), not among the keys (a million).
+/// A bucket is sorted once, when it becomes the earliest; jobs are put back in the
+/// order they were claimed, so it usually is already. A key is 8 bytes (the time
+/// within its bucket, then the slot); the time itself is read back from the slot's
+/// entry (`Entry::next`).
 #[derive(Debug, Default)]
-struct DueIndex(BTreeSet<u128>);
+struct DueIndex {
+    buckets: BTreeMap<u64, Bucket>,
+}
+
+/// The keys of one bucket, `(time within the bucket, slot)` as one integer.
+#[derive(Debug, Default)]
+struct Bucket {
+    keys: Vec<u64>,
+    /// The keys before it are taken (the earliest bucket is consumed from the front).
+    head: usize,
+    /// `keys[head..]` are in order. Always so in the earliest bucket.
+    sorted: bool,
+}
+
+impl Bucket {
+    fn live(&self) -> &[u64] {
+        &self.keys[self.head..]
+    }
+
+    fn sort(&mut self) {
+        if !self.sorted {
+            self.keys.drain(..self.head);
+            self.head = 0;
+            self.keys.sort_unstable();
+            self.sorted = true;
+        }
+    }
+}
 
 impl DueIndex {
-    /// Orders as `(at, slot)`: seconds since the epoch (offset to be unsigned), then
-    /// the nanoseconds (below 2·10⁹, with a leap second), then the slot.
-    fn key(at: DateTime<Utc>, slot: u32) -> u128 {
-        let seconds = (i128::from(at.timestamp()) - i128::from(i64::MIN)) as u128;
-        (seconds << 64) | (u128::from(at.timestamp_subsec_nanos()) << 32) | u128::from(slot)
+    /// Bits of a bucket: 2²⁰ ns.
+    const SHIFT: u32 = 20;
+
+    /// The bucket of `at` (seconds since the epoch, offset to be unsigned, then the
+    /// nanoseconds' high bits: below 2¹¹, as they are below 2·10⁹ with a leap second)
+    /// and its key there (the nanoseconds' low bits, then the slot).
+    fn key(at: DateTime<Utc>, slot: u32) -> (u64, u64) {
+        // chrono's instants lie within ±2⁴⁴ s of the epoch.
+        let seconds = (at.timestamp() + (1 << 44)) as u64;
+        let nanos = u64::from(at.timestamp_subsec_nanos());
+        let bucket = (seconds << 11) | (nanos >> Self::SHIFT);
+        let within = ((nanos & ((1 << Self::SHIFT) - 1)) << 32) | u64::from(slot);
+        (bucket, within)
     }
 
     fn insert(&mut self, at: DateTime<Utc>, slot: u32) {
-        self.0.insert(Self::key(at, slot));
+        let (number, key) = Self::key(at, slot);
+        let earliest = self
+            .buckets
+            .first_key_value()
+            .is_none_or(|(n, _)| number <= *n);
+        let bucket = self.buckets.entry(number).or_insert_with(|| Bucket {
+            sorted: true,
+            ..Bucket::default()
+        });
+        let in_order = bucket.live().last().is_none_or(|last| *last <= key);
+        if bucket.sorted && !in_order && earliest {
+            // The earliest bucket stays in order: the key goes in its place.
+            let at = bucket.head + bucket.live().partition_point(|k| *k < key);
+            bucket.keys.insert(at, key);
+            return;
+        }
+        bucket.sorted &= in_order;
+        bucket.keys.push(key);
+        if earliest && !bucket.sorted {
+            bucket.sort();
+        }
     }
 
     fn remove(&mut self, at: DateTime<Utc>, slot: u32) {
-        self.0.remove(&Self::key(at, slot));
+        let (number, key) = Self::key(at, slot);
+        let Some(bucket) = self.buckets.get_mut(&number) else {
+            return;
+        };
+        let head = bucket.head;
+        let found = if bucket.sorted {
+            bucket.live().binary_search(&key).ok()
+        } else {
+            bucket.live().iter().position(|k| *k == key)
+        };
+        let Some(at) = found else { return };
+        if bucket.sorted {
+            bucket.keys.remove(head + at);
+        } else {
+            bucket.keys.swap_remove(head + at);
+        }
+        if bucket.live().is_empty() {
+            self.buckets.remove(&number);
+            self.sort_earliest();
+        }
+    }
+
+    /// Keeps the earliest bucket in order (after the one before it went).
+    fn sort_earliest(&mut self) {
+        if let Some(mut first) = self.buckets.first_entry() {
+            first.get_mut().sort();
+        }
     }
 
     /// The slot of the earliest entry.
     fn first(&self) -> Option<u32> {
-        self.0.first().map(|key| *key as u32)
+        let (_, bucket) = self.buckets.first_key_value()?;
+        bucket.live().first().map(|key| *key as u32)
     }
 
     fn pop_first(&mut self) {
-        self.0.pop_first();
+        let Some(mut first) = self.buckets.first_entry() else {
+            return;
+        };
+        let bucket = first.get_mut();
+        bucket.head += 1;
+        if bucket.live().is_empty() {
+            first.remove();
+            self.sort_earliest();
+        }
     }
 
-    /// The slots, earliest first.
+    /// The slots, earliest first (buckets not sorted yet are sorted in a copy).
     fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().map(|key| *key as u32)
+        self.buckets.values().flat_map(|bucket| {
+            let keys: std::borrow::Cow<'_, [u64]> = if bucket.sorted {
+                bucket.live().into()
+            } else {
+                let mut keys = bucket.live().to_vec();
+                keys.sort_unstable();
+                keys.into()
+            };
+            (0..keys.len()).map(move |i| keys[i] as u32)
+        })
     }
 }
 
@@ -1183,7 +1289,7 @@ mod tests {
             at("2017-01-01T00:00:00Z"),
             DateTime::<Utc>::MAX_UTC,
         ];
-        let keys: Vec<u128> = times
+        let keys: Vec<(u64, u64)> = times
             .iter()
             .flat_map(|t| [DueIndex::key(*t, 0), DueIndex::key(*t, u32::MAX)])
             .collect();
@@ -1195,6 +1301,70 @@ mod tests {
         assert_eq!(index.iter().collect::<Vec<_>>(), (0..9).collect::<Vec<_>>());
         index.remove(times[0], 0);
         assert_eq!(index.first(), Some(1));
+    }
+
+    /// The bucketed index against an ordered set of `(time, slot)`, over a long run of
+    /// inserts (in order, out of order, into the earliest bucket and later ones, many
+    /// at one instant), removals and pops.
+    #[test]
+    fn due_index_orders_as_a_sorted_set() {
+        use std::collections::BTreeSet;
+
+        let base = "2026-03-29T00:59:59.990Z"
+            .parse::<DateTime<Utc>>()
+            .expect("time");
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut index = DueIndex::default();
+        let mut model = BTreeSet::<(DateTime<Utc>, u32)>::new();
+        for step in 0..40_000u32 {
+            match next(10) {
+                0..=4 => {
+                    // Mostly a few instants (same bucket, same time), some spread
+                    // over 30 ms (several buckets).
+                    let offset = match next(3) {
+                        0 => [0, 1, 1_048_575, 1_048_576][next(4) as usize],
+                        _ => next(30_000_000) as i64,
+                    };
+                    let at = base + chrono::Duration::nanoseconds(offset);
+                    let slot = next(500) as u32;
+                    if model.insert((at, slot)) {
+                        index.insert(at, slot);
+                    }
+                }
+                5..=6 => {
+                    let k = if next(2) == 0 {
+                        next(8)
+                    } else {
+                        next(model.len() as u64 + 1)
+                    };
+                    if let Some(&(at, slot)) = model.iter().nth(k as usize) {
+                        model.remove(&(at, slot));
+                        index.remove(at, slot);
+                    }
+                }
+                _ => {
+                    let first = model.pop_first();
+                    assert_eq!(index.first(), first.map(|(_, slot)| slot), "step {step}");
+                    index.pop_first();
+                }
+            }
+            assert_eq!(
+                index.first(),
+                model.first().map(|(_, slot)| *slot),
+                "step {step}"
+            );
+            if step % 997 == 0 {
+                let slots: Vec<u32> = model.iter().map(|(_, slot)| *slot).collect();
+                assert_eq!(index.iter().collect::<Vec<_>>(), slots, "step {step}");
+            }
+        }
+        assert!(!model.is_empty(), "the run ends with keys left to compare");
     }
 
     fn fresh() -> Arc<dyn JobStore> {
