@@ -252,6 +252,7 @@ where
     complete_many_reports_each(make_store().await).await;
     acquire_only_runnable_tasks(make_store().await).await;
     runnable_filter_follows_changes(make_store().await).await;
+    census_counts_jobs_and_names_the_unrunnable(make_store().await).await;
     claimed_runs_outlive_job(make_store().await).await;
     batched_claims(make_store().await).await;
     concurrent_claims(make_store().await).await;
@@ -2398,6 +2399,45 @@ pub async fn acquire_only_runnable_tasks(store: Arc<dyn JobStore>) {
         Some(t(5)),
         "still due elsewhere"
     );
+}
+
+/// `census` counts the stored jobs (paused ones included, removed ones not, as
+/// `list_jobs`) and
+/// names each one whose task the filter does not allow, with that task.
+pub async fn census_counts_jobs_and_names_the_unrunnable(store: Arc<dyn JobStore>) {
+    let runnable = Runnable {
+        names: vec!["known".to_owned()],
+        prefixes: vec!["closure:n1:".to_owned()],
+    };
+    let empty = store.census(&runnable).await.unwrap();
+    assert_eq!((empty.jobs, empty.unrunnable.len()), (0, 0));
+    let job = |id: &str, task: &str| {
+        let trigger = Trigger::interval(Duration::from_secs(60)).start(t(0));
+        Job::new(id, task, trigger).schedule(t(0)).unwrap()
+    };
+    for (id, task) in [
+        ("a", "known"),
+        ("b", "unknown"),
+        ("c", "closure:n1:c"),
+        ("d", "closure:n2:d"),
+        ("e", "known"),
+    ] {
+        store.add_job(job(id, task), false).await.unwrap();
+    }
+    let mut paused = job("b", "unknown");
+    paused.paused = true;
+    store.update_job(paused).await.unwrap();
+    store.remove_job("e").await.unwrap();
+    let census = store.census(&runnable).await.unwrap();
+    assert_eq!(census.jobs, list(&store).await.len(), "as many as listed");
+    assert_eq!(census.jobs, 4);
+    let mut unrunnable = census.unrunnable;
+    unrunnable.sort();
+    let named: Vec<(&str, &str)> = unrunnable
+        .iter()
+        .map(|(id, task)| (id.as_str(), task.as_str()))
+        .collect();
+    assert_eq!(named, [("b", "unknown"), ("d", "closure:n2:d")]);
 }
 
 /// The same `runnable` filter (one `Arc`, as a runtime hands it until its tasks change)

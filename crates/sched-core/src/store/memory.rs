@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    check_declared, merge_declared, AcquireRequest, Acquired, CancelRequest, Change, ClaimedRun,
-    JobStore, RunEnd, RunId, Runnable, SkippedRuns, SyncReport, RETRY_RECHECK,
+    check_declared, merge_declared, AcquireRequest, Acquired, CancelRequest, Census, Change,
+    ClaimedRun, JobStore, RunEnd, RunId, Runnable, SkippedRuns, SyncReport, RETRY_RECHECK,
 };
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId};
@@ -62,6 +62,8 @@ struct Inner {
     /// knows no other past runs, and runs an occurrence by backfill once. Empty unless
     /// a job was backfilled.
     backfilled: HashMap<u32, BTreeSet<DateTime<Utc>>, FastHash>,
+    /// The declared set (`sync_jobs`) of each job in one, by slot.
+    sets: HashMap<u32, Arc<str>, FastHash>,
     /// Parked jobs removed when their last run ended, for `take_removed`.
     removed: Vec<JobId>,
     /// The last claim's filter of runnable tasks (held, so that its address names it
@@ -94,9 +96,7 @@ struct Entry {
     paused: bool,
     /// Scheduled times of this job's runs still executing (on any node). Survives the
     /// job's removal or replacement: those runs still count for `max_instances`.
-    running: Vec<DateTime<Utc>>,
-    /// The declared set the job belongs to (`sync_jobs`), if any.
-    set: Option<Arc<str>>,
+    running: Running,
     /// The latest occurrence a run was started for. Survives replacement: an occurrence
     /// made due again (a stale write, a run claimed ahead then the next run time moved
     /// back) is not run twice.
@@ -107,6 +107,69 @@ struct Entry {
     /// The claim filter (`Inner::filter_epoch`) under which its job was last found
     /// runnable; 0: not known (reset when the job changes).
     allowed: u32,
+}
+
+/// The scheduled times of a job's runs executing: most jobs have none or one (16 bytes
+/// in the entry, where a `Vec` takes 24).
+#[derive(Debug, Default)]
+enum Running {
+    #[default]
+    None,
+    One(DateTime<Utc>),
+    // Boxed: the entry keeps one pointer, not a vector's three words.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<DateTime<Utc>>>),
+}
+
+impl Running {
+    fn as_slice(&self) -> &[DateTime<Utc>] {
+        match self {
+            Self::None => &[],
+            Self::One(at) => std::slice::from_ref(at),
+            Self::Many(times) => times,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Self::None)
+    }
+
+    fn contains(&self, at: &DateTime<Utc>) -> bool {
+        self.as_slice().contains(at)
+    }
+
+    fn push(&mut self, at: DateTime<Utc>) {
+        *self = match std::mem::take(self) {
+            Self::None => Self::One(at),
+            Self::One(first) => Self::Many(Box::new(vec![first, at])),
+            Self::Many(mut times) => {
+                times.push(at);
+                Self::Many(times)
+            }
+        };
+    }
+
+    /// Takes out one run scheduled at `at`, if there is one.
+    fn remove(&mut self, at: DateTime<Utc>) {
+        match self {
+            Self::One(only) if *only == at => *self = Self::None,
+            Self::Many(times) => {
+                if let Some(i) = times.iter().position(|t| *t == at) {
+                    times.swap_remove(i);
+                }
+                match times.len() {
+                    0 => *self = Self::None,
+                    1 => *self = Self::One(times[0]),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -490,8 +553,10 @@ impl Inner {
         let job = entry.snapshot();
         entry.job = None;
         entry.next = None;
-        entry.set = None;
         entry.parked = false;
+        if !self.sets.is_empty() {
+            self.sets.remove(&slot);
+        }
         self.release_slot(slot);
         job
     }
@@ -547,10 +612,7 @@ impl Inner {
         }
         let run = cell.take()?;
         self.free_runs.push(u32::try_from(index).ok()?);
-        let running = &mut self.entry(run.slot).running;
-        if let Some(at) = running.iter().position(|t| *t == run.scheduled) {
-            running.swap_remove(at);
-        }
+        self.entry(run.slot).running.remove(run.scheduled);
         self.release_slot(run.slot);
         Some(run)
     }
@@ -811,7 +873,7 @@ impl Inner {
         let plan = planner.plan_job(Candidate {
             job: &job,
             due,
-            running: &entry.running,
+            running: entry.running.as_slice(),
             last_claimed: entry.last_claimed,
             waiting,
         });
@@ -974,6 +1036,19 @@ impl JobStore for MemoryStore {
             key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
         });
         Ok(jobs)
+    }
+
+    async fn census(&self, runnable: &Runnable) -> Result<Census> {
+        let inner = self.inner.lock();
+        let mut census = Census::default();
+        for entry in &inner.slots {
+            let Some(job) = &entry.job else { continue };
+            census.jobs += 1;
+            if !runnable.allows(&job.task) {
+                census.unrunnable.push((job.id.clone(), job.task.clone()));
+            }
+        }
+        Ok(census)
     }
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {
@@ -1208,12 +1283,15 @@ impl JobStore for MemoryStore {
         let mut merged = Vec::with_capacity(jobs.len());
         for job in jobs {
             let stored = inner.job(&job.id);
-            if let Some(entry) = stored {
-                if entry.set.as_deref() != Some(set) {
+            if stored.is_some() {
+                let owner = inner
+                    .slot_of(&job.id)
+                    .and_then(|slot| inner.sets.get(&slot));
+                if owner.map(|owner| &**owner) != Some(set) {
                     return Err(Error::JobOutsideSet {
                         job_id: job.id.clone(),
                         set: set.to_owned(),
-                        owner: entry.set.as_deref().map(str::to_owned),
+                        owner: owner.map(|owner| owner.to_string()),
                     });
                 }
             }
@@ -1222,9 +1300,11 @@ impl JobStore for MemoryStore {
         }
         let declared: HashSet<&str> = merged.iter().map(|(job, _)| job.id.as_str()).collect();
         let gone: Vec<JobId> = inner
-            .slots
+            .sets
             .iter()
-            .filter(|e| e.job.is_some() && e.set.as_deref() == Some(set))
+            .filter(|(_, owner)| &***owner == set)
+            .map(|(slot, _)| &inner.slots[*slot as usize])
+            .filter(|e| e.job.is_some())
             .filter_map(|e| e.id.clone())
             .filter(|id| !declared.contains(id.as_str()))
             .collect();
@@ -1237,7 +1317,7 @@ impl JobStore for MemoryStore {
             if change != Change::Unchanged {
                 inner.put(job);
                 if let Some(slot) = inner.slot_of(&id) {
-                    inner.entry(slot).set = Some(Arc::clone(&name));
+                    inner.sets.insert(slot, Arc::clone(&name));
                 }
             }
             report.note(id, change);
@@ -1365,6 +1445,30 @@ mod tests {
             }
         }
         assert!(!model.is_empty(), "the run ends with keys left to compare");
+    }
+
+    #[test]
+    fn running_times_go_from_none_to_many_and_back() {
+        use super::Running;
+
+        let at = |s: u32| DateTime::<Utc>::from_timestamp(i64::from(s), 0).expect("time");
+        let mut running = Running::default();
+        assert!(running.is_empty());
+        running.push(at(1));
+        assert!(matches!(running, Running::One(_)));
+        running.push(at(2));
+        running.push(at(1)); // the same occurrence twice (a backfill and a run now)
+        assert_eq!(running.len(), 3);
+        running.remove(at(1));
+        assert_eq!(running.len(), 2);
+        assert!(running.contains(&at(1)) && running.contains(&at(2)));
+        running.remove(at(3)); // not running: nothing changes
+        assert_eq!(running.len(), 2);
+        running.remove(at(2));
+        assert_eq!(running.as_slice(), [at(1)]);
+        assert!(matches!(running, Running::One(_)), "back inline");
+        running.remove(at(1));
+        assert!(running.is_empty() && matches!(running, Running::None));
     }
 
     fn fresh() -> Arc<dyn JobStore> {

@@ -399,6 +399,25 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// Every job, by next run time (paused and finished jobs last), then id.
     async fn list_jobs(&self) -> Result<Vec<Job>>;
 
+    /// How many jobs are stored, and the id and task of each whose task `runnable`
+    /// does not allow: what a node reports when it starts (those jobs stay stored, for
+    /// a node that has their task).
+    ///
+    /// The default reads every job with [`list_jobs`](Self::list_jobs); `MemoryStore`
+    /// reads its entries in place (a million jobs are not copied at start).
+    async fn census(&self, runnable: &Runnable) -> Result<Census> {
+        let jobs = self.list_jobs().await?;
+        let unrunnable = jobs
+            .iter()
+            .filter(|job| !runnable.allows(&job.task))
+            .map(|job| (job.id.clone(), job.task.clone()))
+            .collect();
+        Ok(Census {
+            jobs: jobs.len(),
+            unrunnable,
+        })
+    }
+
     /// The earliest next run time of a job that is not paused and whose task
     /// `runnable` allows (`None`: any job): what a node with those tasks waits for.
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>>;
@@ -708,6 +727,16 @@ pub fn check_new_jobs(jobs: &[Job]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What [`JobStore::census`] counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Census {
+    /// Jobs stored.
+    pub jobs: usize,
+    /// The id and task name of each job whose task was not allowed, in no order.
+    pub unrunnable: Vec<(JobId, String)>,
 }
 
 /// What [`JobStore::request_cancel`] found.

@@ -325,21 +325,19 @@ fn forget_finished(inner: &Inner, finished: &[JobId]) {
 /// At start: jobs in the store whose task is not registered here are reported (they
 /// stay in the store, due, for a node that has their task).
 async fn report_unrunnable(inner: &Arc<Inner>) {
-    let Ok(jobs) = inner.env.store.list_jobs().await else {
+    let runnable = inner.env.registry.runnable(&inner.config.node);
+    let Ok(census) = inner.env.store.census(&runnable).await else {
         return; // the loop reports store errors
     };
-    inner.metrics.jobs_counted(jobs.len());
-    let runnable = inner.env.registry.runnable(&inner.config.node);
-    for job in jobs.iter().filter(|job| !runnable.allows(&job.task)) {
+    inner.metrics.jobs_counted(census.jobs);
+    let mut unrunnable = census.unrunnable;
+    unrunnable.sort_unstable();
+    for (job_id, task) in unrunnable {
         let error = format!(
-            "job {:?} names task {:?}, which is not registered on this node; it is left in the store",
-            job.id, job.task
+            "job {job_id:?} names task {task:?}, which is not registered on this node; it is left in the store"
         );
-        tracing::warn!(job_id = %job.id, task = %job.task, "{error}");
-        inner.events.emit(Event::JobUnrunnable {
-            job_id: job.id.clone(),
-            error,
-        });
+        tracing::warn!(job_id = %job_id, task = %task, "{error}");
+        inner.events.emit(Event::JobUnrunnable { job_id, error });
     }
 }
 
