@@ -2402,8 +2402,8 @@ pub async fn acquire_only_runnable_tasks(store: Arc<dyn JobStore>) {
 }
 
 /// `census` counts the stored jobs (paused ones included, removed ones not, as
-/// `list_jobs`) and
-/// names each one whose task the filter does not allow, with that task.
+/// `list_jobs`) and names each one whose task the filter does not allow, with that
+/// task.
 pub async fn census_counts_jobs_and_names_the_unrunnable(store: Arc<dyn JobStore>) {
     let runnable = Runnable {
         names: vec!["known".to_owned()],
