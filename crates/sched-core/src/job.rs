@@ -192,6 +192,13 @@ impl fmt::Display for Nested {
 /// `[[1]]` is 2), counted as serde_json's parser counts them. Without recursion, so
 /// that any depth is measured.
 pub(crate) fn json_depth(value: &serde_json::Value) -> usize {
+    if !matches!(
+        value,
+        serde_json::Value::Array(_) | serde_json::Value::Object(_)
+    ) {
+        // Most jobs' arguments: no walk, no allocation.
+        return 0;
+    }
     let mut deepest = 0;
     let mut stack = vec![(value, 0usize)];
     while let Some((value, depth)) = stack.pop() {
@@ -899,6 +906,22 @@ mod tests {
         DateTime::parse_from_rfc3339(s)
             .expect("test instant")
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn json_depth_counts_nesting_and_scalars_as_none() {
+        use serde_json::json;
+        for (value, depth) in [
+            (json!(null), 0),
+            (json!("text"), 0),
+            (json!(7), 0),
+            (json!([]), 1),
+            (json!({}), 1),
+            (json!([1, [2, [3]]]), 3),
+            (json!({"a": {"b": []}, "c": 1}), 3),
+        ] {
+            assert_eq!(json_depth(&value), depth, "{value}");
+        }
     }
 
     fn now() -> DateTime<Utc> {

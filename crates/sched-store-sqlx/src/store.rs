@@ -290,7 +290,7 @@ impl<DB: Dialect> Inner<DB> {
     }
 
     /// [`JobStore::add_jobs`] in one transaction, [`INSERT_CHUNK`] rows per statement.
-    async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
+    async fn insert_many(&self, jobs: &[Arc<Job>]) -> Result<()> {
         let mut tx = self
             .pool
             .begin_with(self.sql.begin)
@@ -312,7 +312,7 @@ impl<DB: Dialect> Inner<DB> {
         for chunk in jobs.chunks(INSERT_CHUNK) {
             let rows = chunk
                 .iter()
-                .map(JobRow::encode)
+                .map(|job| JobRow::encode(job))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let text = |column: fn(&JobRow) -> &str| rows.iter().map(column).collect();
             let inserted = statement::<DB>(insert_many)
@@ -348,7 +348,7 @@ impl<DB: Dialect> Inner<DB> {
     }
 
     /// The first of `jobs` whose id the store holds (after a bulk insert was refused).
-    async fn first_taken(&self, jobs: &[Job]) -> Result<JobId> {
+    async fn first_taken(&self, jobs: &[Arc<Job>]) -> Result<JobId> {
         let mut conn = self.pool.acquire().await.map_err(store_error)?;
         for chunk in jobs.chunks(INSERT_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(|job| job.id.as_str()).collect();
@@ -795,7 +795,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
         Ok(())
     }
 
-    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<()> {
+    async fn add_jobs(&self, jobs: Vec<Arc<Job>>) -> Result<()> {
         sched_core::store::check_new_jobs(&jobs)?;
         if jobs.is_empty() {
             return Ok(());

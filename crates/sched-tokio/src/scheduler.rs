@@ -263,11 +263,12 @@ impl Scheduler {
 
     /// The job `spec` describes, running the registered task `task` (not scheduled
     /// yet); [`Error::UnknownTask`] if `task` is not registered here.
-    fn named_job(&self, spec: JobSpec, task: &str) -> Result<Job> {
+    fn named_job(&self, mut spec: JobSpec, task: &str) -> Result<Job> {
         if !self.inner.env.registry.contains(task) {
             return Err(Error::UnknownTask(task.to_owned()));
         }
-        let id = self.job_id(&spec);
+        // Taken, not cloned: the spec is used up (a bulk add reads no count).
+        let id = spec.id.take().unwrap_or_else(|| self.generated_id());
         spec.into_job(
             id,
             task,
@@ -329,7 +330,7 @@ impl Scheduler {
                 }
                 .into());
             }
-            batch.push(self.named_job(spec, task)?.schedule(now)?);
+            batch.push(Arc::new(self.named_job(spec, task)?.schedule(now)?));
         }
         let ids: Vec<JobId> = batch.iter().map(|job| job.id.clone()).collect();
         self.inner.env.store.add_jobs(batch).await?;
@@ -426,10 +427,13 @@ impl Scheduler {
     }
 
     fn job_id(&self, spec: &JobSpec) -> JobId {
-        spec.id.clone().unwrap_or_else(|| {
-            let n = self.inner.env.next_id.fetch_add(1, Ordering::Relaxed);
-            JobId::from(format!("job-{n}"))
-        })
+        spec.id.clone().unwrap_or_else(|| self.generated_id())
+    }
+
+    /// The next id of a job added without one.
+    fn generated_id(&self) -> JobId {
+        let n = self.inner.env.next_id.fetch_add(1, Ordering::Relaxed);
+        JobId::from(format!("job-{n}"))
     }
 
     /// Schedules and stores `job` (a new definition from a spec whose paused flag, if

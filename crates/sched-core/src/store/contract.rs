@@ -1099,11 +1099,16 @@ pub async fn claimed_occurrence_made_due_again_is_not_decided_twice(store: Arc<d
 /// or, on an id stored already or given twice, nothing at all (the error names the id).
 pub async fn add_jobs_adds_all_or_none(store: Arc<dyn JobStore>) {
     let now = t(100);
-    let batch = |range: std::ops::Range<usize>| -> Vec<Job> {
+    let batch = |range: std::ops::Range<usize>| -> Vec<Arc<Job>> {
         range
             .map(|n| {
                 let first = now + chrono::Duration::seconds((n % 60) as i64);
-                every(&format!("bulk-{n:05}"), 60, first, JobOptions::default())
+                Arc::new(every(
+                    &format!("bulk-{n:05}"),
+                    60,
+                    first,
+                    JobOptions::default(),
+                ))
             })
             .collect()
     };
@@ -1112,7 +1117,7 @@ pub async fn add_jobs_adds_all_or_none(store: Arc<dyn JobStore>) {
     let jobs = list(&store).await;
     assert_eq!(jobs.len(), 6_000, "all added");
     let stored = get(&store, "bulk-05999").await;
-    assert_eq!(stored, batch(5_999..6_000).remove(0), "stored as given");
+    assert_eq!(stored, *batch(5_999..6_000).remove(0), "stored as given");
     // An id stored already, at the end of a batch that spans statements: nothing added.
     let mut taken = batch(6_000..12_000);
     taken.push(batch(5_000..5_001).remove(0));

@@ -266,34 +266,135 @@ impl IdIndex {
 /// A bucket is sorted once, when it becomes the earliest; jobs are put back in the
 /// order they were claimed, so it usually is already. A key is 8 bytes (the time
 /// within its bucket, then the slot); the time itself is read back from the slot's
-/// entry (`Entry::next`).
+/// entry (`Entry::next`). A bucket of one key (jobs spread thinly over time: a million
+/// over an hour are one or none a bucket) keeps it inline, with no vector.
 #[derive(Debug, Default)]
 struct DueIndex {
     buckets: BTreeMap<u64, Bucket>,
 }
 
-/// The keys of one bucket, `(time within the bucket, slot)` as one integer.
-#[derive(Debug, Default)]
-struct Bucket {
+/// The keys of one bucket, `(time within the bucket, slot)` as one integer each.
+#[derive(Debug)]
+enum Bucket {
+    One(u64),
+    Many(Keys),
+}
+
+/// The keys of a bucket that has had more than one.
+#[derive(Debug)]
+struct Keys {
     keys: Vec<u64>,
     /// The keys before it are taken (the earliest bucket is consumed from the front).
-    head: usize,
+    head: u32,
     /// `keys[head..]` are in order. Always so in the earliest bucket.
     sorted: bool,
 }
 
 impl Bucket {
     fn live(&self) -> &[u64] {
-        &self.keys[self.head..]
+        match self {
+            Self::One(key) => std::slice::from_ref(key),
+            Self::Many(keys) => keys.live(),
+        }
+    }
+
+    fn sorted(&self) -> bool {
+        match self {
+            Self::One(_) => true,
+            Self::Many(keys) => keys.sorted,
+        }
+    }
+
+    fn sort(&mut self) {
+        if let Self::Many(keys) = self {
+            keys.sort();
+        }
+    }
+
+    /// Adds `key`; `earliest`: this is the earliest bucket, kept in order.
+    fn add(&mut self, key: u64, earliest: bool) {
+        let keys = match self {
+            Self::Many(keys) => keys,
+            Self::One(first) => {
+                let first = *first;
+                *self = Self::Many(Keys {
+                    keys: vec![first],
+                    head: 0,
+                    sorted: true,
+                });
+                let Self::Many(keys) = self else {
+                    unreachable!("just made a vector of keys")
+                };
+                keys
+            }
+        };
+        keys.add(key, earliest);
+    }
+
+    /// Removes `key` if it is here; whether the bucket is now empty.
+    fn remove(&mut self, key: u64) -> bool {
+        match self {
+            Self::One(only) => *only == key,
+            Self::Many(keys) => keys.remove(key),
+        }
+    }
+
+    /// Takes the first key; whether the bucket is now empty.
+    fn pop_first(&mut self) -> bool {
+        match self {
+            Self::One(_) => true,
+            Self::Many(keys) => {
+                keys.head += 1;
+                keys.live().is_empty()
+            }
+        }
+    }
+}
+
+impl Keys {
+    fn live(&self) -> &[u64] {
+        &self.keys[self.head as usize..]
     }
 
     fn sort(&mut self) {
         if !self.sorted {
-            self.keys.drain(..self.head);
+            self.keys.drain(..self.head as usize);
             self.head = 0;
             self.keys.sort_unstable();
             self.sorted = true;
         }
+    }
+
+    fn add(&mut self, key: u64, earliest: bool) {
+        let in_order = self.live().last().is_none_or(|last| *last <= key);
+        if self.sorted && !in_order && earliest {
+            // The earliest bucket stays in order: the key goes in its place.
+            let at = self.head as usize + self.live().partition_point(|k| *k < key);
+            self.keys.insert(at, key);
+            return;
+        }
+        self.sorted &= in_order;
+        self.keys.push(key);
+        if earliest && !self.sorted {
+            self.sort();
+        }
+    }
+
+    fn remove(&mut self, key: u64) -> bool {
+        let head = self.head as usize;
+        let found = if self.sorted {
+            self.live().binary_search(&key).ok()
+        } else {
+            self.live().iter().position(|k| *k == key)
+        };
+        if let Some(at) = found {
+            if self.sorted {
+                self.keys.remove(head + at);
+            } else {
+                self.keys.swap_remove(head + at);
+            }
+        }
+        self.live().is_empty()
     }
 }
 
@@ -319,21 +420,13 @@ impl DueIndex {
             .buckets
             .first_key_value()
             .is_none_or(|(n, _)| number <= *n);
-        let bucket = self.buckets.entry(number).or_insert_with(|| Bucket {
-            sorted: true,
-            ..Bucket::default()
-        });
-        let in_order = bucket.live().last().is_none_or(|last| *last <= key);
-        if bucket.sorted && !in_order && earliest {
-            // The earliest bucket stays in order: the key goes in its place.
-            let at = bucket.head + bucket.live().partition_point(|k| *k < key);
-            bucket.keys.insert(at, key);
-            return;
-        }
-        bucket.sorted &= in_order;
-        bucket.keys.push(key);
-        if earliest && !bucket.sorted {
-            bucket.sort();
+        match self.buckets.entry(number) {
+            std::collections::btree_map::Entry::Vacant(vacant) => {
+                vacant.insert(Bucket::One(key));
+            }
+            std::collections::btree_map::Entry::Occupied(mut bucket) => {
+                bucket.get_mut().add(key, earliest);
+            }
         }
     }
 
@@ -342,19 +435,7 @@ impl DueIndex {
         let Some(bucket) = self.buckets.get_mut(&number) else {
             return;
         };
-        let head = bucket.head;
-        let found = if bucket.sorted {
-            bucket.live().binary_search(&key).ok()
-        } else {
-            bucket.live().iter().position(|k| *k == key)
-        };
-        let Some(at) = found else { return };
-        if bucket.sorted {
-            bucket.keys.remove(head + at);
-        } else {
-            bucket.keys.swap_remove(head + at);
-        }
-        if bucket.live().is_empty() {
+        if bucket.remove(key) {
             self.buckets.remove(&number);
             self.sort_earliest();
         }
@@ -377,9 +458,7 @@ impl DueIndex {
         let Some(mut first) = self.buckets.first_entry() else {
             return;
         };
-        let bucket = first.get_mut();
-        bucket.head += 1;
-        if bucket.live().is_empty() {
+        if first.get_mut().pop_first() {
             first.remove();
             self.sort_earliest();
         }
@@ -388,7 +467,7 @@ impl DueIndex {
     /// The slots, earliest first (buckets not sorted yet are sorted in a copy).
     fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.buckets.values().flat_map(|bucket| {
-            let keys: std::borrow::Cow<'_, [u64]> = if bucket.sorted {
+            let keys: std::borrow::Cow<'_, [u64]> = if bucket.sorted() {
                 bucket.live().into()
             } else {
                 let mut keys = bucket.live().to_vec();
@@ -489,12 +568,12 @@ impl Inner {
             // Paused: no run starts, a waiting one included.
             self.waiting.remove(&slot);
         }
-        self.fill(slot, job);
+        self.fill(slot, Arc::new(job));
     }
 
     /// Adds `job`, new (bulk adds: validated and looked up in one probe); its slot, or
     /// the error (nothing changed).
-    fn add_new(&mut self, job: Job) -> Result<u32> {
+    fn add_new(&mut self, job: Arc<Job>) -> Result<u32> {
         job.validate()?;
         let Self {
             index, slots, free, ..
@@ -506,20 +585,20 @@ impl Inner {
             })
         };
         let Some(slot) = index.slot_for_new(slots, &job.id, new) else {
-            return Err(Error::DuplicateJobId(job.id));
+            return Err(Error::DuplicateJobId(job.id.clone()));
         };
         self.fill(slot, job);
         Ok(slot)
     }
 
     /// Makes `job` the entry of `slot` (unindexed), and indexes it.
-    fn fill(&mut self, slot: u32, job: Job) {
+    fn fill(&mut self, slot: u32, job: Arc<Job>) {
         let entry = self.entry(slot);
         entry.next = job.next_run_time;
         entry.paused = job.paused;
         entry.parked = false;
         entry.allowed = 0;
-        entry.job = Some(Arc::new(job));
+        entry.job = Some(job);
         self.reindex(slot);
     }
 
@@ -961,7 +1040,7 @@ impl JobStore for MemoryStore {
 
     /// Each job is checked, looked up and added in one pass (one probe of the id table
     /// each); on an error, those added before it are taken out again.
-    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<()> {
+    async fn add_jobs(&self, jobs: Vec<Arc<Job>>) -> Result<()> {
         let mut inner = self.inner.lock();
         let free = inner.free.len();
         inner.slots.reserve(jobs.len().saturating_sub(free));
@@ -1406,9 +1485,11 @@ mod tests {
             match next(10) {
                 0..=4 => {
                     // Mostly a few instants (same bucket, same time), some spread
-                    // over 30 ms (several buckets).
-                    let offset = match next(3) {
+                    // over 30 ms (several buckets), some over 10 s (buckets of one).
+                    let offset = match next(4) {
                         0 => [0, 1, 1_048_575, 1_048_576][next(4) as usize],
+                        // Buckets of one key, now and then a second.
+                        1 => next(10_000_000_000) as i64,
                         _ => next(30_000_000) as i64,
                     };
                     let at = base + chrono::Duration::nanoseconds(offset);
@@ -1571,11 +1652,14 @@ mod tests {
         assert_eq!(claimed.runs.len(), 1);
         store.remove_job("a").await.expect("removed");
         store
-            .add_jobs(vec![job("a"), job("b")])
+            .add_jobs(vec![job("a").into(), job("b").into()])
             .await
             .expect("a's id is free: its job is gone");
         assert_eq!(store.running("a").await.expect("count"), 1, "a's run");
-        match store.add_jobs(vec![job("c"), job("d"), job("b")]).await {
+        match store
+            .add_jobs(vec![job("c").into(), job("d").into(), job("b").into()])
+            .await
+        {
             Err(Error::DuplicateJobId(id)) => assert_eq!(id.as_str(), "b"),
             other => panic!("b is held: {other:?}"),
         }
@@ -1594,7 +1678,7 @@ mod tests {
             ));
         }
         store
-            .add_jobs(vec![job("c")])
+            .add_jobs(vec![job("c").into()])
             .await
             .expect("c's id was freed");
     }

@@ -361,12 +361,16 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
     /// SQL stores write them in one transaction (multi-row statements of a few
     /// thousand rows each), `MemoryStore` under one lock.
     ///
+    /// The jobs come shared, so that a store keeping jobs in memory holds them as they
+    /// are (a million jobs are not copied once more); a store writing them elsewhere
+    /// reads them through the `Arc`.
+    ///
     /// The default adds them one by one with [`add_job`](Self::add_job), after checking
     /// them all: a store error part way leaves the jobs added before it.
-    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<()> {
+    async fn add_jobs(&self, jobs: Vec<Arc<Job>>) -> Result<()> {
         check_new_jobs(&jobs)?;
         for job in jobs {
-            self.add_job(job, false).await?;
+            self.add_job(Arc::unwrap_or_clone(job), false).await?;
         }
         Ok(())
     }
@@ -717,10 +721,11 @@ pub type JobChangeHook = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 /// # Errors
 ///
 /// The first job's validation error, or the first id given twice.
-pub fn check_new_jobs(jobs: &[Job]) -> Result<()> {
+pub fn check_new_jobs(jobs: &[impl std::borrow::Borrow<Job>]) -> Result<()> {
     let mut ids: std::collections::HashSet<&str, crate::support::FastHash> =
         std::collections::HashSet::with_capacity_and_hasher(jobs.len(), Default::default());
     for job in jobs {
+        let job: &Job = job.borrow();
         job.validate()?;
         if !ids.insert(job.id.as_str()) {
             return Err(Error::DuplicateJobId(job.id.clone()));

@@ -31,6 +31,7 @@ async fn add_due(store: &dyn JobStore, jobs: usize) {
             Job::new(format!("h-{i:05}"), "history_task", trigger)
                 .schedule(t0())
                 .expect("history test: store call or fixture")
+                .into()
         })
         .collect();
     store
