@@ -1165,8 +1165,9 @@ async fn bulk(args: &Args) {
         .connect(&args.url)
         .await
         .expect("store");
+    let store = Arc::new(store);
     let node = Scheduler::builder()
-        .store(Arc::new(store))
+        .store(Arc::clone(&store) as Arc<dyn JobStore>)
         .build()
         .expect("scheduler");
     node.register_task("tick", || async {});
@@ -1187,6 +1188,41 @@ async fn bulk(args: &Args) {
         "PostgresStore: {:.1} s ({:.0} jobs/s, one transaction); {count} rows stored, {size} table+indexes",
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64()
+    );
+    // What a node starting on these jobs reads to report the unrunnable ones: the
+    // census (ids and tasks of those only), and what it was before (every job).
+    let runnable = sched_tokio::sched_core::store::Runnable {
+        names: vec!["tick".to_owned()],
+        prefixes: Vec::new(),
+    };
+    let rss = sched_bench::rss_bytes();
+    let began = Instant::now();
+    let census = store.census(&runnable).await.expect("census");
+    let census_took = began.elapsed();
+    let census_rss = sched_bench::rss_bytes()
+        .zip(rss)
+        .map(|(a, b)| a.saturating_sub(b));
+    assert_eq!((census.jobs, census.unrunnable.len()), (n, 0));
+    let began = Instant::now();
+    let jobs = store.list_jobs().await.expect("list_jobs");
+    let list_took = began.elapsed();
+    let list_rss = sched_bench::rss_bytes()
+        .zip(rss)
+        .map(|(a, b)| a.saturating_sub(b));
+    assert_eq!(jobs.len(), n);
+    drop(jobs);
+    let mib = |bytes: Option<u64>| {
+        bytes.map_or_else(
+            || "?".to_owned(),
+            |b| format!("{:.0}", b as f64 / 1_048_576.0),
+        )
+    };
+    println!(
+        "  at start-up, census of {n} jobs: {:.3} s, +{} MiB RSS; reading every job (list_jobs, the census before): {:.3} s, +{} MiB RSS",
+        census_took.as_secs_f64(),
+        mib(census_rss),
+        list_took.as_secs_f64(),
+        mib(list_rss)
     );
     drop(node);
     drop_schema(&admin, &schema).await;

@@ -388,6 +388,15 @@ row! {
 }
 
 row! {
+    /// A job's id and task name.
+    #[derive(Debug)]
+    pub(crate) struct TaskRow {
+        pub(crate) id: String,
+        pub(crate) task: String,
+    }
+}
+
+row! {
     /// A job and the declared set it is in.
     #[derive(Debug)]
     pub(crate) struct SetRow {

@@ -15,7 +15,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArgumen
 
 use crate::codec::{
     AbandonedRow, ClaimRow, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, IdText,
-    InstantRow, JobRow, NodeRow, OccurrenceRow, RenewRow, RetryRow, SetRow,
+    InstantRow, JobRow, NodeRow, OccurrenceRow, RenewRow, RetryRow, SetRow, TaskRow,
 };
 
 /// A statement with its arguments, as `sqlx::query` builds it.
@@ -53,6 +53,7 @@ pub(crate) trait Dialect:
     + Decodes<RenewRow>
     + Decodes<HolderRow>
     + Decodes<SetRow>
+    + Decodes<TaskRow>
     + ReadsId
 {
     /// Binds a list (`None`: SQL `NULL`): an array in Postgres (`= ANY($1)`,

@@ -30,6 +30,9 @@ pub(crate) struct Sql {
     pub(crate) get: Arc<str>,
     /// Every job's columns, in `list_jobs` order.
     pub(crate) list: Arc<str>,
+    /// `$1` task names, `$2` task prefixes: `id, task` of the jobs whose task is
+    /// neither (the census's unrunnable jobs), by id.
+    pub(crate) unrunnable: Arc<str>,
     /// `$1` quarantined ids, `$2` task names (or `NULL`: any), `$3` task prefixes;
     /// the `id, next_run_s, next_run_ns` of the unpaused job due first, or of the job
     /// of the pending retry due first if that is earlier.

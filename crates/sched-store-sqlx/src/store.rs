@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use sched_core::clock::Clock;
 use sched_core::job::{Job, JobId};
 use sched_core::store::{
-    check_declared, merge_declared, AbandonedRun, AcquireRequest, Acquired, CancelRequest, Change,
-    JobPage, JobQuery, JobStore, NodeInfo, Renewal, RunEnd, RunId, RunQuery, RunRecord, RunStatus,
-    Runnable, SyncReport, MAX_PAGE,
+    check_declared, merge_declared, AbandonedRun, AcquireRequest, Acquired, CancelRequest, Census,
+    Change, JobPage, JobQuery, JobStore, NodeInfo, Renewal, RunEnd, RunId, RunQuery, RunRecord,
+    RunStatus, Runnable, SyncReport, MAX_PAGE,
 };
 use sched_core::support::Mutex;
 use sched_core::{Error, Result};
@@ -23,7 +23,7 @@ use sqlx::{Database, Pool};
 
 use crate::codec::{
     join, micros, undecodable, CompletedRow, CountRow, HistoryRow, HolderRow, IdRow, IdText,
-    InstantRow, JobRow, NodeRow, OccurrenceRow, SetRow, UNREADABLE_ID,
+    InstantRow, JobRow, NodeRow, OccurrenceRow, SetRow, TaskRow, UNREADABLE_ID,
 };
 use crate::dialect::{statement, Dialect, EachRow, List, StatementExt};
 use crate::sql::Sql;
@@ -912,6 +912,35 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
             }
         }
         Ok(jobs)
+    }
+
+    /// Counts the rows and reads only the id and task of the jobs `runnable` does not
+    /// allow: a node starting on 10,000,000 jobs decodes none of them. A row whose id
+    /// or task cannot be read is quarantined and reported as `list_jobs` does.
+    async fn census(&self, runnable: &Runnable) -> Result<Census> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        let jobs = statement::<DB>(&self.inner.sql.job_count)
+            .arg(None::<&str>)
+            .all::<CountRow>(&mut conn)
+            .await
+            .map_err(store_error)?
+            .first()
+            .map_or(0, |row| usize::try_from(row.count).unwrap_or(0));
+        let rows = statement::<DB>(&self.inner.sql.unrunnable)
+            .list(List::text(&runnable.names))
+            .list(List::text(&runnable.prefixes))
+            .each::<TaskRow>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let mut census = Census::default();
+        census.jobs = jobs;
+        for row in rows {
+            match row {
+                Ok(row) => census.unrunnable.push((JobId::from(row.id), row.task)),
+                Err((id, error)) => self.inner.found_undecodable(undecodable(id, &error)),
+            }
+        }
+        Ok(census)
     }
 
     async fn next_due(&self, runnable: Option<&Runnable>) -> Result<Option<DateTime<Utc>>> {

@@ -49,6 +49,10 @@ pub(crate) fn sql(schema: &str) -> Sql {
             "SELECT {COLUMNS} FROM {s}.jobs \
              ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id"
         )),
+        unrunnable: text(format!(
+            "SELECT id, task FROM {s}.jobs WHERE NOT {runnable} ORDER BY id",
+            runnable = runnable(1, 2)
+        )),
         next_due: text(format!(
             "SELECT * FROM (SELECT id, next_run_s, next_run_ns, FALSE AS retry FROM {s}.jobs \
                WHERE NOT paused AND next_run_s IS NOT NULL AND id <> ALL($1) AND {runnable} \

@@ -61,6 +61,10 @@ pub(crate) fn sql() -> Sql {
             "SELECT {COLUMNS} FROM jobs \
              ORDER BY (paused OR next_run_s IS NULL), next_run_s IS NULL, next_run_s, next_run_ns, id"
         )),
+        unrunnable: text(format!(
+            "SELECT id, task FROM jobs WHERE NOT {runnable} ORDER BY id",
+            runnable = runnable(1, 2)
+        )),
         next_due: text(format!(
             "SELECT * FROM (SELECT id, next_run_s, next_run_ns, 0 AS retry FROM jobs WHERE paused = 0 AND next_run_s IS NOT NULL \
                AND id NOT IN (SELECT value FROM json_each(?1)) AND {runnable} \

@@ -107,3 +107,72 @@ async fn sync_jobs_repairs_a_declared_job_whose_row_does_not_decode() {
     let runs = store.acquire(claim(later)).await.expect("claim").runs;
     assert_eq!(runs.len(), 1, "the repaired job runs again");
 }
+
+#[tokio::test]
+async fn census_reads_ids_and_tasks_only_and_survives_a_bad_row() {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use sched_core::job::Job;
+    use sched_core::store::{AcquireRequest, Runnable};
+    use sched_core::trigger::Trigger;
+
+    let (url, _dir) = temp_url("census");
+    let store = SqliteStore::connect(&url).await.expect("opens");
+    let t0: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().expect("instant");
+    for (id, task) in [("a", "known"), ("b", "gone"), ("c", "gone"), ("d", "gone")] {
+        let job = Job::new(id, task, Trigger::interval(Duration::from_secs(60)))
+            .schedule(t0)
+            .expect("job");
+        store.add_job(job, false).await.expect("added");
+    }
+    // b's options no longer decode (the census does not read them); c's task is not
+    // text at all (SQLite keeps any value in any column).
+    for corrupt in [
+        "UPDATE jobs SET options = 'not json' WHERE id = 'b'",
+        "UPDATE jobs SET task = x'ff00' WHERE id = 'c'",
+    ] {
+        sqlx::query(corrupt)
+            .execute(store.pool())
+            .await
+            .expect("corrupts a row");
+    }
+    let runnable = Runnable {
+        names: vec!["known".to_owned()],
+        prefixes: Vec::new(),
+    };
+    let census = store
+        .census(&runnable)
+        .await
+        .expect("a census over bad rows");
+    assert_eq!(census.jobs, 4, "every row is counted");
+    let named: Vec<(&str, &str)> = census
+        .unrunnable
+        .iter()
+        .map(|(id, task)| (id.as_str(), task.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [("b", "gone"), ("d", "gone")],
+        "c's task cannot be read"
+    );
+    // c is quarantined and reported by the next claim, and stays in the table.
+    let claimed = store
+        .acquire(AcquireRequest::new("n1", t0 + chrono::Duration::seconds(60)).limit(10))
+        .await
+        .expect("claim");
+    let reported: Vec<String> = claimed
+        .errors
+        .iter()
+        .map(|error| error.to_string())
+        .collect();
+    assert!(
+        reported.iter().any(|error| error.contains("\"c\"")),
+        "{reported:?}"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 4, "no row deleted");
+}
