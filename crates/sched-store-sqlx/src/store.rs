@@ -271,6 +271,18 @@ impl<DB: Dialect> Inner<DB> {
         self.quarantine.lock().remove(id);
     }
 
+    /// How many jobs match `search` (as `job_page` reads it; `None`: all of them).
+    async fn count_jobs(&self, conn: &mut DB::Connection, search: Option<&str>) -> Result<usize> {
+        let rows = statement::<DB>(&self.sql.job_count)
+            .arg(search)
+            .all::<CountRow>(conn)
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .first()
+            .map_or(0, |row| usize::try_from(row.count).unwrap_or(0)))
+    }
+
     /// Tells other nodes that jobs changed. Never called inside a claim transaction
     /// (a notification takes a cluster-wide lock at commit).
     async fn changed(&self) {
@@ -919,13 +931,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
     /// or task cannot be read is quarantined and reported as `list_jobs` does.
     async fn census(&self, runnable: &Runnable) -> Result<Census> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
-        let jobs = statement::<DB>(&self.inner.sql.job_count)
-            .arg(None::<&str>)
-            .all::<CountRow>(&mut conn)
-            .await
-            .map_err(store_error)?
-            .first()
-            .map_or(0, |row| usize::try_from(row.count).unwrap_or(0));
+        let jobs = self.inner.count_jobs(&mut conn, None).await?;
         let rows = statement::<DB>(&self.inner.sql.unrunnable)
             .list(List::text(&runnable.names))
             .list(List::text(&runnable.prefixes))
@@ -1122,13 +1128,7 @@ impl<DB: Dialect> JobStore for SqlStore<DB> {
     async fn query_jobs(&self, query: &JobQuery) -> Result<JobPage> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
         let search = query.search.as_deref();
-        let total = statement::<DB>(&self.inner.sql.job_count)
-            .arg(search)
-            .all::<CountRow>(&mut conn)
-            .await
-            .map_err(store_error)?
-            .first()
-            .map_or(0, |row| usize::try_from(row.count).unwrap_or(0));
+        let total = self.inner.count_jobs(&mut conn, search).await?;
         let rows = statement::<DB>(&self.inner.sql.job_page)
             .arg(search)
             .arg(i64::try_from(query.limit.min(MAX_PAGE)).unwrap_or(i64::MAX))
