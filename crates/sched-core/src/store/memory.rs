@@ -268,6 +268,12 @@ impl IdIndex {
 /// within its bucket, then the slot); the time itself is read back from the slot's
 /// entry (`Entry::next`). A bucket of one key (jobs spread thinly over time: a million
 /// over an hour are one or none a bucket) keeps it inline, with no vector.
+///
+/// Keys are taken from and put back at the front of the earliest bucket in constant
+/// time; any other change inside a bucket of more than [`Bucket::BIG`] keys (a
+/// million jobs due at one instant, paused or removed one by one) first turns it into
+/// an ordered set, so that no change costs more than a logarithm of the bucket, as the
+/// appends and front takes of the common case cost nothing more.
 #[derive(Debug, Default)]
 struct DueIndex {
     buckets: BTreeMap<u64, Bucket>,
@@ -278,6 +284,8 @@ struct DueIndex {
 enum Bucket {
     One(u64),
     Many(Keys),
+    /// A large bucket changed other than at its ends.
+    Set(BTreeSet<u64>),
 }
 
 /// The keys of a bucket that has had more than one.
@@ -291,17 +299,38 @@ struct Keys {
 }
 
 impl Bucket {
-    fn live(&self) -> &[u64] {
+    /// Above this many keys, a change in the middle (or of a bucket not sorted yet)
+    /// makes the bucket a [`Bucket::Set`]: below it, moving keys costs at most a few
+    /// microseconds.
+    const BIG: usize = 4096;
+
+    fn first(&self) -> Option<u64> {
         match self {
-            Self::One(key) => std::slice::from_ref(key),
-            Self::Many(keys) => keys.live(),
+            Self::One(key) => Some(*key),
+            Self::Many(keys) => keys.live().first().copied(),
+            Self::Set(set) => set.first().copied(),
         }
     }
 
-    fn sorted(&self) -> bool {
+    fn is_empty(&self) -> bool {
         match self {
-            Self::One(_) => true,
-            Self::Many(keys) => keys.sorted,
+            Self::One(_) => false,
+            Self::Many(keys) => keys.live().is_empty(),
+            Self::Set(set) => set.is_empty(),
+        }
+    }
+
+    /// The keys in order (one not sorted yet is sorted in a copy).
+    fn sorted_keys(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        match self {
+            Self::One(key) => Box::new(std::iter::once(*key)),
+            Self::Many(keys) if keys.sorted => Box::new(keys.live().iter().copied()),
+            Self::Many(keys) => {
+                let mut copy = keys.live().to_vec();
+                copy.sort_unstable();
+                Box::new(copy.into_iter())
+            }
+            Self::Set(set) => Box::new(set.iter().copied()),
         }
     }
 
@@ -311,43 +340,79 @@ impl Bucket {
         }
     }
 
+    /// Makes a large vector of keys an ordered set (before a change in its middle).
+    fn make_set_if_big(&mut self) {
+        if let Self::Many(keys) = self {
+            if keys.live().len() > Self::BIG {
+                *self = Self::Set(keys.live().iter().copied().collect());
+            }
+        }
+    }
+
     /// Adds `key`; `earliest`: this is the earliest bucket, kept in order.
     fn add(&mut self, key: u64, earliest: bool) {
-        let keys = match self {
-            Self::Many(keys) => keys,
-            Self::One(first) => {
-                let first = *first;
-                *self = Self::Many(Keys {
-                    keys: vec![first],
-                    head: 0,
-                    sorted: true,
-                });
-                let Self::Many(keys) = self else {
-                    unreachable!("just made a vector of keys")
-                };
-                keys
+        if let Self::One(first) = *self {
+            *self = Self::Many(Keys {
+                keys: vec![first],
+                head: 0,
+                sorted: true,
+            });
+        }
+        match self {
+            Self::One(_) => unreachable!("made a vector of keys above"),
+            Self::Set(set) => {
+                set.insert(key);
             }
-        };
-        keys.add(key, earliest);
+            Self::Many(keys) => {
+                if !keys.add_at_an_end(key, earliest) {
+                    // In the middle of the earliest bucket.
+                    self.make_set_if_big();
+                    match self {
+                        Self::Set(set) => {
+                            set.insert(key);
+                        }
+                        Self::Many(keys) => keys.insert_in_order(key),
+                        Self::One(_) => unreachable!("a bucket of keys stays one"),
+                    }
+                }
+            }
+        }
     }
 
     /// Removes `key` if it is here; whether the bucket is now empty.
     fn remove(&mut self, key: u64) -> bool {
         match self {
-            Self::One(only) => *only == key,
-            Self::Many(keys) => keys.remove(key),
+            Self::One(only) => return *only == key,
+            Self::Many(keys) if keys.live().first() == Some(&key) => {
+                keys.head += 1;
+            }
+            Self::Many(_) => {
+                self.make_set_if_big();
+                match self {
+                    Self::Set(set) => {
+                        set.remove(&key);
+                    }
+                    Self::Many(keys) => keys.remove(key),
+                    Self::One(_) => unreachable!("a bucket of keys stays one"),
+                }
+            }
+            Self::Set(set) => {
+                set.remove(&key);
+            }
         }
+        self.is_empty()
     }
 
     /// Takes the first key; whether the bucket is now empty.
     fn pop_first(&mut self) -> bool {
         match self {
-            Self::One(_) => true,
-            Self::Many(keys) => {
-                keys.head += 1;
-                keys.live().is_empty()
+            Self::One(_) => return true,
+            Self::Many(keys) => keys.head += 1,
+            Self::Set(set) => {
+                set.pop_first();
             }
         }
+        self.is_empty()
     }
 }
 
@@ -365,22 +430,34 @@ impl Keys {
         }
     }
 
-    fn add(&mut self, key: u64, earliest: bool) {
+    /// Adds `key` after the last key, or (the earliest bucket, kept in order) before
+    /// the first in a place taken from the front; `false`: it belongs in the middle.
+    fn add_at_an_end(&mut self, key: u64, earliest: bool) -> bool {
         let in_order = self.live().last().is_none_or(|last| *last <= key);
-        if self.sorted && !in_order && earliest {
-            // The earliest bucket stays in order: the key goes in its place.
-            let at = self.head as usize + self.live().partition_point(|k| *k < key);
-            self.keys.insert(at, key);
-            return;
+        if in_order || !earliest {
+            self.sorted &= in_order;
+            self.keys.push(key);
+            if earliest && !self.sorted {
+                self.sort();
+            }
+            return true;
         }
-        self.sorted &= in_order;
-        self.keys.push(key);
-        if earliest && !self.sorted {
-            self.sort();
+        if self.head > 0 && self.live().first().is_some_and(|first| key <= *first) {
+            // A job put back where it was just taken from (a claim that skipped it).
+            self.head -= 1;
+            self.keys[self.head as usize] = key;
+            return true;
         }
+        false
     }
 
-    fn remove(&mut self, key: u64) -> bool {
+    /// Inserts `key` in its place (a sorted vector).
+    fn insert_in_order(&mut self, key: u64) {
+        let at = self.head as usize + self.live().partition_point(|k| *k < key);
+        self.keys.insert(at, key);
+    }
+
+    fn remove(&mut self, key: u64) {
         let head = self.head as usize;
         let found = if self.sorted {
             self.live().binary_search(&key).ok()
@@ -394,7 +471,6 @@ impl Keys {
                 self.keys.swap_remove(head + at);
             }
         }
-        self.live().is_empty()
     }
 }
 
@@ -451,7 +527,7 @@ impl DueIndex {
     /// The slot of the earliest entry.
     fn first(&self) -> Option<u32> {
         let (_, bucket) = self.buckets.first_key_value()?;
-        bucket.live().first().map(|key| *key as u32)
+        bucket.first().map(|key| key as u32)
     }
 
     fn pop_first(&mut self) {
@@ -466,16 +542,10 @@ impl DueIndex {
 
     /// The slots, earliest first (buckets not sorted yet are sorted in a copy).
     fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.buckets.values().flat_map(|bucket| {
-            let keys: std::borrow::Cow<'_, [u64]> = if bucket.sorted() {
-                bucket.live().into()
-            } else {
-                let mut keys = bucket.live().to_vec();
-                keys.sort_unstable();
-                keys.into()
-            };
-            (0..keys.len()).map(move |i| keys[i] as u32)
-        })
+        self.buckets
+            .values()
+            .flat_map(Bucket::sorted_keys)
+            .map(|key| key as u32)
     }
 }
 
@@ -1425,7 +1495,7 @@ mod tests {
 
     use chrono::{DateTime, NaiveDate, Utc};
 
-    use super::{DueIndex, MemoryStore};
+    use super::{Bucket, DueIndex, MemoryStore};
     use crate::store::{contract, JobStore};
 
     #[test]
@@ -1526,6 +1596,86 @@ mod tests {
             }
         }
         assert!(!model.is_empty(), "the run ends with keys left to compare");
+    }
+
+    /// Buckets far above `Bucket::BIG` (most jobs due at one instant): filled in
+    /// ascending and descending slot order, changed in their middle, taken from and put
+    /// back at their front — in order throughout, as an ordered set is.
+    #[test]
+    fn due_index_keeps_large_buckets_in_order() {
+        use std::collections::BTreeSet;
+
+        let base = "2026-03-29T01:00:00Z"
+            .parse::<DateTime<Utc>>()
+            .expect("time");
+        let times = [
+            base,
+            base + chrono::Duration::nanoseconds(1),
+            base + chrono::Duration::milliseconds(2),
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut index = DueIndex::default();
+        let mut model = BTreeSet::<(DateTime<Utc>, u32)>::new();
+        let slots = 3 * Bucket::BIG as u32;
+        // The later bucket fills in descending order (not sorted until it is the
+        // earliest), the earliest in ascending order.
+        for slot in (0..slots).rev() {
+            model.insert((times[2], slot));
+            index.insert(times[2], slot);
+        }
+        for slot in 0..slots {
+            model.insert((times[0], slot));
+            index.insert(times[0], slot);
+        }
+        for step in 0..60_000u32 {
+            match next(8) {
+                0 | 1 => {
+                    let at = times[next(3) as usize];
+                    let slot = next(u64::from(slots)) as u32;
+                    if model.insert((at, slot)) {
+                        index.insert(at, slot);
+                    }
+                }
+                2 | 3 => {
+                    let at = times[next(3) as usize];
+                    let slot = next(u64::from(slots)) as u32;
+                    if model.remove(&(at, slot)) {
+                        index.remove(at, slot);
+                    }
+                }
+                4 | 5 => {
+                    // Taken and put back (a claim that passed the job over).
+                    if let Some(&(at, slot)) = model.first() {
+                        assert_eq!(index.first(), Some(slot), "step {step}");
+                        index.pop_first();
+                        index.insert(at, slot);
+                    }
+                }
+                _ => {
+                    let first = model.pop_first();
+                    assert_eq!(index.first(), first.map(|(_, slot)| slot), "step {step}");
+                    index.pop_first();
+                }
+            }
+            assert_eq!(
+                index.first(),
+                model.first().map(|(_, slot)| *slot),
+                "step {step}"
+            );
+            if step % 4_999 == 0 {
+                let slots: Vec<u32> = model.iter().map(|(_, slot)| *slot).collect();
+                assert_eq!(index.iter().collect::<Vec<_>>(), slots, "step {step}");
+            }
+        }
+        assert!(model.len() > Bucket::BIG, "large buckets to the end");
+        let slots: Vec<u32> = model.iter().map(|(_, slot)| *slot).collect();
+        assert_eq!(index.iter().collect::<Vec<_>>(), slots);
     }
 
     #[test]
