@@ -738,7 +738,7 @@ pub fn check_new_jobs(jobs: &[impl std::borrow::Borrow<Job>]) -> Result<()> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Census {
-    /// Jobs stored.
+    /// Jobs stored (on SQL stores every row, one that does not decode included).
     pub jobs: usize,
     /// The id and task name of each job whose task was not allowed, in no order.
     pub unrunnable: Vec<(JobId, String)>,
