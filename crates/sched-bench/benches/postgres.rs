@@ -66,6 +66,8 @@ options:
   --firing-jobs LIST      jobs every second (default 10000)
   --claim-ahead LIST      firing: the nodes' claim_ahead in ms, or `default` (the store's,
                           500 ms), one case each (default: default,0)
+  --firing-heartbeat S    firing: the node's heartbeat interval in s, its lease 2 s + 5 times
+                          that (default 2: lease 10 s); a long one renews no lease in the window
   --seconds S             firing window (default 10)
   --pgbench-seconds S     pgbench duration (default 15)
   --explain-rows N        stored jobs for explain (default 1000000)
@@ -87,6 +89,8 @@ struct Args {
     firing_jobs: Vec<usize>,
     /// `None`: the store's default.
     claim_ahead: Vec<Option<u64>>,
+    /// The firing node's heartbeat interval (its lease: 2 s + 5 times it).
+    firing_heartbeat: u64,
     seconds: u64,
     pgbench_seconds: u64,
     explain_rows: i64,
@@ -115,6 +119,7 @@ fn parse_args() -> Result<Args, String> {
         drain_date: false,
         firing_jobs: vec![10_000],
         claim_ahead: vec![None, Some(0)],
+        firing_heartbeat: 2,
         seconds: 10,
         pgbench_seconds: 15,
         explain_rows: 1_000_000,
@@ -158,6 +163,7 @@ fn parse_args() -> Result<Args, String> {
                     })
                     .collect::<Result<_, _>>()?
             }
+            "--firing-heartbeat" => args.firing_heartbeat = number(value()?)?,
             "--claim-ahead" => {
                 args.claim_ahead = value()?
                     .split(',')
@@ -1255,6 +1261,8 @@ async fn firing(args: &Args, admin: &PgPool, n: usize, same: bool, ahead_ms: Opt
     let probe = Probe::new(n);
     let mut opts = NodeOpts::new(&args.url, &schema);
     opts.claim_ahead = ahead_ms.map(Duration::from_millis);
+    opts.heartbeat = Duration::from_secs(args.firing_heartbeat.max(1));
+    opts.lease = Duration::from_secs(2 + 5 * args.firing_heartbeat.max(1));
     let mut node = Node::spawn(opts, Arc::clone(&probe));
     let base = (Utc::now() + TimeDelta::seconds(3))
         .duration_trunc(TimeDelta::seconds(1))
