@@ -357,7 +357,10 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
     /// Adds new jobs (each already [`scheduled`](Job::schedule)) in one step: all of
     /// them or, on an error, none. An id already stored, or given twice, is
-    /// [`Error::DuplicateJobId`] naming it; a job that does not validate, its error.
+    /// [`Error::DuplicateJobId`] naming it; a job that does not validate, its error. Of
+    /// a batch with several faults, which one the error names is not specified
+    /// (`MemoryStore` names the first in the batch's order; SQL stores validate every
+    /// job before they look up ids).
     /// SQL stores write them in one transaction (multi-row statements of a few
     /// thousand rows each), `MemoryStore` under one lock.
     ///
