@@ -1542,13 +1542,7 @@ mod tests {
         let base = "2026-03-29T00:59:59.990Z"
             .parse::<DateTime<Utc>>()
             .expect("time");
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d_u64);
         let mut index = DueIndex::default();
         let mut model = BTreeSet::<(DateTime<Utc>, u32)>::new();
         for step in 0..40_000u32 {
@@ -1585,15 +1579,7 @@ mod tests {
                     index.pop_first();
                 }
             }
-            assert_eq!(
-                index.first(),
-                model.first().map(|(_, slot)| *slot),
-                "step {step}"
-            );
-            if step % 997 == 0 {
-                let slots: Vec<u32> = model.iter().map(|(_, slot)| *slot).collect();
-                assert_eq!(index.iter().collect::<Vec<_>>(), slots, "step {step}");
-            }
+            same_order(&index, &model, step, step % 997 == 0);
         }
         assert!(!model.is_empty(), "the run ends with keys left to compare");
     }
@@ -1613,13 +1599,7 @@ mod tests {
             base + chrono::Duration::nanoseconds(1),
             base + chrono::Duration::milliseconds(2),
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15_u64);
         let mut index = DueIndex::default();
         let mut model = BTreeSet::<(DateTime<Utc>, u32)>::new();
         let slots = 3 * Bucket::BIG as u32;
@@ -1663,19 +1643,38 @@ mod tests {
                     index.pop_first();
                 }
             }
-            assert_eq!(
-                index.first(),
-                model.first().map(|(_, slot)| *slot),
-                "step {step}"
-            );
-            if step % 4_999 == 0 {
-                let slots: Vec<u32> = model.iter().map(|(_, slot)| *slot).collect();
-                assert_eq!(index.iter().collect::<Vec<_>>(), slots, "step {step}");
-            }
+            same_order(&index, &model, step, step % 4_999 == 0);
         }
         assert!(model.len() > Bucket::BIG, "large buckets to the end");
-        let slots: Vec<u32> = model.iter().map(|(_, slot)| *slot).collect();
-        assert_eq!(index.iter().collect::<Vec<_>>(), slots);
+        same_order(&index, &model, u32::MAX, true);
+    }
+
+    /// A reproducible stream of numbers below `n` (xorshift64).
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
+    /// The index's first slot is the model's; with `whole`, so is every slot in order.
+    fn same_order(
+        index: &DueIndex,
+        model: &std::collections::BTreeSet<(DateTime<Utc>, u32)>,
+        step: u32,
+        whole: bool,
+    ) {
+        assert_eq!(
+            index.first(),
+            model.first().map(|(_, slot)| *slot),
+            "step {step}"
+        );
+        if whole {
+            let slots: Vec<u32> = model.iter().map(|(_, slot)| *slot).collect();
+            assert_eq!(index.iter().collect::<Vec<_>>(), slots, "step {step}");
+        }
     }
 
     #[test]
