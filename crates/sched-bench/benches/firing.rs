@@ -48,6 +48,7 @@ options:
                           turns on sched-tokio's `metrics`; rendered every 5 s, as a
                           scrape would)
   --trace                 print the longest delay of each 100 ms of the window
+  --claim-ahead MS        sched's `claim_ahead` (default: the store's)
 ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +79,8 @@ struct Args {
     prometheus: bool,
     /// Print the longest delay of each 100 ms of the window (`--trace`).
     trace: bool,
+    /// sched's `claim_ahead`, in ms (`--claim-ahead`; default: the store's).
+    claim_ahead: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -95,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
         child: false,
         prometheus: false,
         trace: false,
+        claim_ahead: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -156,6 +160,7 @@ fn parse_args() -> Result<Args, String> {
             "--drain" => args.drain = number(value()?)?,
             "--cap" => args.cap = Some(number(value()?)?),
             "--trace" => args.trace = true,
+            "--claim-ahead" => args.claim_ahead = Some(number(value()?)?),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -260,6 +265,12 @@ fn run_case(
         .args(["--drain", &args.drain.to_string()])
         .args(["--what", if idle { "idle" } else { "firing" }])
         .args(args.trace.then_some("--trace"))
+        .args(
+            args.claim_ahead
+                .map(|ms| ["--claim-ahead".to_owned(), ms.to_string()])
+                .into_iter()
+                .flatten(),
+        )
         .args([
             "--recorder",
             if args.prometheus {
@@ -760,7 +771,11 @@ mod child {
             base: DateTime<Utc>,
             recorder: &Arc<Recorder>,
         ) -> Result<Started, String> {
-            let scheduler = Scheduler::builder().build().map_err(|e| e.to_string())?;
+            let mut builder = Scheduler::builder();
+            if let Some(ms) = args.claim_ahead {
+                builder = builder.claim_ahead(Duration::from_millis(ms));
+            }
+            let scheduler = builder.build().map_err(|e| e.to_string())?;
             let cron = mode == Mode::Same && args.sched_cron;
             let t = Instant::now();
             for i in 0..jobs {

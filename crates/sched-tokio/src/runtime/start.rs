@@ -16,6 +16,7 @@ use sched_core::store::{ClaimedRun, Outcome, RunId};
 use tokio::sync::oneshot;
 
 use super::ahead::Ahead;
+use super::cancel::{CancelReason, Dropped};
 use super::completions::{finish, Batch, Completion};
 use super::execute::{execute, execute_in_turn, panic_message};
 use super::running::InFlight;
@@ -189,6 +190,11 @@ fn spawn_group(
             .runtime
             .claimed_ahead
             .fetch_add(claimed_ahead, Ordering::Release);
+        // The group waits for each run in turn: the runs due now first, then those
+        // claimed ahead by their time (a claim gives them in that order already).
+        if !group.is_sorted_by_key(start_key) {
+            group.sort_by_key(start_key);
+        }
     }
     // Spawned under the lock, which is safe: a future dropped by a runtime that is
     // shutting down is an `execute` or a group not yet polled (no job code runs). A lone
@@ -222,20 +228,64 @@ fn spawn_group(
     }
 }
 
+/// The instant from which a run of a group is started: at once for a run claimed when
+/// due, its time for one claimed ahead.
+fn start_key(start: &Start) -> DateTime<Utc> {
+    if start.ahead {
+        start.run.scheduled
+    } else {
+        DateTime::<Utc>::MIN_UTC
+    }
+}
+
 /// Polls each run of a group once, in turn. First polls that take long hand the rest
 /// to a new group, which another worker thread can take.
 ///
-/// All in one poll of the group's task, which never yields: the ends of the runs that
-/// end in their first poll are queued together afterwards (see [`Batch`]).
+/// The runs due are polled in one poll of the group's task, which does not yield
+/// meanwhile: the ends of the runs that end in their first poll are queued together
+/// afterwards (see [`Batch`]). Runs claimed ahead (last in the group, by their time)
+/// wait here, on one timer for the group, and are polled when due, those due by then
+/// together: not a timer and a task each.
 async fn start_group(inner: Arc<Inner>, group: Group) {
-    let mut group = Some(group);
-    std::future::poll_fn(|cx| {
-        if let Some(group) = group.take() {
-            Batch::run(&inner, || first_polls(&inner, group, cx));
+    let mut group = group;
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        let later = match group.last() {
+            Some(last) if last.ahead => {
+                let now = inner.env.clock.now();
+                let due = group.partition_point(|start| start_key(start) <= now);
+                group.split_off(due)
+            }
+            _ => Vec::new(),
+        };
+        if !group.is_empty() {
+            let mut due = Some(group);
+            std::future::poll_fn(|cx| {
+                if let Some(due) = due.take() {
+                    Batch::run(&inner, || first_polls(&inner, due, cx));
+                }
+                Poll::Ready(())
+            })
+            .await;
         }
-        Poll::Ready(())
-    })
-    .await;
+        let Some(next) = later.first() else {
+            return;
+        };
+        // Until the earliest run left is due (checked again on waking, in case the
+        // wall clock stepped back meanwhile).
+        let wait = (next.run.scheduled - inner.env.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let deadline = tokio::time::Instant::now() + wait;
+        match &mut timer {
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+        if let Some(timer) = &mut timer {
+            timer.as_mut().await;
+        }
+        group = later;
+    }
 }
 
 /// The first poll of each run of `group`, in turn, with the group task's `cx`.
@@ -254,6 +304,12 @@ fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>) {
             return; // shutdown took (and reported) the runs not started
         }
         let run_id = run.run_id;
+        if super::cancel::reason(inner, slot, run_id) == Some(CancelReason::Requested) {
+            // Asked to stop before it started (claimed ahead, waiting here): it never
+            // starts; its guard records it cancelled (a released one: forgotten).
+            drop(Dropped::new(inner, slot, run_id));
+            continue;
+        }
         let mut run = run_future(Arc::clone(inner), task, run, slot, (chain, ahead));
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx)));
         after_first_poll(inner, slot, run_id, run, first);

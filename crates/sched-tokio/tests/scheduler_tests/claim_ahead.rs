@@ -242,3 +242,74 @@ async fn changes_every_few_runs_never_double_or_drop_a_run() {
         .iter()
         .any(|e| matches!(e, Event::JobMissed(_) | Event::JobMaxInstances(_))));
 }
+
+/// A run claimed ahead and cancelled before its time never runs its job: it is
+/// recorded cancelled, and the job's next runs go on.
+#[tokio::test(start_paused = true)]
+async fn a_run_claimed_ahead_and_cancelled_before_its_time_never_starts() {
+    let (mut h, seen) = ticking(|spec| spec).await;
+    assert_eq!(
+        h.scheduler.cancel_job("tick").await.unwrap(),
+        1,
+        "the 1 s run, claimed ahead, is asked to stop"
+    );
+    tokio::time::sleep(ms(800)).await; // 1.5 s
+    assert!(ran(&seen).is_empty(), "cancelled before its time: not run");
+    let events = h.drain();
+    assert!(
+        submitted(&events, "tick").is_empty(),
+        "never submitted: {events:?}"
+    );
+    let cancelled: Vec<DateTime<Utc>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobError(run) if run.status == sched_core::store::RunStatus::Cancelled => {
+                Some(run.scheduled)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, vec![after(T0, 1)], "reported cancelled, once");
+    tokio::time::sleep(ms(1_000)).await; // 2.5 s
+    assert_eq!(ran(&seen), vec![after(T0, 2)], "the next run goes on");
+}
+
+/// Runs claimed ahead in one claim, due at instants a few milliseconds apart, each
+/// start at their own time (never early, never held for a later one's).
+#[tokio::test(start_paused = true)]
+async fn runs_claimed_ahead_together_each_start_at_their_own_time() {
+    let mut h = harness(|b| b.claim_ahead(AHEAD));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for n in 0..200i64 {
+        let log = Arc::clone(&seen);
+        let clock = h.clock.clone();
+        let spec = JobSpec::interval(secs(1))
+            .id(format!("j{n:03}"))
+            .start(at_ms(1_000 + n * 2));
+        h.scheduler
+            .add_job(spec, move |ctx: JobContext| {
+                let log = Arc::clone(&log);
+                let now = clock.now();
+                async move {
+                    log.lock().unwrap().push((ctx.scheduled, now));
+                }
+            })
+            .await
+            .unwrap();
+    }
+    h.scheduler.start().await.unwrap();
+    tokio::time::sleep(ms(1_600)).await; // 1.6 s
+    let runs = seen.lock().unwrap().clone();
+    assert_eq!(runs.len(), 200, "each first run, once");
+    for (scheduled, started) in &runs {
+        assert!(started >= scheduled, "early: {scheduled} at {started}");
+        assert!(
+            *started - *scheduled <= chrono::Duration::milliseconds(1),
+            "late: {scheduled} at {started}"
+        );
+    }
+    let events = h.drain();
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::JobMissed(_) | Event::JobMaxInstances(_))));
+}
