@@ -13,8 +13,11 @@
 //!    wakes an idle worker thread for almost every one when a claim spawns a hundred
 //!    runs in a row. Once a group's first polls have taken 200 µs, the rest of it moves
 //!    to a new task that another worker can take; a job that blocks its thread still
-//!    holds back the runs behind it in its group for as long as it blocks.
-//! 3. [`execute`] — one run: waits until it is due (claimed ahead), takes a
+//!    holds back the runs behind it in its group for as long as it blocks. Runs
+//!    claimed ahead of their time wait in their group, on one timer for it, and are
+//!    polled when due, those due by then together. A run that ends in its first poll
+//!    hands its end time on as the next one's start: one clock read per run.
+//! 3. [`execute`] — one run: (claimed ahead, and early after all: waits), takes a
 //!    `max_concurrency` slot (missed if its grace ran out meanwhile), runs the job with
 //!    its timeout, panics caught, and reports the outcome.
 //! 4. [`completions`] — an ended run queues its completion without a store call (the

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::ahead::Ahead;
 use super::cancel::{CancelReason, Dropped};
 use super::completions::{finish, Batch, Completion};
-use super::execute::{execute, execute_in_turn, panic_message};
+use super::execute::{execute, execute_in_turn, panic_message, take_ended_at};
 use super::running::InFlight;
 use crate::event::Event;
 use crate::scheduler::Inner;
@@ -27,9 +27,9 @@ use crate::task::TaskFn;
 /// Most runs started together in one task by [`spawn_runs`].
 const GROUP: usize = 64;
 
-/// A group whose first polls have taken this long hands the rest of its runs to a new
-/// task, which another worker thread can take (jobs that compute, or block, before
-/// their first `.await` then still run side by side).
+/// A group whose first polls have taken this long (by the scheduler's clock) hands the
+/// rest of its runs to a new task, which another worker thread can take (jobs that
+/// compute, or block, before their first `.await` then still run side by side).
 const HAND_OFF: Duration = Duration::from_micros(200);
 
 /// A run's future, boxed so that it can move to a task of its own after its first poll.
@@ -63,10 +63,10 @@ fn run_future(
     task: TaskFn,
     run: ClaimedRun,
     slot: usize,
-    (chain, ahead): (Option<Box<Chain>>, bool),
+    (chain, ahead, now): (Option<Box<Chain>>, bool, DateTime<Utc>),
 ) -> RunFuture {
     match chain {
-        None => Box::pin(execute(inner, task, run, slot, ahead)),
+        None => Box::pin(execute(inner, task, run, slot, ahead, Some(now))),
         Some(chain) => Box::pin(execute_in_turn(inner, task, run, slot, *chain)),
     }
 }
@@ -250,9 +250,9 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
     let mut group = group;
     let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
+        let now = inner.env.clock.now();
         let later = match group.last() {
             Some(last) if last.ahead => {
-                let now = inner.env.clock.now();
                 let due = group.partition_point(|start| start_key(start) <= now);
                 group.split_off(due)
             }
@@ -262,7 +262,7 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
             let mut due = Some(group);
             std::future::poll_fn(|cx| {
                 if let Some(due) = due.take() {
-                    Batch::run(&inner, || first_polls(&inner, due, cx));
+                    Batch::run(&inner, || first_polls(&inner, due, cx, now));
                 }
                 Poll::Ready(())
             })
@@ -288,9 +288,13 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
     }
 }
 
-/// The first poll of each run of `group`, in turn, with the group task's `cx`.
-fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>) {
-    let began = std::time::Instant::now();
+/// The first poll of each run of `group`, in turn, with the group task's `cx`, from
+/// `now` (the clock just read). A run that ends in its first poll passes its end time
+/// on as the next one's start ([`take_ended_at`]); otherwise the clock is read again.
+fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>, now: DateTime<Utc>) {
+    let began = now;
+    let mut now = now;
+    let hand_off = chrono::Duration::from_std(HAND_OFF).unwrap_or(chrono::Duration::MAX);
     let mut runs = group.into_iter();
     while let Some(Start {
         slot,
@@ -310,10 +314,15 @@ fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>) {
             drop(Dropped::new(inner, slot, run_id));
             continue;
         }
-        let mut run = run_future(Arc::clone(inner), task, run, slot, (chain, ahead));
+        let mut run = run_future(Arc::clone(inner), task, run, slot, (chain, ahead, now));
+        let _ = take_ended_at(); // only this run's own end counts
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx)));
         after_first_poll(inner, slot, run_id, run, first);
-        if runs.len() > 0 && began.elapsed() >= HAND_OFF {
+        if runs.len() == 0 {
+            return;
+        }
+        now = take_ended_at().unwrap_or_else(|| inner.env.clock.now());
+        if now - began >= hand_off {
             hand_off_rest(inner, runs.collect());
             return;
         }
