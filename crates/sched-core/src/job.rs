@@ -643,11 +643,22 @@ impl Job {
     /// [`Error::InvalidJitter`] when the first run time would lie past the last instant
     /// a date-time can hold (an interval of a million years, a jitter that long).
     pub fn schedule(mut self, now: DateTime<Utc>) -> Result<Self> {
+        self.schedule_in_place(now)?;
+        Ok(self)
+    }
+
+    /// [`schedule`](Self::schedule), in place (the job is not moved: a bulk add builds
+    /// each job where it is kept). On an error the job is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// As [`schedule`](Self::schedule).
+    pub fn schedule_in_place(&mut self, now: DateTime<Utc>) -> Result<()> {
         self.validate()?;
         self.trigger.check_first_run(now)?;
-        self.trigger = self.trigger.anchored(now);
+        self.trigger.anchor(now);
         self.next_run_time = self.first_run_time(now);
-        Ok(self)
+        Ok(())
     }
 
     /// The job to store when this definition replaces `stored`, the job with the same id

@@ -222,8 +222,8 @@ impl JobSpec {
         if let Some(jitter) = self.jitter {
             trigger = trigger.jitter(jitter);
         }
-        let mut job =
-            Job::new(id, task, trigger).options(self.options.unwrap_or_else(|| defaults.clone()));
+        let mut job = Job::new(id, task, trigger);
+        job.options = self.options.unwrap_or_else(|| defaults.clone());
         job.args = self.args;
         job.paused = self.paused.unwrap_or(false);
         if let Some(name) = self.name {

@@ -462,6 +462,12 @@ impl Trigger {
     /// in its zone. Idempotent.
     #[must_use]
     pub fn anchored(mut self, now: DateTime<Utc>) -> Self {
+        self.anchor(now);
+        self
+    }
+
+    /// [`anchored`](Self::anchored), in place.
+    pub(crate) fn anchor(&mut self, now: DateTime<Utc>) {
         let zone = self.zone();
         match &mut self.kind {
             TriggerKind::Interval { every } if self.start.is_none() => {
@@ -474,12 +480,11 @@ impl Trigger {
             }
             TriggerKind::And { triggers } | TriggerKind::Or { triggers } => {
                 for t in triggers.iter_mut() {
-                    *t = std::mem::replace(t, Trigger::date(now)).anchored(now);
+                    t.anchor(now);
                 }
             }
             _ => {}
         }
-        self
     }
 
     /// Whether this trigger, as written, is `stored` (a trigger that was

@@ -93,3 +93,70 @@ async fn add_jobs_adds_every_job_or_none() {
     );
     assert_eq!(executed(&h.drain(), "bulk-42").len(), 2);
 }
+
+/// A batch large enough to be built on two threads: ids in the order given (generated
+/// ones too), every job scheduled, and a fault in either half refuses the whole batch,
+/// naming the first fault in that order.
+#[tokio::test(start_paused = true)]
+async fn a_large_batch_is_added_in_order_or_not_at_all() {
+    const N: usize = 40_000;
+    let h = harness(|b| b);
+    h.scheduler.register_task("count", || async {});
+    let spec = |n: usize| JobSpec::interval(secs(10)).id(format!("big-{n:05}"));
+    // Specs naming task `faults[n]` where given, else "count".
+    let with = |faults: &'static [(usize, &'static str)]| {
+        (0..N).map(move |n| {
+            let task = faults
+                .iter()
+                .find(|(at, _)| *at == n)
+                .map_or("count", |(_, task)| *task);
+            (spec(n), task)
+        })
+    };
+    // A fault in the second half (built on the other thread), then one in each half.
+    let late = h.scheduler.add_jobs(with(&[(N - 3, "late")])).await;
+    assert!(
+        matches!(&late, Err(Error::UnknownTask(t)) if t == "late"),
+        "{late:?}"
+    );
+    let both = h
+        .scheduler
+        .add_jobs(with(&[(5, "early"), (N - 3, "late")]))
+        .await;
+    assert!(
+        matches!(&both, Err(Error::UnknownTask(t)) if t == "early"),
+        "{both:?}"
+    );
+    assert!(
+        h.scheduler.get_jobs().await.unwrap().is_empty(),
+        "none added"
+    );
+    // A good batch, every tenth without an id.
+    let specs = (0..N).map(|n| {
+        if n % 10 == 0 {
+            (JobSpec::interval(secs(10)), "count")
+        } else {
+            (spec(n), "count")
+        }
+    });
+    let ids = h.scheduler.add_jobs(specs).await.unwrap();
+    assert_eq!(ids.len(), N);
+    for (n, id) in ids.iter().enumerate() {
+        if n % 10 != 0 {
+            assert_eq!(id.as_str(), format!("big-{n:05}"));
+        }
+    }
+    let generated: Vec<u64> = ids
+        .iter()
+        .step_by(10)
+        .map(|id| id.as_str().strip_prefix("job-").unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        generated.windows(2).all(|w| w[0] < w[1]),
+        "generated ids follow the order given"
+    );
+    let jobs = h.scheduler.get_jobs().await.unwrap();
+    assert_eq!(jobs.len(), N);
+    let first = crate::scheduler::after(crate::scheduler::T0, 10);
+    assert!(jobs.iter().all(|job| job.next_run_time == Some(first)));
+}
