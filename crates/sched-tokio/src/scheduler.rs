@@ -303,13 +303,26 @@ impl Scheduler {
         if !parallel {
             return self.build_jobs(specs, now);
         }
-        let tail = specs.split_off(specs.len() / 2);
+        // The second half, taken by the helper thread (or back here if there is none).
+        let tail = std::sync::Mutex::new(Some(specs.split_off(specs.len() / 2)));
+        let take = || {
+            tail.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .unwrap_or_default()
+        };
         std::thread::scope(|scope| {
-            let tail = scope.spawn(|| self.build_jobs(tail, now));
+            let helper = std::thread::Builder::new()
+                .name("sched-add-jobs".to_owned())
+                .spawn_scoped(scope, || self.build_jobs(take(), now));
             let head = self.build_jobs(specs, now);
-            let tail = tail
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let tail = match helper {
+                Ok(helper) => helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: this one builds the second half too.
+                Err(_) => self.build_jobs(take(), now),
+            };
             let (mut jobs, mut ids) = head?;
             let (more, more_ids) = tail?;
             jobs.extend(more);

@@ -1,13 +1,16 @@
 //! Beside step 2, runs claimed ahead of their time (`claim_ahead`) given back when their
 //! job changes before they start.
 //!
-//! A run claimed ahead waits in its task for its time. When its job is paused, changed,
-//! rescheduled, removed, run now or backfilled — through this scheduler, or on another
-//! node (the store names the job: Postgres `NOTIFY`) — the runs of it still waiting are
-//! *released*: dropped here without a record, then given back to the store
-//! ([`JobStore::unclaim`]), which forgets them and makes their occurrence the job's next
-//! run time again where the job still has it. The claim that follows decides that
-//! occurrence anew, with the job as it is now.
+//! A run claimed ahead waits in its start group for its time (see [`super::start`]), or
+//! in a task of its own once it was polled (waiting for a concurrency slot, or early
+//! after all). When its job is paused, changed, rescheduled, removed, run now or
+//! backfilled — through this scheduler, or on another node (the store names the job:
+//! Postgres `NOTIFY`) — the runs of it still waiting are *released*: dropped here
+//! without a record (a run waiting in its group leaves the runs in flight at once; its
+//! group passes over it), then given back to the store ([`JobStore::unclaim`]), which
+//! forgets them and makes their occurrence the job's next run time again where the job
+//! still has it. The claim that follows decides that occurrence anew, with the job as it
+//! is now.
 //!
 //! A run's state ([`Ahead`]) changes only under the lock of the runs in flight, so a
 //! run is either released before it starts or starts and is never released: a release
@@ -45,18 +48,31 @@ pub(crate) fn release(inner: &Inner, job: Option<&str>) -> Vec<RunId> {
     }
     let mut runs = inner.runtime.runs.lock();
     let mut released = Vec::new();
-    let waiting = runs
-        .iter_mut()
-        .filter(|run| run.ahead == Ahead::Waiting && job.is_none_or(|job| &*run.job_id == job));
-    for run in waiting {
+    let mut in_groups = Vec::new();
+    let waiting = runs.slots_mut().filter(|(_, run)| {
+        run.ahead == Ahead::Waiting && job.is_none_or(|job| &*run.job_id == job)
+    });
+    for (slot, run) in waiting {
         run.ahead = Ahead::Released;
         released.push(run.run_id);
         if run.own_task {
             // Its `Dropped` guard frees its slot (see `forget`).
             run.task.abort();
+        } else {
+            // Waiting in its group, or in its first poll there: its slot is freed now
+            // (no heartbeat renews it, no shutdown records it, no cancel counts it).
+            // The group passes over it: its start finds the slot no longer holds it
+            // (`begin`), or, pending, its new task is aborted (`after_first_poll`).
+            in_groups.push(slot);
         }
-        // Still in its group's first poll: aborted once it has a task of its own
-        // (`on_own_task`), or stopped when it reaches its start (`begin`).
+    }
+    for slot in in_groups {
+        runs.remove(slot);
+    }
+    let idle = runs.is_empty();
+    drop(runs);
+    if idle && inner.lifecycle.stopping() {
+        inner.runtime.idle.notify_waiters();
     }
     released
 }
@@ -105,7 +121,9 @@ pub(super) fn begin(inner: &Inner, slot: usize, run_id: RunId) -> bool {
             run.ahead = Ahead::Started;
             true
         }
-        None => false, // drained at shutdown, which records it
+        // Released while waiting in its group (given back: nothing to record), or
+        // drained at shutdown, which records it.
+        None => false,
     }
 }
 

@@ -8,8 +8,10 @@
 //! never took its token, since it cannot have seen the request. Dropping means
 //! aborting the run's own task (a run still in its group's first poll gets its own
 //! task right after, and is dropped then); the run's [`Dropped`] guard records it as
-//! cancelled. Shutdown only fires the tokens: it aborts what is left itself, once its
-//! timeout runs out.
+//! cancelled. A run asked to stop before it started (waiting in its group: claimed
+//! ahead) is never started: its group records it cancelled when it reaches it.
+//! Shutdown only fires the tokens: it aborts what is left itself, once its timeout runs
+//! out.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -43,7 +43,8 @@ pub(super) async fn execute_in_turn(
 }
 
 thread_local! {
-    /// When the run that last ended in its group's first poll on this thread ended:
+    /// When the run that last ended on this thread ended (every run sets it; a group
+    /// clears it before each first poll, so what it takes after one is that run's end):
     /// the group takes it as the next run's start time, so that a run costs one clock
     /// read, not three (its start, its end, the group's hand-off check).
     static ENDED_AT: Cell<Option<DateTime<Utc>>> = const { Cell::new(None) };

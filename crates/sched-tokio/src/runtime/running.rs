@@ -118,6 +118,14 @@ impl Running {
         self.slots.iter_mut().flatten()
     }
 
+    /// Every run in flight, with its slot.
+    pub(super) fn slots_mut(&mut self) -> impl Iterator<Item = (usize, &mut InFlight)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(slot, run)| Some((slot, run.as_mut()?)))
+    }
+
     pub(super) fn len(&self) -> usize {
         self.len
     }

@@ -63,10 +63,10 @@ fn run_future(
     task: TaskFn,
     run: ClaimedRun,
     slot: usize,
-    (chain, ahead, now): (Option<Box<Chain>>, bool, DateTime<Utc>),
+    (chain, ahead, now): (Option<Box<Chain>>, bool, Option<DateTime<Utc>>),
 ) -> RunFuture {
     match chain {
-        None => Box::pin(execute(inner, task, run, slot, ahead, Some(now))),
+        None => Box::pin(execute(inner, task, run, slot, ahead, now)),
         Some(chain) => Box::pin(execute_in_turn(inner, task, run, slot, *chain)),
     }
 }
@@ -245,20 +245,27 @@ fn start_key(start: &Start) -> DateTime<Utc> {
 /// meanwhile: the ends of the runs that end in their first poll are queued together
 /// afterwards (see [`Batch`]). Runs claimed ahead (last in the group, by their time)
 /// wait here, on one timer for the group, and are polled when due, those due by then
-/// together: not a timer and a task each.
+/// together: not a timer and a task each. While runs are left to wait for, the ones
+/// due are started in a task of their own, so that a job that blocks before its first
+/// `.await` does not hold back the later runs' start.
 async fn start_group(inner: Arc<Inner>, group: Group) {
     let mut group = group;
     let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        let now = inner.env.clock.now();
-        let later = match group.last() {
-            Some(last) if last.ahead => {
+        let now = read_clock(&inner);
+        let later = match (group.last(), now) {
+            (Some(last), Some(now)) if last.ahead => {
                 let due = group.partition_point(|start| start_key(start) <= now);
                 group.split_off(due)
             }
+            // A clock that panics: every run is polled, and reports it there.
             _ => Vec::new(),
         };
-        if !group.is_empty() {
+        if !later.is_empty() {
+            if !group.is_empty() {
+                hand_off_rest(&inner, group);
+            }
+        } else if !group.is_empty() {
             let mut due = Some(group);
             std::future::poll_fn(|cx| {
                 if let Some(due) = due.take() {
@@ -273,8 +280,8 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
         };
         // Until the earliest run left is due (checked again on waking, in case the
         // wall clock stepped back meanwhile).
-        let wait = (next.run.scheduled - inner.env.clock.now())
-            .to_std()
+        let wait = read_clock(&inner)
+            .and_then(|now| (next.run.scheduled - now).to_std().ok())
             .unwrap_or(Duration::ZERO);
         let deadline = tokio::time::Instant::now() + wait;
         match &mut timer {
@@ -288,10 +295,18 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
     }
 }
 
+/// The scheduler's clock, or `None` if reading it panicked: a group reads it outside
+/// its runs' guarded polls, where such a panic would take the group's runs with it
+/// (the runs' own reads then report it, each recorded as panicked).
+fn read_clock(inner: &Inner) -> Option<DateTime<Utc>> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| inner.env.clock.now())).ok()
+}
+
 /// The first poll of each run of `group`, in turn, with the group task's `cx`, from
-/// `now` (the clock just read). A run that ends in its first poll passes its end time
-/// on as the next one's start ([`take_ended_at`]); otherwise the clock is read again.
-fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>, now: DateTime<Utc>) {
+/// `now` (the clock just read, if it could be). A run that ends in its first poll
+/// passes its end time on as the next one's start ([`take_ended_at`]); otherwise the
+/// clock is read again.
+fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>, now: Option<DateTime<Utc>>) {
     let began = now;
     let mut now = now;
     let hand_off = chrono::Duration::from_std(HAND_OFF).unwrap_or(chrono::Duration::MAX);
@@ -310,8 +325,12 @@ fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>, now: Date
         let run_id = run.run_id;
         if super::cancel::reason(inner, slot, run_id) == Some(CancelReason::Requested) {
             // Asked to stop before it started (claimed ahead, waiting here): it never
-            // starts; its guard records it cancelled (a released one: forgotten).
-            drop(Dropped::new(inner, slot, run_id));
+            // starts; its guard records it cancelled. (Should the clock panic there, the
+            // run stays in flight, recorded at shutdown.)
+            let guard = Dropped::new(inner, slot, run_id);
+            if std::panic::catch_unwind(AssertUnwindSafe(|| drop(guard))).is_err() {
+                tracing::error!(run_id = %run_id, "recording a run cancelled before it started panicked");
+            }
             continue;
         }
         let mut run = run_future(Arc::clone(inner), task, run, slot, (chain, ahead, now));
@@ -321,8 +340,14 @@ fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>, now: Date
         if runs.len() == 0 {
             return;
         }
-        now = take_ended_at().unwrap_or_else(|| inner.env.clock.now());
-        if now - began >= hand_off {
+        now = take_ended_at().or_else(|| read_clock(inner));
+        // Long enough, or the clock stepped back or cannot be read: the rest goes on
+        // in a task another worker thread can take.
+        let long = match (began, now) {
+            (Some(began), Some(now)) => now < began || now - began >= hand_off,
+            _ => true,
+        };
+        if long {
             hand_off_rest(inner, runs.collect());
             return;
         }
@@ -378,13 +403,10 @@ fn hand_off_rest(inner: &Arc<Inner>, rest: Group) {
     let ids: Vec<(usize, RunId)> = rest.iter().map(|s| (s.slot, s.run.run_id)).collect();
     let task = tokio::spawn(hand_off(Arc::clone(inner), rest)).abort_handle();
     for (slot, run_id) in ids {
-        // Not polled yet, so not ended: only a shutdown draining the slots takes them
-        // (and the new group then stops before polling).
-        let moved = running.refill(slot, run_id, task.clone(), false).is_some();
-        debug_assert!(
-            moved || inner.runtime.aborting.load(Ordering::SeqCst),
-            "run {run_id} left its slot {slot} before it was polled"
-        );
+        // Not polled yet, so not ended: a run no longer in its slot was released (given
+        // back while it waited here) or drained by a shutdown; the new group passes
+        // over it, or stops before polling.
+        let _ = running.refill(slot, run_id, task.clone(), false);
     }
 }
 

@@ -313,3 +313,28 @@ async fn runs_claimed_ahead_together_each_start_at_their_own_time() {
         .iter()
         .any(|e| matches!(e, Event::JobMissed(_) | Event::JobMaxInstances(_))));
 }
+
+/// A run claimed ahead and given back leaves the runs in flight at once, not at its
+/// time: nothing counts it as running here (a cancel, a shutdown that reports what it
+/// had to stop).
+#[tokio::test(start_paused = true)]
+async fn a_run_given_back_is_no_longer_in_flight() {
+    let (mut h, seen) = ticking(|spec| spec).await;
+    h.scheduler.pause_job("tick").await.unwrap();
+    assert_eq!(
+        h.scheduler.cancel_job("tick").await.unwrap(),
+        0,
+        "the 1 s run was given back: nothing of the job runs"
+    );
+    h.drain();
+    h.scheduler.shutdown_now().await.unwrap();
+    let events = h.drain();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::JobError(_) | Event::StoreError { .. })),
+        "nothing cancelled at shutdown, no store error: {events:?}"
+    );
+    tokio::time::sleep(ms(800)).await; // past the 1 s run's time
+    assert!(ran(&seen).is_empty(), "given back: never run");
+}
