@@ -278,9 +278,10 @@ async fn start_group(inner: Arc<Inner>, group: Group) {
         let Some(next) = later.first() else {
             return;
         };
-        // Until the earliest run left is due (checked again on waking, in case the
-        // wall clock stepped back meanwhile).
-        let wait = read_clock(&inner)
+        // Until the earliest run left is due, from the reading above (the due runs were
+        // only handed on since); checked again on waking, in case the wall clock
+        // stepped back meanwhile.
+        let wait = now
             .and_then(|now| (next.run.scheduled - now).to_std().ok())
             .unwrap_or(Duration::ZERO);
         let deadline = tokio::time::Instant::now() + wait;
