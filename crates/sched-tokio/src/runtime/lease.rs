@@ -110,6 +110,11 @@ impl Leases {
         (from - now).to_std().ok().filter(|wait| !wait.is_zero())
     }
 
+    /// A store call failed and no heartbeat got through since.
+    fn failing(&self) -> bool {
+        self.state.lock().failed
+    }
+
     fn may_reap(&self, now: DateTime<Utc>) -> bool {
         self.state.lock().reap_from.is_some_and(|from| now >= from)
     }
@@ -117,14 +122,17 @@ impl Leases {
 
 pub(crate) async fn run(inner: Weak<Inner>) {
     // The reaper looks twice per heartbeat: a dead node's runs are reported at most
-    // half a heartbeat after their lease ends (lease + 1 s with the defaults).
+    // half a heartbeat after their lease ends (lease + 1 s with the defaults). While
+    // the store fails, the heartbeat tries every quarter heartbeat: the node claims
+    // again soon after the store answers (a failed try costs a refused connection).
     let mut tick = 0u64;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
         };
         let shared = strong.runtime.leases.leased();
-        if shared && tick % 2 == 0 {
+        let failing = shared && strong.runtime.leases.failing();
+        if shared && (tick % 2 == 0 || failing) {
             heartbeat(&strong).await;
         }
         if shared {
@@ -137,7 +145,11 @@ pub(crate) async fn run(inner: Weak<Inner>) {
             return;
         }
         tick += 1;
-        let every = strong.config.heartbeat / 2;
+        let every = if strong.runtime.leases.failing() {
+            strong.config.heartbeat / 4
+        } else {
+            strong.config.heartbeat / 2
+        };
         drop(strong);
         tokio::time::sleep(every).await;
     }
