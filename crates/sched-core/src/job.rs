@@ -556,6 +556,10 @@ pub struct Job {
     attachment: Attachment,
 }
 
+// With its `Arc`'s counts, 296 bytes: a 304-byte allocation of the allocator's (one
+// at every job in memory; 8 bytes more cost 16).
+const _: () = assert!(std::mem::size_of::<Job>() <= 280);
+
 impl Job {
     /// A job with default options, not yet scheduled (see [`schedule`](Self::schedule)).
     pub fn new(id: impl Into<JobId>, task: impl Into<String>, trigger: Trigger) -> Self {
@@ -1354,10 +1358,9 @@ mod tests {
     fn attachment_is_not_stored_compared_or_cloned() {
         let job = Job::new("a", "t", Trigger::interval(Duration::from_secs(1)));
         assert!(job.attachment().get::<String>().is_none());
-        job.attachment()
-            .set(7, std::sync::Arc::new("task".to_owned()));
-        let (tag, value) = job.attachment().get::<String>().expect("set");
-        assert_eq!((tag, value.as_str()), (7, "task"));
+        job.attachment().set(std::sync::Arc::new("task".to_owned()));
+        let value = job.attachment().get::<String>().expect("set");
+        assert_eq!(value.as_str(), "task");
         assert!(job.attachment().get::<u32>().is_none(), "another type");
         let copy = job.clone();
         assert!(

@@ -166,23 +166,22 @@ pub type FastHash = BuildHasherDefault<FastHasher>;
 /// it (sched-tokio keeps the job's task there, so a run does not look it up by name).
 ///
 /// Not stored, not compared ([`PartialEq`] ignores it), and empty in a clone: it belongs
-/// to one in-memory value of the job, which a store may hand out for many runs.
+/// to one in-memory value of the job, which a store may hand out for many runs. What it
+/// holds tells its owner itself whether it is still valid (sched-tokio's tasks know when
+/// they were replaced), so the slot is one pointer and a lock.
 #[derive(Default)]
-#[allow(clippy::type_complexity)]
-pub struct Attachment(Mutex<Option<(u64, Arc<dyn std::any::Any + Send + Sync>)>>);
+pub struct Attachment(Mutex<Option<Arc<dyn std::any::Any + Send + Sync>>>);
 
 impl Attachment {
-    /// What was last set, with its tag, if it is a `T`.
-    pub fn get<T: std::any::Any + Send + Sync>(&self) -> Option<(u64, Arc<T>)> {
-        let slot = self.0.lock();
-        let (tag, value) = slot.as_ref()?;
-        let value = Arc::clone(value).downcast::<T>().ok()?;
-        Some((*tag, value))
+    /// What was last set, if it is a `T`.
+    pub fn get<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let value = Arc::clone(self.0.lock().as_ref()?);
+        value.downcast::<T>().ok()
     }
 
-    /// Replaces what the slot holds; `tag` tells its owner whether it is still valid.
-    pub fn set<T: std::any::Any + Send + Sync>(&self, tag: u64, value: Arc<T>) {
-        *self.0.lock() = Some((tag, value));
+    /// Replaces what the slot holds.
+    pub fn set<T: std::any::Any + Send + Sync>(&self, value: Arc<T>) {
+        *self.0.lock() = Some(value);
     }
 }
 

@@ -22,7 +22,7 @@ use crate::event::{Event, EventMask, Events, JobEvent};
 use crate::runtime::cancel::CancelReason;
 use crate::runtime::{Metrics, Shared};
 use crate::spec::JobSpec;
-use crate::task::{closure_task_name, IntoTask, Registry};
+use crate::task::{closure_task_name, runs_own_closure, IntoTask, Registry};
 
 /// Specs from which [`Scheduler::add_jobs`] builds its jobs on two threads.
 const PARALLEL_ADD: usize = 16_384;
@@ -234,7 +234,7 @@ impl Scheduler {
         // Named after its function, as APScheduler does; a closure after its id.
         spec.name
             .get_or_insert_with(|| crate::task::fn_name::<T>().unwrap_or_else(|| id.to_string()));
-        let name = closure_task_name(&self.inner.config.node, &id);
+        let name = closure_task_name(&self.inner.config.node);
         let job = spec.clone().into_job(
             id.clone(),
             &name,
@@ -246,10 +246,7 @@ impl Scheduler {
         let result = self.insert(job, spec.replace_existing, spec.paused).await;
         if result.is_err() {
             // A rejected add (a duplicate id, say) must leave the existing job's task.
-            match previous {
-                Some(previous) => drop(registry.insert_closure(&id, previous)),
-                None => registry.remove_closure(&id),
-            }
+            registry.restore_closure(&id, previous);
         }
         result
     }
@@ -978,7 +975,7 @@ impl Scheduler {
     }
 
     fn forget(&self, job: &Job) {
-        if job.task == closure_task_name(&self.inner.config.node, &job.id) {
+        if runs_own_closure(&self.inner.config.node, job) {
             self.inner.env.registry.remove_closure(&job.id);
         }
     }

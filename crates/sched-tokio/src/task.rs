@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -226,12 +226,47 @@ pub(crate) const RESULT_NOT_SERIALIZABLE: &str = "the run's result cannot be ser
 /// What a task's future ends with: the result as JSON text, or the error text.
 pub(crate) type TaskOutput = Result<Option<String>, String>;
 
-/// A type-erased task: called once per run.
-pub(crate) struct Task(Box<dyn Fn(JobContext) -> BoxFuture<'static, TaskOutput> + Send + Sync>);
+/// The erased function of a task: called once per run.
+type Call = Box<dyn Fn(JobContext) -> BoxFuture<'static, TaskOutput> + Send + Sync>;
+
+/// A task as the registry holds it: its function, the job whose closure it is, and
+/// whether the registry still holds it.
+pub(crate) struct Task {
+    call: Call,
+    /// The job whose closure this is (`None`: a named task): its key in the registry's
+    /// closures, which keep no second copy of it.
+    job: Option<JobId>,
+    /// The registry that holds it ([`Registry::number`]): schedulers may share a store,
+    /// and so the job values it hands out, each running its own task.
+    registry: u32,
+    /// The registry no longer holds it (its name was registered again, its closure
+    /// replaced or forgotten): a job value that carries it looks its task up again.
+    retired: AtomicBool,
+}
+
+// With its `Arc`'s counts, 56 bytes: one 64-byte allocation of the allocator's.
+const _: () = assert!(std::mem::size_of::<Task>() <= 40);
 
 impl Task {
+    fn new(call: Call, job: Option<JobId>, registry: u32) -> Arc<Self> {
+        Arc::new(Self {
+            call,
+            job,
+            registry,
+            retired: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn call(&self, ctx: JobContext) -> BoxFuture<'static, TaskOutput> {
-        (self.0)(ctx)
+        (self.call)(ctx)
+    }
+
+    fn retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    fn retire(&self, retired: bool) {
+        self.retired.store(retired, Ordering::Release);
     }
 }
 
@@ -250,7 +285,7 @@ pub trait IntoTask<M>: Send + Sync + 'static {
 /// Opaque carrier of an erased task (public only because [`IntoTask`] names it).
 #[doc(hidden)]
 #[allow(missing_debug_implementations)]
-pub struct TaskFnWrapper(pub(crate) TaskFn);
+pub struct TaskFnWrapper(pub(crate) Call);
 
 /// Marker for tasks that take no argument.
 #[derive(Debug)]
@@ -269,9 +304,9 @@ where
     Fut::Output: JobResult,
 {
     fn into_task(self) -> TaskFnWrapper {
-        TaskFnWrapper(Arc::new(Task(Box::new(move |_ctx| {
+        TaskFnWrapper(Box::new(move |_ctx| {
             self().map(JobResult::into_result).boxed()
-        }))))
+        }))
     }
 }
 
@@ -282,78 +317,117 @@ where
     Fut::Output: JobResult,
 {
     fn into_task(self) -> TaskFnWrapper {
-        TaskFnWrapper(Arc::new(Task(Box::new(move |ctx| {
+        TaskFnWrapper(Box::new(move |ctx| {
             self(ctx).map(JobResult::into_result).boxed()
-        }))))
+        }))
     }
 }
 
-/// Generations come from one counter for the whole process, so a tag cached by one
-/// scheduler's registry never matches another's (schedulers may share a store, and so
-/// the job values it hands out).
-static GENERATIONS: AtomicU64 = AtomicU64::new(1);
-
-fn next_generation() -> u64 {
-    GENERATIONS.fetch_add(1, Ordering::Relaxed)
-}
-
 /// Task name -> task. Named tasks are registered by users; closures get a generated
-/// name (`closure:<node>:<job id>`) and live only as long as their job.
+/// name (`closure:<node>:`, the job's id telling whose) and live only as long as their
+/// job.
 pub(crate) struct Registry {
     /// Named tasks.
     tasks: RwLock<HashMap<Arc<str>, TaskFn, FastHash>>,
-    /// Closures, by the id of their job (the tail of their name): the key shares the
-    /// job's id, so a closure job costs no second copy of its name here.
-    closures: RwLock<HashMap<JobId, TaskFn, FastHash>>,
+    /// Closures, found by the id of their job, which each holds (one pointer a place:
+    /// at a million closure jobs, 19 MB where a map from the id takes 52 MB).
+    closures: RwLock<hashbrown::HashTable<TaskFn>>,
     /// Names registered with `register_task`, and the filter claims use (rebuilt when
     /// a name is added).
     named: Mutex<(std::collections::BTreeSet<String>, Option<Arc<Runnable>>)>,
-    /// Changed whenever a name is registered again: a task cached in a job's
-    /// [`Attachment`](sched_core::support::Attachment) under another generation is looked
-    /// up again. (Removing a name needs no change: only closures are removed, whose
-    /// names belong to one job, and a job added again is a new job value.)
-    generation: AtomicU64,
+    /// This registry among the process's (its tasks carry it).
+    number: u32,
 }
+
+/// Registries are numbered from one counter for the whole process, so a task one
+/// scheduler cached in a job value is never taken for another's.
+static REGISTRIES: AtomicU32 = AtomicU32::new(0);
 
 impl Default for Registry {
     fn default() -> Self {
         Self {
             tasks: RwLock::default(),
-            closures: RwLock::default(),
+            closures: RwLock::new(hashbrown::HashTable::new()),
             named: Mutex::default(),
-            generation: AtomicU64::new(next_generation()),
+            number: REGISTRIES.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
 
+fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    FastHash::default().hash_one(id)
+}
+
+/// The id of the job whose closure `task` is (every task in the closures table has one).
+fn closure_key(task: &TaskFn) -> &str {
+    task.job.as_deref().unwrap_or_default()
+}
+
 impl Registry {
-    /// Registers `task` under `name`; returns the task it replaced.
-    fn insert(&self, name: &str, task: TaskFn) -> Option<TaskFn> {
-        let replaced = self.write().insert(Arc::from(name), task);
-        if replaced.is_some() {
-            self.generation.store(next_generation(), Ordering::Release);
-        }
-        replaced
+    /// Registers the closure `call` of job `id`; returns the one it replaced (retired,
+    /// so that a job value carrying it looks the new one up).
+    pub(crate) fn insert_closure(&self, id: &JobId, call: Call) -> Option<TaskFn> {
+        self.put_closure(id, Task::new(call, Some(id.clone()), self.number))
     }
 
-    /// Registers the closure of job `id` (named [`closure_task_name`]); returns the one
-    /// it replaced.
-    pub(crate) fn insert_closure(&self, id: &JobId, task: TaskFn) -> Option<TaskFn> {
-        let replaced = self.closures.write().insert(id.clone(), task);
-        if replaced.is_some() {
-            self.generation.store(next_generation(), Ordering::Release);
+    /// Puts back `previous` as job `id`'s closure (`None`: forgets it), after an add that
+    /// registered another was rejected.
+    pub(crate) fn restore_closure(&self, id: &JobId, previous: Option<TaskFn>) {
+        match previous {
+            Some(previous) => {
+                previous.retire(false);
+                drop(self.put_closure(id, previous));
+            }
+            None => self.remove_closure(id),
+        }
+    }
+
+    fn put_closure(&self, id: &str, task: TaskFn) -> Option<TaskFn> {
+        let replaced = {
+            let mut closures = self.closures.write();
+            let place = closures.entry(
+                id_hash(id),
+                |held| closure_key(held) == id,
+                |held| id_hash(closure_key(held)),
+            );
+            match place {
+                hashbrown::hash_table::Entry::Occupied(mut held) => {
+                    Some(std::mem::replace(held.get_mut(), task))
+                }
+                hashbrown::hash_table::Entry::Vacant(place) => {
+                    place.insert(task);
+                    None
+                }
+            }
+        };
+        if let Some(replaced) = &replaced {
+            replaced.retire(true);
         }
         replaced
     }
 
     /// Forgets the closure of job `id`.
     pub(crate) fn remove_closure(&self, id: &str) {
-        self.closures.write().remove(id);
+        let removed = self
+            .closures
+            .write()
+            .find_entry(id_hash(id), |held| closure_key(held) == id)
+            .ok()
+            .map(|held| held.remove().0);
+        if let Some(removed) = removed {
+            removed.retire(true);
+        }
     }
 
     /// Registers a named task (runnable by any job that names it).
-    pub(crate) fn insert_named(&self, name: &str, task: TaskFn) {
-        let _ = self.insert(name, task);
+    pub(crate) fn insert_named(&self, name: &str, call: Call) {
+        let replaced = self
+            .write()
+            .insert(Arc::from(name), Task::new(call, None, self.number));
+        if let Some(replaced) = replaced {
+            replaced.retire(true);
+        }
         let mut named = self.named.lock();
         named.0.insert(name.to_owned());
         named.1 = None;
@@ -366,36 +440,35 @@ impl Registry {
         Arc::clone(cached.get_or_insert_with(|| {
             Arc::new(Runnable {
                 names: names.iter().cloned().collect(),
-                prefixes: vec![closure_prefix(node)],
+                prefixes: vec![closure_task_name(node)],
             })
         }))
     }
 
     /// The task of each job, in order (`None`: not registered here). A job value that
-    /// ran before carries its task in its attachment; the others are looked up by
-    /// name under one read lock.
+    /// ran before carries its task in its attachment (looked up again once the registry
+    /// retired it); the others are looked up by name under one read lock.
     ///
-    /// `node` is this node's name: a task named `closure:<node>:<id>` is the closure of
-    /// job `id` here.
+    /// `node` is this node's name: a task named `closure:<node>:` is the closure of
+    /// the job (`closure:<node>:<id>`, as earlier versions named them: of job `id`).
     pub(crate) fn resolve<'a>(
         &self,
         node: &str,
         jobs: impl Iterator<Item = &'a Job>,
     ) -> Vec<Option<TaskFn>> {
-        // Read before any lookup: a change racing with this batch makes what it caches
-        // stale, never wrong for long.
-        let generation = self.generation.load(Ordering::Acquire);
         let (mut tasks, mut closures) = (None, None);
         jobs.map(|job| {
             let slot = job.attachment();
-            if let Some((tag, task)) = slot.get::<Task>() {
-                if tag == generation {
+            if let Some(task) = slot.get::<Task>() {
+                if task.registry == self.number && !task.retired() {
                     return Some(task);
                 }
             }
-            let closure = closure_id(node, &job.task).and_then(|id| {
+            let closure = closure_id(node, &job.task, &job.id).and_then(|id| {
                 let closures = closures.get_or_insert_with(|| self.closures.read());
-                closures.get(id).cloned()
+                closures
+                    .find(id_hash(id), |held| closure_key(held) == id)
+                    .cloned()
             });
             // A name of that shape registered with `register_task` is a named task.
             let task = match closure {
@@ -405,7 +478,7 @@ impl Registry {
                     .get(job.task.as_str())
                     .cloned()?,
             };
-            slot.set(generation, Arc::clone(&task));
+            slot.set(Arc::clone(&task));
             Some(task)
         })
         .collect()
@@ -435,21 +508,26 @@ impl fmt::Debug for Registry {
     }
 }
 
-/// The task name under which a closure job's task is registered: closures live in
-/// one process, so the name carries the node, and other nodes never claim the job.
-pub(crate) fn closure_task_name(node: &str, job_id: &str) -> String {
-    format!("{}{job_id}", closure_prefix(node))
-}
-
-fn closure_prefix(node: &str) -> String {
+/// The task name of this node's closure jobs: closures live in one process, so the name
+/// carries the node, and other nodes never claim the job. (Which closure is the job's
+/// id; the name holds no copy of it.)
+pub(crate) fn closure_task_name(node: &str) -> String {
     format!("closure:{node}:")
 }
 
-/// The job id in `task` if it names a closure of `node` ([`closure_task_name`]).
-fn closure_id<'a>(node: &str, task: &'a str) -> Option<&'a str> {
-    task.strip_prefix("closure:")?
+/// `job`'s task is its own closure on `node` ([`closure_task_name`]).
+pub(crate) fn runs_own_closure(node: &str, job: &Job) -> bool {
+    closure_id(node, &job.task, &job.id) == Some(job.id.as_str())
+}
+
+/// The id of the job whose closure `task` names, if it names one of `node`'s: the job
+/// itself (`job`), or the id after the prefix in a name an earlier version gave.
+fn closure_id<'a>(node: &str, task: &'a str, job: &'a str) -> Option<&'a str> {
+    let id = task
+        .strip_prefix("closure:")?
         .strip_prefix(node)?
-        .strip_prefix(':')
+        .strip_prefix(':')?;
+    Some(if id.is_empty() { job } else { id })
 }
 
 /// The name of the function `T` is, for a job added without a name: `hourly_sync` for

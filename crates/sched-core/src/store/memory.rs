@@ -89,9 +89,12 @@ struct Pending {
 
 #[derive(Debug, Default)]
 struct Entry {
-    id: Option<JobId>,
-    /// The job (its `next_run_time` and `paused` are kept in `next` and `paused`).
-    job: Option<Arc<Job>>,
+    /// The job (its `next_run_time` and `paused` are kept in `next` and `paused`), and
+    /// so the slot's id. Kept once the job is gone (`live` false) while runs of it
+    /// still execute: the slot is still found by its id (no second copy of it here).
+    held: Option<Arc<Job>>,
+    /// `held` is the job stored (not one removed or replaced, its runs executing).
+    live: bool,
     next: Option<DateTime<Utc>>,
     paused: bool,
     /// Scheduled times of this job's runs still executing (on any node). Survives the
@@ -108,6 +111,9 @@ struct Entry {
     /// runnable; 0: not known (reset when the job changes).
     allowed: u32,
 }
+
+// One per job, in a vector: every byte counts a megabyte at a million jobs.
+const _: () = assert!(std::mem::size_of::<Entry>() <= 56);
 
 /// The scheduled times of a job's runs executing: most jobs have none or one (16 bytes
 /// in the entry, where a `Vec` takes 24).
@@ -195,7 +201,7 @@ impl IdIndex {
 
     /// The id of the entry in `slot` (every slot in the table has one).
     fn id(slots: &[Entry], slot: u32) -> &str {
-        slots[slot as usize].id.as_deref().unwrap_or_default()
+        slots[slot as usize].id().map_or("", JobId::as_str)
     }
 
     fn get(&self, slots: &[Entry], id: &str) -> Option<u32> {
@@ -212,16 +218,16 @@ impl IdIndex {
             .insert_unique(hash, slot, |&slot| Self::hash(Self::id(slots, slot)));
     }
 
-    /// The slot of a job with id `id` about to be added, in one probe: the slot the
-    /// table holds for that id if its job is gone (its runs still executing), else a
-    /// new slot from `new`, named `id` and added to the table. `None` if a job holds
-    /// the id.
+    /// The slot of `job`, about to be added, in one probe: the slot the table holds
+    /// for its id if the job there is gone (its runs still executing), else a new slot
+    /// from `new`, holding `job` and added to the table. `None` if a job holds the id.
     fn slot_for_new(
         &mut self,
         slots: &mut Vec<Entry>,
-        id: &JobId,
+        job: &Arc<Job>,
         new: impl FnOnce(&mut Vec<Entry>) -> u32,
     ) -> Option<u32> {
+        let id = &job.id;
         let hash = Self::hash(id);
         let found = self.0.entry(
             hash,
@@ -231,11 +237,11 @@ impl IdIndex {
         match found {
             hashbrown::hash_table::Entry::Occupied(held) => {
                 let slot = *held.get();
-                slots[slot as usize].job.is_none().then_some(slot)
+                (!slots[slot as usize].live).then_some(slot)
             }
             hashbrown::hash_table::Entry::Vacant(place) => {
                 let slot = new(slots);
-                slots[slot as usize].id = Some(id.clone());
+                slots[slot as usize].held = Some(Arc::clone(job));
                 place.insert(slot);
                 Some(slot)
             }
@@ -557,9 +563,20 @@ impl MemoryStore {
 }
 
 impl Entry {
+    /// The job stored in this slot, if one is.
+    fn job(&self) -> Option<&Arc<Job>> {
+        self.held.as_ref().filter(|_| self.live)
+    }
+
+    /// The id the slot is found by: its job's, or that of the job whose runs still
+    /// hold it.
+    fn id(&self) -> Option<&JobId> {
+        self.held.as_ref().map(|job| &job.id)
+    }
+
     /// The job as stored, with its current next run time and paused flag.
     fn snapshot(&self) -> Option<Job> {
-        let mut job = Job::clone(self.job.as_ref()?);
+        let mut job = Job::clone(self.job()?);
         job.next_run_time = self.next;
         job.paused = self.paused;
         Some(job)
@@ -569,8 +586,7 @@ impl Entry {
 impl Inner {
     fn allows(&self, slot: u32, filter: &Runnable) -> bool {
         self.slots[slot as usize]
-            .job
-            .as_ref()
+            .job()
             .is_some_and(|job| filter.allows(&job.task))
     }
 
@@ -609,7 +625,7 @@ impl Inner {
     fn job(&self, id: &str) -> Option<&Entry> {
         let slot = self.slot_of(id)?;
         let entry = &self.slots[slot as usize];
-        entry.job.is_some().then_some(entry)
+        entry.live.then_some(entry)
     }
 
     fn unindex(&mut self, slot: u32) {
@@ -620,25 +636,26 @@ impl Inner {
 
     fn reindex(&mut self, slot: u32) {
         let entry = &self.slots[slot as usize];
-        if let (Some(at), false, true) = (entry.next, entry.paused, entry.job.is_some()) {
+        if let (Some(at), false, true) = (entry.next, entry.paused, entry.live) {
             self.due.insert(at, slot);
         }
     }
 
     /// Stores `job` under its id, in its old slot if it has one.
     fn put(&mut self, job: Job) {
+        let job = Arc::new(job);
         let slot = match self.slot_of(&job.id) {
             Some(slot) => {
                 self.unindex(slot);
                 slot
             }
-            None => self.allocate(&job.id),
+            None => self.allocate(&job),
         };
         if job.paused && !self.waiting.is_empty() {
             // Paused: no run starts, a waiting one included.
             self.waiting.remove(&slot);
         }
-        self.fill(slot, Arc::new(job));
+        self.fill(slot, job);
     }
 
     /// Adds `job`, new (bulk adds: validated and looked up in one probe); its slot, or
@@ -654,7 +671,7 @@ impl Inner {
                 u32::try_from(slots.len() - 1).expect("fewer than 4 billion jobs")
             })
         };
-        let Some(slot) = index.slot_for_new(slots, &job.id, new) else {
+        let Some(slot) = index.slot_for_new(slots, &job, new) else {
             return Err(Error::DuplicateJobId(job.id.clone()));
         };
         self.fill(slot, job);
@@ -668,11 +685,12 @@ impl Inner {
         entry.paused = job.paused;
         entry.parked = false;
         entry.allowed = 0;
-        entry.job = Some(job);
+        entry.held = Some(job);
+        entry.live = true;
         self.reindex(slot);
     }
 
-    fn allocate(&mut self, id: &JobId) -> u32 {
+    fn allocate(&mut self, job: &Arc<Job>) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -680,7 +698,7 @@ impl Inner {
                 u32::try_from(self.slots.len() - 1).expect("fewer than 4 billion jobs")
             }
         };
-        self.entry(slot).id = Some(id.clone());
+        self.entry(slot).held = Some(Arc::clone(job));
         self.index.insert(&self.slots, slot);
         slot
     }
@@ -700,7 +718,7 @@ impl Inner {
         }
         let entry = self.entry(slot);
         let job = entry.snapshot();
-        entry.job = None;
+        entry.live = false;
         entry.next = None;
         entry.parked = false;
         if !self.sets.is_empty() {
@@ -712,13 +730,13 @@ impl Inner {
 
     fn release_slot(&mut self, slot: u32) {
         let entry = &self.slots[slot as usize];
-        if entry.job.is_none() && entry.running.is_empty() {
-            if let Some(id) = entry.id.clone() {
+        if !entry.live && entry.running.is_empty() {
+            if let Some(id) = entry.id().cloned() {
                 // Found by its entry's id: removed while the entry still names it.
                 self.index.remove(&self.slots, &id);
             }
             let entry = self.entry(slot);
-            entry.id = None;
+            entry.held = None;
             entry.last_claimed = None;
             self.free.push(slot);
         }
@@ -775,7 +793,7 @@ impl Inner {
         };
         let slot = run.slot;
         let entry = &self.slots[slot as usize];
-        let Some(job) = entry.job.clone() else {
+        let Some(job) = entry.job().cloned() else {
             return true; // removed: nothing to give it back to
         };
         let restore = job.restores_with(entry.next, run.scheduled);
@@ -810,7 +828,7 @@ impl Inner {
     #[cold]
     fn after_end(&mut self, run: &Run, end: &RunEnd) {
         if let Some(due) = end.retry_at() {
-            if self.slots[run.slot as usize].job.is_some() {
+            if self.slots[run.slot as usize].live {
                 self.retry_seq += 1;
                 let pending = Pending {
                     slot: run.slot,
@@ -870,7 +888,7 @@ impl Inner {
                 continue;
             };
             let entry = &self.slots[pending.slot as usize];
-            let Some(job) = entry.job.clone() else {
+            let Some(job) = entry.job().cloned() else {
                 self.retries.remove(&key);
                 continue;
             };
@@ -955,9 +973,10 @@ impl Inner {
             .ok_or_else(|| Error::JobNotFound(job_id.into()))?;
         let node = self.node(&request.node);
         let entry = &self.slots[slot as usize];
-        let (Some(job), Some(id)) = (entry.job.clone(), entry.id.clone()) else {
+        let Some(job) = entry.job().cloned() else {
             return Err(Error::JobNotFound(job_id.into()));
         };
+        let id = job.id.clone();
         let mut acquired = Acquired::default();
         let running = u32::try_from(entry.running.len()).unwrap_or(u32::MAX);
         let free = job.options.max_instances.saturating_sub(running);
@@ -1011,7 +1030,7 @@ impl Inner {
         acquired: &mut Acquired,
     ) -> bool {
         let entry = &self.slots[slot as usize];
-        let Some(job) = entry.job.clone() else {
+        let Some(job) = entry.job().cloned() else {
             return false;
         };
         let waiting = if self.waiting.is_empty() {
@@ -1048,10 +1067,9 @@ impl Inner {
             let run_id = self.start_run(slot, node, scheduled, 1);
             let last = &mut self.entry(slot).last_claimed;
             *last = (*last).max(Some(scheduled));
-            let job_id = self.slots[slot as usize].id.clone();
             acquired.runs.push(ClaimedRun {
                 run_id,
-                job_id: job_id.unwrap_or_else(|| job.id.clone()),
+                job_id: job.id.clone(),
                 job: Arc::clone(&job),
                 scheduled,
                 catch_up: plan.catch_up,
@@ -1152,7 +1170,7 @@ impl JobStore for MemoryStore {
         let mut inner = self.inner.lock();
         let slots: Vec<u32> = (0..inner.slots.len())
             .filter_map(|s| u32::try_from(s).ok())
-            .filter(|s| inner.slots[*s as usize].job.is_some())
+            .filter(|s| inner.slots[*s as usize].live)
             .collect();
         for slot in &slots {
             inner.take(*slot);
@@ -1191,7 +1209,7 @@ impl JobStore for MemoryStore {
         let inner = self.inner.lock();
         let mut census = Census::default();
         for entry in &inner.slots {
-            let Some(job) = &entry.job else { continue };
+            let Some(job) = entry.job() else { continue };
             census.jobs += 1;
             if !runnable.allows(&job.task) {
                 census.unrunnable.push((job.id.clone(), job.task.clone()));
@@ -1316,7 +1334,7 @@ impl JobStore for MemoryStore {
             let Some(slot) = inner.job(job_id).and_then(|_| inner.slot_of(job_id)) else {
                 continue;
             };
-            let Some(job) = inner.slots[slot as usize].job.clone() else {
+            let Some(job) = inner.slots[slot as usize].job().cloned() else {
                 continue;
             };
             if !inner.retries.is_empty() {
@@ -1453,8 +1471,7 @@ impl JobStore for MemoryStore {
             .iter()
             .filter(|(_, owner)| &***owner == set)
             .map(|(slot, _)| &inner.slots[*slot as usize])
-            .filter(|e| e.job.is_some())
-            .filter_map(|e| e.id.clone())
+            .filter_map(|e| e.job().map(|job| job.id.clone()))
             .filter(|id| !declared.contains(id.as_str()))
             .collect();
         let mut gone = gone;

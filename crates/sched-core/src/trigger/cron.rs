@@ -46,7 +46,7 @@ const CRONTAB_FIELDS: [(&str, (u64, u64)); 6] = [
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "CronSpec", into = "CronSpec")]
 pub struct CronTrigger {
-    spec: CronSpec,
+    // One pointer: a trigger is part of every stored job value.
     compiled: Arc<Compiled>,
 }
 
@@ -59,6 +59,7 @@ struct CronSpec {
 }
 
 struct Compiled {
+    spec: CronSpec,
     cron: Cron,
     rule: DstRule,
     /// The pattern matches no date at all (`0 0 30 2 *`): answer `None` at once.
@@ -119,7 +120,7 @@ impl CronTrigger {
 
     /// The expression this trigger was built from (for fields, the generated one).
     pub fn expression(&self) -> &str {
-        &self.spec.expression
+        &self.compiled.spec.expression
     }
 
     /// Whether this is a fixed-time entry (neither minute nor hour starts with `*`),
@@ -132,15 +133,15 @@ impl CronTrigger {
         static CACHE: OnceLock<Mutex<HashMap<CronSpec, Weak<Compiled>>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         if let Some(compiled) = cache.lock().get(&spec).and_then(Weak::upgrade) {
-            return Ok(Self { spec, compiled });
+            return Ok(Self { compiled });
         }
-        let compiled = Arc::new(Compiled::new(&spec)?);
+        let compiled = Arc::new(Compiled::new(spec.clone())?);
         let mut cache = cache.lock();
         if cache.len() >= 1024 && cache.len().is_power_of_two() {
             cache.retain(|_, weak| weak.strong_count() > 0);
         }
-        cache.insert(spec.clone(), Arc::downgrade(&compiled));
-        Ok(Self { spec, compiled })
+        cache.insert(spec, Arc::downgrade(&compiled));
+        Ok(Self { compiled })
     }
 
     /// The first fire time strictly after `after`, in zone `tz` (`Err`: the search
@@ -217,7 +218,7 @@ impl CronTrigger {
 }
 
 impl Compiled {
-    fn new(spec: &CronSpec) -> Result<Self> {
+    fn new(spec: CronSpec) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidCron {
             expr: spec.expression.clone(),
             reason,
@@ -238,7 +239,12 @@ impl Compiled {
         let never = cron
             .find_next_occurrence(&first_year_start(probe_year), true)
             .is_err();
-        Ok(Self { cron, rule, never })
+        Ok(Self {
+            spec,
+            cron,
+            rule,
+            never,
+        })
     }
 }
 
@@ -375,15 +381,15 @@ impl TryFrom<CronSpec> for CronTrigger {
 
 impl From<CronTrigger> for CronSpec {
     fn from(trigger: CronTrigger) -> Self {
-        trigger.spec
+        trigger.compiled.spec.clone()
     }
 }
 
 impl fmt::Debug for CronTrigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CronTrigger")
-            .field("expression", &self.spec.expression)
-            .field("and_days", &self.spec.and_days)
+            .field("expression", &self.compiled.spec.expression)
+            .field("and_days", &self.compiled.spec.and_days)
             .field("fixed_time", &self.is_fixed_time())
             .finish()
     }
@@ -391,7 +397,7 @@ impl fmt::Debug for CronTrigger {
 
 impl PartialEq for CronTrigger {
     fn eq(&self, other: &Self) -> bool {
-        self.spec == other.spec
+        Arc::ptr_eq(&self.compiled, &other.compiled) || self.compiled.spec == other.compiled.spec
     }
 }
 

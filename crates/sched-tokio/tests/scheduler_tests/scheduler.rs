@@ -569,6 +569,42 @@ async fn registering_a_task_again_takes_effect_at_the_next_run() {
     h.scheduler.shutdown().await.unwrap();
 }
 
+/// A closure job added again with `replace_existing` runs its new closure from its very
+/// next run (the job value the store keeps may still carry the old one), and a rejected
+/// add leaves the running closure in place.
+#[tokio::test(start_paused = true)]
+async fn a_closure_added_again_takes_effect_at_the_next_run() {
+    let h = harness(|b| b);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let version = |v: &'static str| {
+        let calls = Arc::clone(&calls);
+        move || {
+            calls.lock().unwrap().push(v);
+            async {}
+        }
+    };
+    let spec = JobSpec::interval(secs(10)).id("c");
+    h.scheduler
+        .add_job(spec.clone(), version("first"))
+        .await
+        .unwrap();
+    h.scheduler.start().await.unwrap();
+    sleep(25).await; // runs at 10 s and 20 s
+    h.scheduler
+        .add_job(spec.clone().replace_existing(true), version("second"))
+        .await
+        .unwrap();
+    sleep(10).await; // 30 s
+    let rejected = h.scheduler.add_job(spec.clone(), version("never")).await;
+    assert!(rejected.is_err(), "a duplicate id without replace_existing");
+    sleep(10).await; // 40 s
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec!["first", "first", "second", "second"]
+    );
+    h.scheduler.shutdown().await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn listeners_receive_masked_events_and_lagging_receivers_are_told() {
     let h = harness(|b| b.event_capacity(4));
