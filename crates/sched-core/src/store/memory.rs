@@ -496,8 +496,52 @@ impl DueIndex {
         (bucket, within)
     }
 
+    /// Below this many, entries added together are inserted one by one.
+    const BULK: usize = 1024;
+
     fn insert(&mut self, at: DateTime<Utc>, slot: u32) {
         let (number, key) = Self::key(at, slot);
+        self.insert_key(number, key);
+    }
+
+    /// Adds many entries: a batch of at least [`BULK`](Self::BULK), and a quarter of the
+    /// buckets held, is sorted and merged with the buckets in one pass, which are then
+    /// built again in bulk (a million jobs spread over an hour are a million buckets:
+    /// one insert each would walk the map down a million times, missing the cache).
+    fn extend(&mut self, entries: impl Iterator<Item = (DateTime<Utc>, u32)>) {
+        let mut keys: Vec<(u64, u64)> = entries.map(|(at, slot)| Self::key(at, slot)).collect();
+        if keys.len() < Self::BULK || keys.len() < self.buckets.len() / 4 {
+            for (number, key) in keys {
+                self.insert_key(number, key);
+            }
+            return;
+        }
+        keys.sort_unstable();
+        let mut held = std::mem::take(&mut self.buckets).into_iter().peekable();
+        let mut merged: Vec<(u64, Bucket)> = Vec::with_capacity(held.len() + keys.len());
+        let mut new = keys.into_iter().peekable();
+        while let Some((number, first)) = new.next() {
+            while let Some(before) = held.next_if(|(n, _)| *n < number) {
+                merged.push(before);
+            }
+            let mut bucket = match held.next_if(|(n, _)| *n == number) {
+                Some((_, mut bucket)) => {
+                    bucket.add(first, merged.is_empty());
+                    bucket
+                }
+                None => Bucket::One(first),
+            };
+            while let Some((_, key)) = new.next_if(|(n, _)| *n == number) {
+                bucket.add(key, merged.is_empty());
+            }
+            merged.push((number, bucket));
+        }
+        merged.extend(held);
+        // In order, without duplicates: built in bulk, not sorted again.
+        self.buckets = merged.into_iter().collect();
+    }
+
+    fn insert_key(&mut self, number: u64, key: u64) {
         let earliest = self
             .buckets
             .first_key_value()
@@ -658,8 +702,9 @@ impl Inner {
         self.fill(slot, job);
     }
 
-    /// Adds `job`, new (bulk adds: validated and looked up in one probe); its slot, or
-    /// the error (nothing changed).
+    /// Adds `job`, new (bulk adds: validated and looked up in one probe), not yet in
+    /// the due index (see [`DueIndex::extend`]); its slot, or the error (nothing
+    /// changed).
     fn add_new(&mut self, job: Arc<Job>) -> Result<u32> {
         job.validate()?;
         let Self {
@@ -674,12 +719,18 @@ impl Inner {
         let Some(slot) = index.slot_for_new(slots, &job, new) else {
             return Err(Error::DuplicateJobId(job.id.clone()));
         };
-        self.fill(slot, job);
+        self.hold(slot, job);
         Ok(slot)
     }
 
     /// Makes `job` the entry of `slot` (unindexed), and indexes it.
     fn fill(&mut self, slot: u32, job: Arc<Job>) {
+        self.hold(slot, job);
+        self.reindex(slot);
+    }
+
+    /// Makes `job` the entry of `slot`, not indexed.
+    fn hold(&mut self, slot: u32, job: Arc<Job>) {
         let entry = self.entry(slot);
         entry.next = job.next_run_time;
         entry.paused = job.paused;
@@ -687,7 +738,17 @@ impl Inner {
         entry.allowed = 0;
         entry.held = Some(job);
         entry.live = true;
-        self.reindex(slot);
+    }
+
+    /// Indexes the new entries in `slots` (see [`add_new`](Self::add_new)).
+    fn index_new(&mut self, slots: &[u32]) {
+        let entries = &self.slots;
+        let due = slots.iter().filter_map(|&slot| {
+            let entry = &entries[slot as usize];
+            let at = entry.next.filter(|_| !entry.paused)?;
+            Some((at, slot))
+        });
+        self.due.extend(due);
     }
 
     fn allocate(&mut self, job: &Arc<Job>) -> u32 {
@@ -1135,16 +1196,22 @@ impl JobStore for MemoryStore {
         let Inner { index, slots, .. } = &mut *inner;
         index.reserve(slots, jobs.len());
         let mut added = Vec::with_capacity(jobs.len());
+        let mut failed = None;
         for job in jobs {
             match inner.add_new(job) {
                 Ok(slot) => added.push(slot),
                 Err(error) => {
-                    for slot in added.into_iter().rev() {
-                        inner.take(slot);
-                    }
-                    return Err(error);
+                    failed = Some(error);
+                    break;
                 }
             }
+        }
+        inner.index_new(&added);
+        if let Some(error) = failed {
+            for slot in added.into_iter().rev() {
+                inner.take(slot);
+            }
+            return Err(error);
         }
         Ok(())
     }
@@ -1664,6 +1731,67 @@ mod tests {
         }
         assert!(model.len() > Bucket::BIG, "large buckets to the end");
         same_order(&index, &model, u32::MAX, true);
+    }
+
+    /// Batches added at once (`extend`: merged in bulk above `DueIndex::BULK`, one by
+    /// one below it), into an empty index and into one holding buckets they share —
+    /// the earliest among them, partly taken — then taken and changed: in order
+    /// throughout, as an ordered set is.
+    #[test]
+    fn due_index_merges_batches_in_order() {
+        use std::collections::BTreeSet;
+
+        let base = "2026-10-25T00:59:59.999Z"
+            .parse::<DateTime<Utc>>()
+            .expect("time");
+        let mut next = xorshift(0x6a09_e667_f3bc_c908_u64);
+        let mut index = DueIndex::default();
+        let mut model = BTreeSet::<(DateTime<Utc>, u32)>::new();
+        let mut slot = 0u32;
+        let mut merged = 0;
+        for round in 0..40u32 {
+            // A batch of 0 to ~3 × BULK entries over 50 ms or 2 s, out of order, some
+            // at one instant (one bucket): buckets new and held, before and after the
+            // earliest.
+            let size = next(3 * DueIndex::BULK as u64) as usize;
+            let span = if next(2) == 0 {
+                50_000_000
+            } else {
+                2_000_000_000
+            };
+            let batch: Vec<(DateTime<Utc>, u32)> = (0..size)
+                .map(|_| {
+                    slot += 1;
+                    let offset = if next(5) == 0 { 7 } else { next(span) as i64 };
+                    (base + chrono::Duration::nanoseconds(offset), slot)
+                })
+                .collect();
+            merged += usize::from(size >= DueIndex::BULK && size >= index.buckets.len() / 4);
+            model.extend(batch.iter().copied());
+            index.extend(batch.into_iter());
+            same_order(&index, &model, round, true);
+            // Some taken from the front, some removed from the middle.
+            for step in 0..next(400) {
+                if next(3) == 0 {
+                    let k = next(model.len() as u64 + 1) as usize;
+                    if let Some(&(at, slot)) = model.iter().nth(k) {
+                        model.remove(&(at, slot));
+                        index.remove(at, slot);
+                    }
+                } else {
+                    let first = model.pop_first();
+                    assert_eq!(
+                        index.first(),
+                        first.map(|(_, s)| s),
+                        "round {round} step {step}"
+                    );
+                    index.pop_first();
+                }
+            }
+            same_order(&index, &model, round, true);
+        }
+        assert!(merged >= 5, "batches merged in bulk: {merged}");
+        assert!(!model.is_empty(), "keys left to compare");
     }
 
     /// A reproducible stream of numbers below `n` (xorshift64).
