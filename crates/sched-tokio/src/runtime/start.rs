@@ -308,9 +308,11 @@ fn read_clock(inner: &Inner) -> Option<DateTime<Utc>> {
 /// passes its end time on as the next one's start ([`take_ended_at`]); otherwise the
 /// clock is read again.
 fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>, now: Option<DateTime<Utc>>) {
-    let began = now;
-    let mut now = now;
+    // The hand-off instant, once: comparing instants is a few instructions, where
+    // their difference is a hundred (chrono's calendar arithmetic), at every run.
     let hand_off = chrono::Duration::from_std(HAND_OFF).unwrap_or(chrono::Duration::MAX);
+    let window = now.map(|began| (began, began.checked_add_signed(hand_off)));
+    let mut now = now;
     let mut runs = group.into_iter();
     while let Some(Start {
         slot,
@@ -344,8 +346,10 @@ fn first_polls(inner: &Arc<Inner>, group: Group, cx: &mut Context<'_>, now: Opti
         now = take_ended_at().or_else(|| read_clock(inner));
         // Long enough, or the clock stepped back or cannot be read: the rest goes on
         // in a task another worker thread can take.
-        let long = match (began, now) {
-            (Some(began), Some(now)) => now < began || now - began >= hand_off,
+        let long = match (window, now) {
+            (Some((began, until)), Some(now)) => {
+                now < began || until.is_some_and(|until| now >= until)
+            }
             _ => true,
         };
         if long {
