@@ -538,19 +538,25 @@ async fn named_tasks_get_their_args() {
     assert_eq!(executed(&h.drain(), "add7").len(), 2);
 }
 
+/// A task that records `v` in `calls` each time it runs.
+fn version(
+    calls: &Arc<Mutex<Vec<&'static str>>>,
+    v: &'static str,
+) -> impl Fn() -> std::future::Ready<()> + Send + Sync + 'static {
+    let calls = Arc::clone(calls);
+    move || {
+        calls.lock().expect("calls").push(v);
+        std::future::ready(())
+    }
+}
+
 /// A job remembers the task it ran (no lookup by name per run); registering the name
 /// again must still take effect at the job's very next run.
 #[tokio::test(start_paused = true)]
 async fn registering_a_task_again_takes_effect_at_the_next_run() {
     let h = harness(|b| b);
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let version = |v: &'static str| {
-        let calls = Arc::clone(&calls);
-        move || {
-            calls.lock().unwrap().push(v);
-            async {}
-        }
-    };
+    let version = |v: &'static str| version(&calls, v);
     h.scheduler.register_task("work", version("first"));
     h.scheduler
         .add_named_job(JobSpec::interval(secs(10)).id("w"), "work")
@@ -576,13 +582,7 @@ async fn registering_a_task_again_takes_effect_at_the_next_run() {
 async fn a_closure_added_again_takes_effect_at_the_next_run() {
     let h = harness(|b| b);
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let version = |v: &'static str| {
-        let calls = Arc::clone(&calls);
-        move || {
-            calls.lock().unwrap().push(v);
-            async {}
-        }
-    };
+    let version = |v: &'static str| version(&calls, v);
     let spec = JobSpec::interval(secs(10)).id("c");
     h.scheduler
         .add_job(spec.clone(), version("first"))
